@@ -139,6 +139,12 @@ class TaskContext:
     node_id: str = ""
     timeout: float | None = None
     progress: Callable[[str], None] = lambda message: None
+    #: render a value (strings with {{ }} inside, recursively) with the task's variables
+    render: Callable[[Any], Any] = lambda value: value
+    #: evaluate a bare Jinja2 expression (`result.rc == 0`) with the task's variables
+    evaluate: Callable[[str], Any] = lambda expression: expression
+    #: the directory of the playbook file (for `src:` of copy/template, relative paths)
+    playbook_dir: str = "."
 
     @property
     def check_mode(self) -> bool:
