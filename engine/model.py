@@ -15,6 +15,11 @@ from engine.errors import Location
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
+
+
 CONNECTION_KINDS = ("local", "ssh", "winrm", "sim")
 
 
@@ -32,8 +37,8 @@ class Host:
     connection: str
     roles: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
-    vars: Mapping[str, Any] = EMPTY
-    settings: Mapping[str, Any] = EMPTY
+    vars: Mapping[str, Any] = field(default_factory=_empty)
+    settings: Mapping[str, Any] = field(default_factory=_empty)
     location: Location | None = None
 
     @property
@@ -49,7 +54,7 @@ class Group:
     name: str
     hosts: tuple[str, ...] = ()
     children: tuple[str, ...] = ()
-    vars: Mapping[str, Any] = EMPTY
+    vars: Mapping[str, Any] = field(default_factory=_empty)
     location: Location | None = None
 
 
@@ -61,8 +66,8 @@ class Inventory:
     name: str
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
-    vars: Mapping[str, Any] = EMPTY
-    databases: Mapping[str, Mapping[str, Any]] = EMPTY
+    vars: Mapping[str, Any] = field(default_factory=_empty)
+    databases: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty)
     sagecrm: Mapping[str, Any] | None = None
     onecrm: Mapping[str, Any] | None = None
     timezone: str = "UTC"
@@ -83,7 +88,7 @@ class Task:
     path: str
     name: str
     module: str | None
-    args: Any = EMPTY
+    args: Any = field(default_factory=_empty)
     id: str | None = None
     when: Any = None
     loop: Any = None
@@ -103,7 +108,7 @@ class Task:
     check_mode: bool | None = None
     changed_when: Any = None
     failed_when: Any = None
-    vars: Mapping[str, Any] = EMPTY
+    vars: Mapping[str, Any] = field(default_factory=_empty)
     not_before: str | None = None
     not_after: str | None = None
     deadline: str | None = None
@@ -131,7 +136,7 @@ class Play:
     hosts: str
     tasks: tuple[Task, ...] = ()
     handlers: tuple[Task, ...] = ()
-    vars: Mapping[str, Any] = EMPTY
+    vars: Mapping[str, Any] = field(default_factory=_empty)
     on_failure: str = "stop"
     max_fail_percentage: float | None = None
     any_errors_fatal: bool = False
