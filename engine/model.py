@@ -116,6 +116,7 @@ class Task:
     rescue: tuple[Task, ...] = ()
     always: tuple[Task, ...] = ()
     listen: tuple[str, ...] = ()
+    estimate: Any = None
     location: Location | None = None
 
     @property

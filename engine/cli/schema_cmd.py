@@ -1,0 +1,29 @@
+"""`cutover schema [-o DIR]`: write the JSON Schemas so editors validate while operators type."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="DIR", default=".cutover/schemas",
+                        help="directory to write into (default .cutover/schemas)")
+    parser.add_argument("--name", choices=["inventory", "playbook"], help="print one schema to the console")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from engine.schema import SCHEMA_DIR, load_schema
+
+    if args.name:
+        print(json.dumps(load_schema(args.name), indent=2))
+        return 0
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        (out / path.name).write_text(path.read_text())
+        print(out / path.name)
+    print("# add to the top of a file for yaml-language-server:")
+    print(f"#   # yaml-language-server: $schema={(out / 'playbook.schema.json').resolve()}")
+    return 0

@@ -1,0 +1,23 @@
+"""`cutover validate PLAYBOOK -i INVENTORY`: everything that can be checked without a host."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.common import add_plan_args, load_all
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_plan_args(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from engine.validation import check_variables
+
+    _playbook, _inventory, plan = load_all(args)
+    check_variables(plan)
+    steps = len(plan.steps())
+    print(f"ok: {args.playbook} with {args.inventory}: {steps} steps on {len(plan.inventory.hosts)} hosts")
+    for note in plan.notes:
+        print(f"note: {note}")
+    return 0

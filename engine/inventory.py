@@ -1,0 +1,323 @@
+"""Inventories: one file per client estate, in cutover's form or as an Ansible YAML inventory.
+
+The result is an immutable `Inventory` whose hosts carry resolved roles, groups, variables
+(estate < group (parents before children) < host) and connection settings (defaults < group <
+host). Estate rules of a product section (`sagecrm`, `onecrm`) run after this, through the
+rule hooks in `engine.estate_rules`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from engine.errors import Location, Problem, UserError
+from engine.loader import LDict, LList, load_file
+from engine.model import Group, Host, Inventory
+from engine.schema import load_schema, validate
+
+CONNECTION_KEYS = ("connection", "address", "port", "user", "password", "ssh", "winrm", "sim")
+_GROUP_NAME_RESERVED = {"all", "ungrouped"}
+
+
+def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
+    """Load, validate and resolve an inventory file; UserError listing every problem found."""
+    source = load_file(path, keyring)
+    doc = source.value
+    if doc is None:
+        raise UserError("the inventory is empty", Location(str(path), 1, 1), hint="see inventories/ for examples")
+    if not isinstance(doc, dict):
+        raise UserError("an inventory must be a mapping", getattr(doc, "loc", Location(str(path))))
+    if "all" in doc and "hosts" not in doc:
+        doc = _from_ansible(doc, str(path))
+    problems = validate(doc, load_schema("inventory"), Location(str(path), 1, 1))
+    if problems:
+        raise UserError.many(problems)
+    inventory = _build(doc, str(path), source.sha256)
+    from engine.estate_rules import check_estate
+
+    check_estate(inventory)
+    return inventory
+
+
+def _settings_of(node: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not node:
+        return {}
+    return {k: node[k] for k in CONNECTION_KEYS if k in node}
+
+
+def _merge_settings(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _build(doc: LDict, path: str, sha: str) -> Inventory:
+    problems: list[Problem] = []
+    hosts_doc: LDict = doc.get("hosts") or LDict()
+    groups_doc: LDict = doc.get("groups") or LDict()
+
+    # groups: membership and nesting
+    parents: dict[str, list[str]] = {}
+    members: dict[str, list[str]] = {name: [] for name in groups_doc}
+    for gname, g in groups_doc.items():
+        g = g or {}
+        if gname in _GROUP_NAME_RESERVED:
+            problems.append(Problem(f"group name {gname!r} is reserved", groups_doc.key_loc(gname)))
+        if gname in hosts_doc:
+            problems.append(Problem(f"{gname!r} is both a host and a group", groups_doc.key_loc(gname)))
+        for i, hname in enumerate(g.get("hosts") or []):
+            if hname not in hosts_doc:
+                problems.append(Problem(f"group {gname!r} lists unknown host {hname!r}",
+                                        _item_loc(g.get("hosts"), i), hint=_did_you_mean(hname, hosts_doc)))
+            else:
+                members[gname].append(hname)
+        for i, child in enumerate(g.get("children") or []):
+            if child not in groups_doc:
+                problems.append(Problem(f"group {gname!r} has unknown child group {child!r}",
+                                        _item_loc(g.get("children"), i), hint=_did_you_mean(child, groups_doc)))
+            else:
+                parents.setdefault(child, []).append(gname)
+    for hname, h in hosts_doc.items():
+        for i, gname in enumerate((h or {}).get("groups") or []):
+            if gname not in groups_doc:
+                problems.append(Problem(f"host {hname!r} names unknown group {gname!r}",
+                                        _item_loc(h.get("groups"), i), hint=_did_you_mean(gname, groups_doc)))
+            else:
+                members[gname].append(hname)
+    cycle = _group_cycle(parents)
+    if cycle:
+        problems.append(Problem(f"groups nest in a cycle: {' -> '.join(cycle)}", groups_doc.key_loc(cycle[0])))
+    if problems:
+        raise UserError.many(problems)
+
+    order = _group_order(list(groups_doc), parents)  # parents before children
+    host_groups: dict[str, set[str]] = {h: set() for h in hosts_doc}
+    for gname in order:
+        for hname in members[gname]:
+            host_groups[hname].add(gname)
+    # a child's members belong to all its ancestors too
+    for gname in reversed(order):
+        for parent in parents.get(gname, []):
+            for hname in list(host_groups):
+                if gname in host_groups[hname]:
+                    host_groups[hname].add(parent)
+
+    estate_vars = dict(doc.get("vars") or {})
+    defaults = _settings_of(doc.get("defaults"))
+    hosts: dict[str, Host] = {}
+    for hname, h in hosts_doc.items():
+        h = h or LDict()
+        variables = dict(estate_vars)
+        settings = dict(defaults)
+        for gname in order:
+            if gname in host_groups[hname]:
+                g = groups_doc[gname] or {}
+                variables.update(g.get("vars") or {})
+                settings = _merge_settings(settings, _settings_of(g))
+        variables.update(h.get("vars") or {})
+        settings = _merge_settings(settings, _settings_of(h))
+        settings.setdefault("connection", "ssh")
+        settings.setdefault("address", hname)
+        roles = tuple(h.get("roles") or ())
+        groups = tuple(g for g in order if g in host_groups[hname])
+        hosts[hname] = Host(
+            name=hname,
+            address=str(settings["address"]),
+            connection=str(settings["connection"]),
+            roles=roles,
+            groups=groups,
+            vars=MappingProxyType(variables),
+            settings=MappingProxyType(settings),
+            location=hosts_doc.key_loc(hname),
+        )
+    groups = {
+        gname: Group(
+            name=gname,
+            hosts=tuple(h for h in hosts if gname in host_groups[h]),
+            children=tuple((groups_doc[gname] or {}).get("children") or ()),
+            vars=MappingProxyType(dict((groups_doc[gname] or {}).get("vars") or {})),
+            location=groups_doc.key_loc(gname),
+        )
+        for gname in order
+    }
+    return Inventory(
+        path=path,
+        name=str(doc.get("estate") or Path(path).stem),
+        hosts=MappingProxyType(hosts),
+        groups=MappingProxyType(groups),
+        vars=MappingProxyType(estate_vars),
+        databases=MappingProxyType({k: v for k, v in (doc.get("databases") or {}).items()}),
+        sagecrm=doc.get("sagecrm"),
+        onecrm=doc.get("onecrm"),
+        timezone=str(doc.get("timezone") or "UTC"),
+        content_hash=sha,
+        location=doc.loc,
+        source=doc,
+    )
+
+
+def _item_loc(container: Any, index: int) -> Location | None:
+    return container.item_loc(index) if isinstance(container, LList) else getattr(container, "loc", None)
+
+
+def _did_you_mean(name: str, options: Mapping[str, Any]) -> str | None:
+    from engine.errors import closest
+
+    guess = closest(str(name), [str(o) for o in options])
+    return f"did you mean {guess!r}?" if guess else None
+
+
+def _group_cycle(parents: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for parent in parents.get(node, []):
+            if state.get(parent) == 1:
+                return stack[stack.index(parent):] + [parent]
+            if state.get(parent) is None:
+                found = visit(parent)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in list(parents):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _group_order(names: list[str], parents: dict[str, list[str]]) -> list[str]:
+    """Groups with parents before children (so child variables override), else file order."""
+    depth: dict[str, int] = {}
+
+    def d(name: str) -> int:
+        if name not in depth:
+            depth[name] = 0
+            depth[name] = 1 + max((d(p) for p in parents.get(name, [])), default=-1)
+        return depth[name]
+
+    return sorted(names, key=lambda n: (d(n), names.index(n)))
+
+
+# --- Ansible YAML inventories ------------------------------------------------------------------
+
+_ANSIBLE_VARS = {
+    "ansible_host": ("address",),
+    "ansible_connection": ("connection",),
+    "ansible_port": ("port",),
+    "ansible_user": ("user",),
+    "ansible_password": ("password",),
+    "ansible_ssh_private_key_file": ("ssh", "key_file"),
+    "ansible_python_interpreter": ("ssh", "python"),
+    "ansible_winrm_transport": ("winrm", "transport"),
+    "ansible_winrm_scheme": ("winrm", "scheme"),
+    "ansible_winrm_server_cert_validation": ("winrm", "validate_certs"),
+    "ansible_winrm_ca_trust_path": ("winrm", "ca_bundle"),
+}
+
+
+def _from_ansible(doc: LDict, path: str) -> LDict:
+    """Translate `all: {hosts, children, vars}` into cutover's form, keeping locations."""
+    out = LDict(doc.loc)
+    hosts = LDict(doc.loc)
+    groups = LDict(doc.loc)
+    problems: list[Problem] = []
+
+    def host_entry(name: str, spec: Any, loc: Location | None) -> None:
+        entry = hosts.get(name)
+        if entry is None:
+            entry = LDict(loc)
+            hosts[name] = entry
+            hosts.key_locs[name] = loc
+        for key, value in (spec or {}).items():
+            _ansible_var(entry, key, value, spec.value_loc(key) if isinstance(spec, LDict) else loc)
+
+    def walk(gname: str, gspec: Any, loc: Location | None) -> None:
+        gspec = gspec or LDict(loc)
+        if not isinstance(gspec, dict):
+            problems.append(Problem(f"group {gname!r} must be a mapping", loc))
+            return
+        for key in gspec:
+            if key not in ("hosts", "children", "vars"):
+                problems.append(Problem(f"unknown key {key!r} in Ansible group {gname!r}", gspec.key_loc(key),
+                                        hint="an Ansible YAML group has hosts, children and vars"))
+        group = LDict(loc)
+        hosts_list = LList(loc)
+        for hname, hspec in (gspec.get("hosts") or {}).items():
+            host_entry(str(hname), hspec, gspec["hosts"].key_loc(hname))
+            hosts_list.append(str(hname))
+            hosts_list.item_locs.append(gspec["hosts"].key_loc(hname))
+        children = LList(loc)
+        for cname, cspec in (gspec.get("children") or {}).items():
+            children.append(str(cname))
+            children.item_locs.append(gspec["children"].key_loc(cname))
+            walk(str(cname), cspec, gspec["children"].key_loc(cname))
+        if gname != "all":
+            group["hosts"] = hosts_list
+            group["children"] = children
+            if gspec.get("vars"):
+                group["vars"] = _split_vars(group, gspec["vars"])
+            groups[gname] = group
+            groups.key_locs[gname] = loc
+        elif gspec.get("vars"):
+            out["vars"] = _split_vars(out, gspec["vars"], into="defaults")
+
+    walk("all", doc["all"], doc.key_loc("all"))
+    for key in doc:
+        if key != "all":
+            problems.append(Problem(f"unknown top-level key {key!r} in an Ansible inventory", doc.key_loc(key)))
+    if problems:
+        raise UserError.many(problems)
+    out["estate"] = Path(path).stem
+    out["hosts"] = hosts
+    out["groups"] = groups
+    return out
+
+
+def _ansible_var(entry: LDict, key: str, value: Any, loc: Location | None) -> None:
+    target = _ANSIBLE_VARS.get(key)
+    if target is None:
+        entry.setdefault("vars", LDict(loc))[key] = value
+        return
+    if target[0] == "connection" and value in ("psrp",):
+        value = "winrm"
+    if len(target) == 1:
+        entry[target[0]] = value
+        entry.value_locs[target[0]] = loc
+    else:
+        sub = entry.setdefault(target[0], LDict(loc))
+        if target[1] == "validate_certs":
+            value = str(value).lower() != "ignore"
+        sub[target[1]] = value
+
+
+def _split_vars(entry: LDict, variables: Mapping[str, Any], into: str | None = None) -> LDict:
+    """Ansible connection variables become settings; the rest stay variables."""
+    plain = LDict(getattr(variables, "loc", None))
+    holder = entry if into is None else entry.setdefault(into, LDict(getattr(variables, "loc", None)))
+    for key, value in variables.items():
+        if key in _ANSIBLE_VARS:
+            _ansible_var(holder, key, value, getattr(variables, "loc", None))
+        else:
+            plain[key] = value
+    return plain
+
+
+def inventory_digest(inventory: Inventory) -> str:
+    """Stable digest of what was loaded (the file's bytes)."""
+    return hashlib.sha256(inventory.content_hash.encode()).hexdigest()

@@ -1,0 +1,220 @@
+"""Load YAML keeping where every node came from.
+
+PyYAML's C composer (when present) builds the node tree; we convert it to plain Python values
+inside `LDict`/`LList` containers that remember the `Location` of each key and value, so every
+later stage can report `file:line:col`. Duplicate keys are an error (YAML allows the last one to
+win silently, which has hidden real mistakes in inventories). `!vault` scalars become
+`engine.vault.EncryptedValue`; whole vault-encrypted files are decrypted before parsing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import Location, Problem, UserError
+
+try:  # the C composer is several times faster on large inventories
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+_SCALARS = yaml.constructor.SafeConstructor()
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAX_DEPTH = 200
+
+
+class LDict(dict):
+    """A dict that knows where it, each key and each value sit in the source file."""
+
+    __slots__ = ("loc", "key_locs", "value_locs")
+
+    def __init__(self, loc: Location | None = None):
+        super().__init__()
+        self.loc = loc
+        self.key_locs: dict[Any, Location] = {}
+        self.value_locs: dict[Any, Location] = {}
+
+    def key_loc(self, key: Any) -> Location | None:
+        return self.key_locs.get(key, self.loc)
+
+    def value_loc(self, key: Any) -> Location | None:
+        return self.value_locs.get(key, self.key_locs.get(key, self.loc))
+
+
+class LList(list):
+    """A list that knows where it and each item sit in the source file."""
+
+    __slots__ = ("loc", "item_locs")
+
+    def __init__(self, loc: Location | None = None):
+        super().__init__()
+        self.loc = loc
+        self.item_locs: list[Location] = []
+
+    def item_loc(self, index: int) -> Location | None:
+        if 0 <= index < len(self.item_locs):
+            return self.item_locs[index]
+        return self.loc
+
+
+def location_of(container: Any, key: Any = None) -> Location | None:
+    """Best location for `container[key]` (or the container itself when key is None)."""
+    if key is None:
+        return getattr(container, "loc", None)
+    if isinstance(container, LDict):
+        return container.value_loc(key)
+    if isinstance(container, LList) and isinstance(key, int):
+        return container.item_loc(key)
+    return getattr(container, "loc", None)
+
+
+def _loc(path: str, node: yaml.Node) -> Location:
+    mark = node.start_mark
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    """Node tree -> located Python values, collecting every problem instead of stopping."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def convert(self, node: yaml.Node, depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            self.problems.append(Problem("document nested too deeply (recursive alias?)", _loc(self.path, node)))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = LList(_loc(self.path, node))
+            for item in node.value:
+                out.append(self.convert(item, depth + 1))
+                out.item_locs.append(_loc(self.path, item))
+            return out
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == "!vault":
+            from engine.vault import EncryptedValue
+
+            return EncryptedValue(str(node.value), _loc(self.path, node))
+        if node.tag.startswith("!"):
+            self.problems.append(
+                Problem(f"unknown tag {node.tag}", _loc(self.path, node), hint="the only custom tag is !vault")
+            )
+            return node.value
+        try:
+            return _SCALARS.construct_object(node)
+        except yaml.constructor.ConstructorError as err:
+            self.problems.append(Problem(f"bad value: {err.problem}", _loc(self.path, node)))
+            return node.value
+
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> LDict:
+        out = LDict(_loc(self.path, node))
+        merged: list[tuple[Any, Any, Location, Location]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.extend(self._merge_source(value_node, depth))
+                continue
+            key = self.convert(key_node, depth + 1)
+            if isinstance(key, list | dict):
+                self.problems.append(Problem("a mapping key must be a plain value", _loc(self.path, key_node)))
+                continue
+            if key in out:
+                first = out.key_locs[key]
+                self.problems.append(
+                    Problem(
+                        f"duplicate key {key!r} (first defined at line {first.line})",
+                        _loc(self.path, key_node),
+                        hint="YAML would silently keep only the last one; remove or rename one of them",
+                    )
+                )
+                continue
+            out[key] = self.convert(value_node, depth + 1)
+            out.key_locs[key] = _loc(self.path, key_node)
+            out.value_locs[key] = _loc(self.path, value_node)
+        for key, value, key_loc, value_loc in merged:  # explicit keys win over `<<:` merges
+            if key not in out:
+                out[key] = value
+                out.key_locs[key] = key_loc
+                out.value_locs[key] = value_loc
+        return out
+
+    def _merge_source(self, node: yaml.Node, depth: int) -> list[tuple[Any, Any, Location, Location]]:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        items = []
+        for source in sources:
+            value = self.convert(source, depth + 1)
+            if not isinstance(value, LDict):
+                self.problems.append(Problem("`<<` merges only mappings", _loc(self.path, source)))
+                continue
+            items.extend((k, v, value.key_locs[k], value.value_locs[k]) for k, v in value.items())
+        return items
+
+
+def parse_text(text: str, path: str, keyring: Any = None) -> Any:
+    """Parse one YAML document; UserError with every problem found, located."""
+    from engine.vault import decrypt_text, is_vault_text
+
+    if is_vault_text(text):
+        text = decrypt_text(text, keyring, Location(path, 1, 1))
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        message = f"YAML syntax error: {err.problem or err.context}"
+        if err.context and err.problem:
+            message += f" ({err.context})"
+        raise UserError(message, loc, hint=_syntax_hint(err)) from None
+    except yaml.YAMLError as err:
+        raise UserError(f"YAML error: {err}", Location(path)) from None
+    if node is None:
+        return None
+    converter = _Converter(path)
+    value = converter.convert(node)
+    if converter.problems:
+        raise UserError.many(converter.problems)
+    return value
+
+
+def _syntax_hint(err: yaml.MarkedYAMLError) -> str | None:
+    problem = str(err.problem or "")
+    if "tab" in problem:
+        return "YAML indentation must use spaces, not tabs"
+    if "mapping values are not allowed" in problem:
+        return "a value containing ': ' must be quoted"
+    if "found character '%'" in problem or "'{'" in problem or "found unhashable key" in problem:
+        return 'a value starting with "{{" must be quoted: "{{ var }}"'
+    return None
+
+
+class SourceFile:
+    """A file read once: its text, parsed value and sha256 (part of the run's content hash)."""
+
+    __slots__ = ("path", "text", "value", "sha256")
+
+    def __init__(self, path: Path, keyring: Any = None):
+        self.path = path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"file not found: {path}") from None
+        except OSError as err:
+            raise UserError(f"cannot read {path}: {err.strerror}") from None
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+        try:
+            self.text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise UserError(f"not UTF-8 text (byte {err.start})", Location(str(path))) from None
+        self.value = parse_text(self.text, str(path), keyring)
+
+
+def load_file(path: str | Path, keyring: Any = None) -> SourceFile:
+    """Read and parse one YAML file."""
+    return SourceFile(Path(path), keyring)

@@ -1,0 +1,102 @@
+"""Plan policies: rules that add edges to a plan or refuse it.
+
+A policy is a function `(plan: Plan, context: PolicyContext) -> list[Problem]`; it may add edges
+(ordering the engine must enforce) and returns the problems that make the plan unacceptable.
+The engine's own rule (a destructive step needs a verified backup of what it destroys upstream)
+is always on; products add theirs with `@plan_policy` (e.g. Sage CRM's "DB server first").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from engine.errors import Problem
+from engine.module_registry import ModuleRegistry
+from engine.planner.graph import Node, Plan
+
+
+@dataclass
+class PolicyContext:
+    """What policies may consult besides the graph."""
+
+    registry: ModuleRegistry
+    #: resources protected by artifacts of an earlier run (rollback --from-run)
+    prior_resources: frozenset[str] = frozenset()
+    allow_unprotected: bool = False
+    render_args: Callable[[Node], Mapping[str, Any] | None] = lambda node: None
+    notes: list[str] = field(default_factory=list)
+
+
+Policy = Callable[[Plan, PolicyContext], list[Problem]]
+_POLICIES: list[tuple[str, Policy]] = []
+
+
+def plan_policy(name: str) -> Callable[[Policy], Policy]:
+    """Register a policy under a name (shown when it refuses a plan)."""
+
+    def register(policy: Policy) -> Policy:
+        _POLICIES.append((name, policy))
+        return policy
+
+    return register
+
+
+def registered_policies() -> list[tuple[str, Policy]]:
+    return list(_POLICIES)
+
+
+def resources_of(plan: Plan, node: Node, ctx: PolicyContext, method: str) -> list[str]:
+    """What a node `protects` or `destroys`, from its module and its arguments rendered for its host."""
+    module = ctx.registry.get(node.task.module) if node.task and node.task.module else None
+    if module is None:
+        return []
+    args = ctx.render_args(node)
+    if args is None:
+        return []
+    return list(getattr(module, method)(args, plan.inventory.hosts[node.host]))
+
+
+def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
+    """Refuse a destructive step with no verified backup of the same resource upstream."""
+    problems: list[Problem] = []
+    protectors: dict[str, list[str]] = {}
+    destroyers: list[tuple[Node, list[str]]] = []
+    for node in plan.nodes.values():
+        if node.task is None or node.task.module is None:
+            continue
+        module = ctx.registry.get(node.task.module)
+        for resource in resources_of(plan, node, ctx, "protects"):
+            protectors.setdefault(resource, []).append(node.id)
+        if module.destructive:
+            destroyers.append((node, resources_of(plan, node, ctx, "destroys")))
+    for node, resources in destroyers:
+        if not resources:
+            problems.append(Problem(
+                f"destructive step {node.label!r} on {node.host} does not say what it destroys",
+                node.task.location if node.task else None,
+                hint="its arguments could not be resolved before the run; give them literally"))
+            continue
+        upstream = None
+        for resource in resources:
+            if resource in ctx.prior_resources:
+                continue
+            candidates = protectors.get(resource, [])
+            if upstream is None and candidates:
+                upstream = nx.ancestors(plan.graph, node.id)
+            if any(c in (upstream or ()) for c in candidates):
+                continue
+            if ctx.allow_unprotected:
+                ctx.notes.append(f"UNPROTECTED (override): {node.label} on {node.host} destroys {resource} "
+                                 "with no verified backup upstream")
+                continue
+            problems.append(Problem(
+                f"destructive step {node.label!r} on {node.host} overwrites {resource} "
+                "with no verified backup of it planned before it",
+                node.task.location if node.task else None,
+                hint="add a backup task for it earlier (or roll back --from-run a run that recorded one); "
+                     "--allow-unprotected overrides this, and says so in the journal and report"))
+    return problems
