@@ -6,6 +6,7 @@ checks each call against `spec` before it leaves the controller.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from engine.connection.base import Connection
@@ -26,7 +27,14 @@ class Remote:
 
     def __init__(self, connection: Connection, timeout: float | None = None):
         self.connection = connection
-        self.timeout = timeout
+        #: the task's own time limit: every call gets what is left of it
+        self.deadline = None if timeout is None else time.monotonic() + float(timeout)
+
+    @property
+    def timeout(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.001, self.deadline - time.monotonic())
 
     @property
     def platform(self) -> str:

@@ -1,0 +1,100 @@
+"""`cutover run PLAYBOOK -i INVENTORY`: execute a plan, journaled and resumable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from engine.cli.common import add_plan_args, keyring_from, load_all
+
+
+def add_execution_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--forks", type=int, default=20, help="how many steps run at once (default 20)")
+    parser.add_argument("--state-dir", default=os.environ.get("CUTOVER_STATE_DIR", ".cutover"),
+                        help="journal, locks and reports (default .cutover)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="show outputs (-vv: more)")
+    parser.add_argument("--output", choices=["console", "jsonl"], default="console",
+                        help="console (default) or jsonl events on stdout")
+    parser.add_argument("--operator", help="who runs this (default: $CUTOVER_OPERATOR or the login name)")
+    parser.add_argument("--approve", action="append", default=[], metavar="GATE[=COMMENT]",
+                        help="approve a gate for a non-interactive run (repeatable)")
+    parser.add_argument("--approve-all", action="store_true",
+                        help="answer every gate yes (demos and rehearsals only; recorded as such)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the HTML/JSON/JUnit report")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_plan_args(parser)
+    add_execution_args(parser)
+    parser.add_argument("-C", "--check", action="store_true", help="change nothing; report what would change")
+    parser.add_argument("-D", "--diff", action="store_true", help="show before/after of what changes")
+    parser.add_argument("--from-run", metavar="RUN",
+                        help="use the backups and old settings recorded by this run (rollback playbooks)")
+
+
+def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
+    from engine.console import ConsoleReporter, JsonlReporter
+    from engine.secrets import Masker
+    from engine.session import CliGatekeeper, RunRequest, operator_name
+
+    masker = Masker()
+    keyring = keyring_from(cli)
+    if hasattr(keyring, "masker"):
+        keyring.masker = masker
+    for password in getattr(keyring, "_passwords", {}).values():
+        masker.add(password)
+    for host in plan.inventory.hosts.values():
+        password = host.settings.get("password")
+        if isinstance(password, str) and password:
+            masker.add(password)
+    reporter = JsonlReporter(masker) if cli.output == "jsonl" else ConsoleReporter(masker, cli.verbose)
+    approved = {}
+    for item in cli.approve:
+        gate, _, comment = item.partition("=")
+        approved[gate] = comment
+    operator = operator_name(cli.operator)
+    gatekeeper = CliGatekeeper(operator, approved, cli.approve_all, interactive=sys.stdin.isatty())
+    return RunRequest(
+        plan=plan, state_dir=cli.state_dir, forks=cli.forks, operator=operator, gatekeeper=gatekeeper,
+        reporter=reporter, keyring=keyring, masker=masker, write_report=not cli.no_report, **extra,
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    from engine.errors import UserError
+    from engine.session import execute_run
+
+    if args.forks < 1:
+        raise UserError("--forks must be at least 1")
+    prior: frozenset[str] = frozenset()
+    if args.from_run:
+        prior = _prior_resources(args)
+    _playbook, _inventory, plan = load_all(args, prior_resources=prior)
+    request = build_request(
+        args, plan, check_mode=args.check, diff_mode=args.diff, from_run=args.from_run,
+        allow_unprotected=args.allow_unprotected,
+        args={"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags, "extra_vars": args.extra_vars,
+              "check": args.check, "from_run": args.from_run, "allow_unprotected": args.allow_unprotected,
+              "forks": args.forks},
+    )
+    return execute_run(request).exit_code
+
+
+def _prior_resources(args: argparse.Namespace) -> frozenset[str]:
+    from pathlib import Path
+
+    from engine.errors import UserError
+    from engine.journal import Journal
+
+    journal = Journal(Path(args.state_dir) / "runs.db")
+    try:
+        row = journal.find_run(args.from_run)
+        if row is None:
+            raise UserError(f"--from-run: no run {args.from_run!r} in {args.state_dir}/runs.db",
+                            hint="`cutover runs` lists them")
+        args.from_run = row["id"]
+        return frozenset(a.resource for a in journal.artifacts(row["id"]) if a.verified)
+    finally:
+        journal.close()

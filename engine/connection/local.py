@@ -1,0 +1,25 @@
+"""The controller machine itself as a host: the posix helper runs as a local subprocess.
+
+Same helper, same frames and same semantics as over SSH (engine/connection/ssh.py), so a
+module tested against `LocalConnection` behaves the same on a remote Linux host.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from engine.connection._helper_channel import HelperConnection, python_command
+from engine.model import Host
+
+
+class LocalConnection(HelperConnection):
+    """Runs the helper with the controller's own interpreter (or `settings.python` when given)."""
+
+    label = "local"
+
+    def __init__(self, host: Host):
+        super().__init__(host)
+        self.python = str(host.settings.get("python") or sys.executable or "python3")
+
+    def command(self) -> list[str]:
+        return python_command(self.python)

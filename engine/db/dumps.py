@@ -1,0 +1,160 @@
+"""Logical dumps with the engines' own tools, run on the database host.
+
+MariaDB/MySQL: `mariadb-dump`/`mysqldump --single-transaction --routines --triggers --events`,
+loaded back with the `mariadb`/`mysql` client. PostgreSQL: `pg_dump -Fc`, loaded with
+`pg_restore --clean --if-exists`. Every value travels as its own argv element or environment
+variable: passwords only in MYSQL_PWD / PGPASSWORD (argv is visible to every user of the host in
+`ps`), database names after `--` or as a quoted libpq conninfo value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.db.dialects import dialect_for, is_mysql_family
+from engine.db.errors import BackupInvalid, DbError, mask
+from engine.db.files import HostFiles, RunResult, ToolMissing
+from engine.db.target import Target
+
+#: the last line mysqldump/mariadb-dump writes when a dump finished
+DUMP_COMPLETED = "-- Dump completed"
+
+#: constant script: feed file $1 to the command that follows (values stay positional arguments)
+_FEED_FILE = 'f="$1"; shift; exec "$@" < "$f"'
+_SHELL_NOT_FOUND = 127
+
+
+def _mysql_tools(dialect: str, kind: str) -> list[str]:
+    mariadb, mysql = {"dump": ("mariadb-dump", "mysqldump"), "client": ("mariadb", "mysql")}[kind]
+    return [mariadb, mysql] if dialect == "mariadb" else [mysql, mariadb]
+
+
+def mysql_connection(target: Target) -> tuple[list[str], dict[str, str]]:
+    """Client options and environment to reach the server from the DB host."""
+    args: list[str] = []
+    if target.user:
+        args.append(f"--user={target.user}")
+    if target.socket:
+        args += ["--protocol=SOCKET", f"--socket={target.socket}"]
+    else:
+        args += ["--protocol=TCP", f"--host={target.server}"]
+        if target.port:
+            args.append(f"--port={target.port}")
+    return args, ({"MYSQL_PWD": target.password} if target.password else {})
+
+
+def pg_environment(target: Target) -> dict[str, str]:
+    """libpq environment: host (or socket directory), port, user, password."""
+    env: dict[str, str] = {}
+    if target.socket or target.server:
+        env["PGHOST"] = str(target.socket or target.server)
+    if target.port:
+        env["PGPORT"] = str(target.port)
+    if target.user:
+        env["PGUSER"] = target.user
+    if target.password:
+        env["PGPASSWORD"] = target.password
+    return env
+
+
+def pg_conninfo(database: str) -> str:
+    """`dbname='...'` with libpq quoting: a name with `=` or spaces cannot add connection options."""
+    return "dbname='" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _run_first(
+    files: HostFiles,
+    tools: list[str],
+    build: Callable[[str], list[str]],
+    env: dict[str, str],
+    timeout: float | None,
+) -> RunResult:
+    """Run with the first tool of `tools` that is installed (mariadb-dump, else mysqldump)."""
+    missing = []
+    for tool in tools:
+        try:
+            result = files.run(build(tool), env=env, timeout=timeout)
+        except ToolMissing:
+            missing.append(tool)
+            continue
+        if result.rc == _SHELL_NOT_FOUND and "not found" in result.stderr:
+            missing.append(tool)
+            continue
+        return result
+    raise ToolMissing(f"none of {', '.join(missing)} is installed on {files.host or 'the controller'}")
+
+
+def _check(result: RunResult, what: str, target: Target) -> None:
+    if not result.ok:
+        detail = (result.stderr or result.stdout).strip()[-2000:]
+        raise DbError(mask(f"{what} failed (exit {result.rc}): {detail}", target.secrets))
+
+
+def dump(files: HostFiles, target: Target, database: str, dest: str, timeout: float | None = None) -> None:
+    """Write a dump of `database` to `dest` on the host; a failed dump leaves no file behind."""
+    name = dialect_for(target.dialect).check_dump_name(database)
+    if is_mysql_family(target.dialect):
+        conn, env = mysql_connection(target)
+        options = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob"]
+        result = _run_first(
+            files,
+            _mysql_tools(target.dialect, "dump"),
+            lambda tool: [tool, *conn, *options, f"--result-file={dest}", "--", name],
+            env,
+            timeout,
+        )
+    else:
+        args = ["pg_dump", "--format=custom", f"--file={dest}", f"--dbname={pg_conninfo(name)}"]
+        result = files.run(args, env=pg_environment(target), timeout=timeout)
+    if not result.ok:
+        files.remove(dest)
+    _check(result, f"dump of {database}", target)
+
+
+def check_dump(files: HostFiles, target: Target, path: str, timeout: float | None = None) -> str:
+    """Verify a dump reads to its end; the method used, or BackupInvalid.
+
+    A MariaDB dump cut short lacks the final `-- Dump completed` line. A PostgreSQL custom dump
+    is listed (`pg_restore --list`: table of contents) and then read in full to /dev/null, which
+    decompresses every data block, so a truncated or corrupted file fails.
+    """
+    if is_mysql_family(target.dialect):
+        if DUMP_COMPLETED not in files.tail(path, 512):
+            raise BackupInvalid(f"dump {path} is incomplete: no '{DUMP_COMPLETED}' line at its end")
+        return "completion marker"
+    for args, what in (
+        (["pg_restore", "--list", "--", path], "pg_restore --list"),
+        (["pg_restore", "--file=/dev/null", "--", path], "pg_restore full read"),
+    ):
+        result = files.run(args, timeout=timeout)
+        if not result.ok:
+            raise BackupInvalid(
+                f"dump {path} failed {what}: {(result.stderr or result.stdout).strip()[-500:]}"
+            )
+    return "pg_restore --list + full read"
+
+
+def load_dump(
+    files: HostFiles,
+    target: Target,
+    database: str,
+    path: str,
+    clean: bool = True,
+    timeout: float | None = None,
+) -> None:
+    """Load a dump into an existing database on the server."""
+    name = dialect_for(target.dialect).check_dump_name(database)
+    if is_mysql_family(target.dialect):
+        conn, env = mysql_connection(target)
+        result = _run_first(
+            files,
+            _mysql_tools(target.dialect, "client"),
+            lambda tool: ["sh", "-c", _FEED_FILE, "sh", path, tool, *conn, f"--database={name}"],
+            env,
+            timeout,
+        )
+    else:
+        options = ["--clean", "--if-exists"] if clean else []
+        args = ["pg_restore", *options, "--single-transaction", f"--dbname={pg_conninfo(name)}", "--", path]
+        result = files.run(args, env=pg_environment(target), timeout=timeout)
+    _check(result, f"loading {path} into {database}", target)

@@ -1,0 +1,1 @@
+"""Execution: a scheduler walks the plan graph and a pool of workers runs nodes on hosts."""
