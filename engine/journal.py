@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, playbook TEXT, inventory TEXT, estate TEXT,
     playbook_hash TEXT, inventory_hash TEXT, operator TEXT, controller TEXT, pid INTEGER,
     args TEXT, check_mode INTEGER, status TEXT, started TEXT, ended TEXT,
-    parent_run TEXT, kind TEXT, notes TEXT, resumes INTEGER DEFAULT 0);
+    parent_run TEXT, kind TEXT, notes TEXT, resumes INTEGER DEFAULT 0,
+    plan TEXT, simulated INTEGER DEFAULT 0, allow_unprotected INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT, node_id TEXT, host TEXT, task TEXT, module TEXT, location TEXT, play INTEGER,
     status TEXT, started TEXT, ended TEXT, duration REAL, attempts INTEGER DEFAULT 0,
@@ -98,7 +99,7 @@ class Journal:
 
     # --- runs ----------------------------------------------------------------------------------
     def start_run(self, run_id: str, **fields: Any) -> None:
-        fields = {k: (_dumps(self._mask(v)) if k in ("args", "notes") else v) for k, v in fields.items()}
+        fields = {k: (_dumps(self._mask(v)) if k in ("args", "notes", "plan") else v) for k, v in fields.items()}
         cols = ["id", "status", "started", *fields]
         values = [run_id, "running", utcnow(), *fields.values()]
         with self.transaction() as db:
@@ -116,6 +117,7 @@ class Journal:
         if row:
             row["args"] = _loads(row["args"])
             row["notes"] = _loads(row["notes"]) or []
+            row["plan"] = _loads(row.get("plan"))
         return row
 
     def find_run(self, prefix: str) -> dict[str, Any] | None:

@@ -27,6 +27,11 @@ from engine.journal import Journal
 from engine.lock import EstateLock
 from engine.module_api import Gatekeeper, RunContext, utcnow
 from engine.planner.graph import Plan
+from engine.planner.render import plan_to_dict
+
+
+#: plans larger than this are not copied into the journal (the report then shows no graph)
+PLAN_RECORD_LIMIT = 20000
 
 
 def new_run_id() -> str:
@@ -143,6 +148,9 @@ def execute_run(request: RunRequest) -> RunSummary:
             operator=operator, controller=socket.gethostname(), pid=os.getpid(), args=request.args,
             check_mode=int(request.check_mode), parent_run=request.from_run,
             kind="check" if request.check_mode else "run", notes=notes,
+            plan=plan_to_dict(plan) if len(plan.nodes) <= PLAN_RECORD_LIMIT else None,
+            simulated=int(any(h.connection == "sim" for h in plan.inventory.hosts.values())),
+            allow_unprotected=int(request.allow_unprotected),
         )
     states = {name: HostState() for name in plan.inventory.hosts}
     connections = HostConnections(dict(plan.inventory.hosts), state_dir)
