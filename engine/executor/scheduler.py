@@ -185,7 +185,7 @@ class Scheduler:
                     self._apply(node, outcome)
                     for succ in graph.successors(node.id):
                         pending[succ] -= 1
-                        if pending[succ] == 0:
+                        if pending[succ] == 0 and succ not in self.status:  # done in an earlier attempt
                             ready.append(succ)
         self.summary.not_run = sum(1 for n in nodes.values() if n.is_step and n.id not in self.status)
         return self._finish()

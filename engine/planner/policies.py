@@ -60,6 +60,15 @@ def resources_of(plan: Plan, node: Node, ctx: PolicyContext, method: str) -> lis
     return list(getattr(module, method)(args, plan.inventory.hosts[node.host]))
 
 
+def covers(protected: str, resource: str) -> bool:
+    """A backup of `protected` covers `resource`: the same, or (files) a folder holding it."""
+    if protected == resource:
+        return True
+    if protected.startswith("files:") and resource.startswith(protected):
+        return resource[len(protected):len(protected) + 1] in ("/", "\\")
+    return False
+
+
 def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
     """Refuse a destructive step with no verified backup of the same resource upstream."""
     problems: list[Problem] = []
@@ -72,31 +81,32 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
         for resource in resources_of(plan, node, ctx, "protects"):
             protectors.setdefault(resource, []).append(node.id)
         if module.destructive:
-            destroyers.append((node, resources_of(plan, node, ctx, "destroys")))
+            args = ctx.render_args(node)
+            destroyers.append((node, None if args is None else resources_of(plan, node, ctx, "destroys")))
     for node, resources in destroyers:
-        if not resources:
+        if resources is None:
             problems.append(Problem(
-                f"destructive step {node.label!r} on {node.host} does not say what it destroys",
-                node.task.location if node.task else None,
-                hint="its arguments could not be resolved before the run; give them literally"))
+                f"destructive step {node.label!r} on {node.host}: what it destroys depends on values known "
+                "only at run time", node.task.location if node.task else None,
+                hint="give the path, database or key literally (or from inventory/play variables)"))
             continue
-        upstream = None
+        upstream: set[str] | None = None
         for resource in resources:
-            if resource in ctx.prior_resources:
+            if any(covers(prior, resource) for prior in ctx.prior_resources):
                 continue
-            candidates = protectors.get(resource, [])
+            candidates = [n for protected, ids in protectors.items() if covers(protected, resource) for n in ids]
             if upstream is None and candidates:
                 upstream = nx.ancestors(plan.graph, node.id)
             if any(c in (upstream or ()) for c in candidates):
                 continue
             if ctx.allow_unprotected:
-                ctx.notes.append(f"UNPROTECTED (override): {node.label} on {node.host} destroys {resource} "
-                                 "with no verified backup upstream")
+                ctx.notes.append(f"UNPROTECTED (--allow-unprotected): {node.label} on {node.host} destroys "
+                                 f"{resource} with no verified backup upstream")
                 continue
             problems.append(Problem(
                 f"destructive step {node.label!r} on {node.host} overwrites {resource} "
                 "with no verified backup of it planned before it",
                 node.task.location if node.task else None,
-                hint="add a backup task for it earlier (or roll back --from-run a run that recorded one); "
-                     "--allow-unprotected overrides this, and says so in the journal and report"))
+                hint="add a backup task for it earlier (for a file: `backup: true`), or roll back --from-run a run "
+                     "that recorded one; --allow-unprotected overrides this, and says so in the journal and report"))
     return problems
