@@ -59,11 +59,13 @@ class JsonlReporter(Reporter):
 class ConsoleReporter(Reporter):
     """Human output: a live table per host on a terminal, plain lines elsewhere."""
 
-    def __init__(self, masker: Any, verbosity: int = 0, stream: TextIO | None = None, live: bool | None = None):
+    def __init__(self, masker: Any, verbosity: int = 0, stream: TextIO | None = None, live: bool | None = None,
+                 show_diff: bool = False):
         from rich.console import Console
 
         self.masker = masker
         self.verbosity = verbosity
+        self.show_diff = show_diff
         stream = stream or sys.stdout
         self.console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
                                soft_wrap=True)
@@ -130,7 +132,7 @@ class ConsoleReporter(Reporter):
                 line += f"  [dim]{self._t(outcome.msg)}[/]"
             if self.verbosity and outcome.registered and not (node.task and node.task.no_log):
                 line += "\n" + self._t(json.dumps(outcome.registered, default=str, indent=2)[:4000])
-            if self.verbosity and outcome.diff and not (node.task and node.task.no_log):
+            if (self.verbosity or self.show_diff) and outcome.diff and not (node.task and node.task.no_log):
                 line += "\n" + self._t(_diff_text(outcome.diff))
             self.console.print(line)
         self._refresh()

@@ -49,7 +49,8 @@ def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
         password = host.settings.get("password")
         if isinstance(password, str) and password:
             masker.add(password)
-    reporter = JsonlReporter(masker) if cli.output == "jsonl" else ConsoleReporter(masker, cli.verbose)
+    reporter = JsonlReporter(masker) if cli.output == "jsonl" else \
+        ConsoleReporter(masker, cli.verbose, show_diff=bool(getattr(cli, "diff", False)))
     approved = {}
     for item in cli.approve:
         gate, _, comment = item.partition("=")

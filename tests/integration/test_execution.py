@@ -271,3 +271,57 @@ def test_interrupt_exits_130_and_resume_finishes(tmp_path: Path, signal_name: st
     resumed = run_cli(["resume", run["id"], "--output", "jsonl", "--no-report"], tmp_path)
     assert resumed.rc == 0, resumed.err
     assert set(resumed.statuses()) == {f"p0/{i}@{h}" for i in range(4) for h in "ab"} - done_before
+
+
+def test_loop_run_once_serial_delegate(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    plays = [{"hosts": "all", "serial": 2, "tasks": [
+        {"name": "each", "shell": f"echo {{{{ inventory_hostname }}}}-{{{{ item }}}} >> {log}", "loop": [1, 2]},
+        {"name": "once", "shell": f"echo once >> {log}", "run_once": True, "register": "once"},
+        {"name": "shared", "assert": {"that": ["once.rc == 0"]}},
+        {"name": "delegated", "shell": f"echo {{{{ inventory_hostname }}}}-via-localhost >> {log}",
+         "delegate_to": "localhost"},
+    ]}]
+    result = _run(tmp_path, plays)
+    assert result.rc == 0, result.err
+    lines = log.read_text().split()
+    assert sorted(x for x in lines if "-" in x and "via" not in x) == ["a-1", "a-2", "b-1", "b-2", "c-1", "c-2"]
+    assert lines.count("once") == 2  # once per serial batch: [a, b] then [c]
+    assert sorted(x for x in lines if "via" in x) == ["a-via-localhost", "b-via-localhost", "c-via-localhost"]
+    # serial: every step of the first batch ended before the second batch began
+    journal = journal_of(tmp_path)
+    events = journal.events(journal.find_run("last")["id"])
+    last_end_batch1 = max(i for i, e in enumerate(events) if e["node_id"].endswith(("@a", "@b"))
+                          and e["status"] != "running")
+    first_start_c = min(i for i, e in enumerate(events) if e["node_id"].endswith("@c"))
+    assert last_end_batch1 < first_start_c
+
+
+def test_resume_refuses_changed_playbook_unless_forced(tmp_path: Path) -> None:
+    plays = [{"hosts": "a", "tasks": [{"name": "fail", "command": "false"}]}]
+    assert _run(tmp_path, plays, hosts=["a"]).rc == 1
+    write_yaml(tmp_path / "pb.yml", [{"hosts": "a", "tasks": [{"name": "fixed", "command": "true"}]}])
+    refused = run_cli(["resume", "last", "--no-report"], tmp_path)
+    assert refused.rc == 3 and "playbook" in refused.err and "changed" in refused.err
+    forced = run_cli(["resume", "last", "--force", "--no-report"], tmp_path)
+    assert forced.rc == 0, forced.err
+
+
+def test_stale_lock_is_detected_and_unlocked(tmp_path: Path) -> None:
+    import signal
+
+    local_inventory(tmp_path / "inv.yml", ["a"], estate="stale")
+    write_yaml(tmp_path / "slow.yml", [{"hosts": "a", "tasks": [{"name": "slow", "command": "sleep 5"}]}])
+    proc = spawn_cli(["run", "slow.yml", "-i", "inv.yml", "--no-report"], tmp_path)
+    lock = tmp_path / ".cutover" / "locks" / "stale.lock"
+    deadline = time.monotonic() + 15
+    while not (lock.exists() and lock.read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    held = run_cli(["unlock", "stale"], tmp_path)
+    assert held.rc == 3 and "live process" in held.err
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    unlocked = run_cli(["unlock", "stale"], tmp_path)
+    assert unlocked.rc == 0 and "removed stale lock of run" in unlocked.out
+    assert run_cli(["unlock", "stale"], tmp_path).out.startswith("estate 'stale' is not locked")
