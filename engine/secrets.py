@@ -28,7 +28,7 @@ import shlex
 import threading
 import traceback
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 SECRET_PLACEHOLDER = "********"
@@ -44,31 +44,42 @@ def encoded_forms(secret: str) -> set[str]:
     """The forms `secret` takes once escaped or encoded on its way to a host or a file.
 
     Substring matching on these forms catches a secret inside a JSON document, a URL, a
-    PowerShell or SQL literal, an HTML report, or the repr in an exception message.
+    PowerShell or SQL literal, an HTML report, or the repr in an exception message. A form that
+    cannot be computed (a lone surrogate has no UTF-8 encoding) is left out, never an error.
     """
-    raw = secret.encode("utf-8")
-    b64 = base64.b64encode(raw).decode("ascii")
-    b64_url = base64.urlsafe_b64encode(raw).decode("ascii")
-    forms = {
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote(secret),
-        urllib.parse.quote_plus(secret),
-        b64,
-        b64.rstrip("="),
-        b64_url,
-        b64_url.rstrip("="),
-        html.escape(secret),
-        html.escape(secret, quote=False),
-        secret.replace("'", "''"),
-        shlex.quote(secret),
-        repr(secret)[1:-1],
-    }
+    forms = {secret}
+    for encode in _ENCODINGS:
+        try:
+            forms.add(encode(secret))
+        except UnicodeError:
+            continue
     if "\n" in secret:
         forms.update(line for line in secret.splitlines() if len(line.strip()) >= MIN_LINE_LENGTH)
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _b64(secret: str, urlsafe: bool = False, padded: bool = True) -> str:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = encode(secret.encode("utf-8")).decode("ascii")
+    return text if padded else text.rstrip("=")
+
+
+_ENCODINGS: tuple[Callable[[str], str], ...] = (
+    lambda s: json.dumps(s)[1:-1],
+    lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    lambda s: urllib.parse.quote(s, safe=""),
+    urllib.parse.quote,
+    urllib.parse.quote_plus,
+    _b64,
+    lambda s: _b64(s, padded=False),
+    lambda s: _b64(s, urlsafe=True),
+    lambda s: _b64(s, urlsafe=True, padded=False),
+    html.escape,
+    lambda s: html.escape(s, quote=False),
+    lambda s: s.replace("'", "''"),  # SQL and PowerShell single-quoted literals
+    shlex.quote,
+    lambda s: repr(s)[1:-1],
+)
 
 
 class _State(NamedTuple):

@@ -103,6 +103,25 @@ def _decrypt_with(keyring: Any, masker: Any) -> Any:
     return decrypt
 
 
+def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
+    """Connection settings may be templates (`{{ winrm_password }}`) or vault values: resolve them."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from engine.templating import Scope, Templar, has_templates
+
+    def resolve(host: Any) -> Any:
+        settings = dict(host.settings)
+        if not any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in settings.values()) and \
+                not any(isinstance(v, dict) for v in settings.values()):
+            return host
+        scope = Scope([plan.extra_vars, dict(host.vars), {"inventory_hostname": host.name}], decrypt)
+        rendered = Templar(scope, host.location).render(settings)
+        return replace(host, settings=MappingProxyType(rendered), address=str(rendered.get("address", host.address)))
+
+    return resolve
+
+
 def resolved_databases(plan: Plan, decrypt: Any) -> dict[str, dict[str, Any]]:
     """Database targets with vault values decrypted (in memory only)."""
     from engine.templating import Scope, Templar
@@ -153,7 +172,7 @@ def execute_run(request: RunRequest) -> RunSummary:
             allow_unprotected=int(request.allow_unprotected),
         )
     states = {name: HostState() for name in plan.inventory.hosts}
-    connections = HostConnections(dict(plan.inventory.hosts), state_dir)
+    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt))
     runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
                         states, decrypt, masker)
     scheduler = Scheduler(plan, runner, journal, run_id, request.forks, request.reporter,

@@ -166,8 +166,14 @@ class VaultEncrypter:
 
     def encrypt(self, plaintext: str) -> str:
         """The vault text for `plaintext`: header line, then base64 lines, ending with a newline."""
+        try:
+            data = plaintext.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(
+                "the text to encrypt is not valid Unicode (undecodable bytes in the input?)"
+            ) from None
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, _pad(plaintext.encode("utf-8")), self._header.encode("ascii"))
+        sealed = self._aead.encrypt(nonce, _pad(data), self._header.encode("ascii"))
         body = base64.b64encode(self.salt + nonce + sealed).decode("ascii")
         return "\n".join([self._header, *textwrap.wrap(body, LINE_WIDTH)]) + "\n"
 
@@ -177,9 +183,13 @@ def encrypt_text(plaintext: str, password: str, vault_id: str = DEFAULT_VAULT_ID
     return VaultEncrypter(password, vault_id).encrypt(plaintext)
 
 
-def decrypt_text(text: str, keyring: VaultKeyring, location: Location | None = None) -> str:
-    """Decrypt a vault text with the keyring's password for the id in its header."""
-    return keyring.decrypt(text, location)
+def decrypt_text(text: str, keyring: VaultKeyring | None, location: Location | None = None) -> str:
+    """Decrypt a vault text with the keyring's password for the id in its header.
+
+    `keyring` may be None (a command run without any vault password): the error then says
+    which id is needed and where, as a missing password for that id would.
+    """
+    return (keyring if keyring is not None else VaultKeyring()).decrypt(text, location)
 
 
 class VaultKeyring:

@@ -108,14 +108,14 @@ def _check_same_data(
     salt = new.encrypter(new_id).salt
     stale: list[int] = []
 
-    def open_after(value: str, line: int) -> str:
-        sealed = parse_vault_text(value, Location(path, line))
+    def open_after(value: str, where: Location) -> str:
+        sealed = parse_vault_text(value, where)
         if sealed.vault_id != new_id or sealed.salt != salt:
-            stale.append(line)
-            return old.decrypt(value, Location(path, line))
-        return new.decrypt(value, Location(path, line))
+            stale.append(where.line)
+            return old.decrypt(value, where)
+        return new.decrypt(value, where)
 
-    wanted = _load(before, path, lambda value, line: old.decrypt(value, Location(path, line)))
+    wanted = _load(before, path, old.decrypt)
     if wanted[1] == 0:
         raise UserError(
             f"{path}: not a vault file and holds no `!vault |` values",
@@ -131,7 +131,7 @@ def _check_same_data(
     return wanted[1]
 
 
-def _load(text: str, path: str, open_value: Callable[[str, int], str]) -> tuple[list[Any], int]:
+def _load(text: str, path: str, open_value: Callable[[str, Location], str]) -> tuple[list[Any], int]:
     """All YAML documents of `text`, `!vault` values opened, unknown tags read as plain data."""
     count = 0
 
@@ -141,7 +141,8 @@ def _load(text: str, path: str, open_value: Callable[[str, int], str]) -> tuple[
     def vault(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         nonlocal count
         count += 1
-        return open_value(str(loader.construct_scalar(node)), node.start_mark.line + 1)  # type: ignore[arg-type]
+        mark = node.start_mark
+        return open_value(str(loader.construct_scalar(node)), Location(path, mark.line + 1, mark.column + 1))  # type: ignore[arg-type]
 
     def other(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):

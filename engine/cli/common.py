@@ -13,7 +13,7 @@ from engine.errors import Location, UserError
 def add_inventory_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--inventory", required=True, metavar="FILE", help="the estate's inventory file")
     parser.add_argument("--vault-id", action="append", default=[], metavar="ID@SOURCE",
-                        help="vault password source: ID@prompt, ID@FILE, ID@env:VAR (repeatable)")
+                        help="vault password source: ID@prompt, ID@FILE, ID@env:VAR, ID@exec:SCRIPT (repeatable)")
 
 
 def add_plan_args(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +59,17 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
     return out
 
 
-def keyring_from(args: argparse.Namespace) -> Any:
+def keyring_from(args: argparse.Namespace, masker: Any = None) -> Any:
+    """The vault keyring for `--vault-id` sources; decrypted values are registered with `masker`."""
     from engine.vault import VaultKeyring
 
-    return VaultKeyring.from_sources(list(getattr(args, "vault_id", []) or []), interactive=_interactive())
+    cached = getattr(args, "_keyring", None)
+    if cached is not None:
+        return cached
+    keyring = VaultKeyring.from_sources(list(getattr(args, "vault_id", []) or []), interactive=_interactive(),
+                                        masker=masker)
+    args._keyring = keyring
+    return keyring
 
 
 def _interactive() -> bool:

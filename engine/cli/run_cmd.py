@@ -39,12 +39,12 @@ def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
     from engine.secrets import Masker
     from engine.session import CliGatekeeper, RunRequest, operator_name
 
-    masker = Masker()
-    keyring = keyring_from(cli)
-    if hasattr(keyring, "masker"):
-        keyring.masker = masker
-    for password in getattr(keyring, "_passwords", {}).values():
-        masker.add(password)
+    keyring = keyring_from(cli, Masker())
+    masker = keyring.masker
+    for host in plan.inventory.hosts.values():
+        password = host.settings.get("password")
+        if isinstance(password, str) and password and "{{" not in password:
+            masker.add(password)
     for host in plan.inventory.hosts.values():
         password = host.settings.get("password")
         if isinstance(password, str) and password:

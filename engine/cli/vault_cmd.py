@@ -31,6 +31,8 @@ ACTIONS = {
     "encrypt-string": "print a `!vault |` YAML value for a secret read from stdin or a prompt",
 }
 PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+#: Plain words YAML (1.1 or 1.2) reads as booleans or null: such keys are written quoted.
+YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -247,16 +249,19 @@ def _yaml_key(name: str) -> str:
     """A YAML key as written: bare when plain, else JSON-quoted (valid YAML double-quoted)."""
     if not name:
         raise UserError("--name is empty")
-    return name if PLAIN_KEY.fullmatch(name) else json.dumps(name)
+    plain = PLAIN_KEY.fullmatch(name) and name.lower() not in YAML_WORDS
+    return name if plain else json.dumps(name)
 
 
 def _read_values(count: int, labels: list[str]) -> list[str]:
     """Values from stdin (the whole input for one value, one line each for several) or a prompt."""
     if sys.stdin is not None and not sys.stdin.isatty():
-        data = sys.stdin.read()
+        try:
+            data = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise UserError("stdin is not UTF-8 text; nothing encrypted") from None
         if count == 1:
-            values = [data[:-1] if data.endswith("\n") else data]
-            values = [values[0][:-1] if values[0].endswith("\r") else values[0]]
+            values = [data[:-2] if data.endswith("\r\n") else data.removesuffix("\n")]
         else:
             values = data.splitlines()
             if len(values) != count:

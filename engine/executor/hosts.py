@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from engine.connection import connection_for
@@ -16,9 +17,12 @@ LOCALHOST = Host(name="localhost", address="localhost", connection="local")
 class HostConnections:
     """Opens connections lazily (in the worker that first needs one) and closes them all at the end."""
 
-    def __init__(self, hosts: dict[str, Host], state_dir: str = ".cutover"):
+    def __init__(self, hosts: dict[str, Host], state_dir: str = ".cutover",
+                 resolve: Callable[[Host], Host] | None = None):
         self.hosts = hosts
         self.state_dir = state_dir
+        #: turns templated or vault-encrypted connection settings into plain values, in memory only
+        self.resolve = resolve or (lambda host: host)
         self._conns: dict[str, Connection] = {}
         self._failed: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -41,7 +45,7 @@ class HostConnections:
             conn = self._conns.get(name)
             if conn is not None:
                 return conn
-            host = self.host(name)
+            host = self.resolve(self.host(name))
             kwargs: dict[str, Any] = {"state_dir": self.state_dir} if host.connection == "sim" else {}
             conn = connection_for(host, **kwargs)
             conn.open()
