@@ -46,8 +46,9 @@ def helper_source() -> bytes:
 
 
 def python_command(python: str) -> list[str]:
-    """argv that starts the helper: isolated mode (-I: no user site, no PYTHON* variables)."""
-    return [python, "-I", "-u", "-c", BOOTSTRAP]
+    """argv that starts the helper: isolated (-I: no user site, no PYTHON* variables), no `site`
+    at all (-S: the helper needs only the standard library, and every host saves its import)."""
+    return [python, "-I", "-S", "-u", "-c", BOOTSTRAP]
 
 
 def remote_command(python: str) -> str:
@@ -122,7 +123,9 @@ class HelperConnection(Connection):
                 start_new_session=True,  # Ctrl-C on the terminal goes to the engine, which stops us cleanly
             )
         except OSError as exc:
-            raise ConnectionFailed(f"cannot start {argv[0]}: {exc.strerror or exc}", self.host.name) from None
+            raise ConnectionFailed(
+                f"cannot start {argv[0]}: {exc.strerror or exc}", self.host.name, kind="connection"
+            ) from None
         os.set_blocking(self._proc.stdin.fileno(), False)
         deadline = time.monotonic() + self.open_timeout
         try:
@@ -135,11 +138,13 @@ class HelperConnection(Connection):
         except _Expired:
             self._discard()
             raise ConnectionFailed(
-                f"cannot connect: no answer within {self.open_timeout:g}s", self.host.name
+                f"cannot connect: no answer within {self.open_timeout:g}s", self.host.name, kind="connection"
             ) from None
         if not isinstance(hello, dict) or hello.get("hello") != PROTOCOL:
             self._discard()
-            raise ConnectionFailed(f"cannot connect: unexpected greeting {hello!r:.200}", self.host.name)
+            raise ConnectionFailed(
+                f"cannot connect: unexpected greeting {hello!r:.200}", self.host.name, kind="connection"
+            )
         self.helper_pid = hello.get("pid")
         self.python_version = hello.get("python")
 
@@ -167,7 +172,7 @@ class HelperConnection(Connection):
         if not isinstance(answers, list) or len(answers) != len(calls):
             self._discard()
             reason = answers.get("error") if isinstance(answers, dict) else "wrong number of answers"
-            raise ConnectionFailed(f"protocol error: {reason}", self.host.name)
+            raise ConnectionFailed(f"protocol error: {reason}", self.host.name, kind="connection")
         return answers
 
     def interrupt(self) -> None:
@@ -218,13 +223,14 @@ class HelperConnection(Connection):
         if proc is None:
             return
         self._stop(proc)
+        # Unread output must not keep the child alive: with our read ends closed its writes fail.
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
         try:
             proc.wait(_GRACE)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            stream.close()
 
     def _send(self, data: bytes, deadline: float | None) -> None:
         proc = self._proc

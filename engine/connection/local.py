@@ -7,6 +7,7 @@ module tested against `LocalConnection` behaves the same on a remote Linux host.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from engine.connection._helper_channel import HelperConnection, python_command
 from engine.model import Host
@@ -17,7 +18,7 @@ class LocalConnection(HelperConnection):
 
     label = "local"
 
-    def __init__(self, host: Host):
+    def __init__(self, host: Host, **_options: Any):
         super().__init__(host)
         self.python = str(host.settings.get("python") or sys.executable or "python3")
 

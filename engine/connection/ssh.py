@@ -9,6 +9,7 @@ inventory says otherwise, no agent/X11/port forwarding.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,7 @@ class SSHSettings:
         def bad(message: str, hint: str | None = None) -> UserError:
             return UserError(f"host {host.name!r}: {message}", host.location, hint)
 
-        if not isinstance(ssh, dict | type(settings)):
+        if not isinstance(ssh, Mapping):
             raise bad("`ssh` must be a mapping of settings")
         for key in ssh:
             if key not in SSH_SETTINGS:
@@ -76,15 +77,17 @@ class SSHSettings:
                 "use a key: set ssh.key_file, or load the key into ssh-agent and remove `password`",
             )
         checking = ssh.get("host_key_checking", "strict")
-        if checking not in HOST_KEY_CHECKING:
+        if not isinstance(checking, str | bool) or checking not in HOST_KEY_CHECKING:
             raise bad(f"ssh.host_key_checking {checking!r} is not one of strict, accept-new, off")
         options = ssh.get("options") or ()
-        if isinstance(options, str) or not all(isinstance(o, str) and "=" in o for o in options):
+        if not isinstance(options, list | tuple) or not all(isinstance(o, str) and "=" in o for o in options):
             raise bad("ssh.options must be a list of 'Name=value' strings")
         timeout = ssh.get("connect_timeout", 10)
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
             raise bad("ssh.connect_timeout must be a positive number of seconds")
         port = settings.get("port")
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
         if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
             raise bad(f"port {port!r} is not between 1 and 65535")
         for key in ("config_file", "key_file", "known_hosts_file", "python"):

@@ -13,19 +13,40 @@ When stdin closes (controller gone, timeout, interrupt) the helper kills the pro
 every command it started and exits: remote work never outlives its controller.
 """
 
+from __future__ import annotations
+
 import base64
 import errno
 import fnmatch
-import hashlib
 import json
 import os
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 import threading
 import time
+
+TYPE_CHECKING = False  # typing costs an import on every host; the hints are for the controller's tools
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+class _Lazy:
+    """A module imported on first use: every host pays for the helper's start, few need hashing."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> object:
+        module = __import__(self._name)
+        globals()[self._name] = module
+        return getattr(module, attr)
+
+
+hashlib = _Lazy("hashlib")
+shutil = _Lazy("shutil")
+tempfile = _Lazy("tempfile")
 
 PROTOCOL = 1
 MARK = b"\x00cutover-helper\n"  # precedes the hello: the controller skips any login-script noise before it
@@ -37,7 +58,7 @@ CHUNK = 1 << 20
 class Fail(Exception):
     """A primitive's refusal or failure, answered as `{"ok": false, "error", "kind"}`."""
 
-    def __init__(self, kind, message):
+    def __init__(self, kind: str, message: str) -> None:
         Exception.__init__(self, message)
         self.kind = kind
 
@@ -57,7 +78,7 @@ _ERRNO_KINDS = {
 }
 
 
-def _os_fail(exc):
+def _os_fail(exc: OSError) -> Fail:
     """Translate an OSError into a primitive failure with a kind the engine can act on."""
     kind = _ERRNO_KINDS.get(exc.errno, "failed")
     where = exc.filename if exc.filename is not None else ""
@@ -65,7 +86,7 @@ def _os_fail(exc):
     return Fail(kind, f"{where}: {text}" if where else text)
 
 
-def _need(value, types, name, what):
+def _need(value: object, types: type | tuple[type, ...], name: str, what: str) -> Any:
     """`value` if it has one of `types` (a bool only counts as a bool, never as a number)."""
     types = types if isinstance(types, tuple) else (types,)
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
@@ -73,18 +94,18 @@ def _need(value, types, name, what):
     return value
 
 
-def _path(value, name="path"):
+def _path(value: object, name: str = "path") -> str:
     _need(value, str, name, "a non-empty string")
     if not value or "\0" in value:
         raise Fail("invalid", f"argument {name!r} must be a non-empty path without NUL")
     return value
 
 
-def _flag(value, name):
+def _flag(value: object, name: str) -> bool:
     return _need(value, bool, name, "true or false")
 
 
-def _mode(value, name="mode"):
+def _mode(value: object, name: str = "mode") -> int | None:
     """A permission mode: an int, or a string of octal digits such as '0644' or '755'."""
     if value is None:
         return None
@@ -95,7 +116,7 @@ def _mode(value, name="mode"):
     return value
 
 
-def _uid(owner):
+def _uid(owner: str | int | None) -> int:
     if owner is None:
         return -1
     import pwd
@@ -108,7 +129,7 @@ def _uid(owner):
         raise Fail("invalid", f"unknown user {owner!r}") from None
 
 
-def _gid(group):
+def _gid(group: str | int | None) -> int:
     if group is None:
         return -1
     import grp
@@ -121,7 +142,7 @@ def _gid(group):
         raise Fail("invalid", f"unknown group {group!r}") from None
 
 
-def _user_name(uid):
+def _user_name(uid: int) -> str:
     import pwd
 
     try:
@@ -130,7 +151,7 @@ def _user_name(uid):
         return str(uid)
 
 
-def _group_name(gid):
+def _group_name(gid: int) -> str:
     import grp
 
     try:
@@ -144,17 +165,17 @@ def _group_name(gid):
 OPS = {}
 
 
-def op(name, *required, **optional):
+def op(name: str, *required: str, **optional: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a primitive with its required argument names and optional ones with defaults."""
 
-    def register(fn):
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         OPS[name] = (fn, required, optional)
         return fn
 
     return register
 
 
-def dispatch(call):
+def dispatch(call: Any) -> dict[str, Any]:
     """Answer one call; never raises, so one bad call cannot stop the batch or the helper."""
     try:
         if not isinstance(call, dict):
@@ -187,7 +208,7 @@ def dispatch(call):
 
 
 @op("host.facts")
-def host_facts():
+def host_facts() -> dict[str, Any]:
     uname = os.uname()
     distro = {}
     try:
@@ -216,7 +237,7 @@ def host_facts():
 # --------------------------------------------------------------------------- files
 
 
-def _type_of(st_mode):
+def _type_of(st_mode: int) -> str:
     if stat.S_ISREG(st_mode):
         return "file"
     if stat.S_ISDIR(st_mode):
@@ -226,7 +247,7 @@ def _type_of(st_mode):
     return "other"
 
 
-def _attrs(st):
+def _attrs(st: os.stat_result) -> dict[str, str]:
     return {
         "mode": f"{stat.S_IMODE(st.st_mode):04o}",
         "owner": _user_name(st.st_uid),
@@ -235,7 +256,7 @@ def _attrs(st):
 
 
 @op("file.stat", "path", follow=False)
-def file_stat(path, follow):
+def file_stat(path: str, follow: bool) -> dict[str, Any]:
     _path(path)
     try:
         st = os.stat(path) if _flag(follow, "follow") else os.lstat(path)
@@ -249,7 +270,7 @@ def file_stat(path, follow):
     return out
 
 
-def _digest(path, algorithm="sha256"):
+def _digest(path: str, algorithm: str = "sha256") -> tuple[str, int]:
     h = hashlib.new(algorithm)
     size = 0
     with open(path, "rb") as fh:
@@ -263,7 +284,7 @@ def _digest(path, algorithm="sha256"):
 
 
 @op("file.hash", "path", algorithm="sha256")
-def file_hash(path, algorithm):
+def file_hash(path: str, algorithm: str) -> dict[str, Any]:
     _path(path)
     _need(algorithm, str, "algorithm", "a string")
     if algorithm.lower() not in hashlib.algorithms_available:
@@ -273,7 +294,7 @@ def file_hash(path, algorithm):
 
 
 @op("file.read", "path", max_bytes=None)
-def file_read(path, max_bytes):
+def file_read(path: str, max_bytes: int | None) -> dict[str, Any]:
     _path(path)
     if max_bytes is not None:
         _need(max_bytes, int, "max_bytes", "an integer")
@@ -287,7 +308,9 @@ def file_read(path, max_bytes):
     }
 
 
-def _apply_attrs(path, mode, owner, group, st=None):
+def _apply_attrs(
+    path: str, mode: int | None, owner: Any, group: Any, st: os.stat_result | None = None
+) -> bool:
     """Set mode/owner/group where they differ; True when something changed."""
     st = st or os.lstat(path)
     changed = False
@@ -301,7 +324,7 @@ def _apply_attrs(path, mode, owner, group, st=None):
     return changed
 
 
-def _fsync_dir(path):
+def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -314,8 +337,8 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def _backup_name(path):
-    base = "{}.{}.bak".format(path, time.strftime("%Y%m%dT%H%M%S"))
+def _backup_name(path: str) -> str:
+    base = "{}.{}.bak".format(path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     name, n = base, 1
     while os.path.lexists(name):
         n += 1
@@ -323,14 +346,16 @@ def _backup_name(path):
     return name
 
 
-def _umask():
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
 @op("file.write", "path", "content_b64", mode=None, owner=None, group=None, backup=False)
-def file_write(path, content_b64, mode, owner, group, backup):
+def file_write(
+    path: str, content_b64: str, mode: Any, owner: Any, group: Any, backup: bool
+) -> dict[str, Any]:
     _path(path)
     _need(content_b64, str, "content_b64", "a base64 string")
     try:
@@ -338,6 +363,8 @@ def file_write(path, content_b64, mode, owner, group, backup):
     except ValueError:
         raise Fail("invalid", "content_b64 is not valid base64") from None
     mode, uid, gid = _mode(mode), _uid(owner), _gid(group)
+    if os.path.islink(path):  # write the file a link points to; never replace the link by a file
+        path = os.path.realpath(path)
     new_sha = hashlib.sha256(data).hexdigest()
     try:
         st = os.stat(path)
@@ -383,7 +410,7 @@ def file_write(path, content_b64, mode, owner, group, backup):
 
 
 @op("file.mkdir", "path", mode=None, owner=None, group=None, parents=True)
-def file_mkdir(path, mode, owner, group, parents):
+def file_mkdir(path: str, mode: Any, owner: Any, group: Any, parents: bool) -> dict[str, Any]:
     _path(path)
     mode = _mode(mode)
     try:
@@ -403,7 +430,7 @@ def file_mkdir(path, mode, owner, group, parents):
 
 
 @op("file.remove", "path", recursive=False)
-def file_remove(path, recursive):
+def file_remove(path: str, recursive: bool) -> dict[str, Any]:
     _path(path)
     try:
         st = os.lstat(path)
@@ -425,7 +452,7 @@ def file_remove(path, recursive):
 
 
 @op("file.touch", "path", mode=None)
-def file_touch(path, mode):
+def file_touch(path: str, mode: Any) -> dict[str, Any]:
     """Ensure the file exists; an existing file keeps its content and times (mode is applied)."""
     _path(path)
     mode = _mode(mode)
@@ -440,7 +467,7 @@ def file_touch(path, mode):
 
 
 @op("file.attrs", "path", mode=None, owner=None, group=None)
-def file_attrs(path, mode, owner, group):
+def file_attrs(path: str, mode: Any, owner: Any, group: Any) -> dict[str, Any]:
     _path(path)
     mode = _mode(mode)
     before = _attrs(os.stat(path))
@@ -448,7 +475,7 @@ def file_attrs(path, mode, owner, group):
     return {"changed": changed, "before": before, "after": _attrs(os.stat(path))}
 
 
-def _same_file(a, b, size):
+def _same_file(a: str, b: str, size: int) -> bool:
     try:
         if os.path.getsize(b) != size or not os.path.isfile(b) or os.path.islink(b):
             return False
@@ -457,7 +484,7 @@ def _same_file(a, b, size):
     return _digest(a)[0] == _digest(b)[0]
 
 
-def _copy_one(src, dest, overwrite):
+def _copy_one(src: str, dest: str, overwrite: bool) -> tuple[bool, int]:
     """Copy one file (atomically) or link; (written, bytes)."""
     if os.path.islink(src):
         target = os.readlink(src)
@@ -485,7 +512,7 @@ def _copy_one(src, dest, overwrite):
 
 
 @op("file.copy", "src", "dest", overwrite=True)
-def file_copy(src, dest, overwrite):
+def file_copy(src: str, dest: str, overwrite: bool) -> dict[str, Any]:
     """Copy a file to `dest` (the copy's own path) or a tree into `dest`; identical files are skipped."""
     _path(src, "src")
     _path(dest, "dest")
@@ -514,7 +541,7 @@ def file_copy(src, dest, overwrite):
 
 
 @op("file.move", "src", "dest")
-def file_move(src, dest):
+def file_move(src: str, dest: str) -> dict[str, Any]:
     """Move src to dest; already moved (src gone, dest there) is not a change, an occupied dest is refused."""
     _path(src, "src")
     _path(dest, "dest")
@@ -528,7 +555,7 @@ def file_move(src, dest):
     return {"changed": True}
 
 
-def _walk(path, recursive):
+def _walk(path: str, recursive: bool) -> list[tuple[str, os.stat_result]]:
     """(relative path, lstat) of entries under path, sorted, never following links."""
     out = []
     if recursive:
@@ -545,7 +572,7 @@ def _walk(path, recursive):
 
 
 @op("file.list", "path", pattern=None, recursive=False)
-def file_list(path, pattern, recursive):
+def file_list(path: str, pattern: str | None, recursive: bool) -> dict[str, Any]:
     _path(path)
     if not os.path.isdir(path):
         raise Fail("not_found" if not os.path.lexists(path) else "invalid", f"{path} is not a directory")
@@ -561,7 +588,7 @@ def file_list(path, pattern, recursive):
 
 
 @op("file.tree_hash", "path")
-def file_tree_hash(path):
+def file_tree_hash(path: str) -> dict[str, Any]:
     """sha256 over `<relative path>\\0<file sha256 hex>\\n` of every regular file, sorted by path.
 
     Relative paths use '/' separators; links and other non-regular entries are not followed
@@ -584,7 +611,7 @@ def file_tree_hash(path):
 # --------------------------------------------------------------------------- archives
 
 
-def _format(path, given):
+def _format(path: str, given: str | None) -> str:
     if given is not None:
         _need(given, str, "format", "'zip' or 'tar.gz'")
         fmt = given.lower()
@@ -599,13 +626,13 @@ def _format(path, given):
     return fmt
 
 
-def _sha_size(path):
+def _sha_size(path: str) -> dict[str, Any]:
     digest, size = _digest(path)
     return {"sha256": digest, "size": size}
 
 
 @op("archive.create", "src", "dest", format=None)
-def archive_create(src, dest, format):
+def archive_create(src: str, dest: str, format: str | None) -> dict[str, Any]:
     _path(src, "src")
     _path(dest, "dest")
     fmt = _format(dest, format)
@@ -632,7 +659,7 @@ def archive_create(src, dest, format):
     return out
 
 
-def _zip_tree(src, members, target):
+def _zip_tree(src: str, members: list[tuple[str, os.stat_result]], target: str) -> None:
     """Zip with directory entries (empty folders survive) and links stored as links."""
     import zipfile
 
@@ -653,12 +680,14 @@ class _Member:
 
     __slots__ = ("name", "kind", "size", "link", "mode", "mtime", "raw")
 
-    def __init__(self, name, kind, size, link, mode, mtime, raw):
+    def __init__(
+        self, name: str, kind: str, size: int, link: str | None, mode: int, mtime: float, raw: Any
+    ) -> None:
         self.name, self.kind, self.size, self.link = name, kind, size, link
         self.mode, self.mtime, self.raw = mode, mtime, raw
 
 
-def _zip_members(zf):
+def _zip_members(zf: Any) -> list[_Member]:
     out = []
     for info in zf.infolist():
         mode = info.external_attr >> 16
@@ -676,7 +705,7 @@ def _zip_members(zf):
     return out
 
 
-def _tar_members(tar):
+def _tar_members(tar: Any) -> list[_Member]:
     out = []
     for info in tar.getmembers():
         if info.isdir():
@@ -696,7 +725,7 @@ def _tar_members(tar):
 class _Archive:
     """An open zip or tar.gz with its normalised members; a context manager."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.fmt = _format(path, None)
         if self.fmt == "zip":
             import zipfile
@@ -717,28 +746,28 @@ class _Archive:
                     raise
                 raise Fail("invalid", f"{path} is not a valid tar.gz: {exc}") from None
 
-    def open(self, member):
+    def open(self, member: _Member) -> Any:
         if self.fmt == "zip":
             return self.handle.open(member.raw)
         return self.handle.extractfile(member.raw)
 
-    def __enter__(self):
+    def __enter__(self) -> _Archive:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.handle.close()
 
 
-def _parts(name):
+def _parts(name: str) -> list[str]:
     """Path components of an archive name, splitting on both separators."""
     return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
 
 
-def _absolute(name):
+def _absolute(name: str) -> bool:
     return name.startswith("/") or (len(name) > 1 and name[1] == ":")
 
 
-def _unsafe(member, strip=0):
+def _unsafe(member: _Member, strip: int = 0) -> str | None:
     """Why a member could escape the destination (after `strip` leading parts), or None."""
     name = member.name.replace("\\", "/")
     if _absolute(name):
@@ -765,7 +794,7 @@ def _unsafe(member, strip=0):
 
 
 @op("archive.list", "path")
-def archive_list(path):
+def archive_list(path: str) -> dict[str, Any]:
     _path(path)
     entries = []
     with _Archive(path) as arc:
@@ -781,7 +810,7 @@ def archive_list(path):
 
 
 @op("archive.verify", "path")
-def archive_verify(path):
+def archive_verify(path: str) -> dict[str, Any]:
     """Read every member (zip CRCs, gzip CRC) and report; a damaged archive is an answer, not an error."""
     _path(path)
     out = _sha_size(path)
@@ -792,11 +821,12 @@ def archive_verify(path):
                 if bad is not None:
                     raise Fail("invalid", f"bad CRC in member {bad}")
             else:
-                for m in arc.members:
-                    if m.kind == "file":
-                        with arc.open(m) as fh:
-                            while fh.read(CHUNK):
-                                pass
+                import gzip
+
+                # tarfile stops before the gzip trailer: read the whole stream so its CRC is checked.
+                with gzip.open(path, "rb") as fh:
+                    while fh.read(CHUNK):
+                        pass
             out["entries"] = len(arc.members)
         out["ok"] = True
     except FileNotFoundError:
@@ -806,12 +836,14 @@ def archive_verify(path):
     return out
 
 
-def _strip(name, strip):
-    parts = _parts(name)
+def _strip(name: str, strip: int) -> str | None:
+    """The member's path below dest. Only '/' separates here: on posix a backslash is part of a
+    name (the safety checks, stricter, treat it as a separator too)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
     return "/".join(parts[strip:]) if len(parts) > strip else None
 
 
-def _same_content(arc, member, path):
+def _same_content(arc: _Archive, member: _Member, path: str) -> bool:
     try:
         if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) != member.size:
             return False
@@ -826,13 +858,15 @@ def _same_content(arc, member, path):
                 return True
 
 
-def _inside(root, path):
+def _inside(root: str, path: str) -> bool:
     """True when `path`'s existing parent really resolves inside root (no pre-existing link out)."""
     real = os.path.realpath(os.path.dirname(path))
     return real == root or real.startswith(root + os.sep)
 
 
-def _plan_extract(arc, dest, overwrite, strip):
+def _plan_extract(
+    arc: _Archive, dest: str, overwrite: bool, strip: int
+) -> tuple[str, list[tuple[_Member, str]]]:
     """Check every member before anything is written: (member, target path) pairs to write."""
     unsafe = [f"{m.name}: {why}" for m in arc.members for why in [_unsafe(m, strip)] if why]
     if unsafe:
@@ -875,7 +909,7 @@ def _plan_extract(arc, dest, overwrite, strip):
 
 
 @op("archive.extract", "src", "dest", overwrite=False, strip=0)
-def archive_extract(src, dest, overwrite, strip):
+def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[str, Any]:
     _path(src, "src")
     _path(dest, "dest")
     overwrite = _flag(overwrite, "overwrite")
@@ -920,7 +954,7 @@ def archive_extract(src, dest, overwrite, strip):
 _CHILDREN = set()
 
 
-def _kill_children():
+def _kill_children() -> None:
     """Kill the process group of every command still running (stdin closed, timeout, signal)."""
     for pid in [p.pid for p in _CHILDREN.copy()]:
         try:
@@ -929,11 +963,11 @@ def _kill_children():
             pass
 
 
-def _text(data):
+def _text(data: bytes | None) -> str:
     return data.decode("utf-8", "replace") if data else ""
 
 
-def _env(env):
+def _env(env: Any) -> dict[str, str] | None:
     if env is None:
         return None
     _need(env, dict, "env", "an object of name: value")
@@ -949,7 +983,9 @@ def _env(env):
 
 
 @op("process.run", "argv", cwd=None, env=None, stdin_b64=None, timeout=None, shell=False)
-def process_run(argv, cwd, env, stdin_b64, timeout, shell):
+def process_run(
+    argv: Any, cwd: str | None, env: Any, stdin_b64: str | None, timeout: float | None, shell: bool
+) -> dict[str, Any]:
     """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group."""
     import subprocess
 
@@ -998,7 +1034,7 @@ def process_run(argv, cwd, env, stdin_b64, timeout, shell):
 
 
 @op("disk.free", "path")
-def disk_free(path):
+def disk_free(path: str) -> dict[str, int]:
     """Free space where `path` is, or would be: a missing path counts for its nearest existing parent."""
     probe = os.path.abspath(_path(path))
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
@@ -1011,7 +1047,9 @@ def disk_free(path):
 
 
 @op("http.get", "url", timeout=10, headers=None, max_bytes=None, validate_certs=True)
-def http_get(url, timeout, headers, max_bytes, validate_certs):
+def http_get(
+    url: str, timeout: float, headers: dict[str, str] | None, max_bytes: int | None, validate_certs: bool
+) -> dict[str, Any]:
     import socket
     import ssl
     import urllib.error
@@ -1054,7 +1092,7 @@ def http_get(url, timeout, headers, max_bytes, validate_certs):
 
 
 @op("net.port", "port", address="127.0.0.1", timeout=2)
-def net_port(port, address, timeout):
+def net_port(port: int, address: str, timeout: float) -> dict[str, bool]:
     import socket
 
     _need(port, int, "port", "an integer")
@@ -1071,21 +1109,21 @@ def net_port(port, address, timeout):
 # --------------------------------------------------------------------------- services (systemd)
 
 
-def _systemctl():
+def _systemctl() -> str:
     path = shutil.which("systemctl")
     if path is None or not os.path.isdir("/run/systemd/system"):
         raise Fail("unsupported", "services need systemd, which is not running on this host")
     return path
 
 
-def _unit(name):
+def _unit(name: str) -> str:
     _need(name, str, "name", "a unit name")
     if not name or name.startswith("-") or not all(c.isalnum() or c in ":_.@-\\" for c in name):
         raise Fail("invalid", f"{name!r} is not a valid service name")
     return name
 
 
-def _service_state(systemctl, name):
+def _service_state(systemctl: str, name: str) -> dict[str, Any]:
     import subprocess
 
     props = "LoadState,ActiveState,UnitFileState,FragmentPath"
@@ -1110,12 +1148,14 @@ def _service_state(systemctl, name):
 
 
 @op("service.get", "name")
-def service_get(name):
+def service_get(name: str) -> dict[str, Any]:
     return _service_state(_systemctl(), _unit(name))
 
 
 @op("service.set", "name", state=None, start_mode=None, timeout=None)
-def service_set(name, state, start_mode, timeout):
+def service_set(
+    name: str, state: str | None, start_mode: str | None, timeout: float | None
+) -> dict[str, Any]:
     import subprocess
 
     systemctl, name = _systemctl(), _unit(name)
@@ -1155,20 +1195,20 @@ def service_set(name, state, start_mode, timeout):
 # --------------------------------------------------------------------------- the frame loop
 
 
-def _read_frame(stream):
+def _read_frame(stream: Any) -> bytes | None:
     header = stream.readline()
     if not header:
         return None
     return stream.read(int(header))
 
 
-def _write_frame(stream, obj):
+def _write_frame(stream: Any, obj: object) -> None:
     body = json.dumps(obj, separators=(",", ":")).encode("ascii")
     stream.write(b"%d\n%s" % (len(body), body))
     stream.flush()
 
 
-def _reader(stream, inbox):
+def _reader(stream: Any, inbox: Any) -> None:
     """Read requests as they come; on EOF the controller is gone: kill our commands and exit."""
     try:
         while True:
@@ -1182,26 +1222,19 @@ def _reader(stream, inbox):
     os._exit(0)
 
 
-def _on_signal(signum, frame):
+def _on_signal(signum: int, frame: object) -> None:
     _kill_children()
     os._exit(128 + signum)
 
 
-def main():
-    """Serve batches until stdin closes."""
+def _serve(stdin: Any, stdout: Any) -> None:
     import queue
 
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    # Our stdout is the protocol channel: anything else printing to it would corrupt frames.
-    sys.stdout = sys.stderr
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
     inbox = queue.Queue()
     threading.Thread(target=_reader, args=(stdin, inbox), daemon=True).start()
     stdout.write(MARK)
-    _write_frame(
-        stdout, {"hello": PROTOCOL, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3]))}
-    )
+    hello = {"hello": PROTOCOL, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3]))}
+    _write_frame(stdout, hello)
     while True:
         try:
             calls = json.loads(inbox.get())
@@ -1211,6 +1244,22 @@ def main():
             _write_frame(stdout, [dispatch(c) for c in calls])
         else:
             _write_frame(stdout, {"error": calls if isinstance(calls, str) else "a request must be a list"})
+
+
+def main() -> None:
+    """Serve batches until stdin closes; whatever ends the loop, our commands die with us."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Our stdout is the protocol channel: anything else printing to it would corrupt frames.
+    sys.stdout = sys.stderr
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    status = 0
+    try:
+        _serve(stdin, stdout)
+    except BaseException:  # e.g. a broken stdout pipe: the controller is gone
+        status = 1
+    _kill_children()
+    os._exit(status)
 
 
 if __name__ == "__main__":
