@@ -5,7 +5,8 @@ Why it looks like this:
   (pywinrm's `Session.run_ps` pays both on every call). So the connection opens ONE shell
   (`open_shell(codepage=65001)`) for the whole run and keeps ONE helper process in it: the
   helper loads engine/remote/primitives.ps1 once, then answers batch after batch. A batch costs
-  one Send (the request line) and usually one Receive (the answer frame).
+  one Send (the request line) and usually one Receive (the answer frame), both rendered from
+  envelopes pywinrm builds once per helper (`winrm_wire`).
 - Payloads go over stdin in pieces of at most `MAX_SEND_CHUNK` bytes, never on the command line.
   The framing (what each stdin and stdout line means) is defined in `winrm_framing` and
   re-exported here; the WinRM test endpoint imports it from this module.
@@ -60,6 +61,7 @@ from engine.connection.winrm_framing import (
     encode_powershell,
 )
 from engine.connection.winrm_settings import WinRMSettings
+from engine.connection.winrm_wire import HelperWire
 from engine.errors import ConnectionFailed, CutoverError, RemoteError, TaskTimeout
 from engine.model import Host
 
@@ -122,6 +124,7 @@ class WinRMConnection(Connection):
         self._protocol: Protocol | None = None
         self._shell_id: str | None = None
         self._command_id: str | None = None
+        self._io: HelperWire | None = None
         self._reader = FrameReader()
         self._stderr = bytearray()
         self._chunk = MAX_SEND_CHUNK
@@ -189,8 +192,7 @@ class WinRMConnection(Connection):
         """
         for attempt in (1, 2):
             try:
-                if self._protocol is None:
-                    self._protocol = Protocol(**self.settings.protocol_kwargs())
+                self._session()
                 if self._shell_id is None:
                     self._shell_id = self._protocol.open_shell(codepage=SHELL_CODEPAGE, noprofile=True)
                     self._command_id = None
@@ -208,6 +210,18 @@ class WinRMConnection(Connection):
                         f"{self.settings.endpoint} dropped two new shells in a row", self.host.name
                     ) from None
 
+    def _session(self) -> None:
+        """The Protocol and its HTTP session (NTLM authenticates here), built when missing.
+
+        `trust_env = False`: requests would otherwise re-read proxy variables and .netrc from the
+        environment on every request; what a run uses is in the inventory, and it is faster.
+        """
+        if self._protocol is None:
+            self._protocol = Protocol(**self.settings.protocol_kwargs())
+        transport = self._protocol.transport
+        if transport.session is None:
+            transport.build_session().trust_env = False
+
     def _spawn(self) -> None:
         """Start powershell.exe with the bootstrap and hand it the primitives script."""
         assert self._protocol is not None and self._shell_id is not None
@@ -224,20 +238,21 @@ class WinRMConnection(Connection):
             if is_shell_gone(exc):
                 raise _ShellGone from exc
             raise
+        self._io = HelperWire(self._protocol, self._shell_id, self._command_id)
         self._reader = FrameReader()
         self._stderr.clear()
         self._send(script, end=False, deadline=None, timeout=None)
 
     def _send(self, data: bytes, *, end: bool, deadline: float | None, timeout: float | None) -> None:
         """stdin in pieces the server accepts; a refused piece is retried smaller."""
-        assert self._protocol is not None and self._shell_id is not None and self._command_id is not None
+        assert self._io is not None
         offset = 0
         while True:
             self._check_stop(deadline, timeout)
             piece = data[offset : offset + self._chunk]
             last = offset + len(piece) >= len(data)
             try:
-                self._protocol.send_command_input(self._shell_id, self._command_id, piece, end=end and last)
+                self._io.send(piece, end and last, self.settings.operation_timeout)
             except WSManFaultError as exc:
                 if is_envelope_limit(exc) and self._chunk > MIN_SEND_CHUNK:
                     self._chunk = max(MIN_SEND_CHUNK, self._chunk // 2)
@@ -288,14 +303,9 @@ class WinRMConnection(Connection):
                 raise RemoteError(notice, self.host.name)
 
     def _receive(self, wait: int) -> tuple[bytes, bytes, int, bool]:
-        """One Receive whose server-side wait is `wait` seconds (pywinrm sends one value for all)."""
-        assert self._protocol is not None and self._shell_id is not None and self._command_id is not None
-        saved = self._protocol.operation_timeout_sec
-        self._protocol.operation_timeout_sec = wait
-        try:
-            return self._protocol.get_command_output_raw(self._shell_id, self._command_id)
-        finally:
-            self._protocol.operation_timeout_sec = saved
+        """One Receive whose server-side wait is `wait` seconds."""
+        assert self._io is not None
+        return self._io.receive(wait)
 
     def _poll_seconds(self, deadline: float | None) -> int:
         wait = min(POLL_SECONDS, self.settings.operation_timeout)
@@ -313,7 +323,7 @@ class WinRMConnection(Connection):
         if deadline is not None and time.monotonic() >= deadline:
             self._kill()
             raise TaskTimeout(
-                f"no answer within {timeout:g} s; the remote PowerShell helper was stopped",
+                f"no answer within {round(timeout or 0, 1):g} s; the remote PowerShell helper was stopped",
                 self.host.name,
                 "timeout",
             )

@@ -1,0 +1,419 @@
+"""A WinRM (WS-Management) test endpoint: real HTTP, real SOAP, real NTLM; no PowerShell.
+
+Test support, not product. It lets the real pywinrm client, and `WinRMConnection` above it,
+be exercised on the wire: Create / Command / Send / Receive / Signal / Delete on `/wsman`,
+HTTP/1.1 keep-alive, Basic or NTLM authentication with message encryption (pyspnego acceptor),
+and Windows' faults (Receive operation timeout, unknown ShellId, MaxEnvelopeSize, quota).
+
+Each endpoint serves ONE host: the batches the cutover helper would answer are answered by the
+simulated host `engine.remote.sim.SimHost` (or by any `dispatch(host_name, calls)` callable).
+Several endpoints can run at once (a three-server estate).
+
+Use it from pytest through the `winrm_endpoint` fixture (a factory; import
+`winrm_endpoint_fixture` into the test module), or from a script:
+
+    with WinRMEndpoint("web1", auth="ntlm", state_dir=tmp) as ep:
+        conn = WinRMConnection(ep.host())
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import ConnectionFailed
+from engine.model import Host
+from tests.support import winrm_soap as soap
+from tests.support.winrm_auth import (
+    ENCRYPTED_CONTENT_TYPE,
+    NtlmServerAuth,
+    basic_ok,
+    register_ntlm_user,
+    restore_ntlm_user_file,
+)
+from tests.support.winrm_shells import Process, Runner, Shell, start_process
+
+Dispatch = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
+SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
+#: Windows' default MaxEnvelopeSizekb (500 KB).
+DEFAULT_MAX_ENVELOPE = 500 * 1024
+#: What pywinrm announces in every request (w:MaxEnvelopeSize); bounds each Receive answer.
+CLIENT_MAX_ENVELOPE = 153600
+
+
+class WinRMEndpoint:
+    """One WS-Management endpoint on 127.0.0.1:<free port> serving one (simulated) host.
+
+    `stats` counts what the endpoint saw: create, command, send, receive, signal, delete,
+    receive_timeout, envelope_rejected, auth_rejected, shell_not_found, quota_rejected.
+    """
+
+    def __init__(
+        self,
+        name: str = "win1",
+        *,
+        auth: str = "ntlm",
+        user: str = "cutover",
+        password: str = "Secr3t-pass",
+        state_dir: str | Path | None = None,
+        initial: dict[str, Any] | None = None,
+        dispatch: Dispatch | None = None,
+        max_envelope_size: int = DEFAULT_MAX_ENVELOPE,
+        max_commands_per_shell: int | None = None,
+        ntlm_user_file: str | Path | None = None,
+    ) -> None:
+        if auth not in ("basic", "ntlm"):
+            raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
+        self.name = name
+        self.auth = auth
+        self.user = user
+        self.password = password
+        self.max_envelope_size = max_envelope_size
+        self.max_commands_per_shell = max_commands_per_shell
+        self.stats: Counter[str] = Counter()
+        self.shells: dict[str, Shell] = {}
+        self._lock = threading.RLock()
+        self._dispatch_lock = threading.Lock()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._state_dir = state_dir
+        self._initial = initial
+        self._dispatch = dispatch
+        self.sim: Any = None
+        self._ntlm_file = Path(ntlm_user_file) if ntlm_user_file else None
+        self._ntlm_previous: str | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> WinRMEndpoint:
+        if self._dispatch is None:
+            from engine.remote.sim import SimHost
+
+            if self._state_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
+                self._state_dir = self._tmp.name
+            self.sim = SimHost.open(self._state_dir, self.name, self._initial)
+        if self.auth == "ntlm":
+            if self._ntlm_file is None:
+                self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
+                self._ntlm_file = Path(self._tmp.name) / "ntlm_users"
+            self._ntlm_previous = register_ntlm_user(self._ntlm_file, self.user, self.password)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.endpoint = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"winrm-{self.name}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_all()
+        server.server_close()
+        self.drop_shells()
+        if self.auth == "ntlm":
+            restore_ntlm_user_file(self._ntlm_previous)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> WinRMEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what tests use ------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "endpoint not started"
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/wsman"
+
+    def settings(self, **winrm: Any) -> dict[str, Any]:
+        """Host settings that reach this endpoint (plain HTTP; NTLM seals every message)."""
+        return {
+            "connection": "winrm",
+            "address": "127.0.0.1",
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "winrm": {"transport": self.auth, "scheme": "http", **winrm},
+        }
+
+    def host(self, name: str | None = None, *, password: str | None = None, **winrm: Any) -> Host:
+        """A `Host` for this endpoint; `password` overrides the right one (wrong-credential tests)."""
+        settings = self.settings(**winrm)
+        if password is not None:
+            settings["password"] = password
+        return Host(name=name or self.name, address="127.0.0.1", connection="winrm", settings=settings)
+
+    def drop_shells(self) -> int:
+        """Forget every shell, as a WinRM service restart or idle timeout does; returns how many."""
+        with self._lock:
+            shells = list(self.shells.values())
+            self.shells.clear()
+        for shell in shells:
+            shell.close()
+        return len(shells)
+
+    def processes(self) -> list[Process]:
+        with self._lock:
+            return [p for s in self.shells.values() for p in s.processes.values()]
+
+    # --- WS-Management -------------------------------------------------------------------------
+
+    def handle(self, body: bytes) -> tuple[int, bytes]:
+        """One SOAP request in, (HTTP status, SOAP answer) out."""
+        try:
+            request = soap.parse_request(body)
+        except soap.SoapError as exc:
+            return 500, soap.invalid_request_fault(str(exc)).render("", "127.0.0.1")
+        if len(body) > self.max_envelope_size:
+            self.stats["envelope_rejected"] += 1
+            return self._fault(request, soap.envelope_too_large_fault(len(body), self.max_envelope_size))
+        action = getattr(self, f"_on_{request.action.lower()}", None)
+        if action is None:
+            return self._fault(request, soap.invalid_request_fault(f"unsupported action {request.action}"))
+        self.stats[request.action.lower()] += 1
+        return action(request)
+
+    def _fault(self, request: soap.WsmanRequest, fault: soap.Fault) -> tuple[int, bytes]:
+        return 500, fault.render(request.message_id, "127.0.0.1")
+
+    def _shell(self, request: soap.WsmanRequest) -> Shell | None:
+        with self._lock:
+            return self.shells.get(request.shell_id or "")
+
+    def _missing(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        self.stats["shell_not_found"] += 1
+        return self._fault(request, soap.shell_not_found_fault(request.shell_id or ""))
+
+    def _on_create(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        shell = Shell(request.options.get("WINRS_CODEPAGE", "437"))
+        with self._lock:
+            self.shells[shell.id] = shell
+        return 200, soap.create_response(request.message_id, self.url, shell.id)
+
+    def _on_delete(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        with self._lock:
+            shell = self.shells.pop(request.shell_id or "", None)
+        if shell is None:
+            return self._missing(request)
+        shell.close()
+        return 200, soap.delete_response(request.message_id)
+
+    def _on_command(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        shell = self._shell(request)
+        if shell is None:
+            return self._missing(request)
+        limit = self.max_commands_per_shell
+        if limit is not None and shell.commands_started >= limit:
+            self.stats["quota_rejected"] += 1
+            return self._fault(request, soap.max_operations_fault(limit))
+        command = request.find("rsp:CommandLine/rsp:Command")
+        arguments = request.find("rsp:CommandLine/rsp:Arguments")
+        process = start_process(
+            shell,
+            (command.text or "") if command is not None else "",
+            (arguments.text or "") if arguments is not None else "",
+            request.options,
+            self.name,
+            self._runner(),
+        )
+        return 200, soap.command_response(request.message_id, process.id)
+
+    def _process(self, request: soap.WsmanRequest, path: str) -> tuple[Shell | None, Process | None]:
+        shell = self._shell(request)
+        node = request.find(path)
+        command_id = node.get("CommandId", "") if node is not None else ""
+        return shell, shell.processes.get(command_id) if shell else None
+
+    def _on_send(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        shell, process = self._process(request, "rsp:Send/rsp:Stream")
+        if process is None:
+            return self._missing(request)
+        stream = request.find("rsp:Send/rsp:Stream")
+        assert stream is not None
+        process.feed(base64.b64decode(stream.text or ""), stream.get("End", "false").lower() == "true")
+        return 200, soap.send_response(request.message_id)
+
+    def _on_receive(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        shell, process = self._process(request, "rsp:Receive/rsp:DesiredStream")
+        if process is None:
+            return self._missing(request)
+        envelope = min(request.max_envelope or CLIENT_MAX_ENVELOPE, self.max_envelope_size)
+        limit = max((envelope - 4096) * 3 // 4, 1024)
+        taken = process.take(limit, request.operation_timeout)
+        if self._shell(request) is not shell:  # dropped while the Receive waited
+            return self._missing(request)
+        if taken is None:
+            self.stats["receive_timeout"] += 1
+            return self._fault(request, soap.timeout_fault())
+        out, err, code = taken
+        return 200, soap.receive_response(
+            request.message_id,
+            process.id,
+            base64.b64encode(out).decode("ascii"),
+            base64.b64encode(err).decode("ascii"),
+            code,
+        )
+
+    def _on_signal(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
+        shell, process = self._process(request, "rsp:Signal")
+        if shell is None:
+            return self._missing(request)
+        code = request.find("rsp:Signal/rsp:Code")
+        if process is not None and code is not None and (code.text or "").strip() == soap.SIGNAL_TERMINATE:
+            process.terminate()
+            shell.processes.pop(process.id, None)
+            self.stats["terminate"] += 1
+        return 200, soap.signal_response(request.message_id)
+
+    def _runner(self) -> Runner:
+        def run(host: str, calls: list[dict[str, Any]], cancel: threading.Event) -> list[dict[str, Any]]:
+            with self._dispatch_lock:
+                if self._dispatch is not None:
+                    return self._dispatch(host, calls)
+                try:
+                    return self.sim.call(calls, cancel=cancel)
+                except ConnectionFailed:
+                    self.drop_shells()  # a `connection` fault: the host drops off the network
+                    raise
+
+        return run
+
+
+class _Server(ThreadingHTTPServer):
+    """Threading HTTP server that knows its endpoint and can cut its keep-alive connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    endpoint: WinRMEndpoint
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._sockets: set[socket.socket] = set()
+        self._sockets_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._sockets_lock:
+            self._sockets.add(sock)
+        return sock, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._sockets_lock:
+            self._sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self) -> None:
+        with self._sockets_lock:
+            sockets, self._sockets = list(self._sockets), set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One TCP connection: HTTP/1.1 keep-alive, so NTLM state lives here, per connection."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.ntlm: NtlmServerAuth | None = None
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Quiet: pytest output stays readable."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        endpoint = self.server.endpoint
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.rstrip("/") != "/wsman":
+            self._reply(404, b"", "text/plain")
+            return
+        sealed = False
+        if endpoint.auth == "basic":
+            if not basic_ok(self.headers.get("Authorization"), endpoint.user, endpoint.password):
+                endpoint.stats["auth_rejected"] += 1
+                self._reply(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
+                return
+        else:
+            if self.ntlm is None:
+                self.ntlm = NtlmServerAuth(endpoint.user)
+            header = self.headers.get("Authorization")
+            if header or not self.ntlm.complete:
+                status, challenge = self.ntlm.step(header)
+                if status == 401:
+                    endpoint.stats["auth_rejected" if self.ntlm.rejected else "auth_round"] += 1
+                    self._reply(401, b"", "text/plain", {"WWW-Authenticate": challenge or "Negotiate"})
+                    return
+            if self.headers.get("Content-Type", "").startswith("multipart/encrypted"):
+                body = self.ntlm.unseal(body)
+                sealed = True
+        if not body:
+            self._reply(200, b"", SOAP_CONTENT_TYPE)  # end of the NTLM handshake (no SOAP yet)
+            return
+        status, answer = endpoint.handle(body)
+        if sealed:
+            assert self.ntlm is not None
+            self._reply(status, self.ntlm.seal(answer), ENCRYPTED_CONTENT_TYPE)
+        else:
+            self._reply(status, answer, SOAP_CONTENT_TYPE)
+
+    def _reply(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(name="winrm_endpoint")
+def winrm_endpoint_fixture(tmp_path: Path) -> Iterator[Callable[..., WinRMEndpoint]]:
+    """Factory: `winrm_endpoint("web1", auth="ntlm", ...)` starts an endpoint, stopped at the end.
+
+    Every endpoint of one test shares the test's NTLM_USER_FILE (set here, restored after).
+    """
+    started: list[WinRMEndpoint] = []
+    users = tmp_path / "ntlm_users"
+
+    def start(name: str = "win1", **options: Any) -> WinRMEndpoint:
+        options.setdefault("state_dir", tmp_path / "state")
+        options.setdefault("ntlm_user_file", users)
+        endpoint = WinRMEndpoint(name, **options).start()
+        started.append(endpoint)
+        return endpoint
+
+    yield start
+    for endpoint in reversed(started):
+        endpoint.stop()

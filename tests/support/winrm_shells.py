@@ -1,0 +1,207 @@
+"""Shells and "processes" of the WinRM test endpoint. Nothing here runs PowerShell.
+
+A command the endpoint recognises becomes a `Process` with real stdin/stdout semantics (bytes
+arrive in Send pieces, output leaves in Receive pieces, an exit code ends it), answered by a
+Python runner in its own thread:
+- the cutover bootstrap (`engine.connection.winrm.BOOTSTRAP_SCRIPT`): reads the script line, then
+  answers each batch line from a dispatcher, framed exactly as the real helper frames them;
+- a few trivial scripts (`$null`, `Write-Output 1`, ...) so pywinrm's `Session.run_ps` has a
+  sensible answer for the benchmark;
+- anything else fails the way Windows would ("not recognized"), exit code 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from engine.connection.winrm import BOOTSTRAP_SCRIPT, FRAME_ERROR_PREFIX, FRAME_PREFIX
+
+#: `dispatch(host_name, calls, cancel)`: the answers of one batch; `cancel` is set on terminate.
+Runner = Callable[[str, list[dict[str, Any]], threading.Event], list[dict[str, Any]]]
+TRIVIAL_SCRIPTS = {"$null": b"", "write-output 1": b"1\r\n", "echo 1": b"1\r\n", "1": b"1\r\n"}
+#: Exit code Windows reports for a process ended by Signal terminate (STATUS_CONTROL_C_EXIT).
+TERMINATED = 0xC000013A
+
+
+class Process:
+    """One command's streams and exit code, shared by the request handlers and its runner."""
+
+    def __init__(self, command_line: str, options: dict[str, str]) -> None:
+        self.id = str(uuid.uuid4()).upper()
+        self.command_line = command_line
+        #: The Command's WINRS options (WINRS_SKIP_CMD_SHELL, WINRS_CONSOLEMODE_STDIN), as sent.
+        self.options = options
+        self.cancel = threading.Event()
+        self._cond = threading.Condition()
+        self._stdin = bytearray()
+        self._stdin_closed = False
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+        self.exit_code: int | None = None
+
+    def feed(self, data: bytes, end: bool) -> None:
+        with self._cond:
+            self._stdin += data
+            self._stdin_closed = self._stdin_closed or end
+            self._cond.notify_all()
+
+    def read_line(self) -> bytes | None:
+        """The next stdin line without its LF; None at end of stdin or once terminated."""
+        with self._cond:
+            while True:
+                if self.cancel.is_set():
+                    return None
+                end = self._stdin.find(b"\n")
+                if end >= 0:
+                    line = bytes(self._stdin[:end])
+                    del self._stdin[: end + 1]
+                    return line.rstrip(b"\r")
+                if self._stdin_closed:
+                    return None
+                self._cond.wait()
+
+    def write(self, data: bytes, stream: str = "stdout") -> None:
+        with self._cond:
+            if self.exit_code is None:
+                (self._stdout if stream == "stdout" else self._stderr).extend(data)
+                self._cond.notify_all()
+
+    def exit(self, code: int) -> None:
+        with self._cond:
+            if self.exit_code is None:
+                self.exit_code = code
+            self._cond.notify_all()
+
+    def terminate(self) -> None:
+        """Signal terminate: the runner stops, pending output is discarded."""
+        with self._cond:
+            self.cancel.set()
+            if self.exit_code is None:
+                self.exit_code = TERMINATED
+            self._stdout.clear()
+            self._stderr.clear()
+            self._cond.notify_all()
+
+    def take(self, limit: int, wait: float) -> tuple[bytes, bytes, int | None] | None:
+        """Up to `limit` bytes of output, waiting up to `wait` s; None when nothing came.
+
+        The exit code is reported only with the last piece of output, as WinRM does.
+        """
+        with self._cond:
+            ready = self._cond.wait_for(
+                lambda: self._stdout or self._stderr or self.exit_code is not None, timeout=wait
+            )
+            if not ready:
+                return None
+            out = bytes(self._stdout[:limit])
+            del self._stdout[:limit]
+            err = bytes(self._stderr[: max(limit - len(out), 0)])
+            del self._stderr[: len(err)]
+            drained = not self._stdout and not self._stderr
+            return out, err, self.exit_code if drained else None
+
+
+class Shell:
+    """A WinRS shell: its processes and how many commands it has started (for quotas)."""
+
+    def __init__(self, codepage: str) -> None:
+        self.id = str(uuid.uuid4()).upper()
+        self.codepage = codepage
+        self.processes: dict[str, Process] = {}
+        self.commands_started = 0
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        self.processes.clear()
+
+
+def start_process(
+    shell: Shell, command: str, arguments: str, options: dict[str, str], host: str, run: Runner
+) -> Process:
+    """Create the process a Command asks for and start its runner thread."""
+    process = Process(f"{command} {arguments}".strip(), options)
+    script = _encoded_script(process.command_line)
+    target: Callable[[], None]
+    if script == BOOTSTRAP_SCRIPT:
+        target = partial(_run_helper, process, host, run)
+    elif script is not None and script.strip().lower() in TRIVIAL_SCRIPTS:
+        target = partial(_run_trivial, process, TRIVIAL_SCRIPTS[script.strip().lower()])
+    else:
+        name = command.split()[0] if command.split() else command
+        target = partial(_run_unknown, process, "PowerShell script" if script is not None else f"'{name}'")
+    shell.processes[process.id] = process
+    shell.commands_started += 1
+    threading.Thread(target=target, name=f"winrm-process-{process.id[:8]}", daemon=True).start()
+    return process
+
+
+def _encoded_script(command_line: str) -> str | None:
+    """The script of `powershell[.exe] ... -EncodedCommand <b64>`, or None for anything else."""
+    words = command_line.split()
+    if not words or words[0].lower().rsplit("\\", 1)[-1] not in ("powershell", "powershell.exe"):
+        return None
+    for flag, value in zip(words, words[1:], strict=False):
+        if flag.lower() in ("-encodedcommand", "-enc", "-e", "-ec"):
+            try:
+                return base64.b64decode(value, validate=True).decode("utf-16-le")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+    return None
+
+
+def _frame(prefix: bytes, text: str) -> bytes:
+    return prefix + base64.b64encode(text.encode("utf-8")) + b"\r\n"
+
+
+def _run_helper(process: Process, host: str, run: Runner) -> None:
+    """The cutover helper: script line first, then one framed answer per batch line."""
+    first = process.read_line()
+    if not first:
+        process.exit(2)
+        return
+    try:
+        script = base64.b64decode(first, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        script = ""
+    if "Invoke-CutoverBatch" not in script:
+        process.write(
+            _frame(FRAME_ERROR_PREFIX, "loading the primitives failed: Invoke-CutoverBatch is not defined")
+        )
+        process.exit(3)
+        return
+    while True:
+        line = process.read_line()
+        if not line:
+            process.exit(0)
+            return
+        try:
+            calls = json.loads(base64.b64decode(line, validate=True).decode("utf-8"))
+            answers = run(host, calls, process.cancel)
+        except Exception as exc:  # what the bootstrap's catch does
+            if process.cancel.is_set():
+                return
+            process.write(_frame(FRAME_ERROR_PREFIX, f"the batch failed: {exc}"))
+            continue
+        if process.cancel.is_set():
+            return
+        process.write(_frame(FRAME_PREFIX, json.dumps(answers, ensure_ascii=False)))
+
+
+def _run_trivial(process: Process, output: bytes) -> None:
+    process.write(output)
+    process.exit(0)
+
+
+def _run_unknown(process: Process, what: str) -> None:
+    process.write(
+        f"{what} is not recognized by the WinRM test endpoint (it runs no PowerShell)\r\n".encode(), "stderr"
+    )
+    process.exit(1)
