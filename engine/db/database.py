@@ -8,6 +8,8 @@ masked, and result sets are drained where SQL Server would otherwise stop a BACK
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
+import decimal
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +93,7 @@ class Database:
     def query(self, sql: str, params: Params = (), max_rows: int | None = None) -> list[dict[str, Any]]:
         """Rows of the first result set as dicts (column name -> value)."""
         with self._errors(sql) as cur:
-            cur.execute(sql, tuple(params))
+            cur.execute(sql, self._bind(params))
             if cur.description is None:
                 return []
             names = [d[0] for d in cur.description]
@@ -101,13 +103,13 @@ class Database:
     def rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Rows of the first result set as tuples."""
         with self._errors(sql) as cur:
-            cur.execute(sql, tuple(params))
+            cur.execute(sql, self._bind(params))
             return [tuple(r) for r in cur.fetchall()] if cur.description is not None else []
 
     def stream(self, sql: str, params: Params = (), batch: int = 1000) -> Iterator[tuple[Any, ...]]:
         """Rows one by one, fetched in batches: for tables too large to hold in memory."""
         with self._errors(sql) as cur:
-            cur.execute(sql, tuple(params))
+            cur.execute(sql, self._bind(params))
             while chunk := cur.fetchmany(batch):
                 yield from (tuple(r) for r in chunk)
 
@@ -119,7 +121,7 @@ class Database:
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run a changing statement; the driver's row count (-1 when it does not know)."""
         with self._errors(sql) as cur:
-            cur.execute(sql, tuple(params))
+            cur.execute(sql, self._bind(params))
             return cur.rowcount
 
     def run_drained(self, sql: str, params: Params = ()) -> Drained:
@@ -130,7 +132,7 @@ class Database:
         """
         out = Drained()
         with self._errors(sql) as cur:
-            cur.execute(sql, tuple(params))
+            cur.execute(sql, self._bind(params))
             out.rowcount = cur.rowcount
             while True:
                 self._collect_messages(cur, out)
@@ -139,6 +141,12 @@ class Database:
                 if not cur.nextset():
                     break
         return out
+
+    def _bind(self, params: Params) -> tuple[Any, ...]:
+        """Parameters as the driver takes them (sqlite3 has no Decimal and deprecates datetime)."""
+        if self.dialect.name != "sqlite":
+            return tuple(params)
+        return tuple(_sqlite_value(p) for p in params)
 
     @staticmethod
     def _collect_messages(cur: Any, out: Drained) -> None:
@@ -165,6 +173,16 @@ class Database:
     def error(self, exc: BaseException, what: str = "") -> DbError:
         """A DbError for a driver exception, with secrets masked."""
         return driver_error(exc, self.target, what)
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, _dt.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
 
 
 def driver_error(exc: BaseException, target: Target, what: str = "") -> DbError:

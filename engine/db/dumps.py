@@ -19,14 +19,21 @@ from engine.db.target import Target
 #: the last line mysqldump/mariadb-dump writes when a dump finished
 DUMP_COMPLETED = "-- Dump completed"
 
-#: constant script: feed file $1 to the command that follows (values stay positional arguments)
+#: constant scripts: feed file $1 (plain or gzip) to the command that follows; values stay arguments
 _FEED_FILE = 'f="$1"; shift; exec "$@" < "$f"'
+_FEED_GZIP = 'f="$1"; shift; gzip -dc -- "$f" | "$@"'
+_GZIP_TAIL = 'gzip -dc -- "$1" | tail -c "$2"'
 _SHELL_NOT_FOUND = 127
 
 
 def _mysql_tools(dialect: str, kind: str) -> list[str]:
     mariadb, mysql = {"dump": ("mariadb-dump", "mysqldump"), "client": ("mariadb", "mysql")}[kind]
     return [mariadb, mysql] if dialect == "mariadb" else [mysql, mariadb]
+
+
+def is_gzip(path: str) -> bool:
+    """A gzip-compressed SQL dump (`.sql.gz`), as hosters and cron jobs often write them."""
+    return path.lower().endswith(".gz")
 
 
 def mysql_connection(target: Target) -> tuple[list[str], dict[str, str]]:
@@ -119,9 +126,19 @@ def check_dump(files: HostFiles, target: Target, path: str, timeout: float | Non
     decompresses every data block, so a truncated or corrupted file fails.
     """
     if is_mysql_family(target.dialect):
-        if DUMP_COMPLETED not in files.tail(path, 512):
+        method = "completion marker"
+        if is_gzip(path):
+            # hosters often keep `mysqldump | gzip` files: test the compressed stream, then its end
+            tested = files.run(["gzip", "-t", "--", path], timeout=timeout)
+            if not tested.ok:
+                raise BackupInvalid(f"dump {path} is not a sound gzip file: {tested.stderr.strip()[-500:]}")
+            ending = files.run(["sh", "-c", _GZIP_TAIL, "sh", path, "512"], timeout=timeout).stdout
+            method = "gzip -t + completion marker"
+        else:
+            ending = files.tail(path, 512)
+        if DUMP_COMPLETED not in ending:
             raise BackupInvalid(f"dump {path} is incomplete: no '{DUMP_COMPLETED}' line at its end")
-        return "completion marker"
+        return method
     for args, what in (
         (["pg_restore", "--list", "--", path], "pg_restore --list"),
         (["pg_restore", "--file=/dev/null", "--", path], "pg_restore full read"),
@@ -146,10 +163,11 @@ def load_dump(
     name = dialect_for(target.dialect).check_dump_name(database)
     if is_mysql_family(target.dialect):
         conn, env = mysql_connection(target)
+        feed = _FEED_GZIP if is_gzip(path) else _FEED_FILE
         result = _run_first(
             files,
             _mysql_tools(target.dialect, "client"),
-            lambda tool: ["sh", "-c", _FEED_FILE, "sh", path, tool, *conn, f"--database={name}"],
+            lambda tool: ["sh", "-c", feed, "sh", path, tool, *conn, f"--database={name}"],
             env,
             timeout,
         )

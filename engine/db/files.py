@@ -118,7 +118,12 @@ class RemoteFiles:
         args: dict[str, Any] = {"path": path}
         if pattern:
             args["pattern"] = pattern
-        entries = self._call("file.list", **args).get("entries", [])
+        try:
+            entries = self.remote.call("file.list", **args).get("entries", [])
+        except PrimitiveFailed as exc:
+            if exc.kind == "not_found":
+                return []
+            raise DbError(str(exc)) from None
         return [e for e in entries if e.get("type") == "file"]
 
     def remove(self, path: str) -> bool:

@@ -163,7 +163,7 @@ def backup_history(db: Database, database: str, kind: str = "full") -> dict[str,
     rows = db.query(
         "SELECT TOP (1) b.backup_finish_date AS finished, m.physical_device_name AS location, "
         "b.type AS type, b.has_backup_checksums AS has_checksums, b.is_damaged AS is_damaged, "
-        "b.backup_size AS size "
+        "b.backup_size AS size, DATEDIFF(second, b.backup_finish_date, GETDATE()) AS age_seconds "
         "FROM msdb.dbo.backupset AS b "
         "JOIN msdb.dbo.backupmediafamily AS m ON m.media_set_id = b.media_set_id "
         "WHERE b.database_name = ? AND b.type = ? ORDER BY b.backup_finish_date DESC",

@@ -75,11 +75,15 @@ def database_of(target: Target) -> str:
     return str(target.database)
 
 
+def backup_prefix(target: Target) -> str:
+    """The start of every backup file name this engine writes for the target (clean-up matches it)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", database_of(target))[:80] + "-"
+
+
 def backup_filename(target: Target, kind: str = "full") -> str:
     """`<database>-<kind>-<UTC stamp>-<random>.<ext>`: sortable, never overwriting another backup."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database_of(target))[:80]
     ext = ".trn" if kind == "log" else _EXTENSIONS[target.dialect]
-    return f"{safe}-{kind}-{utc_stamp()}-{secrets.token_hex(3)}{ext}"
+    return f"{backup_prefix(target)}{kind}-{utc_stamp()}-{secrets.token_hex(3)}{ext}"
 
 
 def scratch_name(target: Target) -> str:
@@ -262,6 +266,36 @@ def restore_backup(
             serverops.create_database(admin, database, props)
     dumps.load_dump(files, target, database, location, clean=True, timeout=timeout)
     return {"database": database, "sessions_ended": ended, "clean": clean}
+
+
+# --- clean-up ---------------------------------------------------------------------------------------
+
+
+def cleanup_backups(
+    target: Target,
+    files: HostFiles,
+    directory: str,
+    older_than: float,
+    keep: set[str],
+    pattern: str | None = None,
+) -> list[str]:
+    """Delete backup files older than `older_than` seconds, except the `keep` locations.
+
+    Only names this engine writes for the target match by default (`<database>-*`), so files of
+    other databases or other tools in the same directory are never touched.
+    """
+    cutoff = _dt.datetime.now(_dt.UTC).timestamp() - older_than
+    removed = []
+    for entry in files.list(directory, pattern or backup_prefix(target) + "*"):
+        path = join(files, directory, str(entry["path"]))
+        if path in keep or float(entry.get("mtime") or 0) >= cutoff:
+            continue
+        if files.remove(path):
+            removed.append(path)
+    if target.dialect == "mssql":
+        with admin_connection(target) as db:
+            mssql.delete_history(db, _dt.datetime.fromtimestamp(cutoff, _dt.UTC).replace(tzinfo=None))
+    return removed
 
 
 # --- sessions --------------------------------------------------------------------------------------

@@ -34,8 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConnectionFailed, TaskTimeout, UserError
-from engine.remote import sim_archive, sim_files, sim_programs, sim_registry, sim_windows  # noqa: F401
-from engine.remote import sim_faults, sim_presets
+from engine.remote import (  # noqa: F401
+    sim_archive,
+    sim_faults,
+    sim_files,
+    sim_presets,
+    sim_programs,
+    sim_registry,
+    sim_windows,
+)
 from engine.remote.sim_core import OPS, SimError
 from engine.remote.sim_paths import SimFS, WinPath, parse_path
 from engine.remote.sim_programs import register_program, unregister_program
@@ -162,6 +169,9 @@ class SimHost:
             self.fs.drive_dir(parse_path(_drive_root(drive) + "\\")).mkdir(parents=True, exist_ok=True)
         for path, entry in files:
             self._create_seed_file(path, entry)
+        for folder, dirs, names in os.walk(self.fs.root):
+            for name in dirs + names:
+                os.utime(os.path.join(folder, name), (EPOCH, EPOCH))
         sim_presets.settle_disks(state["disks"], {d: self.fs_bytes(d) for d in state["disks"]})
         for rule in rules:
             self._append_fault(rule)

@@ -24,9 +24,9 @@ from engine.remote.sim_core import SimError, arg_bool, op
 from engine.remote.sim_files import (
     file_digest,
     make_dirs,
+    place,
     require_parent,
     target,
-    walk_files,
 )
 from engine.remote.sim_paths import WinPath
 
@@ -91,9 +91,7 @@ def archive_create(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     except SimError:
         tmp.unlink()
         raise
-    os.replace(tmp, dest_real)
-    mtime = host.changed(f"archive {src} -> {dest}")
-    os.utime(dest_real, (mtime, mtime))
+    place(host, tmp, dest_real, host.changed(f"archive {src} -> {dest}"))
     return {"sha256": file_digest(dest_real), "size": size, "entries": count}
 
 
@@ -124,7 +122,7 @@ def archive_verify(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _member(info: zipfile.ZipInfo) -> dict[str, Any]:
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict[str, Any]:
     """A member's name, size, type and why it is unsafe (None when safe)."""
     name = info.filename.replace("\\", "/")
     mode = info.external_attr >> 16
@@ -137,6 +135,11 @@ def _member(info: zipfile.ZipInfo) -> dict[str, Any]:
         reason = "'..' in path"
     elif any(_BAD.search(p) for p in parts):
         reason = "a name Windows cannot hold"
+    elif kind == "link":
+        link = archive.read(info).decode("utf-8", "replace").replace("\\", "/")
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname("/".join(parts)), link))
+        if link.startswith("/") or re.match(r"^[A-Za-z]:", link) or joined.split("/")[0] == "..":
+            reason = f"link out of the destination ({link})"
     return {"name": info.filename, "size": info.file_size, "type": kind, "parts": parts, "reason": reason}
 
 
@@ -145,7 +148,7 @@ def archive_list(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     _path, real = _open_zip(host, args, "path")
     try:
         with zipfile.ZipFile(real) as archive:
-            members = [_member(info) for info in archive.infolist()]
+            members = [_member(archive, info) for info in archive.infolist()]
     except zipfile.BadZipFile as exc:
         raise SimError("invalid", f"not a readable zip archive: {exc}") from None
     entries = []
@@ -179,12 +182,7 @@ def _plan(archive: zipfile.ZipFile, strip: int) -> list[tuple[zipfile.ZipInfo, d
     """Every member with its checks; SimError(unsafe) naming all unsafe members, before any write."""
     plan, unsafe = [], []
     for info in archive.infolist():
-        member = _member(info)
-        if member["type"] == "link" and not member["reason"]:
-            link = archive.read(info).decode("utf-8", "replace").replace("\\", "/")
-            joined = posixpath.normpath(posixpath.join(posixpath.dirname("/".join(member["parts"])), link))
-            if link.startswith("/") or re.match(r"^[A-Za-z]:", link) or joined.split("/")[0] == "..":
-                member["reason"] = f"link out of the destination ({link})"
+        member = _member(archive, info)
         if member["reason"]:
             unsafe.append(f"{member['name']} ({member['reason']})")
         member["parts"] = member["parts"][strip:]
@@ -228,9 +226,8 @@ def _extract(
         host.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = host.tmp_dir / "extract.tmp"
         tmp.write_bytes(data)
-        os.replace(tmp, real)
-        os.utime(real, (mtime, mtime))
         host.changed(f"extract {path}")
+        place(host, tmp, real, mtime)
     return {"changed": bool(writes) or created, "files": len(writes)}
 
 

@@ -114,6 +114,21 @@ def move_attrs(host: SimHost, src: WinPath, dest: WinPath) -> None:
 
 
 # --- building blocks shared with archives and plug-ins ------------------------------------------
+def folder_changed(host: SimHost, real: Path) -> None:
+    """Adding or removing a name changes its folder's time, as on NTFS (kept on the sim clock)."""
+    parent = real.parent
+    if parent.is_dir() and parent != host.fs.root and host.fs.root in parent.parents:
+        os.utime(parent, (host.now(), host.now()))
+
+
+def place(host: SimHost, tmp: Path, real: Path, mtime: float | None) -> None:
+    """Move a finished temp file into place (atomic), with its time and its folder's time set."""
+    os.replace(tmp, real)
+    if mtime is not None:
+        os.utime(real, (mtime, mtime))
+    folder_changed(host, real)
+
+
 def require_parent(host: SimHost, path: WinPath) -> None:
     parent = host.fs.locate(path.parent)
     if not parent.is_dir():
@@ -139,6 +154,7 @@ def make_dirs(host: SimHost, path: WinPath) -> bool:
             step.mkdir()
             mtime = host.changed(f"mkdir {host.fs.display(WinPath(path.root, path.parts[:index]))}")
             os.utime(step, (mtime, mtime))
+            folder_changed(host, step)
     return True
 
 
@@ -150,9 +166,7 @@ def write_file(host: SimHost, path: WinPath, data: bytes) -> None:
     host.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = host.tmp_dir / "write.tmp"
     tmp.write_bytes(data)
-    os.replace(tmp, real)
-    mtime = host.changed(f"write {host.fs.display(path)}")
-    os.utime(real, (mtime, mtime))
+    place(host, tmp, real, host.changed(f"write {host.fs.display(path)}"))
 
 
 def copy_file(host: SimHost, src: Path, dest: Path) -> None:
@@ -160,7 +174,7 @@ def copy_file(host: SimHost, src: Path, dest: Path) -> None:
     host.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = host.tmp_dir / "copy.tmp"
     shutil.copy2(src, tmp)
-    os.replace(tmp, dest)
+    place(host, tmp, dest, None)
 
 
 def remove_path(host: SimHost, path: WinPath, recursive: bool) -> bool:
@@ -176,6 +190,7 @@ def remove_path(host: SimHost, path: WinPath, recursive: bool) -> bool:
         real.unlink()
     forget_attrs(host, shown)
     host.changed(f"remove {shown}")
+    folder_changed(host, real)
     return True
 
 
@@ -397,6 +412,8 @@ def file_move(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     shutil.move(src_real, wanted)
     move_attrs(host, src, host.fs.display(dest))
     host.changed(f"move {src} -> {dest}")
+    folder_changed(host, src_real)
+    folder_changed(host, wanted)
     return {"changed": True}
 
 

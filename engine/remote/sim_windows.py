@@ -74,7 +74,9 @@ def _start(host: SimHost, name: str) -> None:
     for dependency in record.get("depends_on", []):
         found = find_service(host.state, dependency)
         if found is None:
-            raise SimError("failed", f"Service '{name}' cannot be started: dependency {dependency} is missing.")
+            raise SimError(
+                "failed", f"Service '{name}' cannot be started: dependency {dependency} is missing."
+            )
         _start(host, found)
     record["state"] = "running"
     host.changed(f"service {name} started")
@@ -97,7 +99,12 @@ def service_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     if found is None:
         return {"exists": False, "state": "unknown", "start_mode": "unknown"}
     record = host.state["services"][found]
-    return {"exists": True, "state": record["state"], "start_mode": record["start_mode"], "path": record["path"]}
+    return {
+        "exists": True,
+        "state": record["state"],
+        "start_mode": record["start_mode"],
+        "path": record["path"],
+    }
 
 
 @op("service.set")
@@ -169,7 +176,10 @@ def iis_state(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
         "service": iis_service_state(host),
         "sites": dict(iis.get("sites", {})),
         "pools": dict(iis.get("pools", {})),
-        "apps": {k: dict(v) for k, v in iis.get("apps", {}).items()},
+        "apps": {
+            k: {"physical_path": v["physical_path"], "pool": v["pool"]}
+            for k, v in iis.get("apps", {}).items()
+        },
     }
 
 
@@ -230,16 +240,16 @@ def regsvr32(host: SimHost, path: str, unregister: bool) -> tuple[int, bool, str
     try:
         target = parse_path(path)
     except SimError:
-        return 3, False, f"LoadLibrary(\"{path}\") failed - The specified module could not be found."
+        return 3, False, f'LoadLibrary("{path}") failed - The specified module could not be found.'
     real = host.fs.locate(target) if target.drive in host.state.get("disks", {}) else None
     if real is None or not real.is_file():
-        return 3, False, f"LoadLibrary(\"{path}\") failed - The specified module could not be found."
+        return 3, False, f'LoadLibrary("{path}") failed - The specified module could not be found.'
     shown = str(host.fs.display(target))
     com = host.state.setdefault("com", {"servers": {}, "classes": {}})
     server = find_key(com.get("servers", {}), target.name)
     if server is None:
         entry = "DllUnregisterServer" if unregister else "DllRegisterServer"
-        return 4, False, f"The module \"{shown}\" was loaded but the entry-point {entry} was not found."
+        return 4, False, f'The module "{shown}" was loaded but the entry-point {entry} was not found.'
     classes = com.setdefault("classes", {})
     changed = False
     for name in com["servers"][server]:
@@ -340,7 +350,11 @@ def http_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
         raise SimError("invalid", f"max_bytes must be a whole number >= 0, not {limit!r}")
     canned = host.state.get("http", {}).get(url)
     if canned is not None:
-        status, headers, body = int(canned.get("status", 200)), dict(canned.get("headers", {})), canned.get("body", "")
+        status, headers, body = (
+            int(canned.get("status", 200)),
+            dict(canned.get("headers", {})),
+            canned.get("body", ""),
+        )
     else:
         status, headers, body = _serve(host, url)
     data = body.encode("utf-8")
@@ -363,7 +377,11 @@ def _serve(host: SimHost, url: str) -> tuple[int, dict[str, str], str]:
     path = unquote(parts.path or "/").strip("/")
     app, rest = _app_for(iis, site, path)
     if app is None:
-        return 404, {"Content-Type": "text/html"}, "<html><body>404 - File or directory not found.</body></html>"
+        return (
+            404,
+            {"Content-Type": "text/html"},
+            "<html><body>404 - File or directory not found.</body></html>",
+        )
     if iis["pools"].get(app["pool"]) != "started":
         return 503, {"Content-Type": "text/html"}, "<html><body>Service Unavailable</body></html>"
     return _static_or_isapi(host, app, rest)
@@ -394,7 +412,11 @@ def _static_or_isapi(host: SimHost, app: dict[str, Any], rest: str) -> tuple[int
     html = {"Content-Type": "text/html"}
     root = parse_path(app["physical_path"])
     if root.drive not in host.state.get("disks", {}) or not host.fs.locate(root).is_dir():
-        return 500, html, "<html><body>500 - The physical path of the application does not exist.</body></html>"
+        return (
+            500,
+            html,
+            "<html><body>500 - The physical path of the application does not exist.</body></html>",
+        )
     dll = app.get("isapi")
     if dll and (not rest or rest.split("/")[0].casefold() == Path(dll.replace("\\", "/")).name.casefold()):
         real = host.fs.locate(parse_path(dll))
@@ -402,7 +424,11 @@ def _static_or_isapi(host: SimHost, app: dict[str, Any], rest: str) -> tuple[int
             return 500, html, "<html><body>500 - The ISAPI extension could not be loaded.</body></html>"
         first = real.read_bytes()[:200].decode("utf-8", "replace").splitlines()
         banner = first[0] if first else ""
-        return 200, html, f"<html><head><title>Login</title></head><body><!-- simulation -->{banner}</body></html>"
+        return (
+            200,
+            html,
+            f"<html><head><title>Login</title></head><body><!-- simulation -->{banner}</body></html>",
+        )
     real = host.fs.locate(root.child(*[p for p in rest.split("/") if p]))
     if real.is_dir():
         for default in ("default.htm", "default.html", "index.htm", "index.html"):
