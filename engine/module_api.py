@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 
 def utcnow() -> str:
-    """ISO-8601 UTC timestamp with seconds, the engine's one time format in journal and reports."""
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    """ISO-8601 UTC timestamp with milliseconds, the engine's one time format in journal and reports."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(slots=True)

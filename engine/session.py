@@ -206,19 +206,24 @@ def execute_run(request: RunRequest) -> RunSummary:
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
                        notes=notes + ([f"stopped: {summary.reason}"] if summary.reason else []))
     if request.write_report:
-        _write_reports(journal, run_id, state_dir, request.reporter)
+        _write_reports(journal, run_id, state_dir, request.reporter, masker)
     journal.close()
     if request.reporter is not None:
         request.reporter.run_ended(summary)
     return summary
 
 
-def _write_reports(journal: Journal, run_id: str, state_dir: str, reporter: Reporter | None) -> None:
+def _write_reports(journal: Journal, run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
+    """Write the run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
+    from engine.report import write_run_reports
+
     try:
-        from engine.report import write_run_reports
-    except ImportError:
+        paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id, masker=masker)
+    except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
+        if reporter is not None:
+            reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "
+                             f"`cutover report {run_id}` tries again")
         return
-    paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id)
     if reporter is not None and paths:
         reporter.message(f"report: {paths[0]}")
 

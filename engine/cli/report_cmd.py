@@ -15,12 +15,23 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run id (or a unique prefix, or `last`)")
-    parser.add_argument("--format", choices=["html", "json", "junit"], default="html",
-                        help="html (default, self-contained), json (cutover-report/1) or junit (XML)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="where to write (`-` = standard output; default: <state dir>/reports/RUN/)")
-    parser.add_argument("--state-dir", default=os.environ.get("CUTOVER_STATE_DIR", ".cutover"),
-                        help="journal, locks and reports (default .cutover)")
+    parser.add_argument(
+        "--format",
+        choices=["html", "json", "junit"],
+        default="html",
+        help="html (default, self-contained), json (cutover-report/1) or junit (XML)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (`-` = standard output; default: <state dir>/reports/RUN/)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get("CUTOVER_STATE_DIR", ".cutover"),
+        help="journal, locks and reports (default .cutover)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -30,13 +41,16 @@ def execute(args: argparse.Namespace) -> int:
 
     db = Path(args.state_dir) / "runs.db"
     if not db.is_file():
-        raise UserError(f"no journal at {db}", hint="run from the directory of your runs, or pass --state-dir")
+        raise UserError(
+            f"no journal at {db}", hint="run from the directory of your runs, or pass --state-dir"
+        )
     journal = Journal(db)
     try:
         row = journal.find_run(args.run)
         if row is None:
-            raise UserError(f"no run {args.run!r} in {db} (or the prefix is not unique)",
-                            hint="`cutover runs` lists them")
+            raise UserError(
+                f"no run {args.run!r} in {db} (or the prefix is not unique)", hint="`cutover runs` lists them"
+            )
         doc = build_report(journal, row["id"], state_dir=args.state_dir)
     finally:
         journal.close()
@@ -44,7 +58,11 @@ def execute(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
         return 0
-    target = Path(args.output) if args.output else Path(args.state_dir) / "reports" / row["id"] / FILES[args.format]
+    target = (
+        Path(args.output)
+        if args.output
+        else Path(args.state_dir) / "reports" / row["id"] / FILES[args.format]
+    )
     try:
         write_atomically(target, text)
     except OSError as err:

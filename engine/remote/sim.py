@@ -72,6 +72,8 @@ class SimHost:
         self.state: dict[str, Any] = {}
         #: cwd/env of the process.run a program handler is serving (None outside handlers)
         self.process: dict[str, Any] | None = None
+        #: True once the primitive call being answered has changed the host (set by `changed`)
+        self.mutated = False
         self._initial: dict[str, Any] | None = None
         self._seed_faults: list[dict[str, Any]] | None = None
         self._rlock = threading.RLock()
@@ -79,7 +81,6 @@ class SimHost:
         self._lock_fd: int | None = None
         self._signature: tuple[int, int, int] | None = None
         self._dirty = False
-        self.mutated = False
 
     # --- opening, locking, persistence ---------------------------------------------------------
     @classmethod
@@ -101,6 +102,15 @@ class SimHost:
         with host._transaction():
             if not host.state:
                 host._build(initial, faults)
+            elif host.state.get("format") != FORMAT:
+                raise UserError(
+                    f"simulated host state {host.state_file} has format {host.state.get('format')!r}, "
+                    f"this version reads {FORMAT}",
+                    hint="delete the file (and its folder) to rebuild the host from its settings",
+                )
+            plugins = list(host.state.get("plugins", []))
+        for plugin in plugins:
+            sim_programs.load_plugin(plugin)
         return host
 
     @contextlib.contextmanager
@@ -135,8 +145,11 @@ class SimHost:
             return
         signature = (st.st_mtime_ns, st.st_size, st.st_ino)
         if signature != self._signature:
-            with open(self.state_file, encoding="utf-8") as handle:
-                self.state = json.load(handle)
+            try:
+                with open(self.state_file, encoding="utf-8") as handle:
+                    self.state = json.load(handle)
+            except ValueError as exc:
+                raise UserError(f"simulated host state {self.state_file} is not valid JSON: {exc}") from None
             self._signature = signature
 
     def _save(self) -> None:
@@ -160,8 +173,6 @@ class SimHost:
         state["seed"] = {"initial": initial, "faults": faults}
         state["format"] = FORMAT
         self.state = state
-        for plugin in state.get("plugins", []):
-            sim_programs.load_plugin(plugin)
         shutil.rmtree(self.fs.root, ignore_errors=True)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)

@@ -1,0 +1,162 @@
+"""The procedure's checklist as a client signs it: each item, its evidence or its signature.
+
+Items come from three places in the journal, because the vendors' checklists mix machine
+checks and human sign-offs:
+- gates (a person approved, refused, or was never asked: who, when, comment);
+- findings of category `checklist` (an automated check: detail `{item, evidence, ok}`);
+- steps tagged `checklist` in the plan (the step's own outcome is the evidence).
+A gate step that never recorded an answer (blocked, not reached) is listed as unsigned: an
+item that silently disappears from a sign-off sheet is the failure this section exists to stop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from engine.module_api import Finding
+
+PASSING = frozenset({"ok", "changed"})
+
+
+def item(
+    name: str, source: str, state: str, *, host: str | None = None, node_id: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """One checklist entry; `fields` may set gate, by, at, comment, evidence (else None)."""
+    entry = {
+        "item": name,
+        "source": source,
+        "gate": None,
+        "host": host,
+        "node_id": node_id,
+        "ok": state in ("signed", "passed"),
+        "state": state,
+        "by": None,
+        "at": None,
+        "comment": None,
+        "evidence": None,
+    }
+    entry.update(fields)
+    return entry
+
+
+def _gate_state(row: Mapping[str, Any]) -> str:
+    if row.get("approved"):
+        return "signed"
+    return "refused" if row.get("by_whom") else "unsigned"
+
+
+def _step_evidence(node: Mapping[str, Any]) -> str:
+    why = node.get("error") or node.get("msg") or ""
+    return f"step {node['status']}" + (f": {why}" if why else "")
+
+
+def gate_items(
+    gates: Iterable[Mapping[str, Any]], nodes: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One item per recorded gate answer."""
+    items = []
+    for row in gates:
+        node = nodes.get(row.get("node_id") or "", {})
+        items.append(
+            item(
+                node.get("task") or row.get("gate_id") or "gate",
+                "gate",
+                _gate_state(row),
+                host=node.get("host"),
+                node_id=row.get("node_id"),
+                gate=row.get("gate_id"),
+                by=row.get("by_whom"),
+                at=row.get("at"),
+                comment=row.get("comment"),
+            )
+        )
+    return items
+
+
+def unanswered_gate_items(nodes: Sequence[Mapping[str, Any]], answered: set[str]) -> list[dict[str, Any]]:
+    """Gate steps with no recorded answer: blocked, not reached, or still running."""
+    return [
+        item(
+            node.get("task") or node["id"],
+            "gate",
+            "unsigned",
+            host=node.get("host"),
+            node_id=node["id"],
+            evidence=_step_evidence(node),
+        )
+        for node in nodes
+        if node.get("module") == "gate" and node["id"] not in answered
+    ]
+
+
+def finding_items(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """Automated checks reported by modules as findings of category `checklist`."""
+    items = []
+    for f in findings:
+        if f.category != "checklist":
+            continue
+        detail = f.detail or {}
+        state = "passed" if detail.get("ok") is True else "failed"
+        items.append(
+            item(
+                str(detail.get("item") or f.message),
+                "automated",
+                state,
+                host=f.host,
+                evidence=_text(detail.get("evidence")) or f.message,
+            )
+        )
+    return items
+
+
+def tagged_step_items(nodes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Steps tagged `checklist`: passed when the step ended ok or changed."""
+    items = []
+    for node in nodes:
+        if "checklist" not in (node.get("tags") or ()) or node.get("module") == "gate":
+            continue
+        if node["status"] in PASSING:
+            state = "passed"
+        else:
+            state = "not-run" if node["status"] in ("not-run", "blocked") else "failed"
+        items.append(
+            item(
+                node.get("task") or node["id"],
+                "automated",
+                state,
+                host=node.get("host"),
+                node_id=node["id"],
+                at=node.get("ended"),
+                evidence=_step_evidence(node),
+            )
+        )
+    return items
+
+
+def checklist(
+    nodes: Sequence[Mapping[str, Any]], gates: Sequence[Mapping[str, Any]], findings: Sequence[Finding]
+) -> list[dict[str, Any]]:
+    """Every checklist item of the run, signed or not (see the module docstring).
+
+    Items of steps come in the order the run met them, the hosts of one item together (a
+    sign-off sheet reads item by item); automated findings follow.
+    """
+    by_id = {n["id"]: n for n in nodes}
+    answered = {g["node_id"] for g in gates if g.get("node_id")}
+    position = {n["id"]: i for i, n in enumerate(nodes)}
+    steps = [*gate_items(gates, by_id), *unanswered_gate_items(nodes, answered), *tagged_step_items(nodes)]
+    first: dict[str, int] = {}
+    for item in sorted(steps, key=lambda i: position.get(i["node_id"], len(position))):
+        first.setdefault(item["item"], len(first))
+    steps.sort(key=lambda i: (first[i["item"]], str(i["host"] or "")))
+    return [*steps, *finding_items(findings)]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
