@@ -1259,6 +1259,15 @@ $CutoverPrimitives = @{
         }
         $keys = @([regex]::Matches($text, '(?m)^\s*\[-?([^\]\r\n]+)\]\s*$') | ForEach-Object { $_.Groups[1].Value })
         $before = Get-CutoverRegSnapshot $keys
+        if ($a.replace -eq $true -and $keys.Count -gt 0 -and -not $keys[0].StartsWith('-')) {
+            $top = Split-CutoverKey $keys[0]
+            $existing = Open-CutoverKey $top $false $false
+            if ($null -ne $existing) {
+                $existing.Close()
+                $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('delete', $top.full, '/f')
+                if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe delete exited with $rc" }
+            }
+        }
         $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('import', $path)
         if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe import exited with $rc" }
         $after = Get-CutoverRegSnapshot $keys

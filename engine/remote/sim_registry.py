@@ -364,6 +364,10 @@ def registry_import(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
         raise SimError("invalid", f"{path} is not a .reg file (bad text encoding)") from None
     edits = parse_reg(text)
     ticked = host.mutated
+    if args.get("replace"):
+        top = next((key for action, key, _payload in edits if action == "key"), None)
+        if top is not None and find_reg_key(host.state.get("registry", {}), top) is not None:
+            delete_key(host, top)
     for action, key, payload in edits:
         if action == "delkey":
             delete_key(host, key)

@@ -91,7 +91,9 @@ _SPECS = [
                   "-> {exists, values: {name: {type, data}}, subkeys: [...]}"),
     PrimitiveSpec("registry.set", ("key", "name", "data"), ("type",), WINDOWS, "-> {changed, before}"),
     PrimitiveSpec("registry.export", ("key", "dest"), (), WINDOWS, ".reg file -> {sha256, size}"),
-    PrimitiveSpec("registry.import", ("path",), (), WINDOWS, "-> {changed, sha256}"),
+    PrimitiveSpec("registry.import", ("path",), ("replace",), WINDOWS,
+                  "-> {changed, sha256}; replace=true first deletes the file's top key, so values added "
+                  "since the export do not survive (reg import alone merges)"),
     # --- IIS
     PrimitiveSpec("iis.state", (), (), WINDOWS,
                   "-> {service: running|stopped, sites: {name: state}, pools: {name: state}, "

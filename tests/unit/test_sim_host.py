@@ -864,3 +864,24 @@ def test_this_file_exercises_every_sim_primitive() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     missing = [name for name in OPS if f'"{name}"' not in source]
     assert missing == []
+
+
+def test_registry_import_replace_removes_values_added_since_the_export(tmp_path) -> None:
+    from engine.remote.sim import SimHost
+
+    host = SimHost.open(tmp_path, "reg", initial={"registry": {"HKLM\\SOFTWARE\\eWare\\Config\\/CRM": {
+        "Version": {"type": "REG_SZ", "data": "7.2"}}}})
+    key = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
+    [exported] = host.call([{"op": "registry.export", "args": {"key": key, "dest": "C:\\b.reg"}}])
+    assert exported["ok"], exported
+    host.call([{"op": "registry.set", "args": {"key": key, "name": "Added", "data": "x"}},
+               {"op": "registry.set", "args": {"key": key, "name": "Version", "data": "7.3"}}])
+    [merged] = host.call([{"op": "registry.import", "args": {"path": "C:\\b.reg"}}])
+    assert merged["ok"]
+    [after_merge] = host.call([{"op": "registry.get", "args": {"key": key}}])
+    assert "Added" in after_merge["value"]["values"]  # reg import alone merges
+    [replaced] = host.call([{"op": "registry.import", "args": {"path": "C:\\b.reg", "replace": True}}])
+    assert replaced["ok"]
+    [after] = host.call([{"op": "registry.get", "args": {"key": key}}])
+    assert set(after["value"]["values"]) == {"Version"}
+    assert after["value"]["values"]["Version"]["data"] == "7.2"
