@@ -22,9 +22,10 @@ from engine.db.files import HostFiles
 from engine.db.operations import BackupRecord, admin_connection, database_of, verify_backup
 from engine.db.target import Target
 from engine.db.tasks import (
-    DB_ARG,
     DURATION,
     ON_DB_HOST,
+    TOOL_TIMEOUT,
+    args_schema,
     backup_artifact,
     backup_output,
     db_failures,
@@ -45,14 +46,8 @@ class BackupCheck(Module):
     """Find the newest backup (path pattern or msdb history), check its age, read and verify it."""
 
     platforms = ON_DB_HOST
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db", "max_age"],
-        "oneOf": [{"required": ["path"]}, {"required": ["history"]}],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "path": {
                 "type": "string",
                 "minLength": 1,
@@ -63,9 +58,11 @@ class BackupCheck(Module):
             "max_age": DURATION,
             "verify": {"enum": ["none", "default", "restore"], "default": "default"},
             "record": {"type": "boolean", "default": True},
-            "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "timeout": TOOL_TIMEOUT,
         },
-    }
+        ("max_age",),
+        oneOf=[{"required": ["path"]}, {"required": ["history"]}],
+    )
 
     def protects(self, args: Mapping[str, Any], host: Host) -> list[str]:
         recorded = args.get("record", True) and args.get("verify", "default") != "none"

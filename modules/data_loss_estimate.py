@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.db.catalog import all_columns
 from engine.db.database import connect
-from engine.db.tasks import DB_ARG, SQL_ONLY, db_failures, parse_timestamp, pick_backup, target_of
+from engine.db.tasks import (
+    SQL_ONLY,
+    args_schema,
+    db_failures,
+    parse_timestamp,
+    pick_backup,
+    target_of,
+)
 from engine.module_api import Finding, Module, ModuleFailed, Result, TaskContext
 
 DEFAULT_COLUMNS = [
@@ -33,13 +40,8 @@ class DataLossEstimate(Module):
     """Rows changed per table since a moment (read-only; runs in check mode)."""
 
     platforms = SQL_ONLY
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "since": {
                 "type": ["string", "number"],
                 "default": "backup",
@@ -56,7 +58,7 @@ class DataLossEstimate(Module):
                 "description": "Time zone of the stored dates (default: the estate's).",
             },
         },
-    }
+    )
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])

@@ -12,8 +12,9 @@ from typing import Any
 
 from engine.db.operations import take_backup
 from engine.db.tasks import (
-    DB_ARG,
     ON_DB_HOST,
+    TOOL_TIMEOUT,
+    args_schema,
     backup_artifact,
     backup_output,
     db_failures,
@@ -28,13 +29,8 @@ class DbBackup(Module):
     """Full (or, on SQL Server, differential/log) backup, hashed and verified where it lies."""
 
     platforms = ON_DB_HOST
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "dest": {
                 "type": "string",
                 "minLength": 1,
@@ -52,9 +48,9 @@ class DbBackup(Module):
                 "description": "restore: also restore into a scratch database that is dropped afterwards.",
             },
             "compress": {"type": "boolean", "description": "SQL Server: default is 'when the edition can'."},
-            "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds for the dump tool."},
+            "timeout": TOOL_TIMEOUT,
         },
-    }
+    )
 
     def protects(self, args: Mapping[str, Any], host: Host) -> list[str]:
         # Only a full backup can bring a database back on its own.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.db.database import connect
-from engine.db.tasks import DB_ARG, PARAMS, SQL_ONLY, db_failures, target_of
+from engine.db.tasks import PARAMS, SQL_ONLY, args_schema, db_failures, target_of
 from engine.module_api import Module, Result, TaskContext
 
 
@@ -20,13 +20,8 @@ class DbExec(Module):
 
     platforms = SQL_ONLY
     supports_check = False
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db", "sql"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "sql": {
                 "oneOf": [
                     {"type": "string", "minLength": 1},
@@ -36,7 +31,8 @@ class DbExec(Module):
             "params": PARAMS,
             "autocommit": {"type": "boolean", "default": False},
         },
-    }
+        ("sql",),
+    )
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         statements = [args["sql"]] if isinstance(args["sql"], str) else list(args["sql"])

@@ -17,9 +17,10 @@ from engine.db.maintenance import SQL_TASKS, TASKS, check_supported, run_sql_tas
 from engine.db.operations import cleanup_backups, take_backup
 from engine.db.target import Target
 from engine.db.tasks import (
-    DB_ARG,
     DURATION,
     ON_DB_HOST,
+    TOOL_TIMEOUT,
+    args_schema,
     backup_artifact,
     backup_output,
     db_failures,
@@ -35,13 +36,8 @@ class DbMaintenance(Module):
     """Run maintenance tasks against a database target (changes: check mode only reports)."""
 
     platforms = ON_DB_HOST
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db", "tasks"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "tasks": {"type": "array", "items": {"enum": list(TASKS)}, "minItems": 1, "uniqueItems": True},
             "dest": {
                 "type": "string",
@@ -50,15 +46,16 @@ class DbMaintenance(Module):
             },
             "older_than": {**DURATION, "description": "cleanup: remove backups older than this."},
             "pattern": {"type": "string", "minLength": 1, "description": "cleanup: glob (default `<db>-*`)."},
-            "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "timeout": TOOL_TIMEOUT,
         },
-        "allOf": [
+        ("tasks",),
+        allOf=[
             {
                 "if": {"properties": {"tasks": {"contains": {"const": "cleanup"}}}},
                 "then": {"required": ["older_than"]},
             }
         ],
-    }
+    )
 
     def protects(self, args: Mapping[str, Any], host: Host) -> list[str]:
         return [f"db:{args['db']}"] if "backup_full" in (args.get("tasks") or []) else []

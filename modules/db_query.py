@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.db.database import Database, connect
 from engine.db.dialects import is_mysql_family
-from engine.db.tasks import DB_ARG, PARAMS, SQL_ONLY, db_failures, jsonable, target_of
+from engine.db.tasks import PARAMS, SQL_ONLY, args_schema, db_failures, jsonable, target_of
 from engine.module_api import Module, Result, TaskContext
 
 #: statements that make the session refuse writes, per dialect
@@ -37,18 +37,14 @@ class DbQuery(Module):
     """Run one SELECT with bound parameters; rows as dicts (read-only, runs in check mode)."""
 
     platforms = SQL_ONLY
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db", "sql"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "sql": {"type": "string", "minLength": 1},
             "params": PARAMS,
             "max_rows": {"type": "integer", "minimum": 1, "default": 1000},
         },
-    }
+        ("sql",),
+    )
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])

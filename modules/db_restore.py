@@ -3,7 +3,9 @@
 It refuses at run time (not only in the plan) unless a verified `db_backup` artifact of the same
 target exists and the file still has the sha256 recorded when it was verified, so a backup that
 was overwritten, truncated or swapped since is never restored. Which backup, when not named:
-see `engine.db.tasks.pick_backup` (the rolled-back run's first backup, else this run's first).
+the FIRST verified backup of the run being rolled back from, else this run's first: the one
+taken before anything changed (later ones may already hold the failed upgrade); `select:
+latest` takes the newest instead.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 from engine.db.operations import RESTORE_CLEAN, restore_backup
 from engine.db.target import Target
 from engine.db.tasks import (
-    DB_ARG,
     ON_DB_HOST,
+    TOOL_TIMEOUT,
+    args_schema,
     db_failures,
     files_for,
     pick_backup,
@@ -31,13 +34,8 @@ class DbRestore(Module):
 
     platforms = ON_DB_HOST
     destructive = True
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "backup": {
                 "type": "string",
                 "minLength": 1,
@@ -59,15 +57,20 @@ class DbRestore(Module):
                 "additionalProperties": {"type": "string"},
                 "description": "SQL Server: logical file name -> new physical path (RESTORE ... MOVE).",
             },
-            "timeout": {"type": "number", "exclusiveMinimum": 0},
+            "timeout": TOOL_TIMEOUT,
         },
-    }
+    )
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         return [f"db:{args['db']}"]
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])
+        if ctx.check_mode and not (args.get("backup") or pick_backup(ctx, target)):
+            # A check run records no backups, so the one an earlier step would take cannot exist yet.
+            return Result(
+                changed=True, msg=f"would restore {target.name} from the verified backup taken before"
+            )
         with db_failures():
             files = files_for(ctx, target)
             chosen = self._choose(ctx, target, args)

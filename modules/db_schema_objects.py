@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.db.database import connect
 from engine.db.schema_objects import KINDS, drop_statement, find, supported_kinds
-from engine.db.tasks import DB_ARG, SQL_ONLY, db_failures, target_of
+from engine.db.tasks import SQL_ONLY, args_schema, db_failures, target_of
 from engine.module_api import Finding, Module, Result, TaskContext
 
 
@@ -21,13 +21,8 @@ class DbSchemaObjects(Module):
     """Find schema objects by glob pattern (`_dta_index*`); optionally drop them."""
 
     platforms = SQL_ONLY
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "kinds": {
                 "type": "array",
                 "items": {"enum": list(KINDS)},
@@ -42,7 +37,7 @@ class DbSchemaObjects(Module):
                 "description": "Drop matching indexes/statistics/views.",
             },
         },
-    }
+    )
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.db.operations import count_sessions
-from engine.db.tasks import DB_ARG, SQL_ONLY, db_failures, seconds, target_of
+from engine.db.tasks import SQL_ONLY, args_schema, db_failures, seconds, target_of
 from engine.module_api import Module, ModuleFailed, Result, TaskContext
 
 
@@ -43,13 +43,8 @@ class DbSessions(Module):
     """Count sessions per client host (read-only; runs in check mode too)."""
 
     platforms = SQL_ONLY
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["db"],
-        "properties": {
-            "db": DB_ARG,
+    schema = args_schema(
+        {
             "wait_until_only": {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
@@ -58,7 +53,7 @@ class DbSessions(Module):
             "timeout": {"type": ["string", "number"], "default": 300, "description": "How long to wait."},
             "interval": {"type": "number", "exclusiveMinimum": 0, "default": 2},
         },
-    }
+    )
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])

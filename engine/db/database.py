@@ -11,7 +11,7 @@ import contextlib
 import datetime as _dt
 import decimal
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,15 +222,24 @@ def connect(
     dialect = dialect_for(tgt.dialect)
     if tgt.dialect == "sqlite":
         return _connect_sqlite(tgt, dialect, autocommit, timeout)
+    import pyodbc
+
     try:
-        import pyodbc
-    except ImportError as exc:  # pragma: no cover - pyodbc is a dependency
-        raise DbError(f"pyodbc is not installed: {exc}") from None
-    try:
-        raw = pyodbc.connect(connection_string(tgt), autocommit=autocommit, timeout=timeout)
+        raw = odbc_connect(connection_string(tgt), autocommit, timeout)
     except pyodbc.Error as exc:
         raise driver_error(exc, tgt, "connect") from None
     return Database(raw, dialect, tgt, (pyodbc.Error,))
+
+
+def _pyodbc_connect(connection: str, autocommit: bool, timeout: int) -> Any:
+    import pyodbc
+
+    return pyodbc.connect(connection, autocommit=autocommit, timeout=timeout)
+
+
+#: opens an ODBC connection; the SQL Server golden tests put a recording connection object here
+#: (there is no SQL Server to test against), every other test goes through pyodbc for real.
+odbc_connect: Callable[[str, bool, int], Any] = _pyodbc_connect
 
 
 def _connect_sqlite(tgt: Target, dialect: Dialect, autocommit: bool, timeout: int) -> Database:

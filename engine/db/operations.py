@@ -23,6 +23,7 @@ from engine.db.dialects import dialect_for, is_mysql_family
 from engine.db.errors import BackupInvalid, DbError, Unsupported
 from engine.db.files import HostFiles, join
 from engine.db.target import Target
+from engine.module_api import utcnow
 
 VERIFY_METHODS = ("default", "restore")
 RESTORE_CLEAN = ("database", "objects")
@@ -123,10 +124,10 @@ def take_backup(
     database = database_of(target)
     files.mkdir(directory)
     path = join(files, directory, filename or backup_filename(target, kind))
-    record = BackupRecord(path, files.host, target.dialect, database, kind, taken_at=_now())
+    record = BackupRecord(path, files.host, target.dialect, database, kind, taken_at=utcnow())
     if target.dialect == "mssql":
         with admin_connection(target) as db:
-            out, record.meta["compressed"] = mssql.backup(db, database, path, kind, compress)
+            _, record.meta["compressed"] = mssql.backup(db, database, path, kind, compress)
     elif target.dialect == "sqlite":
         record.meta["tables"] = sqlite_ops.tables(str(target.path))
         sqlite_ops.backup(str(target.path), path)
@@ -139,10 +140,6 @@ def take_backup(
     record.verify_method = verify_backup(target, files, path, method=verify, meta=record.meta, kind=kind)
     record.verified = True
     return record
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # --- verification ----------------------------------------------------------------------------------
