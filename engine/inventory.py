@@ -14,8 +14,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from engine.errors import Location, Problem, UserError
+from engine.errors import Location, Problem, UserError, closest
 from engine.loader import LDict, LList, load_file
+from engine.inventory_ansible import from_ansible
 from engine.model import Group, Host, Inventory
 from engine.schema import load_schema, validate
 
@@ -32,7 +33,7 @@ def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
     if not isinstance(doc, dict):
         raise UserError("an inventory must be a mapping", getattr(doc, "loc", Location(str(path))))
     if "all" in doc and "hosts" not in doc:
-        doc = _from_ansible(doc, str(path))
+        doc = from_ansible(doc, str(path))
     problems = validate(doc, load_schema("inventory"), Location(str(path), 1, 1))
     if problems:
         raise UserError.many(problems)
@@ -212,110 +213,6 @@ def _group_order(names: list[str], parents: dict[str, list[str]]) -> list[str]:
         return depth[name]
 
     return sorted(names, key=lambda n: (d(n), names.index(n)))
-
-
-# --- Ansible YAML inventories ------------------------------------------------------------------
-
-_ANSIBLE_VARS = {
-    "ansible_host": ("address",),
-    "ansible_connection": ("connection",),
-    "ansible_port": ("port",),
-    "ansible_user": ("user",),
-    "ansible_password": ("password",),
-    "ansible_ssh_private_key_file": ("ssh", "key_file"),
-    "ansible_python_interpreter": ("ssh", "python"),
-    "ansible_winrm_transport": ("winrm", "transport"),
-    "ansible_winrm_scheme": ("winrm", "scheme"),
-    "ansible_winrm_server_cert_validation": ("winrm", "validate_certs"),
-    "ansible_winrm_ca_trust_path": ("winrm", "ca_bundle"),
-}
-
-
-def _from_ansible(doc: LDict, path: str) -> LDict:
-    """Translate `all: {hosts, children, vars}` into cutover's form, keeping locations."""
-    out = LDict(doc.loc)
-    hosts = LDict(doc.loc)
-    groups = LDict(doc.loc)
-    problems: list[Problem] = []
-
-    def host_entry(name: str, spec: Any, loc: Location | None) -> None:
-        entry = hosts.get(name)
-        if entry is None:
-            entry = LDict(loc)
-            hosts[name] = entry
-            hosts.key_locs[name] = loc
-        for key, value in (spec or {}).items():
-            _ansible_var(entry, key, value, spec.value_loc(key) if isinstance(spec, LDict) else loc)
-
-    def walk(gname: str, gspec: Any, loc: Location | None) -> None:
-        gspec = gspec or LDict(loc)
-        if not isinstance(gspec, dict):
-            problems.append(Problem(f"group {gname!r} must be a mapping", loc))
-            return
-        for key in gspec:
-            if key not in ("hosts", "children", "vars"):
-                problems.append(Problem(f"unknown key {key!r} in Ansible group {gname!r}", gspec.key_loc(key),
-                                        hint="an Ansible YAML group has hosts, children and vars"))
-        group = LDict(loc)
-        hosts_list = LList(loc)
-        for hname, hspec in (gspec.get("hosts") or {}).items():
-            host_entry(str(hname), hspec, gspec["hosts"].key_loc(hname))
-            hosts_list.append(str(hname))
-            hosts_list.item_locs.append(gspec["hosts"].key_loc(hname))
-        children = LList(loc)
-        for cname, cspec in (gspec.get("children") or {}).items():
-            children.append(str(cname))
-            children.item_locs.append(gspec["children"].key_loc(cname))
-            walk(str(cname), cspec, gspec["children"].key_loc(cname))
-        if gname != "all":
-            group["hosts"] = hosts_list
-            group["children"] = children
-            if gspec.get("vars"):
-                group["vars"] = _split_vars(group, gspec["vars"])
-            groups[gname] = group
-            groups.key_locs[gname] = loc
-        elif gspec.get("vars"):
-            out["vars"] = _split_vars(out, gspec["vars"], into="defaults")
-
-    walk("all", doc["all"], doc.key_loc("all"))
-    for key in doc:
-        if key != "all":
-            problems.append(Problem(f"unknown top-level key {key!r} in an Ansible inventory", doc.key_loc(key)))
-    if problems:
-        raise UserError.many(problems)
-    out["estate"] = Path(path).stem
-    out["hosts"] = hosts
-    out["groups"] = groups
-    return out
-
-
-def _ansible_var(entry: LDict, key: str, value: Any, loc: Location | None) -> None:
-    target = _ANSIBLE_VARS.get(key)
-    if target is None:
-        entry.setdefault("vars", LDict(loc))[key] = value
-        return
-    if target[0] == "connection" and value in ("psrp",):
-        value = "winrm"
-    if len(target) == 1:
-        entry[target[0]] = value
-        entry.value_locs[target[0]] = loc
-    else:
-        sub = entry.setdefault(target[0], LDict(loc))
-        if target[1] == "validate_certs":
-            value = str(value).lower() != "ignore"
-        sub[target[1]] = value
-
-
-def _split_vars(entry: LDict, variables: Mapping[str, Any], into: str | None = None) -> LDict:
-    """Ansible connection variables become settings; the rest stay variables."""
-    plain = LDict(getattr(variables, "loc", None))
-    holder = entry if into is None else entry.setdefault(into, LDict(getattr(variables, "loc", None)))
-    for key, value in variables.items():
-        if key in _ANSIBLE_VARS:
-            _ansible_var(holder, key, value, getattr(variables, "loc", None))
-        else:
-            plain[key] = value
-    return plain
 
 
 def inventory_digest(inventory: Inventory) -> str:

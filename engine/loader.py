@@ -22,9 +22,11 @@ try:  # the C composer is several times faster on large inventories
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
-_SCALARS = yaml.constructor.SafeConstructor()
+_STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAX_DEPTH = 200
+#: aliases can make a small file expand enormously ("billion laughs"); no real inventory comes near
+MAX_NODES = 2_000_000
 
 
 class LDict(dict):
@@ -83,22 +85,47 @@ class _Converter:
     def __init__(self, path: str):
         self.path = path
         self.problems: list[Problem] = []
+        # one constructor per file: PyYAML's keeps every node it built, so a shared one would leak
+        self.scalars = yaml.constructor.SafeConstructor()
+        #: values produced so far, counting an alias as the size of what it repeats
+        self.count = 0
+        #: id(collection node) -> (converted value, its size): an alias shares the value (as PyYAML does)
+        self.done: dict[int, tuple[Any, int]] = {}
 
     def convert(self, node: yaml.Node, depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
             self.problems.append(Problem("document nested too deeply (recursive alias?)", _loc(self.path, node)))
             return None
+        if isinstance(node, yaml.ScalarNode):
+            self.count += 1
+            return self._scalar(node)
+        seen = self.done.get(id(node))
+        if seen is not None:
+            self.count += seen[1]
+            if self.count > MAX_NODES:
+                self._too_big(node)
+                return None
+            return seen[0]
+        before = self.count
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, depth)
-        if isinstance(node, yaml.SequenceNode):
-            out = LList(_loc(self.path, node))
+            value: Any = self._mapping(node, depth)
+        else:
+            value = LList(_loc(self.path, node))
             for item in node.value:
-                out.append(self.convert(item, depth + 1))
-                out.item_locs.append(_loc(self.path, item))
-            return out
-        return self._scalar(node)
+                value.append(self.convert(item, depth + 1))
+                value.item_locs.append(_loc(self.path, item))
+        self.count += 1
+        self.done[id(node)] = (value, self.count - before)
+        return value
+
+    def _too_big(self, node: yaml.Node) -> None:
+        if not any(p.message.startswith("document expands") for p in self.problems):
+            self.problems.append(Problem(f"document expands to more than {MAX_NODES:,} values (repeated aliases?)",
+                                         _loc(self.path, node), hint="YAML aliases repeat what they point at"))
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR_TAG:  # most values: skip the constructor's bookkeeping
+            return node.value
         if node.tag == "!vault":
             from engine.vault import EncryptedValue
 
@@ -109,10 +136,13 @@ class _Converter:
             )
             return node.value
         try:
-            return _SCALARS.construct_object(node)
+            return self.scalars.construct_object(node)
         except yaml.constructor.ConstructorError as err:
             self.problems.append(Problem(f"bad value: {err.problem}", _loc(self.path, node)))
-            return node.value
+        except (ValueError, TypeError, OverflowError) as err:  # e.g. `!!int abc`, `!!float x`
+            self.problems.append(Problem(f"bad {node.tag.rsplit(':', 1)[-1]} value {node.value!r}: {err}",
+                                         _loc(self.path, node)))
+        return node.value
 
     def _mapping(self, node: yaml.MappingNode, depth: int) -> LDict:
         out = LDict(_loc(self.path, node))
@@ -123,7 +153,10 @@ class _Converter:
                 continue
             key = self.convert(key_node, depth + 1)
             if isinstance(key, list | dict):
-                self.problems.append(Problem("a mapping key must be a plain value", _loc(self.path, key_node)))
+                # `msg: {{ x }}` parses as a mapping whose key is a mapping: the classic unquoted template
+                hint = ('a value starting with "{{" must be quoted: "{{ var }}"'
+                        if isinstance(key_node, yaml.MappingNode) and key_node.flow_style else None)
+                self.problems.append(Problem("a mapping key must be a plain value", _loc(self.path, key_node), hint))
                 continue
             if key in out:
                 first = out.key_locs[key]
@@ -171,7 +204,11 @@ def parse_text(text: str, path: str, keyring: Any = None) -> Any:
         message = f"YAML syntax error: {err.problem or err.context}"
         if err.context and err.problem:
             message += f" ({err.context})"
-        raise UserError(message, loc, hint=_syntax_hint(err)) from None
+        raise UserError(message, loc, hint=_syntax_hint(err, text)) from None
+    except yaml.reader.ReaderError as err:  # a control character: PyYAML gives only an offset
+        raise UserError(f"YAML error: character {err.character!r} is not allowed in YAML text",
+                        _offset_location(text, path, err.position),
+                        hint="remove it, or write it as an escape inside double quotes (\\x07)") from None
     except yaml.YAMLError as err:
         raise UserError(f"YAML error: {err}", Location(path)) from None
     if node is None:
@@ -183,9 +220,25 @@ def parse_text(text: str, path: str, keyring: Any = None) -> Any:
     return value
 
 
-def _syntax_hint(err: yaml.MarkedYAMLError) -> str | None:
+def _offset_location(text: str, path: str, offset: int) -> Location:
+    """file:line:col of a character offset into `text`."""
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return Location(path, line, offset - (before.rfind("\n") + 1) + 1)
+
+
+def _char_at(text: str, mark: Any) -> str:
+    if mark is None:
+        return ""
+    lines = text.split("\n")
+    if 0 <= mark.line < len(lines) and 0 <= mark.column < len(lines[mark.line]):
+        return lines[mark.line][mark.column]
+    return ""
+
+
+def _syntax_hint(err: yaml.MarkedYAMLError, text: str = "") -> str | None:
     problem = str(err.problem or "")
-    if "tab" in problem:
+    if "tab" in problem or _char_at(text, err.problem_mark) == "\t":
         return "YAML indentation must use spaces, not tabs"
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted"

@@ -118,6 +118,8 @@ class Task:
     listen: tuple[str, ...] = ()
     estimate: Any = None
     location: Location | None = None
+    #: the task's mapping as loaded (an `engine.loader.LDict`): where each keyword and value sits
+    source: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_block(self) -> bool:
@@ -145,6 +147,8 @@ class Play:
     force_handlers: bool = True
     check_mode: bool | None = None
     location: Location | None = None
+    #: the play's mapping as loaded (an `engine.loader.LDict`): where each keyword and value sits
+    source: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

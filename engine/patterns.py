@@ -11,20 +11,36 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from dataclasses import replace
+
 from engine.errors import Location, UserError, closest
 from engine.model import Inventory
 
 _TERM = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+$")
+_SPLIT = re.compile(r"[^:,]+")
 
 
 def split_pattern(pattern: str) -> list[str]:
-    """Split on ':' and ',' (but not inside an IPv6 bracket, which host names never use here)."""
-    return [t.strip() for t in re.split(r"[:,]", pattern) if t.strip()]
+    """Split on ':' and ','; surrounding spaces are ignored."""
+    return [t for t, _offset in _terms(pattern)]
+
+
+def _terms(pattern: str) -> list[tuple[str, int]]:
+    """(term, offset of its first character in `pattern`) for each non-empty term."""
+    out = []
+    for found in _SPLIT.finditer(pattern):
+        text = found.group()
+        if text.strip():
+            out.append((text.strip(), found.start() + len(text) - len(text.lstrip())))
+    return out
 
 
 def _names_for(term: str, inventory: Inventory, location: Location | None) -> list[str]:
     if term in ("all", "*"):
         return list(inventory.hosts)
+    if not term:
+        raise UserError("'&' or '!' must be followed by a name, group, role or glob", location,
+                        hint="e.g. web:&prod, all:!db")
     if not _TERM.match(term):
         raise UserError(f"bad host pattern term {term!r}", location,
                         hint="terms are names, groups, roles or globs, joined by ':' ':&' ':!'")
@@ -35,10 +51,16 @@ def _names_for(term: str, inventory: Inventory, location: Location | None) -> li
     by_role = [h.name for h in inventory.hosts.values() if term in h.roles]
     if by_role:
         return by_role
-    if any(c in term for c in "*?["):
-        matched = [h for h in inventory.hosts if fnmatch.fnmatchcase(h, term)]
+    if any(c in term for c in "*?["):  # a glob matches host, group and role names, as in Ansible
+        matched = {h for h in inventory.hosts if fnmatch.fnmatchcase(h, term)}
+        for group in inventory.groups.values():
+            if fnmatch.fnmatchcase(group.name, term):
+                matched.update(group.hosts)
+        for host in inventory.hosts.values():
+            if any(fnmatch.fnmatchcase(role, term) for role in host.roles):
+                matched.add(host.name)
         if matched:
-            return matched
+            return [h for h in inventory.hosts if h in matched]
         raise UserError(f"host pattern {term!r} matches no host", location)
     candidates = list(inventory.hosts) + list(inventory.groups) + sorted(
         {r for h in inventory.hosts.values() for r in h.roles}
@@ -51,23 +73,32 @@ def _names_for(term: str, inventory: Inventory, location: Location | None) -> li
     )
 
 
-def match_hosts(pattern: str | list[str], inventory: Inventory, location: Location | None = None) -> list[str]:
-    """Host names matching `pattern`, in inventory order."""
-    terms = split_pattern(",".join(pattern) if isinstance(pattern, list) else str(pattern))
+def match_hosts(pattern: str | list[str], inventory: Inventory, location: Location | None = None,
+                term_columns: bool = False) -> list[str]:
+    """Host names matching `pattern`, in inventory order.
+
+    With `term_columns`, `location` is where the pattern's first character sits and an error
+    points at the column of the term at fault (used for `--limit`, whose text is the whole "file").
+    """
+    text = ",".join(str(p) for p in pattern) if isinstance(pattern, list) else str(pattern)
+    terms = _terms(text)
     if not terms:
-        raise UserError("empty host pattern", location)
+        raise UserError("empty host pattern", location, hint="e.g. all, web, db:web, web:!web2")
     union: set[str] = set()
     intersections: list[set[str]] = []
     exclusions: set[str] = set()
     saw_plain = False
-    for term in terms:
+    for term, offset in terms:
+        where = location
+        if term_columns and location is not None and location.line:
+            where = replace(location, col=location.col + offset + (1 if term[0] in "&!" else 0))
         if term.startswith("&"):
-            intersections.append(set(_names_for(term[1:], inventory, location)))
+            intersections.append(set(_names_for(term[1:].strip(), inventory, where)))
         elif term.startswith("!"):
-            exclusions.update(_names_for(term[1:], inventory, location))
+            exclusions.update(_names_for(term[1:].strip(), inventory, where))
         else:
             saw_plain = True
-            union.update(_names_for(term, inventory, location))
+            union.update(_names_for(term, inventory, where))
     if not saw_plain:
         union = set(inventory.hosts)
     for subset in intersections:

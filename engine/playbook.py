@@ -4,11 +4,22 @@ Static imports (`import_playbook`, `import_tasks`/`include_tasks`, `vars_files`)
 here, relative to the file that names them, with cycles reported. Each task must call exactly
 one module, whose arguments are checked against that module's own schema (values that are
 still templates are checked again after rendering, at run time).
+
+Each play and each task is checked on its own, so one broken task does not hide the mistakes of
+the others: the operator sees every problem of every file in one go.
+
+Keywords a block (or an include carrying keywords, or a play's `check_mode`) sets are passed
+down here to the tasks inside it, as Ansible does: `when` and `needs` add up (the outer ones
+first), the others apply where the inner task does not set its own. The planner and executor
+then only ever look at a task's own keywords. `tags` and `vars` stay on the block: the planner
+and the executor read them from the enclosing blocks.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -17,11 +28,31 @@ from engine.errors import Location, Problem, UserError, closest
 from engine.loader import LDict, LList, load_file
 from engine.model import Play, Playbook, Task
 from engine.module_registry import ModuleRegistry
-from engine.schema import load_schema, validate
+from engine.schema import kind_of, load_schema, validate
 from engine.templating import is_template
 
-TASK_KEYWORDS = frozenset(load_schema("playbook")["$defs"]["task"]["properties"])
+_SCHEMA = load_schema("playbook")
+TASK_KEYWORDS = frozenset(_SCHEMA["$defs"]["task"]["properties"])
 _INCLUDE_KEYS = ("include_tasks", "import_tasks")
+#: keywords the tasks inside a block or an include receive from it
+INHERITED = ("when", "needs", "ignore_errors", "no_log", "delegate_to", "check_mode", "timeout", "run_once",
+             "not_before", "not_after", "deadline")
+_ADDED_UP = ("when", "needs")
+_ANYTHING: dict[str, Any] = {}
+
+
+def _shape(definition: str, nested: tuple[str, ...]) -> dict[str, Any]:
+    """One level of the playbook schema: nested task lists are checked task by task, later."""
+    schema = {"$defs": _SCHEMA["$defs"], **_SCHEMA["$defs"][definition]}
+    properties = dict(schema["properties"])
+    for key in nested:
+        properties[key] = {**properties[key], "items": _ANYTHING}
+    schema["properties"] = properties
+    return schema
+
+
+_PLAY_SHAPE = _shape("play", ("tasks", "handlers"))
+_TASK_SHAPE = _shape("task", ("block", "rescue", "always"))
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -30,6 +61,19 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(str(v) for v in value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _number(value: Any, kind: type) -> Any:
+    """A numeric keyword: numbers pass, numeric text becomes a number, templates stay text."""
+    if isinstance(value, str) and not is_template(value):
+        return kind(float(value)) if kind is int else kind(value)
+    return value
 
 
 class PlaybookLoader:
@@ -46,7 +90,7 @@ class PlaybookLoader:
         key = str(path.resolve())
         if key in stack:
             chain = " -> ".join(Path(p).name for p in (*stack[stack.index(key):], key))
-            raise UserError(f"include cycle: {chain}", where)
+            raise UserError(f"include cycle: {chain}", where, hint="a file cannot include itself, even indirectly")
         try:
             source = load_file(path, self.keyring)
         except UserError as err:
@@ -64,29 +108,50 @@ class PlaybookLoader:
         if self.problems:
             raise UserError.many(self.problems)
         digest = hashlib.sha256("".join(f"{p}:{h}" for p, h in sorted(self.files.items())).encode()).hexdigest()
+        plays = [replace(p, index=n) for n, p in enumerate(plays)]
         return Playbook(path=str(path), plays=tuple(plays), content_hash=digest, files=tuple(self.files))
 
     def _plays(self, path: Path, stack: tuple[str, ...], where: Location | None) -> list[Play]:
         doc = self._read(path, stack, where)
         stack = (*stack, str(path.resolve()))
         if doc is None:
-            self.problems.append(Problem("the playbook is empty", Location(str(path), 1, 1)))
+            self.problems.append(Problem("the playbook is empty", Location(str(path), 1, 1),
+                                         hint="a playbook is a list of plays: `- hosts: all` then `tasks:`"))
             return []
-        problems = validate(doc, load_schema("playbook"), Location(str(path), 1, 1))
-        if problems:
-            self.problems.extend(problems)
+        if not isinstance(doc, LList):
+            self.problems.append(Problem(f"a playbook must be a list of plays, not {kind_of(doc)}",
+                                         getattr(doc, "loc", None) or Location(str(path), 1, 1),
+                                         hint="start each play with '- ', e.g. `- hosts: all`"))
             return []
         plays: list[Play] = []
         for i, play_doc in enumerate(doc):
-            if "import_playbook" in play_doc:
-                target = path.parent / str(play_doc["import_playbook"])
-                try:
-                    plays.extend(self._plays(target, stack, play_doc.value_loc("import_playbook")))
-                except UserError as err:
-                    self.problems.extend(err.problems)
+            loc = doc.item_loc(i)
+            if not isinstance(play_doc, LDict):
+                self.problems.append(Problem(f"a play must be a mapping, not {kind_of(play_doc)}", loc,
+                                             hint="e.g. `- hosts: all` followed by `tasks:`"))
                 continue
-            plays.append(self._play(play_doc, path, stack, doc.item_loc(i)))
-        return [_reindex(p, n) for n, p in enumerate(plays)]
+            problems = validate(play_doc, _PLAY_SHAPE, loc, root="play")
+            if problems:
+                self.problems.extend(problems)
+                continue
+            if "import_playbook" in play_doc:
+                plays.extend(self._import_playbook(play_doc, path, stack))
+                continue
+            plays.append(self._play(play_doc, path, stack, loc))
+        return plays
+
+    def _import_playbook(self, doc: LDict, path: Path, stack: tuple[str, ...]) -> list[Play]:
+        for key in doc:
+            if key not in ("import_playbook", "name"):
+                self.problems.append(Problem(f"{key!r} does not go with import_playbook", doc.key_loc(key),
+                                             hint="an import_playbook item takes only a name; "
+                                                  "set keywords inside the imported plays"))
+        target = path.parent / str(doc["import_playbook"])
+        try:
+            return self._plays(target, stack, doc.value_loc("import_playbook"))
+        except UserError as err:
+            self.problems.extend(err.problems)
+            return []
 
     # --- plays -------------------------------------------------------------------------------
     def _play(self, doc: LDict, path: Path, stack: tuple[str, ...], loc: Location | None) -> Play:
@@ -101,130 +166,187 @@ class PlaybookLoader:
                 self.problems.extend(err.problems)
                 continue
             if value is not None and not isinstance(value, dict):
-                self.problems.append(Problem(f"vars file {vf} must be a mapping", where))
+                self.problems.append(Problem(f"vars file {vf} must be a mapping of variables, not {kind_of(value)}",
+                                             where))
             else:
                 variables.update(value or {})
         variables.update(doc.get("vars") or {})
-        tasks = self._tasks(doc.get("tasks") or LList(), path, stack, prefix="")
-        handlers = self._tasks(doc.get("handlers") or LList(), path, stack, prefix="h")
+        inherited = {"check_mode": doc["check_mode"]} if "check_mode" in doc else {}
+        tasks = self._tasks(doc.get("tasks") or LList(), path, stack, "", inherited)
+        handlers = self._tasks(doc.get("handlers") or LList(), path, stack, "h", inherited)
+        self._check_notify(tasks, handlers)
+        hosts = doc.get("hosts") or ""
         return Play(
             index=0,
-            name=str(doc.get("name") or doc.get("hosts") or ""),
-            hosts=doc.get("hosts") or "",
+            name=str(doc.get("name") or (",".join(map(str, hosts)) if isinstance(hosts, list) else hosts)),
+            hosts=hosts,
             tasks=tuple(tasks),
             handlers=tuple(handlers),
             vars=MappingProxyType(variables),
             on_failure=str(doc.get("on_failure", "stop")),
-            max_fail_percentage=doc.get("max_fail_percentage"),
+            max_fail_percentage=_number(doc.get("max_fail_percentage"), float),
             any_errors_fatal=doc.get("any_errors_fatal", False),
             serial=doc.get("serial"),
             force_handlers=doc.get("force_handlers", True),
             check_mode=doc.get("check_mode"),
             location=loc,
+            source=doc,
         )
 
+    def _check_notify(self, tasks: list[Task], handlers: list[Task]) -> None:
+        """Every `notify:` names a handler of the play (by name or `listen`), as Ansible requires."""
+        names = {n for h in _walk(handlers) for n in (h.name, *h.listen) if n}
+        for task in _walk(tasks + handlers):
+            for name in task.notify:
+                if name in names or is_template(name):
+                    continue
+                guess = closest(name, sorted(names))
+                where = task.source.value_loc("notify") if isinstance(task.source, LDict) else task.location
+                self.problems.append(Problem(
+                    f"notify: no handler called {name!r} in this play", where,
+                    hint=f"did you mean {guess!r}?" if guess else "add it under the play's `handlers:` "
+                                                                  "(its name or one of its `listen:` names)"))
+
     # --- tasks -------------------------------------------------------------------------------
-    def _tasks(self, docs: LList, path: Path, stack: tuple[str, ...], prefix: str) -> list[Task]:
+    def _tasks(self, docs: Any, path: Path, stack: tuple[str, ...], prefix: str,
+               inherited: Mapping[str, Any]) -> list[Task]:
         out: list[Task] = []
         for i, doc in enumerate(docs):
-            loc = docs.item_loc(i)
+            loc = docs.item_loc(i) if isinstance(docs, LList) else None
+            if not isinstance(doc, LDict):
+                self.problems.append(Problem(f"a task must be a mapping, not {kind_of(doc)}", loc,
+                                             hint="e.g. `- name: say hello` with `debug: {msg: hello}` below it"))
+                continue
+            problems = validate(doc, _TASK_SHAPE, loc)
+            if problems:
+                self.problems.extend(problems)
+                continue
             include = next((k for k in _INCLUDE_KEYS if k in doc), None)
             if include:
-                target = path.parent / str(doc[include])
-                try:
-                    included = self._read(target, stack, doc.value_loc(include))
-                except UserError as err:
-                    self.problems.extend(err.problems)
-                    continue
-                if included is None:
-                    continue
-                if not isinstance(included, LList):
-                    self.problems.append(Problem(f"{target} must be a list of tasks", getattr(included, "loc", loc)))
-                    continue
-                schema_problems = validate(included, {"type": "array", "items": _task_schema()},
-                                           Location(str(target), 1, 1))
-                if schema_problems:
-                    self.problems.extend(schema_problems)
-                    continue
-                sub = self._tasks(included, target, (*stack, str(target.resolve())), prefix=f"{prefix}{len(out)}.")
-                out.extend(sub)
+                out.extend(self._include(doc, include, path, stack, f"{prefix}{len(out)}", loc, inherited))
                 continue
-            task = self._task(doc, path, stack, f"{prefix}{len(out)}", loc)
+            task = self._task(doc, path, stack, f"{prefix}{len(out)}", loc, inherited)
             if task is not None:
                 out.append(task)
         return out
 
-    def _task(self, doc: LDict, path: Path, stack: tuple[str, ...], task_path: str, loc: Location | None) -> Task | None:
+    def _include(self, doc: LDict, key: str, path: Path, stack: tuple[str, ...], task_path: str,
+                 loc: Location | None, inherited: Mapping[str, Any]) -> list[Task]:
+        """The included file's tasks; wrapped in a block when the include carries keywords."""
+        for other in doc:
+            if other in _INCLUDE_KEYS and other != key:
+                self.problems.append(Problem(f"a task has one of include_tasks / import_tasks, not both",
+                                             doc.key_loc(other)))
+                return []
+            if other not in TASK_KEYWORDS:
+                self._unknown_key(doc, other, f"{key} takes keywords, not a module")
+        target = path.parent / str(doc[key])
+        try:
+            included = self._read(target, stack, doc.value_loc(key))
+        except UserError as err:
+            self.problems.extend(err.problems)
+            return []
+        if included is None:
+            return []
+        if not isinstance(included, LList):
+            self.problems.append(Problem(f"{target} must be a list of tasks, not {kind_of(included)}",
+                                         getattr(included, "loc", None) or Location(str(target), 1, 1)))
+            return []
+        inner_stack = (*stack, str(target.resolve()))
+        keywords = [k for k in doc if k not in (key, "name")]
+        if not keywords:
+            return self._tasks(included, target, inner_stack, f"{task_path}.", inherited)
+        block = LDict(doc.loc)
+        for k in keywords:
+            block[k] = doc[k]
+            block.key_locs[k], block.value_locs[k] = doc.key_loc(k), doc.value_loc(k)
+        children = self._tasks(included, target, inner_stack, f"{task_path}.b", _inherit(block, inherited))
+        return [self._make_task(block, task_path, loc, None, {}, inherited, name=str(doc.get("name") or doc[key]),
+                                block=tuple(children))]
+
+    def _task(self, doc: LDict, path: Path, stack: tuple[str, ...], task_path: str, loc: Location | None,
+              inherited: Mapping[str, Any]) -> Task | None:
         others = [k for k in doc if k not in TASK_KEYWORDS]
-        is_block = "block" in doc
         module_name: str | None = None
-        if is_block:
+        if "block" in doc:
             for key in others:
                 self._unknown_key(doc, key, "a block has no module")
-            for key in ("rescue", "always"):
-                pass
-        else:
-            if "rescue" in doc or "always" in doc:
-                self.problems.append(Problem("`rescue`/`always` belong to a task with `block:`", loc))
-            known = [k for k in others if self.registry.exists(k)]
-            unknown = [k for k in others if k not in known]
-            if len(known) > 1:
-                self.problems.append(Problem(f"a task calls one module, this one calls {', '.join(known)}",
-                                             doc.key_loc(known[1]), hint="split it into two tasks"))
-            if not known:
-                if not unknown:
-                    self.problems.append(Problem("task has no module to call", loc,
-                                                 hint=f"e.g. `- name: ...` followed by `command: ...`; "
-                                                      f"modules: {', '.join(self.registry.names()[:8])}, ..."))
-                    return None
-                module_name = unknown.pop(0)
-                self._unknown_module(doc, module_name)
-                for key in unknown:
-                    self._unknown_key(doc, key, None)
+            inner = _inherit(doc, inherited)
+
+            def section(key: str) -> tuple[Task, ...]:
+                return tuple(self._tasks(doc.get(key) or LList(), path, stack, f"{task_path}.{key[0]}", inner))
+
+            return self._make_task(doc, task_path, loc, None, {}, inherited, block=section("block"),
+                                   rescue=section("rescue"), always=section("always"))
+        for key in ("rescue", "always"):
+            if key in doc:
+                self.problems.append(Problem(f"`{key}` belongs to a task with `block:`", doc.key_loc(key),
+                                             hint="put the tasks to protect under `block:`"))
+        known = [k for k in others if self.registry.exists(k)]
+        unknown = [k for k in others if k not in known]
+        if len(known) > 1:
+            self.problems.append(Problem(f"a task calls one module, this one calls {', '.join(known)}",
+                                         doc.key_loc(known[1]), hint="split it into two tasks"))
+        if not known:
+            if not unknown:
+                self.problems.append(Problem("task has no module to call", loc,
+                                             hint=f"e.g. `- name: ...` followed by `command: ...`; "
+                                                  f"modules: {', '.join(self.registry.names()[:8])}, ..."))
                 return None
-            module_name = known[0]
+            self._unknown_module(doc, unknown.pop(0))
             for key in unknown:
                 self._unknown_key(doc, key, None)
-        args = self._module_args(doc, module_name) if module_name else {}
+            return None
+        module_name = known[0]
+        for key in unknown:
+            self._unknown_key(doc, key, None)
+        args = self._module_args(doc, module_name)
+        return self._make_task(doc, task_path, loc, module_name, args, inherited)
+
+    def _make_task(self, doc: LDict, task_path: str, loc: Location | None, module: str | None, args: Any,
+                   inherited: Mapping[str, Any], name: str | None = None, **sections: tuple[Task, ...]) -> Task:
+        def kw(key: str, default: Any = None) -> Any:
+            if key in _ADDED_UP and key in inherited:
+                combined = _as_list(inherited[key]) + _as_list(doc.get(key))
+                return combined[0] if key == "when" and len(combined) == 1 else combined
+            if key in doc:
+                return doc[key]
+            return inherited.get(key, default)
+
         loop_control = doc.get("loop_control") or {}
-
-        def sub(key: str) -> tuple[Task, ...]:
-            return tuple(self._tasks(doc.get(key) or LList(), path, stack, prefix=f"{task_path}.{key[0]}"))
-
         return Task(
             path=task_path,
-            name=str(doc.get("name") or ""),
-            module=module_name,
+            name=str(doc.get("name") or "") if name is None else name,
+            module=module,
             args=args,
             id=doc.get("id"),
-            when=doc.get("when"),
+            when=kw("when"),
             loop=doc.get("loop"),
             loop_var=str(loop_control.get("loop_var", "item")),
             register=doc.get("register"),
-            needs=_as_tuple(doc.get("needs")),
+            needs=_as_tuple(kw("needs")),
             tags=_as_tuple(doc.get("tags")),
-            timeout=doc.get("timeout"),
-            retries=doc.get("retries", 0),
-            delay=doc.get("delay", 1.0),
+            timeout=_number(kw("timeout"), float),
+            retries=_number(doc.get("retries", 0), int),
+            delay=_number(doc.get("delay", 1.0), float),
             until=doc.get("until"),
-            ignore_errors=doc.get("ignore_errors", False),
-            run_once=doc.get("run_once", False),
-            delegate_to=doc.get("delegate_to"),
-            no_log=doc.get("no_log", False),
+            ignore_errors=kw("ignore_errors", False),
+            run_once=kw("run_once", False),
+            delegate_to=kw("delegate_to"),
+            no_log=kw("no_log", False),
             notify=_as_tuple(doc.get("notify")),
-            check_mode=doc.get("check_mode"),
+            check_mode=kw("check_mode"),
             changed_when=doc.get("changed_when"),
             failed_when=doc.get("failed_when"),
             vars=MappingProxyType(dict(doc.get("vars") or {})),
-            not_before=_str_or_none(doc.get("not_before")),
-            not_after=_str_or_none(doc.get("not_after")),
-            deadline=_str_or_none(doc.get("deadline")),
-            block=sub("block") if is_block else (),
-            rescue=sub("rescue") if is_block else (),
-            always=sub("always") if is_block else (),
+            not_before=_str_or_none(kw("not_before")),
+            not_after=_str_or_none(kw("not_after")),
+            deadline=_str_or_none(kw("deadline")),
             listen=_as_tuple(doc.get("listen")),
-            estimate=doc.get("estimate"),
+            estimate=_number(doc.get("estimate"), float),
             location=loc,
+            source=doc,
+            **sections,
         )
 
     def _unknown_key(self, doc: LDict, key: str, why: str | None) -> None:
@@ -240,7 +362,11 @@ class PlaybookLoader:
         )
 
     def _module_args(self, doc: LDict, name: str) -> Any:
-        module = self.registry.get(name, doc.key_loc(name))
+        try:
+            module = self.registry.get(name, doc.key_loc(name))
+        except UserError as err:  # an operator's library module that does not import
+            self.problems.extend(err.problems)
+            return {}
         raw = doc[name]
         loc = doc.value_loc(name)
         if raw is None:
@@ -256,7 +382,7 @@ class PlaybookLoader:
         elif isinstance(raw, dict):
             args = raw
         else:
-            self.problems.append(Problem(f"arguments of {name!r} must be a mapping", loc))
+            self.problems.append(Problem(f"arguments of {name!r} must be a mapping, not {kind_of(raw)}", loc))
             return {}
         if "args" in doc and isinstance(doc["args"], dict):
             merged = LDict(loc)
@@ -266,29 +392,33 @@ class PlaybookLoader:
                     merged.key_locs[k] = source.key_locs.get(k, loc) if isinstance(source, LDict) else loc
                     merged.value_locs[k] = source.value_locs.get(k, loc) if isinstance(source, LDict) else loc
             args = merged
-        problems = validate(args, module.schema, loc, skip=_still_template)
+        problems = validate(args, module.schema, loc, skip=is_template)
         for p in problems:
             self.problems.append(Problem(f"{name}: {p.message}", p.location, p.hint))
         return args
 
 
-def _still_template(value: Any) -> bool:
-    return is_template(value)
+def _inherit(doc: Mapping[str, Any], inherited: Mapping[str, Any]) -> dict[str, Any]:
+    """What the tasks inside `doc` (a block or an include) receive from it and from around it."""
+    out = dict(inherited)
+    for key in INHERITED:
+        if key not in doc:
+            continue
+        out[key] = _as_list(inherited.get(key)) + _as_list(doc[key]) if key in _ADDED_UP else doc[key]
+    return out
+
+
+def _walk(tasks: list[Task] | tuple[Task, ...]) -> list[Task]:
+    """Every task, blocks included, depth first in file order."""
+    out: list[Task] = []
+    for task in tasks:
+        out.append(task)
+        out.extend(_walk(task.block + task.rescue + task.always))
+    return out
 
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _task_schema() -> dict[str, Any]:
-    schema = load_schema("playbook")
-    return {"$defs": schema["$defs"], **schema["$defs"]["task"]}
-
-
-def _reindex(play: Play, index: int) -> Play:
-    from dataclasses import replace
-
-    return replace(play, index=index)
 
 
 def load_playbook(path: str | Path, registry: ModuleRegistry | None = None, keyring: Any = None) -> Playbook:

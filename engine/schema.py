@@ -8,6 +8,7 @@ the closest valid key for an unknown one, the expected type for a wrong one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -55,16 +56,32 @@ def validator_for(schema_json: str) -> Any:
     return _validator_class()(schema)
 
 
-def validate(document: Any, schema: dict[str, Any], fallback: Location | None = None,
-             skip: Any = None) -> list[Problem]:
-    """Every schema problem of `document`, located. `skip(value)` drops errors on values it accepts
-    (module arguments that are still templates are checked again after rendering)."""
+#: id(schema) -> (schema, validator); the schema is kept so its id cannot be reused
+_BY_ID: dict[int, tuple[Any, Any]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """The validator of a schema object; serialising it once per object, not once per document."""
+    found = _BY_ID.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
     validator = validator_for(json.dumps(schema, sort_keys=True))
+    if len(_BY_ID) < 1000:
+        _BY_ID[id(schema)] = (schema, validator)
+    return validator
+
+
+def validate(document: Any, schema: dict[str, Any], fallback: Location | None = None,
+             skip: Any = None, root: str = "") -> list[Problem]:
+    """Every schema problem of `document`, located. `skip(value)` drops errors on values it accepts
+    (module arguments that are still templates are checked again after rendering); `root` names
+    the document in messages (`play.serial must be ...`, `unknown key 'x' in play`)."""
+    validator = _validator(schema)
     problems: list[Problem] = []
     for error in sorted(validator.iter_errors(document), key=_error_order):
         if skip is not None and skip(error.instance):
             continue
-        problems.extend(_describe(error, document, fallback))
+        problems.extend(_describe(error, document, fallback, [root] if root else []))
     return _dedupe(problems)
 
 
@@ -103,15 +120,14 @@ def _path_text(path: list[Any]) -> str:
     return text
 
 
-def _describe(error: Any, document: Any, fallback: Location | None) -> list[Problem]:
+def _describe(error: Any, document: Any, fallback: Location | None, root: list[str]) -> list[Problem]:
     path = list(error.absolute_path)
-    where_text = f" in {_path_text(path)}" if path else ""
+    named = root + path
+    where_text = f" in {_path_text(named)}" if named else ""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         pattern_keys = error.schema.get("patternProperties", {})
         problems = []
-        import re
-
         for key in error.instance:
             if key in allowed or any(re.match(p, str(key)) for p in pattern_keys):
                 continue
@@ -131,7 +147,7 @@ def _describe(error: Any, document: Any, fallback: Location | None) -> list[Prob
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
         return [
             Problem(
-                f"{_path_text(path) or 'document'} must be {wanted}, not {_kind(error.instance)}",
+                f"{_path_text(named) or 'document'} must be {wanted}, not {kind_of(error.instance)}",
                 _where(document, path, fallback),
                 hint=_type_hint(error.instance, names),
             )
@@ -141,20 +157,35 @@ def _describe(error: Any, document: Any, fallback: Location | None) -> list[Prob
         guess = closest(str(error.instance), [str(v) for v in error.validator_value])
         return [
             Problem(
-                f"{_path_text(path)}: {error.instance!r} is not one of {options}",
+                f"{_path_text(named)}: {error.instance!r} is not one of {options}",
                 _where(document, path, fallback),
                 hint=f"did you mean {guess!r}?" if guess else None,
             )
         ]
+    if error.validator == "pattern" and "patternErrorMessage" in error.schema:
+        return [Problem(f"{_path_text(named) or 'value'}: {error.instance!r} is not {error.schema['patternErrorMessage']}",
+                        _where(document, path, fallback))]
+    if error.validator in _BOUNDS:
+        return [Problem(f"{_path_text(named) or 'value'} must be {_BOUNDS[error.validator]} {error.validator_value}, "
+                        f"not {error.instance!r}", _where(document, path, fallback))]
     if error.validator == "required":
         missing = [k for k in error.validator_value if not isinstance(error.instance, dict) or k not in error.instance]
         return [
             Problem(f"missing required key {k!r}{where_text}", _where(document, path, fallback)) for k in missing
         ]
-    return [Problem(f"{_path_text(path) or 'document'}: {error.message}", _where(document, path, fallback))]
+    return [Problem(f"{_path_text(named) or 'document'}: {error.message}", _where(document, path, fallback))]
 
 
-def _kind(value: Any) -> str:
+_BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+           "exclusiveMaximum": "less than"}
+
+
+def kind_of(value: Any) -> str:
+    """How a value reads in a message: "a list", "the string 'x'", "empty (null)"."""
+    import datetime
+
+    if isinstance(value, datetime.date):
+        return f"the date {value.isoformat()} (YAML reads an unquoted date as a date)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
@@ -169,6 +200,12 @@ def _kind(value: Any) -> str:
 
 
 def _type_hint(value: Any, expected: list[str]) -> str | None:
+    import datetime
+
+    if isinstance(value, datetime.date) and "string" in expected:
+        return "quote it to keep it as text"
+    if isinstance(value, bool | int | float) and expected == ["string"]:
+        return "quote it to keep it as text"
     if value is None and "object" in expected:
         return "the key is present but empty: give it a mapping, or remove it"
     if isinstance(value, str) and "array" in expected:

@@ -29,7 +29,6 @@ from engine.module_api import Gatekeeper, RunContext, utcnow
 from engine.planner.graph import Plan
 from engine.planner.render import plan_to_dict
 
-
 #: plans larger than this are not copied into the journal (the report then shows no graph)
 PLAN_RECORD_LIMIT = 20000
 

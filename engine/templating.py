@@ -346,7 +346,12 @@ class Templar:
 
         where = location or self.location
         if isinstance(err, UndefinedError):
-            name = _undefined_name(str(err))
+            text = str(err)
+            if "has no attribute" in text:  # the variable exists, the key or attribute does not
+                return UserError(f"{text} in {source.strip()[:80]!r}", where,
+                                 hint="check the key's name, or guard it: `x.key | default(...)`, "
+                                      "`x.key is defined`")
+            name = _undefined_name(text)
             return UserError(
                 f"undefined variable {name!r} in {source.strip()[:80]!r}" if name else f"undefined: {err}",
                 where,
@@ -361,10 +366,49 @@ class Templar:
 
 def _undefined_name(message: str) -> str | None:
     found = re.search(r"'([^']+)' is undefined", message)
-    if found:
-        return found.group(1)
-    found = re.search(r"has no attribute '([^']+)'", message)
     return found.group(1) if found else None
+
+
+def syntax_error(value: Any) -> str | None:
+    """The first Jinja2 syntax error in the templates inside `value`, or None (checked without rendering)."""
+    if isinstance(value, str):
+        return _syntax_message(value, value) if is_template(value) else None
+    if isinstance(value, dict):
+        items: list[Any] = [x for kv in value.items() for x in kv]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        found = syntax_error(item)
+        if found:
+            return found
+    return None
+
+
+def expression_syntax_error(expression: Any) -> str | None:
+    """Like `syntax_error` for a bare expression (`when:`, `until:`, `that:`)."""
+    if isinstance(expression, list):
+        return next((e for e in map(expression_syntax_error, expression) if e), None)
+    if not isinstance(expression, str):
+        return None
+    text = expression.strip()
+    return _syntax_message(text if is_template(text) else "{{ " + text + " }}", text)
+
+
+def _syntax_message(source: str, shown: str) -> str | None:
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        _parse(source)
+    except TemplateSyntaxError as err:
+        return f"template syntax error in {shown.strip()[:80]!r}: {err.message}"
+    return None
+
+
+@cache
+def _parse(source: str) -> Any:
+    return environment().parse(source)
 
 
 def referenced_names(value: Any) -> set[str]:
@@ -398,22 +442,27 @@ def expression_names(expression: Any) -> set[str]:
 
 @cache
 def _names_in(source: str) -> frozenset[str]:
+    """Names a template reads. A name guarded anywhere in it (`x is defined and x`,
+    `x | default(1)`) counts as guarded everywhere in it: the operator has thought about it."""
     from jinja2 import TemplateSyntaxError, nodes
 
     try:
-        tree = environment().parse(source)
+        tree = _parse(source)
     except TemplateSyntaxError:
-        return frozenset()  # reported with its location when rendered
-    guarded: set[int] = set()
+        return frozenset()  # reported by `syntax_error`, and with its location when rendered
+    guarded: set[str] = set()
     for node in tree.find_all((nodes.Filter, nodes.Test)):
         if (isinstance(node, nodes.Filter) and node.name in ("default", "d", "mandatory")) or (
             isinstance(node, nodes.Test) and node.name in ("defined", "undefined", "none")
         ):
-            for name in node.node.find_all(nodes.Name) if not isinstance(node.node, nodes.Name) else [node.node]:
-                guarded.add(id(name))
+            target = node.node
+            while isinstance(target, nodes.Getattr | nodes.Getitem):  # `x.y is defined` guards x too
+                target = target.node
+            if isinstance(target, nodes.Name):
+                guarded.add(target.name)
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    env_globals = environment().globals
     return frozenset(
         n.name for n in tree.find_all(nodes.Name)
-        if n.ctx == "load" and id(n) not in guarded and n.name not in assigned
-        and n.name not in environment().globals
+        if n.ctx == "load" and n.name not in guarded and n.name not in assigned and n.name not in env_globals
     )

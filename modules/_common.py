@@ -14,7 +14,7 @@ import difflib
 import hashlib
 import ntpath
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.module_api import Module, ModuleFailed, Result, TaskContext
@@ -181,6 +181,32 @@ def is_within(ctx: TaskContext, child: str, parent: str) -> bool:
 def resource(ctx: TaskContext, path: str) -> str:
     """The Artifact.resource string for a file or folder on this task's host."""
     return f"files:{ctx.host.name}:{path}"
+
+
+# --- retries -------------------------------------------------------------------------------------
+
+
+def retry(
+    ctx: TaskContext, attempts: int, delay: float, ask: Callable[[], tuple[Any, str | None]]
+) -> tuple[Any, str | None, int]:
+    """Ask up to `attempts` times, `delay` seconds apart, until an answer has no problem.
+
+    `ask()` returns (answer, problem or None); a ModuleFailed it raises counts as a failed
+    attempt with its message as the problem. An interrupted run stops waiting at once.
+    Returns (last answer, its problem, attempts made).
+    """
+    answer: Any = None
+    problem: str | None = "not asked"
+    attempt = 0
+    while attempt < max(attempts, 1):
+        attempt += 1
+        try:
+            answer, problem = ask()
+        except ModuleFailed as exc:
+            answer, problem = None, str(exc)
+        if problem is None or attempt >= attempts or ctx.run.interrupted.wait(delay):
+            break
+    return answer, problem, attempt
 
 
 # --- diffs ---------------------------------------------------------------------------------------

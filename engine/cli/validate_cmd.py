@@ -12,10 +12,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.validation import check_variables
+    from pathlib import Path
+
+    from engine.module_registry import ModuleRegistry
+    from engine.validation import check_plan
 
     _playbook, _inventory, plan = load_all(args)
-    check_variables(plan)
+    check_plan(plan, ModuleRegistry([Path(args.playbook).parent / "library"]))
     steps = len(plan.steps())
     print(f"ok: {args.playbook} with {args.inventory}: {steps} steps on {len(plan.inventory.hosts)} hosts")
     for note in plan.notes:

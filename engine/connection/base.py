@@ -38,7 +38,7 @@ class Connection(ABC):
         ConnectionFailed when the channel breaks.
         """
 
-    def interrupt(self) -> None:
+    def interrupt(self) -> None:  # noqa: B027 - optional: a connection with nothing to stop keeps this
         """Stop the call in flight, if any (Ctrl-C, a task timeout). Default: nothing to stop."""
 
     @abstractmethod

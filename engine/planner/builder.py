@@ -10,17 +10,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from engine.errors import Location, Problem, UserError
+from engine.errors import Location, Problem, UserError, closest
+from engine.loader import LDict
 from engine.model import Inventory, Play, Playbook, Task
 from engine.module_registry import ModuleRegistry
 from engine.patterns import match_hosts
 from engine.planner.graph import Node, Plan
 from engine.planner.policies import PolicyContext, destructive_needs_backup, registered_policies
 from engine.templating import Scope, Templar, has_templates
+
+#: where `--limit` mistakes point: the option's text is the "file", its terms the columns
+LIMIT_LOCATION = Location("--limit", 1, 1)
 
 
 @dataclass
@@ -43,6 +48,8 @@ class _Instance:
     task: Task
     scope: tuple[tuple[str, str], ...]
     tags: tuple[str, ...]
+    #: ids of the enclosing blocks: `needs: [block id]` waits for every task inside the block
+    owners: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,9 +64,8 @@ class BuildState:
     #: per play: head and tail nodes of each host's chain
     heads: dict[int, list[str]] = field(default_factory=dict)
     tails: dict[int, list[str]] = field(default_factory=dict)
-    #: task id -> node ids of that task on every host
+    #: task id -> node ids of that task (or of the tasks of that block) on every host
     by_task_id: dict[str, list[str]] = field(default_factory=dict)
-    id_locations: dict[str, Location | None] = field(default_factory=dict)
     needs: list[tuple[str, str, Location | None]] = field(default_factory=list)  # (node, needed id, where)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -76,24 +82,33 @@ class BuildState:
 Step = Callable[[BuildState], None]
 
 
+def value_location(owner: Any, key: str) -> Location | None:
+    """Where a play's or task's keyword value sits (its own location when the source is unknown)."""
+    source = getattr(owner, "source", None)
+    if isinstance(source, LDict) and key in source:
+        return source.value_loc(key)
+    return getattr(owner, "location", None)
+
+
 # --- steps --------------------------------------------------------------------------------------
 
 def select_hosts(state: BuildState) -> None:
     """Match each play's pattern (and --limit) to host names."""
     limit: set[str] | None = None
-    if state.options.limit:
+    if state.options.limit is not None:
         try:
-            limit = set(match_hosts(state.options.limit, state.inventory))
+            limit = set(match_hosts(state.options.limit, state.inventory, LIMIT_LOCATION, term_columns=True))
         except UserError as err:
-            state.problems.extend(Problem(f"--limit: {p.message}", None, p.hint) for p in err.problems)
+            state.problems.extend(err.problems)
             return
     scope = Scope([state.options.extra_vars, dict(state.inventory.vars)])
     for play in state.playbook.plays:
         pattern = play.hosts
+        where = value_location(play, "hosts")
         try:
             if has_templates(pattern):
-                pattern = Templar(scope, play.location).render(pattern)
-            hosts = match_hosts(pattern, state.inventory, play.location)
+                pattern = Templar(scope, where).render(pattern)
+            hosts = match_hosts(pattern, state.inventory, where)
         except UserError as err:
             state.problems.extend(err.problems)
             continue
@@ -102,41 +117,67 @@ def select_hosts(state: BuildState) -> None:
         state.play_hosts[play.index] = hosts
 
 
-def _flatten(tasks: tuple[Task, ...], scope: tuple[tuple[str, str], ...], tags: tuple[str, ...]) -> list[_Instance]:
+def _flatten(tasks: tuple[Task, ...], scope: tuple[tuple[str, str], ...], tags: tuple[str, ...],
+             owners: tuple[str, ...] = ()) -> list[_Instance]:
     out: list[_Instance] = []
     for task in tasks:
         task_tags = tuple(dict.fromkeys(tags + task.tags))
         if task.is_block:
+            inner = (*owners, task.id) if task.id else owners
             for section, children in (("block", task.block), ("rescue", task.rescue), ("always", task.always)):
-                out.extend(_flatten(children, (*scope, (task.path, section)), task_tags))
+                out.extend(_flatten(children, (*scope, (task.path, section)), task_tags, inner))
         else:
-            out.append(_Instance(task, scope, task_tags))
+            out.append(_Instance(task, scope, task_tags, owners))
     return out
 
 
 def _selected(instance: _Instance, options: PlanOptions) -> bool:
+    """--tags / --skip-tags with Ansible's special tags: always, never, all, tagged, untagged."""
     tags = set(instance.tags)
-    if "never" in tags and not (tags & options.tags):
+    wanted = options.tags
+    if options.skip_tags & tags or ("tagged" in options.skip_tags and tags) or (
+            "untagged" in options.skip_tags and not tags):
         return False
-    if options.tags and not (tags & options.tags) and "always" not in tags:
+    if "never" in tags and not (tags & wanted):
         return False
-    if options.skip_tags and tags & options.skip_tags:
-        return False
-    return True
+    if not wanted or "all" in wanted or "always" in tags or tags & wanted:
+        return True
+    return ("tagged" in wanted and bool(tags)) or ("untagged" in wanted and not tags)
 
 
-def _batches(play: Play, hosts: list[str], where: list[Problem]) -> list[list[str]]:
-    if not play.serial or not hosts:
+def _batch_sizes(play: Play, scope: Scope, problems: list[Problem]) -> list[str] | None:
+    """The `serial:` entries as text (templates rendered); None when the play is not rolling."""
+    serial = play.serial
+    where = value_location(play, "serial")
+    if has_templates(serial):
+        try:
+            serial = Templar(scope, where).render(serial)
+        except UserError as err:
+            problems.extend(err.problems)
+            return None
+    entries = serial if isinstance(serial, list) else [serial]
+    if serial is None or serial == [] or entries == [0] or entries == ["0"]:
+        return None
+    return [str(e).strip() for e in entries]
+
+
+def _batches(play: Play, hosts: list[str], scope: Scope, problems: list[Problem]) -> list[list[str]]:
+    """Rolling batches: counts or percentages of the play's hosts; the last entry repeats."""
+    sizes = _batch_sizes(play, scope, problems)
+    if not sizes or not hosts:
         return [hosts]
-    sizes = play.serial if isinstance(play.serial, list) else [play.serial]
+    where = value_location(play, "serial")
     out: list[list[str]] = []
     i, k = 0, 0
     while i < len(hosts):
-        raw = str(sizes[min(k, len(sizes) - 1)]).strip()
+        raw = sizes[min(k, len(sizes) - 1)]
         try:
             size = math.ceil(len(hosts) * float(raw[:-1]) / 100) if raw.endswith("%") else int(raw)
         except ValueError:
-            where.append(Problem(f"serial: {raw!r} is not a count or a percentage", play.location))
+            size = -1
+        if size < 0 or (size == 0 and not raw.endswith("%")):
+            problems.append(Problem(f"serial: {raw!r} is not a count (1 or more) or a percentage", where,
+                                    hint='e.g. serial: 1, serial: "30%" or serial: [1, "50%"]'))
             return [hosts]
         size = max(1, size)
         out.append(hosts[i:i + size])
@@ -155,6 +196,8 @@ def _estimate(task: Task) -> float:
 
 def expand_tasks(state: BuildState) -> None:
     """One node per (task x host) in file order per host; run_once joins; handlers at the end."""
+    graph = state.graph
+    scope = Scope([state.options.extra_vars, dict(state.inventory.vars)])
     for play in state.playbook.plays:
         hosts = state.play_hosts.get(play.index)
         if not hosts:
@@ -166,45 +209,23 @@ def expand_tasks(state: BuildState) -> None:
         heads: list[str] = []
         tails: list[str] = []
         previous_batch_tails: list[str] = []
-        for b, batch in enumerate(_batches(play, hosts, state.problems)):
+        for b, batch in enumerate(_batches(play, hosts, scope, state.problems)):
             tail: dict[str, str | None] = {h: None for h in batch}
             batch_heads: list[str] = []
             if previous_batch_tails:
                 barrier = state.add(Node(f"p{play.index}/batch{b}", "barrier", play.index,
                                          label=f"play {play.index + 1} batch {b + 1}"))
                 for t in previous_batch_tails:
-                    state.edge(t, barrier)
+                    graph.add_edge(t, barrier)
                 tail = {h: barrier for h in batch}
             for inst in instances:
-                task = inst.task
-                run_once = bool(task.run_once) and not isinstance(task.run_once, str)
-                targets = batch[:1] if run_once else batch
-                for host in targets:
-                    node_id = f"p{play.index}/{task.path}@{host}"
-                    state.add(Node(node_id, "task", play.index, host, task, inst.scope,
-                                   tuple(batch) if run_once else (), _estimate(task), task.label, inst.tags))
-                    if task.id:
-                        state.by_task_id.setdefault(task.id, []).append(node_id)
-                        state.id_locations.setdefault(task.id, task.location)
-                    for needed in task.needs:
-                        state.needs.append((node_id, needed, task.location))
-                    chain_from = batch if run_once else [host]
-                    for h in chain_from:
-                        if tail[h] is None:
-                            batch_heads.append(node_id)
-                        elif tail[h] != node_id:
-                            state.edge(tail[h], node_id)
-                        tail[h] = node_id
+                _expand_one(state, play, batch, inst, tail, batch_heads)
             for inst in handlers:
                 for host in batch:
                     node_id = f"p{play.index}/{inst.task.path}@{host}"
                     state.add(Node(node_id, "handler", play.index, host, inst.task, inst.scope, (),
                                    _estimate(inst.task), inst.task.label, inst.tags))
-                    if tail[host] is None:
-                        batch_heads.append(node_id)
-                    else:
-                        state.edge(tail[host], node_id)
-                    tail[host] = node_id
+                    _chain(graph, tail, host, node_id, batch_heads)
             batch_tails = list(dict.fromkeys(t for t in tail.values() if t is not None))
             if not previous_batch_tails:
                 heads = list(dict.fromkeys(batch_heads))
@@ -212,6 +233,33 @@ def expand_tasks(state: BuildState) -> None:
             tails = batch_tails
         state.heads[play.index] = heads
         state.tails[play.index] = tails
+
+
+def _expand_one(state: BuildState, play: Play, batch: list[str], inst: _Instance, tail: dict[str, str | None],
+                batch_heads: list[str]) -> None:
+    """The nodes of one task in one batch: one per host, or one shared node for `run_once`."""
+    task = inst.task
+    run_once = bool(task.run_once) and not isinstance(task.run_once, str)
+    estimate = _estimate(task)
+    for host in batch[:1] if run_once else batch:
+        node_id = f"p{play.index}/{task.path}@{host}"
+        state.add(Node(node_id, "task", play.index, host, task, inst.scope,
+                       tuple(batch) if run_once else (), estimate, task.label, inst.tags))
+        for owner in (task.id, *inst.owners) if task.id else inst.owners:
+            state.by_task_id.setdefault(owner, []).append(node_id)
+        for needed in task.needs:
+            state.needs.append((node_id, needed, value_location(task, "needs")))
+        for h in batch if run_once else (host,):  # a run_once node joins every host's chain
+            _chain(state.graph, tail, h, node_id, batch_heads)
+
+
+def _chain(graph: nx.DiGraph, tail: dict[str, str | None], host: str, node_id: str, heads: list[str]) -> None:
+    previous = tail[host]
+    if previous is None:
+        heads.append(node_id)
+    elif previous != node_id:
+        graph.add_edge(previous, node_id)
+    tail[host] = node_id
 
 
 def play_barriers(state: BuildState) -> None:
@@ -231,27 +279,29 @@ def play_barriers(state: BuildState) -> None:
 
 
 def needs_barriers(state: BuildState) -> None:
-    """`needs: [id]`: wait until the named task has ended on every host it targets."""
-    seen: dict[str, str] = {}
-    for task_id, location in state.id_locations.items():
-        seen[task_id] = str(location)
+    """`needs: [id]`: wait until the named task (or every task of the named block) has ended on every
+    host it targets. An id that is not in this plan (left out by --tags or --limit) is noted."""
     known_ids = _all_ids(state.playbook)
     for task_id, locations in known_ids.items():
         if len(locations) > 1:
-            state.problems.append(Problem(f"task id {task_id!r} is used twice (also at {locations[0]})",
+            state.problems.append(Problem(f"task id {task_id!r} is used twice (first at {locations[0]})",
                                           locations[1], hint="ids must be unique in a playbook"))
     barriers: dict[str, str] = {}
+    reported: set[tuple[str, str]] = set()
     for node_id, needed, where in state.needs:
         if needed not in known_ids:
-            from engine.errors import closest
-
-            guess = closest(needed, list(known_ids))
-            state.problems.append(Problem(f"needs: no task has id {needed!r}", where,
-                                          hint=f"did you mean {guess!r}?" if guess else "give the task `id: ...`"))
+            if (needed, str(where)) not in reported:
+                reported.add((needed, str(where)))
+                guess = closest(needed, list(known_ids))
+                state.problems.append(Problem(f"needs: no task has id {needed!r}", where,
+                                              hint=f"did you mean {guess!r}?" if guess else "give the task `id: ...`"))
             continue
         targets = state.by_task_id.get(needed)
         if not targets:
-            continue  # the needed task was filtered out (tags/limit): nothing to wait for
+            note = f"needs: {needed!r} is not in this plan (left out by --tags/--limit or no host): nothing to wait for"
+            if note not in state.notes:
+                state.notes.append(note)
+            continue
         barrier = barriers.get(needed)
         if barrier is None:
             barrier = state.add(Node(f"needs/{needed}", "barrier", state.nodes[targets[0]].play, label=f"after {needed}"))
@@ -267,7 +317,7 @@ def _all_ids(playbook: Playbook) -> dict[str, list[Location | None]]:
     def walk(tasks: tuple[Task, ...]) -> None:
         for t in tasks:
             if t.id:
-                ids.setdefault(t.id, []).append(t.location)
+                ids.setdefault(t.id, []).append(value_location(t, "id"))
             walk(t.block + t.rescue + t.always)
 
     for play in playbook.plays:
@@ -276,24 +326,38 @@ def _all_ids(playbook: Playbook) -> dict[str, list[Location | None]]:
     return ids
 
 
+def find_cycle(graph: nx.DiGraph) -> list[str] | None:
+    """The nodes of one cycle, or None. Linear when there is none (networkx's `find_cycle` over a
+    whole 100,000-node plan is not): a topological sort decides, and only a strongly connected
+    component that holds a cycle is searched for it."""
+    if nx.is_directed_acyclic_graph(graph):
+        return None
+    for component in nx.strongly_connected_components(graph):
+        if len(component) > 1 or any(graph.has_edge(n, n) for n in component):
+            edges = nx.find_cycle(graph.subgraph(component))
+            return [a for a, _b in edges]
+    return None  # pragma: no cover - a graph that is not a DAG has such a component
+
+
 def check_cycles(state: BuildState) -> None:
-    """A cycle is reported as its tasks, each with file:line."""
-    try:
-        cycle = nx.find_cycle(state.graph)
-    except nx.NetworkXNoCycle:
+    """A cycle is reported as its tasks, each with file:line, and the barriers it goes through."""
+    cycle = find_cycle(state.graph)
+    if cycle is None:
         return
     steps: list[str] = []
     first_loc = None
-    for a, _b in cycle:
-        node = state.nodes[a]
-        if node.task is None:
-            continue
-        text = f"{node.label!r} ({node.location})"
+    for node_id in cycle:
+        node = state.nodes[node_id]
+        text = f"{node.label!r} ({node.location})" if node.task is not None else f"[{node.label}]"
         if text not in steps:
             steps.append(text)
-            first_loc = first_loc or node.task.location
-    state.problems.append(Problem("dependency cycle: " + " -> ".join(steps + steps[:1]), first_loc,
-                                  hint="a `needs:` points at a task that itself runs after this one"))
+            first_loc = first_loc or (node.task.location if node.task is not None else None)
+    first = next((s for s in steps if not s.startswith("[")), steps[0])
+    start = steps.index(first)
+    ordered = steps[start:] + steps[:start]
+    state.problems.append(Problem("dependency cycle: " + " -> ".join([*ordered, first]), first_loc,
+                                  hint="a `needs:` points at a task that itself runs after this one "
+                                       "(later in file order, in a later play or batch, or needing it back)"))
 
 
 STEPS: list[Step] = [select_hosts, expand_tasks, play_barriers, needs_barriers, check_cycles]
@@ -303,7 +367,7 @@ def build_plan(playbook: Playbook, inventory: Inventory, options: PlanOptions | 
                registry: ModuleRegistry | None = None) -> Plan:
     """Run every step, then the policies; UserError with every problem found."""
     options = options or PlanOptions()
-    registry = registry or ModuleRegistry()
+    registry = registry or ModuleRegistry([Path(playbook.path).parent / "library"])
     state = BuildState(playbook, inventory, options, registry)
     for step in STEPS:
         step(state)
@@ -320,15 +384,11 @@ def build_plan(playbook: Playbook, inventory: Inventory, options: PlanOptions | 
     for _name, policy in registered_policies():
         problems.extend(policy(plan, context))
     plan.notes.extend(context.notes)
+    plan._order = None  # policies may have added edges after reading the order
     if problems:
         raise UserError.many(problems)
-    try:
-        nx.find_cycle(plan.graph)
-    except nx.NetworkXNoCycle:
-        pass
-    else:
-        state.problems.clear()
-        check_cycles(state)
+    check_cycles(state)
+    if state.problems:
         raise UserError.many(state.problems)
     return plan
 
@@ -346,6 +406,20 @@ def _load_product_policies(inventory: Inventory) -> None:
                     raise
 
 
+def static_scope(plan: Plan, node: Node) -> Scope:
+    """The variables a node sees before the run: -e > task > blocks > play > host (estate < group <
+    host) > the engine's names. Registered results and facts are not known yet."""
+    host = plan.inventory.hosts[node.host]
+    play = plan.playbook.plays[node.play]
+    layers: list[Mapping[str, Any]] = [plan.extra_vars]
+    if node.task is not None:
+        layers.append(node.task.vars)
+    for block_path, _section in reversed(node.scope):
+        layers.append(plan.block_vars(node.play, block_path))
+    layers += [play.vars, host.vars, plan.magic_vars(host, node.play)]
+    return Scope(layers)
+
+
 def static_args(plan: Plan, node: Node) -> Mapping[str, Any] | None:
     """A node's arguments rendered with what is known before the run, or None if they need run-time values."""
     if node.task is None:
@@ -353,11 +427,7 @@ def static_args(plan: Plan, node: Node) -> Mapping[str, Any] | None:
     args = node.task.args
     if not has_templates(args):
         return args
-    host = plan.inventory.hosts[node.host]
-    play = plan.playbook.plays[node.play]
-    scope = Scope([plan.extra_vars, dict(node.task.vars), dict(play.vars), dict(host.vars),
-                   {"inventory_hostname": host.name}])
     try:
-        return Templar(scope, node.task.location).render(args)
+        return Templar(static_scope(plan, node), node.task.location).render(args)
     except UserError:
         return None

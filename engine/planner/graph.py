@@ -7,12 +7,14 @@ edges, which keeps a 100,000-node plan small. They take no time and are not show
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from engine.model import Inventory, Play, Playbook, Task
+from engine.model import Host, Inventory, Play, Playbook, Task
 
 
 @dataclass(slots=True, eq=False)
@@ -55,10 +57,53 @@ class Plan:
     extra_vars: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _order: list[str] | None = None
+    _blocks: dict[tuple[int, str], Mapping[str, Any]] | None = None
+    _magic: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def plays(self) -> tuple[Play, ...]:
         return self.playbook.plays
+
+    def block_vars(self, play: int, block_path: str) -> Mapping[str, Any]:
+        """The `vars:` of the block at `block_path` in play `play` (empty when it has none)."""
+        if self._blocks is None:
+            found: dict[tuple[int, str], Mapping[str, Any]] = {}
+
+            def walk(index: int, tasks: tuple[Task, ...]) -> None:
+                for t in tasks:
+                    if t.is_block:
+                        found[(index, t.path)] = t.vars
+                        walk(index, t.block + t.rescue + t.always)
+
+            for p in self.plays:
+                walk(p.index, p.tasks)
+                walk(p.index, p.handlers)
+            self._blocks = found
+        return self._blocks.get((play, block_path), {})
+
+    def magic_vars(self, host: Host, play: int | None = None) -> dict[str, Any]:
+        """The engine's own variables that are known before the run (the executor adds run-time ones:
+        run_id, check_mode, hostvars with facts)."""
+        cached = self._magic.get((host.name, play))
+        if cached is not None:
+            return cached
+        inv = self.inventory
+        found: dict[str, Any] = {
+            "inventory_hostname": host.name,
+            "group_names": list(host.groups),
+            "roles": list(host.roles),
+            "groups": {"all": list(inv.hosts)} | {name: list(g.hosts) for name, g in inv.groups.items()},
+            "estate": inv.name,
+            "playbook_dir": str(Path(self.playbook.path).resolve().parent),
+            "inventory_dir": str(Path(inv.path).resolve().parent),
+            "databases": dict(inv.databases),
+            "sagecrm": inv.sagecrm,
+            "onecrm": inv.onecrm,
+        }
+        if play is not None:
+            found["play_hosts"] = self.play_hosts.get(play, [])
+        self._magic[(host.name, play)] = found
+        return found
 
     def order(self) -> list[str]:
         """A topological order (cached; the graph does not change after planning)."""

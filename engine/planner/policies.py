@@ -49,11 +49,16 @@ def registered_policies() -> list[tuple[str, Policy]]:
     return list(_POLICIES)
 
 
+def remove_policy(name: str) -> None:
+    """Unregister every policy registered under `name` (tests, and plug-ins that replace a rule)."""
+    _POLICIES[:] = [(n, p) for n, p in _POLICIES if n != name]
+
+
 def resources_of(plan: Plan, node: Node, ctx: PolicyContext, method: str) -> list[str]:
     """What a node `protects` or `destroys`, from its module and its arguments rendered for its host."""
     module = ctx.registry.get(node.task.module) if node.task and node.task.module else None
-    if module is None:
-        return []
+    if module is None or not _overrides(module, method):
+        return []  # the base class protects and destroys nothing: no need to render arguments
     args = ctx.render_args(node)
     if args is None:
         return []
@@ -90,14 +95,11 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
                 "only at run time", node.task.location if node.task else None,
                 hint="give the path, database or key literally (or from inventory/play variables)"))
             continue
-        upstream: set[str] | None = None
         for resource in resources:
             if any(covers(prior, resource) for prior in ctx.prior_resources):
                 continue
-            candidates = [n for protected, ids in protectors.items() if covers(protected, resource) for n in ids]
-            if upstream is None and candidates:
-                upstream = nx.ancestors(plan.graph, node.id)
-            if any(c in (upstream or ()) for c in candidates):
+            candidates = {n for protected, ids in protectors.items() if covers(protected, resource) for n in ids}
+            if candidates and _upstream(plan.graph, node.id, candidates):
                 continue
             if ctx.allow_unprotected:
                 ctx.notes.append(f"UNPROTECTED (--allow-unprotected): {node.label} on {node.host} destroys "
@@ -110,3 +112,24 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
                 hint="add a backup task for it earlier (for a file: `backup: true`), or roll back --from-run a run "
                      "that recorded one; --allow-unprotected overrides this, and says so in the journal and report"))
     return problems
+
+
+def _overrides(module: Any, method: str) -> bool:
+    from engine.module_api import Module
+
+    return getattr(type(module), method, None) is not getattr(Module, method)
+
+
+def _upstream(graph: nx.DiGraph, node: str, candidates: set[str]) -> bool:
+    """Whether one of `candidates` runs before `node`: a walk up the graph that stops at the first
+    one found (the backup is usually a few steps up the same host's chain, so this is quick)."""
+    seen = {node}
+    stack = [node]
+    while stack:
+        for pred in graph.predecessors(stack.pop()):
+            if pred in candidates:
+                return True
+            if pred not in seen:
+                seen.add(pred)
+                stack.append(pred)
+    return False

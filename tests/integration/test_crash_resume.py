@@ -7,7 +7,14 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-from tests.support.runs import journal_of, local_inventory, run_cli, spawn_cli, wait_for_done_nodes, write_yaml
+from tests.support.runs import (
+    journal_of,
+    local_inventory,
+    run_cli,
+    spawn_cli,
+    wait_for_done_nodes,
+    write_yaml,
+)
 
 HOSTS = ["a", "b", "c"]
 TASKS_PER_PLAY = 5

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.runs import journal_of, local_inventory, run_cli, spawn_cli, wait_for_done_nodes, write_yaml
+from tests.support.runs import (
+    journal_of,
+    local_inventory,
+    run_cli,
+    spawn_cli,
+    wait_for_done_nodes,
+    write_yaml,
+)
 
 JSONL = ["--output", "jsonl", "--no-report"]
 
@@ -52,8 +59,9 @@ def test_order_under_concurrency_follows_the_plan(tmp_path: Path) -> None:
     order = {}
     for i, event in enumerate(journal.events(run["id"])):
         order.setdefault((event["node_id"], event["status"]), i)
-    from engine.cli.common import load_all  # re-plan to get the edges the scheduler had to respect
     import argparse
+
+    from engine.cli.common import load_all  # re-plan to get the edges the scheduler had to respect
 
     ns = argparse.Namespace(playbook=str(tmp_path / "pb.yml"), inventory=str(tmp_path / "inv.yml"), vault_id=[],
                             extra_vars=[], limit=None, tags=[], skip_tags=[], allow_unprotected=False)
