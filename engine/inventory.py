@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.errors import Location, Problem, UserError, closest
-from engine.loader import LDict, LList, load_file
 from engine.inventory_ansible import from_ansible
+from engine.loader import LDict, LList, bulk_allocation, load_file
 from engine.model import Group, Host, Inventory
 from engine.schema import load_schema, validate
 
@@ -29,15 +29,18 @@ def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
     source = load_file(path, keyring)
     doc = source.value
     if doc is None:
-        raise UserError("the inventory is empty", Location(str(path), 1, 1), hint="see inventories/ for examples")
+        raise UserError(
+            "the inventory is empty", Location(str(path), 1, 1), hint="see inventories/ for examples"
+        )
     if not isinstance(doc, dict):
         raise UserError("an inventory must be a mapping", getattr(doc, "loc", Location(str(path))))
     if "all" in doc and "hosts" not in doc:
         doc = from_ansible(doc, str(path))
-    problems = validate(doc, load_schema("inventory"), Location(str(path), 1, 1))
-    if problems:
-        raise UserError.many(problems)
-    inventory = _build(doc, str(path), source.sha256)
+    with bulk_allocation():
+        problems = validate(doc, load_schema("inventory"), Location(str(path), 1, 1))
+        if problems:
+            raise UserError.many(problems)
+        inventory = _build(doc, str(path), source.sha256)
     from engine.estate_rules import check_estate
 
     check_estate(inventory)
@@ -76,64 +79,80 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
             problems.append(Problem(f"{gname!r} is both a host and a group", groups_doc.key_loc(gname)))
         for i, hname in enumerate(g.get("hosts") or []):
             if hname not in hosts_doc:
-                problems.append(Problem(f"group {gname!r} lists unknown host {hname!r}",
-                                        _item_loc(g.get("hosts"), i), hint=_did_you_mean(hname, hosts_doc)))
+                problems.append(
+                    Problem(
+                        f"group {gname!r} lists unknown host {hname!r}",
+                        _item_loc(g.get("hosts"), i),
+                        hint=_did_you_mean(hname, hosts_doc),
+                    )
+                )
             else:
                 members[gname].append(hname)
         for i, child in enumerate(g.get("children") or []):
             if child not in groups_doc:
-                problems.append(Problem(f"group {gname!r} has unknown child group {child!r}",
-                                        _item_loc(g.get("children"), i), hint=_did_you_mean(child, groups_doc)))
+                problems.append(
+                    Problem(
+                        f"group {gname!r} has unknown child group {child!r}",
+                        _item_loc(g.get("children"), i),
+                        hint=_did_you_mean(child, groups_doc),
+                    )
+                )
             else:
                 parents.setdefault(child, []).append(gname)
     for hname, h in hosts_doc.items():
         for i, gname in enumerate((h or {}).get("groups") or []):
             if gname not in groups_doc:
-                problems.append(Problem(f"host {hname!r} names unknown group {gname!r}",
-                                        _item_loc(h.get("groups"), i), hint=_did_you_mean(gname, groups_doc)))
+                problems.append(
+                    Problem(
+                        f"host {hname!r} names unknown group {gname!r}",
+                        _item_loc(h.get("groups"), i),
+                        hint=_did_you_mean(gname, groups_doc),
+                    )
+                )
             else:
                 members[gname].append(hname)
     cycle = _group_cycle(parents)
     if cycle:
-        problems.append(Problem(f"groups nest in a cycle: {' -> '.join(cycle)}", groups_doc.key_loc(cycle[0])))
+        problems.append(
+            Problem(f"groups nest in a cycle: {' -> '.join(cycle)}", groups_doc.key_loc(cycle[0]))
+        )
     if problems:
         raise UserError.many(problems)
 
     order = _group_order(list(groups_doc), parents)  # parents before children
-    host_groups: dict[str, set[str]] = {h: set() for h in hosts_doc}
+    rank = {name: i for i, name in enumerate(order)}
+    ancestors = _ancestors(order, parents)
+    host_groups: dict[str, list[str]] = {h: [] for h in hosts_doc}
     for gname in order:
         for hname in members[gname]:
-            host_groups[hname].add(gname)
-    # a child's members belong to all its ancestors too
-    for gname in reversed(order):
-        for parent in parents.get(gname, []):
-            for hname in list(host_groups):
-                if gname in host_groups[hname]:
-                    host_groups[hname].add(parent)
+            host_groups[hname].append(gname)
+    group_docs = {gname: groups_doc[gname] or {} for gname in order}
+    group_settings = {gname: _settings_of(g) for gname, g in group_docs.items()}
 
     estate_vars = dict(doc.get("vars") or {})
     defaults = _settings_of(doc.get("defaults"))
     hosts: dict[str, Host] = {}
+    group_hosts: dict[str, list[str]] = {gname: [] for gname in order}
     for hname, h in hosts_doc.items():
         h = h or LDict()
+        # a child's members belong to all its ancestors too
+        mine = {a for g in host_groups[hname] for a in (g, *ancestors[g])}
+        groups = tuple(sorted(mine, key=rank.__getitem__))
         variables = dict(estate_vars)
         settings = dict(defaults)
-        for gname in order:
-            if gname in host_groups[hname]:
-                g = groups_doc[gname] or {}
-                variables.update(g.get("vars") or {})
-                settings = _merge_settings(settings, _settings_of(g))
+        for gname in groups:
+            variables.update(group_docs[gname].get("vars") or {})
+            settings = _merge_settings(settings, group_settings[gname])
+            group_hosts[gname].append(hname)
         variables.update(h.get("vars") or {})
         settings = _merge_settings(settings, _settings_of(h))
         settings.setdefault("connection", "ssh")
         settings.setdefault("address", hname)
-        roles = tuple(h.get("roles") or ())
-        groups = tuple(g for g in order if g in host_groups[hname])
         hosts[hname] = Host(
             name=hname,
             address=str(settings["address"]),
             connection=str(settings["connection"]),
-            roles=roles,
+            roles=tuple(h.get("roles") or ()),
             groups=groups,
             vars=MappingProxyType(variables),
             settings=MappingProxyType(settings),
@@ -142,9 +161,9 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
     groups = {
         gname: Group(
             name=gname,
-            hosts=tuple(h for h in hosts if gname in host_groups[h]),
-            children=tuple((groups_doc[gname] or {}).get("children") or ()),
-            vars=MappingProxyType(dict((groups_doc[gname] or {}).get("vars") or {})),
+            hosts=tuple(group_hosts[gname]),
+            children=tuple(group_docs[gname].get("children") or ()),
+            vars=MappingProxyType(dict(group_docs[gname].get("vars") or {})),
             location=groups_doc.key_loc(gname),
         )
         for gname in order
@@ -170,7 +189,6 @@ def _item_loc(container: Any, index: int) -> Location | None:
 
 
 def _did_you_mean(name: str, options: Mapping[str, Any]) -> str | None:
-    from engine.errors import closest
 
     guess = closest(str(name), [str(o) for o in options])
     return f"did you mean {guess!r}?" if guess else None
@@ -185,7 +203,7 @@ def _group_cycle(parents: dict[str, list[str]]) -> list[str] | None:
         stack.append(node)
         for parent in parents.get(node, []):
             if state.get(parent) == 1:
-                return stack[stack.index(parent):] + [parent]
+                return stack[stack.index(parent) :] + [parent]
             if state.get(parent) is None:
                 found = visit(parent)
                 if found:
@@ -205,6 +223,7 @@ def _group_cycle(parents: dict[str, list[str]]) -> list[str] | None:
 def _group_order(names: list[str], parents: dict[str, list[str]]) -> list[str]:
     """Groups with parents before children (so child variables override), else file order."""
     depth: dict[str, int] = {}
+    position = {name: i for i, name in enumerate(names)}
 
     def d(name: str) -> int:
         if name not in depth:
@@ -212,7 +231,15 @@ def _group_order(names: list[str], parents: dict[str, list[str]]) -> list[str]:
             depth[name] = 1 + max((d(p) for p in parents.get(name, [])), default=-1)
         return depth[name]
 
-    return sorted(names, key=lambda n: (d(n), names.index(n)))
+    return sorted(names, key=lambda n: (d(n), position[n]))
+
+
+def _ancestors(order: list[str], parents: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    """Every group's parents, grand-parents, ... (the nesting has no cycle by now)."""
+    found: dict[str, frozenset[str]] = {}
+    for name in order:  # parents come first, so theirs are known
+        found[name] = frozenset(a for p in parents.get(name, []) for a in (p, *found.get(p, ())))
+    return found
 
 
 def inventory_digest(inventory: Inventory) -> str:

@@ -83,7 +83,10 @@ class Journal:
         self.db.close()
 
     def _mask(self, value: Any) -> Any:
-        return self.masker.mask(value) if self.masker is not None else value
+        # No secret known yet (most runs without vault values): nothing to mask, no copy to make.
+        if self.masker is None or not len(self.masker):
+            return value
+        return self.masker.mask(value)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

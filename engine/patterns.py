@@ -1,16 +1,18 @@
 """Host patterns as operators know them from Ansible.
 
 `web`, `crm-db`, `all`, `*`, globs (`crm-web*`), roles (`db`), unions `a:b` (or `a,b`),
-intersections `a:&b` and exclusions `a:!b`. As in Ansible, the plain terms are united first,
-then intersections narrow the set, then exclusions remove from it; the result keeps inventory
-order. A term that matches nothing is an error (a typo would otherwise silently skip hosts).
+intersections `a:&b` and exclusions `a:!b`. A plain term is a host name, else a group (with its
+nested groups), else a role; a glob matches host, group and role names. As in Ansible, the plain
+terms are united first, then intersections narrow the set, then exclusions remove from it,
+whatever order they are written in (a pattern of only `&`/`!` terms starts from all hosts); the
+result keeps inventory order. A term that matches nothing is an error (a typo would otherwise
+silently skip hosts).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-
 from dataclasses import replace
 
 from engine.errors import Location, UserError, closest
@@ -39,11 +41,17 @@ def _names_for(term: str, inventory: Inventory, location: Location | None) -> li
     if term in ("all", "*"):
         return list(inventory.hosts)
     if not term:
-        raise UserError("'&' or '!' must be followed by a name, group, role or glob", location,
-                        hint="e.g. web:&prod, all:!db")
+        raise UserError(
+            "'&' or '!' must be followed by a name, group, role or glob",
+            location,
+            hint="e.g. web:&prod, all:!db",
+        )
     if not _TERM.match(term):
-        raise UserError(f"bad host pattern term {term!r}", location,
-                        hint="terms are names, groups, roles or globs, joined by ':' ':&' ':!'")
+        raise UserError(
+            f"bad host pattern term {term!r}",
+            location,
+            hint="terms are names, groups, roles or globs, joined by ':' ':&' ':!'",
+        )
     if term in inventory.hosts:
         return [term]
     if term in inventory.groups:
@@ -62,8 +70,10 @@ def _names_for(term: str, inventory: Inventory, location: Location | None) -> li
         if matched:
             return [h for h in inventory.hosts if h in matched]
         raise UserError(f"host pattern {term!r} matches no host", location)
-    candidates = list(inventory.hosts) + list(inventory.groups) + sorted(
-        {r for h in inventory.hosts.values() for r in h.roles}
+    candidates = (
+        list(inventory.hosts)
+        + list(inventory.groups)
+        + sorted({r for h in inventory.hosts.values() for r in h.roles})
     )
     guess = closest(term, candidates)
     raise UserError(
@@ -73,8 +83,12 @@ def _names_for(term: str, inventory: Inventory, location: Location | None) -> li
     )
 
 
-def match_hosts(pattern: str | list[str], inventory: Inventory, location: Location | None = None,
-                term_columns: bool = False) -> list[str]:
+def match_hosts(
+    pattern: str | list[str],
+    inventory: Inventory,
+    location: Location | None = None,
+    term_columns: bool = False,
+) -> list[str]:
     """Host names matching `pattern`, in inventory order.
 
     With `term_columns`, `location` is where the pattern's first character sits and an error

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -35,8 +35,19 @@ _SCHEMA = load_schema("playbook")
 TASK_KEYWORDS = frozenset(_SCHEMA["$defs"]["task"]["properties"])
 _INCLUDE_KEYS = ("include_tasks", "import_tasks")
 #: keywords the tasks inside a block or an include receive from it
-INHERITED = ("when", "needs", "ignore_errors", "no_log", "delegate_to", "check_mode", "timeout", "run_once",
-             "not_before", "not_after", "deadline")
+INHERITED = (
+    "when",
+    "needs",
+    "ignore_errors",
+    "no_log",
+    "delegate_to",
+    "check_mode",
+    "timeout",
+    "run_once",
+    "not_before",
+    "not_after",
+    "deadline",
+)
 _ADDED_UP = ("when", "needs")
 _ANYTHING: dict[str, Any] = {}
 
@@ -76,6 +87,24 @@ def _number(value: Any, kind: type) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class _Within:
+    """Where tasks are being read: their file, the files that included it, what they inherit."""
+
+    path: Path
+    stack: tuple[str, ...]
+    #: keywords the enclosing blocks, includes and play pass down (see INHERITED)
+    inherited: Mapping[str, Any] = field(default_factory=dict)
+
+    def entering(self, target: Path) -> _Within:
+        """Reading an included file: its includes are relative to it, and it joins the stack."""
+        return _Within(target, (*self.stack, str(target.resolve())), self.inherited)
+
+    def under(self, block: Mapping[str, Any]) -> _Within:
+        """Reading the tasks inside a block (or a keyword-carrying include)."""
+        return replace(self, inherited=_inherit(block, self.inherited))
+
+
 class PlaybookLoader:
     """Loads one playbook and what it imports, collecting problems across all files."""
 
@@ -89,8 +118,10 @@ class PlaybookLoader:
     def _read(self, path: Path, stack: tuple[str, ...], where: Location | None) -> Any:
         key = str(path.resolve())
         if key in stack:
-            chain = " -> ".join(Path(p).name for p in (*stack[stack.index(key):], key))
-            raise UserError(f"include cycle: {chain}", where, hint="a file cannot include itself, even indirectly")
+            chain = " -> ".join(Path(p).name for p in (*stack[stack.index(key) :], key))
+            raise UserError(
+                f"include cycle: {chain}", where, hint="a file cannot include itself, even indirectly"
+            )
         try:
             source = load_file(path, self.keyring)
         except UserError as err:
@@ -106,8 +137,10 @@ class PlaybookLoader:
             self.registry = ModuleRegistry([path.parent / "library"])
         plays = self._plays(path, (), None)
         if self.problems:
-            raise UserError.many(self.problems)
-        digest = hashlib.sha256("".join(f"{p}:{h}" for p, h in sorted(self.files.items())).encode()).hexdigest()
+            raise UserError.many(in_file_order(self.problems))
+        digest = hashlib.sha256(
+            "".join(f"{p}:{h}" for p, h in sorted(self.files.items())).encode()
+        ).hexdigest()
         plays = [replace(p, index=n) for n, p in enumerate(plays)]
         return Playbook(path=str(path), plays=tuple(plays), content_hash=digest, files=tuple(self.files))
 
@@ -115,24 +148,41 @@ class PlaybookLoader:
         doc = self._read(path, stack, where)
         stack = (*stack, str(path.resolve()))
         if doc is None:
-            self.problems.append(Problem("the playbook is empty", Location(str(path), 1, 1),
-                                         hint="a playbook is a list of plays: `- hosts: all` then `tasks:`"))
+            self.problems.append(
+                Problem(
+                    "the playbook is empty",
+                    Location(str(path), 1, 1),
+                    hint="a playbook is a list of plays: `- hosts: all` then `tasks:`",
+                )
+            )
             return []
         if not isinstance(doc, LList):
-            self.problems.append(Problem(f"a playbook must be a list of plays, not {kind_of(doc)}",
-                                         getattr(doc, "loc", None) or Location(str(path), 1, 1),
-                                         hint="start each play with '- ', e.g. `- hosts: all`"))
+            self.problems.append(
+                Problem(
+                    f"a playbook must be a list of plays, not {kind_of(doc)}",
+                    getattr(doc, "loc", None) or Location(str(path), 1, 1),
+                    hint="start each play with '- ', e.g. `- hosts: all`",
+                )
+            )
             return []
         plays: list[Play] = []
         for i, play_doc in enumerate(doc):
             loc = doc.item_loc(i)
             if not isinstance(play_doc, LDict):
-                self.problems.append(Problem(f"a play must be a mapping, not {kind_of(play_doc)}", loc,
-                                             hint="e.g. `- hosts: all` followed by `tasks:`"))
+                self.problems.append(
+                    Problem(
+                        f"a play must be a mapping, not {kind_of(play_doc)}",
+                        loc,
+                        hint="e.g. `- hosts: all` followed by `tasks:`",
+                    )
+                )
                 continue
             problems = validate(play_doc, _PLAY_SHAPE, loc, root="play")
-            if problems:
+            if problems:  # report them, and still look into its task lists for more
                 self.problems.extend(problems)
+                for key in ("tasks", "handlers"):
+                    if isinstance(play_doc.get(key), LList):
+                        self._tasks(play_doc[key], _Within(path, stack), "")
                 continue
             if "import_playbook" in play_doc:
                 plays.extend(self._import_playbook(play_doc, path, stack))
@@ -143,9 +193,14 @@ class PlaybookLoader:
     def _import_playbook(self, doc: LDict, path: Path, stack: tuple[str, ...]) -> list[Play]:
         for key in doc:
             if key not in ("import_playbook", "name"):
-                self.problems.append(Problem(f"{key!r} does not go with import_playbook", doc.key_loc(key),
-                                             hint="an import_playbook item takes only a name; "
-                                                  "set keywords inside the imported plays"))
+                self.problems.append(
+                    Problem(
+                        f"{key!r} does not go with import_playbook",
+                        doc.key_loc(key),
+                        hint="an import_playbook item takes only a name; "
+                        "set keywords inside the imported plays",
+                    )
+                )
         target = path.parent / str(doc["import_playbook"])
         try:
             return self._plays(target, stack, doc.value_loc("import_playbook"))
@@ -166,14 +221,15 @@ class PlaybookLoader:
                 self.problems.extend(err.problems)
                 continue
             if value is not None and not isinstance(value, dict):
-                self.problems.append(Problem(f"vars file {vf} must be a mapping of variables, not {kind_of(value)}",
-                                             where))
+                self.problems.append(
+                    Problem(f"vars file {vf} must be a mapping of variables, not {kind_of(value)}", where)
+                )
             else:
                 variables.update(value or {})
         variables.update(doc.get("vars") or {})
-        inherited = {"check_mode": doc["check_mode"]} if "check_mode" in doc else {}
-        tasks = self._tasks(doc.get("tasks") or LList(), path, stack, "", inherited)
-        handlers = self._tasks(doc.get("handlers") or LList(), path, stack, "h", inherited)
+        within = _Within(path, stack, {"check_mode": doc["check_mode"]} if "check_mode" in doc else {})
+        tasks = self._tasks(doc.get("tasks") or LList(), within, "")
+        handlers = self._tasks(doc.get("handlers") or LList(), within, "h")
         self._check_notify(tasks, handlers)
         hosts = doc.get("hosts") or ""
         return Play(
@@ -202,96 +258,137 @@ class PlaybookLoader:
                     continue
                 guess = closest(name, sorted(names))
                 where = task.source.value_loc("notify") if isinstance(task.source, LDict) else task.location
-                self.problems.append(Problem(
-                    f"notify: no handler called {name!r} in this play", where,
-                    hint=f"did you mean {guess!r}?" if guess else "add it under the play's `handlers:` "
-                                                                  "(its name or one of its `listen:` names)"))
+                self.problems.append(
+                    Problem(
+                        f"notify: no handler called {name!r} in this play",
+                        where,
+                        hint=f"did you mean {guess!r}?"
+                        if guess
+                        else "add it under the play's `handlers:` (its name or one of its `listen:` names)",
+                    )
+                )
 
     # --- tasks -------------------------------------------------------------------------------
-    def _tasks(self, docs: Any, path: Path, stack: tuple[str, ...], prefix: str,
-               inherited: Mapping[str, Any]) -> list[Task]:
+    def _tasks(self, docs: Any, within: _Within, prefix: str) -> list[Task]:
         out: list[Task] = []
         for i, doc in enumerate(docs):
             loc = docs.item_loc(i) if isinstance(docs, LList) else None
             if not isinstance(doc, LDict):
-                self.problems.append(Problem(f"a task must be a mapping, not {kind_of(doc)}", loc,
-                                             hint="e.g. `- name: say hello` with `debug: {msg: hello}` below it"))
+                self.problems.append(
+                    Problem(
+                        f"a task must be a mapping, not {kind_of(doc)}",
+                        loc,
+                        hint="e.g. `- name: say hello` with `debug: {msg: hello}` below it",
+                    )
+                )
                 continue
             problems = validate(doc, _TASK_SHAPE, loc)
-            if problems:
-                self.problems.extend(problems)
-                continue
+            self.problems.extend(problems)
             include = next((k for k in _INCLUDE_KEYS if k in doc), None)
-            if include:
-                out.extend(self._include(doc, include, path, stack, f"{prefix}{len(out)}", loc, inherited))
+            if include and not problems:
+                out.extend(self._include(doc, include, within, f"{prefix}{len(out)}", loc))
                 continue
-            task = self._task(doc, path, stack, f"{prefix}{len(out)}", loc, inherited)
+            if include:
+                continue
+            # a task with a mistake is still checked (its module, its arguments) but not kept
+            task = self._task(doc, within, f"{prefix}{len(out)}", loc, broken=bool(problems))
             if task is not None:
                 out.append(task)
         return out
 
-    def _include(self, doc: LDict, key: str, path: Path, stack: tuple[str, ...], task_path: str,
-                 loc: Location | None, inherited: Mapping[str, Any]) -> list[Task]:
+    def _include(
+        self, doc: LDict, key: str, within: _Within, task_path: str, loc: Location | None
+    ) -> list[Task]:
         """The included file's tasks; wrapped in a block when the include carries keywords."""
         for other in doc:
             if other in _INCLUDE_KEYS and other != key:
-                self.problems.append(Problem(f"a task has one of include_tasks / import_tasks, not both",
-                                             doc.key_loc(other)))
+                self.problems.append(
+                    Problem("a task has one of include_tasks / import_tasks, not both", doc.key_loc(other))
+                )
                 return []
             if other not in TASK_KEYWORDS:
                 self._unknown_key(doc, other, f"{key} takes keywords, not a module")
-        target = path.parent / str(doc[key])
+        target = within.path.parent / str(doc[key])
         try:
-            included = self._read(target, stack, doc.value_loc(key))
+            included = self._read(target, within.stack, doc.value_loc(key))
         except UserError as err:
             self.problems.extend(err.problems)
             return []
         if included is None:
             return []
         if not isinstance(included, LList):
-            self.problems.append(Problem(f"{target} must be a list of tasks, not {kind_of(included)}",
-                                         getattr(included, "loc", None) or Location(str(target), 1, 1)))
+            self.problems.append(
+                Problem(
+                    f"a task file must be a list of tasks, not {kind_of(included)}",
+                    getattr(included, "loc", None) or Location(str(target), 1, 1),
+                    hint="start each task with '- ', e.g. `- name: stop IIS`",
+                )
+            )
             return []
-        inner_stack = (*stack, str(target.resolve()))
+        inner = within.entering(target)
         keywords = [k for k in doc if k not in (key, "name")]
         if not keywords:
-            return self._tasks(included, target, inner_stack, f"{task_path}.", inherited)
+            return self._tasks(included, inner, f"{task_path}.")
         block = LDict(doc.loc)
         for k in keywords:
             block[k] = doc[k]
             block.key_locs[k], block.value_locs[k] = doc.key_loc(k), doc.value_loc(k)
-        children = self._tasks(included, target, inner_stack, f"{task_path}.b", _inherit(block, inherited))
-        return [self._make_task(block, task_path, loc, None, {}, inherited, name=str(doc.get("name") or doc[key]),
-                                block=tuple(children))]
+        children = self._tasks(included, inner.under(block), f"{task_path}.b")
+        name = str(doc.get("name") or doc[key])
+        return [
+            self._make_task(
+                block, task_path, loc, None, {}, within.inherited, name=name, block=tuple(children)
+            )
+        ]
 
-    def _task(self, doc: LDict, path: Path, stack: tuple[str, ...], task_path: str, loc: Location | None,
-              inherited: Mapping[str, Any]) -> Task | None:
+    def _task(
+        self, doc: LDict, within: _Within, task_path: str, loc: Location | None, broken: bool = False
+    ) -> Task | None:
+        inherited = within.inherited
         others = [k for k in doc if k not in TASK_KEYWORDS]
         module_name: str | None = None
         if "block" in doc:
             for key in others:
                 self._unknown_key(doc, key, "a block has no module")
-            inner = _inherit(doc, inherited)
+            inner = replace(within, inherited={}) if broken else within.under(doc)
 
             def section(key: str) -> tuple[Task, ...]:
-                return tuple(self._tasks(doc.get(key) or LList(), path, stack, f"{task_path}.{key[0]}", inner))
+                tasks = doc.get(key)
+                if not isinstance(tasks, LList):
+                    return ()
+                return tuple(self._tasks(tasks, inner, f"{task_path}.{key[0]}"))
 
-            return self._make_task(doc, task_path, loc, None, {}, inherited, block=section("block"),
-                                   rescue=section("rescue"), always=section("always"))
+            sections = {"block": section("block"), "rescue": section("rescue"), "always": section("always")}
+            return None if broken else self._make_task(doc, task_path, loc, None, {}, inherited, **sections)
         for key in ("rescue", "always"):
             if key in doc:
-                self.problems.append(Problem(f"`{key}` belongs to a task with `block:`", doc.key_loc(key),
-                                             hint="put the tasks to protect under `block:`"))
+                self.problems.append(
+                    Problem(
+                        f"`{key}` belongs to a task with `block:`",
+                        doc.key_loc(key),
+                        hint="put the tasks to protect under `block:`",
+                    )
+                )
         known = [k for k in others if self.registry.exists(k)]
         unknown = [k for k in others if k not in known]
         if len(known) > 1:
-            self.problems.append(Problem(f"a task calls one module, this one calls {', '.join(known)}",
-                                         doc.key_loc(known[1]), hint="split it into two tasks"))
+            self.problems.append(
+                Problem(
+                    f"a task calls one module, this one calls {', '.join(known)}",
+                    doc.key_loc(known[1]),
+                    hint="split it into two tasks",
+                )
+            )
         if not known:
             if not unknown:
-                self.problems.append(Problem("task has no module to call", loc,
-                                             hint=f"e.g. `- name: ...` followed by `command: ...`; "
-                                                  f"modules: {', '.join(self.registry.names()[:8])}, ..."))
+                self.problems.append(
+                    Problem(
+                        "task has no module to call",
+                        loc,
+                        hint=f"e.g. `- name: ...` followed by `command: ...`; "
+                        f"modules: {', '.join(self.registry.names()[:8])}, ...",
+                    )
+                )
                 return None
             self._unknown_module(doc, unknown.pop(0))
             for key in unknown:
@@ -301,10 +398,19 @@ class PlaybookLoader:
         for key in unknown:
             self._unknown_key(doc, key, None)
         args = self._module_args(doc, module_name)
-        return self._make_task(doc, task_path, loc, module_name, args, inherited)
+        return None if broken else self._make_task(doc, task_path, loc, module_name, args, inherited)
 
-    def _make_task(self, doc: LDict, task_path: str, loc: Location | None, module: str | None, args: Any,
-                   inherited: Mapping[str, Any], name: str | None = None, **sections: tuple[Task, ...]) -> Task:
+    def _make_task(
+        self,
+        doc: LDict,
+        task_path: str,
+        loc: Location | None,
+        module: str | None,
+        args: Any,
+        inherited: Mapping[str, Any],
+        name: str | None = None,
+        **sections: tuple[Task, ...],
+    ) -> Task:
         def kw(key: str, default: Any = None) -> Any:
             if key in _ADDED_UP and key in inherited:
                 combined = _as_list(inherited[key]) + _as_list(doc.get(key))
@@ -350,15 +456,23 @@ class PlaybookLoader:
         )
 
     def _unknown_key(self, doc: LDict, key: str, why: str | None) -> None:
-        guess = closest(str(key), TASK_KEYWORDS) or closest(str(key), self.registry.names())
         message = f"unknown task keyword {key!r}" if why is None else f"unknown key {key!r} ({why})"
-        self.problems.append(Problem(message, doc.key_loc(key), hint=f"did you mean {guess!r}?" if guess else None))
+        if why is not None and self.registry.exists(str(key)):
+            where = "a task under `block:`" if "block" in why else "a task of its own"
+            hint = f"a module is called by a task: move `{key}:` into {where}"
+        else:
+            guess = closest(str(key), TASK_KEYWORDS) or closest(str(key), self.registry.names())
+            hint = f"did you mean {guess!r}?" if guess else None
+        self.problems.append(Problem(message, doc.key_loc(key), hint=hint))
 
     def _unknown_module(self, doc: LDict, name: str) -> None:
         guess = closest(str(name), self.registry.names()) or closest(str(name), TASK_KEYWORDS)
         self.problems.append(
-            Problem(f"unknown module {name!r}", doc.key_loc(name),
-                    hint=f"did you mean {guess!r}?" if guess else "see docs/modules.md for the list of modules")
+            Problem(
+                f"unknown module {name!r}",
+                doc.key_loc(name),
+                hint=f"did you mean {guess!r}?" if guess else "see docs/modules.md for the list of modules",
+            )
         )
 
     def _module_args(self, doc: LDict, name: str) -> Any:
@@ -373,8 +487,13 @@ class PlaybookLoader:
             args: Any = LDict(loc)
         elif isinstance(raw, str | int | float) and not isinstance(raw, bool):
             if not module.free_form:
-                self.problems.append(Problem(f"module {name!r} takes a mapping of arguments, not a single value",
-                                             loc, hint=f"write `{name}:` followed by indented `key: value` lines"))
+                self.problems.append(
+                    Problem(
+                        f"module {name!r} takes a mapping of arguments, not a single value",
+                        loc,
+                        hint=f"write `{name}:` followed by indented `key: value` lines",
+                    )
+                )
                 return {}
             args = LDict(loc)
             args[module.free_form] = str(raw)
@@ -406,6 +525,19 @@ def _inherit(doc: Mapping[str, Any], inherited: Mapping[str, Any]) -> dict[str, 
             continue
         out[key] = _as_list(inherited.get(key)) + _as_list(doc[key]) if key in _ADDED_UP else doc[key]
     return out
+
+
+def in_file_order(problems: list[Problem]) -> list[Problem]:
+    """Problems by file (in the order files first appear), then line and column: as the operator reads."""
+    rank: dict[str, int] = {}
+    for p in problems:
+        rank.setdefault(p.location.file if p.location else "", len(rank))
+
+    def key(p: Problem) -> tuple[int, int, int]:
+        loc = p.location
+        return (rank[loc.file], loc.line, loc.col) if loc else (rank[""], 0, 0)
+
+    return sorted(problems, key=key)
 
 
 def _walk(tasks: list[Task] | tuple[Task, ...]) -> list[Task]:

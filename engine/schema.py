@@ -47,7 +47,21 @@ def _validator_class() -> type:
         return isinstance(instance, str | EncryptedValue)
 
     checker = Draft202012Validator.TYPE_CHECKER.redefine("string", is_string)
-    return validators.extend(Draft202012Validator, type_checker=checker)
+
+    def unless_encrypted(keyword: str) -> Any:
+        # A `!vault` value's text is unknown until a task decrypts it: string rules (length,
+        # pattern, format) cannot be checked before, and must not crash on it.
+        check = Draft202012Validator.VALIDATORS[keyword]
+
+        def validate(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+            if isinstance(instance, EncryptedValue):
+                return iter(())
+            return check(validator, value, instance, schema)
+
+        return validate
+
+    string_rules = {k: unless_encrypted(k) for k in ("minLength", "maxLength", "pattern", "format")}
+    return validators.extend(Draft202012Validator, string_rules, type_checker=checker)
 
 
 @cache
@@ -71,8 +85,9 @@ def _validator(schema: dict[str, Any]) -> Any:
     return validator
 
 
-def validate(document: Any, schema: dict[str, Any], fallback: Location | None = None,
-             skip: Any = None, root: str = "") -> list[Problem]:
+def validate(
+    document: Any, schema: dict[str, Any], fallback: Location | None = None, skip: Any = None, root: str = ""
+) -> list[Problem]:
     """Every schema problem of `document`, located. `skip(value)` drops errors on values it accepts
     (module arguments that are still templates are checked again after rendering); `root` names
     the document in messages (`play.serial must be ...`, `unknown key 'x' in play`)."""
@@ -82,7 +97,13 @@ def validate(document: Any, schema: dict[str, Any], fallback: Location | None = 
         if skip is not None and skip(error.instance):
             continue
         problems.extend(_describe(error, document, fallback, [root] if root else []))
-    return _dedupe(problems)
+    return sorted(_dedupe(problems), key=_by_place)
+
+
+def _by_place(problem: Problem) -> tuple[str, int, int]:
+    """File order, as the operator reads the file (jsonschema reports in schema order)."""
+    loc = problem.location
+    return (loc.file, loc.line, loc.col) if loc else ("", 0, 0)
 
 
 def _error_order(error: Any) -> tuple:
@@ -102,7 +123,9 @@ def _resolve(document: Any, path: Iterable[Any]) -> tuple[Any, Any]:
     return parent, key
 
 
-def _where(document: Any, path: list[Any], fallback: Location | None, on_key: bool = False) -> Location | None:
+def _where(
+    document: Any, path: list[Any], fallback: Location | None, on_key: bool = False
+) -> Location | None:
     parent, key = _resolve(document, path)
     if parent is None:
         return getattr(document, "loc", None) or fallback
@@ -121,6 +144,10 @@ def _path_text(path: list[Any]) -> str:
 
 
 def _describe(error: Any, document: Any, fallback: Location | None, root: list[str]) -> list[Problem]:
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        return _describe(best_match(error.context), document, fallback, root)
     path = list(error.absolute_path)
     named = root + path
     where_text = f" in {_path_text(named)}" if named else ""
@@ -163,21 +190,39 @@ def _describe(error: Any, document: Any, fallback: Location | None, root: list[s
             )
         ]
     if error.validator == "pattern" and "patternErrorMessage" in error.schema:
-        return [Problem(f"{_path_text(named) or 'value'}: {error.instance!r} is not {error.schema['patternErrorMessage']}",
-                        _where(document, path, fallback))]
-    if error.validator in _BOUNDS:
-        return [Problem(f"{_path_text(named) or 'value'} must be {_BOUNDS[error.validator]} {error.validator_value}, "
-                        f"not {error.instance!r}", _where(document, path, fallback))]
-    if error.validator == "required":
-        missing = [k for k in error.validator_value if not isinstance(error.instance, dict) or k not in error.instance]
         return [
-            Problem(f"missing required key {k!r}{where_text}", _where(document, path, fallback)) for k in missing
+            Problem(
+                f"{_path_text(named) or 'value'}: {error.instance!r} is not {error.schema['patternErrorMessage']}",
+                _where(document, path, fallback),
+            )
+        ]
+    if error.validator in _BOUNDS:
+        return [
+            Problem(
+                f"{_path_text(named) or 'value'} must be {_BOUNDS[error.validator]} {error.validator_value}, "
+                f"not {error.instance!r}",
+                _where(document, path, fallback),
+            )
+        ]
+    if error.validator == "required":
+        missing = [
+            k
+            for k in error.validator_value
+            if not isinstance(error.instance, dict) or k not in error.instance
+        ]
+        return [
+            Problem(f"missing required key {k!r}{where_text}", _where(document, path, fallback))
+            for k in missing
         ]
     return [Problem(f"{_path_text(named) or 'document'}: {error.message}", _where(document, path, fallback))]
 
 
-_BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
-           "exclusiveMaximum": "less than"}
+_BOUNDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "more than",
+    "exclusiveMaximum": "less than",
+}
 
 
 def kind_of(value: Any) -> str:

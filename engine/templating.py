@@ -41,6 +41,7 @@ def has_templates(value: Any) -> bool:
 
 # --- filters and tests ----------------------------------------------------------------------------
 
+
 def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
     return re.sub(pattern, replacement, str(value), flags=re.I if ignorecase else 0)
 
@@ -62,8 +63,20 @@ def _version_key(value: Any) -> tuple:
 
 def _version_test(value: Any, other: Any, op: str = "==") -> bool:
     a, b = _version_key(value), _version_key(other)
-    ops = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b,
-           "eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}
+    ops = {
+        "==": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+        "eq": a == b,
+        "ne": a != b,
+        "lt": a < b,
+        "le": a <= b,
+        "gt": a > b,
+        "ge": a >= b,
+    }
     if op not in ops:
         raise ValueError(f"unknown version comparison {op!r}")
     return ops[op]
@@ -155,7 +168,9 @@ def _expression(source: str) -> Any:
     expr = _compiled_expr.get(source)
     if expr is None:
         with _compile_lock:
-            expr = _compiled_expr.get(source) or environment().compile_expression(source, undefined_to_none=False)
+            expr = _compiled_expr.get(source) or environment().compile_expression(
+                source, undefined_to_none=False
+            )
             _compiled_expr[source] = expr
     return expr
 
@@ -189,14 +204,19 @@ class Scope(Mapping[str, Any]):
 
         if isinstance(raw, EncryptedValue):
             if self.decrypt is None:
-                raise UserError(f"variable {key!r} is vault-encrypted and no vault password was given",
-                                raw.location, hint="pass --vault-id or set CUTOVER_VAULT_PASSWORD_FILE")
+                raise UserError(
+                    f"variable {key!r} is vault-encrypted and no vault password was given",
+                    raw.location,
+                    hint="pass --vault-id or set CUTOVER_VAULT_PASSWORD_FILE",
+                )
             return self.decrypt(raw)
         if not has_templates(raw) and not _contains_encrypted(raw):
             return raw
         with self._lock:
             if key in self._resolving:
-                raise UserError(f"variable {key!r} refers to itself", hint="a variable cannot be defined from itself")
+                raise UserError(
+                    f"variable {key!r} refers to itself", hint="a variable cannot be defined from itself"
+                )
             self._resolving.add(key)
             try:
                 return Templar(self).render(raw)
@@ -304,7 +324,9 @@ class Templar:
         except TemplateError as err:
             raise self._error(err, source, location) from None
         except (TypeError, ValueError, KeyError, ZeroDivisionError, AttributeError) as err:
-            raise UserError(f"template {source.strip()[:80]!r} failed: {err}", location or self.location) from None
+            raise UserError(
+                f"template {source.strip()[:80]!r} failed: {err}", location or self.location
+            ) from None
 
     def _evaluate(self, expression: str) -> Any:
         from jinja2 import Undefined
@@ -348,9 +370,11 @@ class Templar:
         if isinstance(err, UndefinedError):
             text = str(err)
             if "has no attribute" in text:  # the variable exists, the key or attribute does not
-                return UserError(f"{text} in {source.strip()[:80]!r}", where,
-                                 hint="check the key's name, or guard it: `x.key | default(...)`, "
-                                      "`x.key is defined`")
+                return UserError(
+                    f"{text} in {source.strip()[:80]!r}",
+                    where,
+                    hint="check the key's name, or guard it: `x.key | default(...)`, `x.key is defined`",
+                )
             name = _undefined_name(text)
             return UserError(
                 f"undefined variable {name!r} in {source.strip()[:80]!r}" if name else f"undefined: {err}",
@@ -463,6 +487,7 @@ def _names_in(source: str) -> frozenset[str]:
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     env_globals = environment().globals
     return frozenset(
-        n.name for n in tree.find_all(nodes.Name)
+        n.name
+        for n in tree.find_all(nodes.Name)
         if n.ctx == "load" and n.name not in guarded and n.name not in assigned and n.name not in env_globals
     )

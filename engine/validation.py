@@ -21,14 +21,41 @@ from engine.loader import LDict, LList
 from engine.model import Task
 from engine.module_registry import ModuleRegistry
 from engine.planner.graph import Node, Plan
-from engine.templating import expression_names, expression_syntax_error, is_template, referenced_names, syntax_error
+from engine.playbook import in_file_order
+from engine.templating import (
+    expression_names,
+    expression_syntax_error,
+    is_template,
+    referenced_names,
+    syntax_error,
+)
 
 #: names the engine defines for every task
-MAGIC_VARS = frozenset({
-    "inventory_hostname", "hostvars", "groups", "group_names", "roles", "play_hosts", "check_mode",
-    "ansible_check_mode", "estate", "run_id", "item", "ansible_loop", "omit", "now", "playbook_dir",
-    "databases", "sagecrm", "onecrm", "inventory_dir", "host", "facts",
-})
+MAGIC_VARS = frozenset(
+    {
+        "inventory_hostname",
+        "hostvars",
+        "groups",
+        "group_names",
+        "roles",
+        "play_hosts",
+        "check_mode",
+        "ansible_check_mode",
+        "estate",
+        "run_id",
+        "item",
+        "ansible_loop",
+        "omit",
+        "now",
+        "playbook_dir",
+        "databases",
+        "sagecrm",
+        "onecrm",
+        "inventory_dir",
+        "host",
+        "facts",
+    }
+)
 #: keywords holding bare expressions (`when: x > 1`) and keywords holding templated values
 EXPRESSION_KEYS = ("when", "until", "changed_when", "failed_when")
 TEMPLATE_KEYS = ("delegate_to", "timeout", "retries", "delay", "not_before", "not_after", "deadline")
@@ -38,8 +65,9 @@ _LOCALHOST = ("localhost", "127.0.0.1")
 Use = tuple[str, Location | None]
 
 
-def _produced_names(plan: Plan) -> set[str]:
-    """Variables that tasks create at run time (register, set_fact keys)."""
+def _produced_names(plan: Plan, registry: ModuleRegistry | None) -> set[str]:
+    """Variables that tasks create at run time: `register:`, `set_fact` keys, and the facts a module
+    declares it sets (`provides_facts = frozenset({"crm"})` on its class)."""
     names: set[str] = set()
     for play in plan.plays:
         for task in _walk(play.tasks + play.handlers):
@@ -47,6 +75,8 @@ def _produced_names(plan: Plan) -> set[str]:
                 names.add(task.register)
             if task.module == "set_fact" and isinstance(task.args, dict):
                 names.update(str(k) for k in task.args if k != "cacheable")
+            if registry is not None and task.module is not None:
+                names.update(getattr(registry.get(task.module, task.location), "provides_facts", ()))
     return names
 
 
@@ -98,7 +128,9 @@ class _TaskFacts:
         self.uses: list[Use] = []
         self.syntax: list[Problem] = []
         for key, value, where in _own_values(task):
-            if key in EXPRESSION_KEYS or (key == "loop" and isinstance(value, str) and not is_template(value)):
+            if key in EXPRESSION_KEYS or (
+                key == "loop" and isinstance(value, str) and not is_template(value)
+            ):
                 self._expression(value, where)
             else:
                 for text, loc in _located_strings(value, where):
@@ -127,12 +159,16 @@ class _Checker:
     def __init__(self, plan: Plan, registry: ModuleRegistry | None):
         self.plan = plan
         self.registry = registry
-        self.produced = _produced_names(plan) | MAGIC_VARS | set(plan.extra_vars)
+        self.produced = _produced_names(plan, registry) | MAGIC_VARS | set(plan.extra_vars)
         self.problems: list[Problem] = []
         self.reported: set[tuple[str, str]] = set()
         self.facts: dict[int, _TaskFacts] = {}
-        self.blocks = {(play.index, t.path): t for play in plan.plays
-                       for t in _walk(play.tasks + play.handlers) if t.is_block}
+        self.blocks = {
+            (play.index, t.path): t
+            for play in plan.plays
+            for t in _walk(play.tasks + play.handlers)
+            if t.is_block
+        }
         self.scope_vars: dict[tuple[int, tuple[tuple[str, str], ...], int], frozenset[str]] = {}
 
     def report(self, key: str, problem: Problem) -> None:
@@ -150,7 +186,11 @@ class _Checker:
         return found
 
     def enclosing(self, node: Node) -> list[Task]:
-        return [self.blocks[(node.play, path)] for path, _section in node.scope if (node.play, path) in self.blocks]
+        return [
+            self.blocks[(node.play, path)]
+            for path, _section in node.scope
+            if (node.play, path) in self.blocks
+        ]
 
     def local_names(self, node: Node, blocks: list[Task]) -> frozenset[str]:
         """Names the task and its blocks define (their `vars:`, the loop variable)."""
@@ -174,10 +214,15 @@ class _Checker:
             for name, where in self.task_facts(owner).uses:
                 if name in self.produced or name in local or name in play.vars or name in host.vars:
                     continue
-                self.report(name, Problem(
-                    f"undefined variable {name!r} (host {node.host})", where,
-                    hint="define it in the inventory, the play's vars or with -e, "
-                         "or guard it with `| default(...)` / `is defined`"))
+                self.report(
+                    name,
+                    Problem(
+                        f"undefined variable {name!r} (host {node.host})",
+                        where,
+                        hint="define it in the inventory, the play's vars or with -e, "
+                        "or guard it with `| default(...)` / `is defined`",
+                    ),
+                )
         self.check_target(node, task)
 
     def check_target(self, node: Node, task: Task) -> None:
@@ -188,9 +233,16 @@ class _Checker:
                 return
             if task.delegate_to not in self.plan.inventory.hosts:
                 guess = closest(task.delegate_to, list(self.plan.inventory.hosts))
-                self.report("delegate_to", Problem(
-                    f"delegate_to: no host {task.delegate_to!r} in the inventory", _where(task, "delegate_to"),
-                    hint=f"did you mean {guess!r}?" if guess else "use a host of the inventory, or localhost"))
+                self.report(
+                    "delegate_to",
+                    Problem(
+                        f"delegate_to: no host {task.delegate_to!r} in the inventory",
+                        _where(task, "delegate_to"),
+                        hint=f"did you mean {guess!r}?"
+                        if guess
+                        else "use a host of the inventory, or localhost",
+                    ),
+                )
                 return
             exec_name = task.delegate_to
         if self.registry is None or task.module is None:
@@ -198,20 +250,28 @@ class _Checker:
         module = self.registry.get(task.module, task.location)
         platform = self.plan.inventory.hosts[exec_name].platform
         if platform not in module.platforms and "controller" not in module.platforms:
-            self.report(f"platform:{platform}", Problem(
-                f"module {task.module!r} does not run on {platform} hosts ({exec_name} connects over "
-                f"{self.plan.inventory.hosts[exec_name].connection})",
-                _key_where(task, task.module),
-                hint=f"it runs on: {', '.join(sorted(module.platforms))}; limit the play's hosts "
-                     "(e.g. `hosts: web:&windows`) or use `when:`"))
+            self.report(
+                f"platform:{platform}",
+                Problem(
+                    f"module {task.module!r} does not run on {platform} hosts ({exec_name} connects over "
+                    f"{self.plan.inventory.hosts[exec_name].connection})",
+                    _key_where(task, task.module),
+                    hint=f"it runs on: {', '.join(sorted(module.platforms))}; limit the play's hosts "
+                    "(e.g. `hosts: web:&windows`) or use `when:`",
+                ),
+            )
 
 
 def _where(task: Task, key: str) -> Location | None:
-    return task.source.value_loc(key) if isinstance(task.source, LDict) and key in task.source else task.location
+    return (
+        task.source.value_loc(key) if isinstance(task.source, LDict) and key in task.source else task.location
+    )
 
 
 def _key_where(task: Task, key: str) -> Location | None:
-    return task.source.key_loc(key) if isinstance(task.source, LDict) and key in task.source else task.location
+    return (
+        task.source.key_loc(key) if isinstance(task.source, LDict) and key in task.source else task.location
+    )
 
 
 def plan_problems(plan: Plan, registry: ModuleRegistry | None = None) -> list[Problem]:
@@ -220,7 +280,7 @@ def plan_problems(plan: Plan, registry: ModuleRegistry | None = None) -> list[Pr
     for node in plan.steps():
         if node.task is not None:
             checker.check_node(node)
-    return checker.problems
+    return in_file_order(checker.problems)
 
 
 def check_plan(plan: Plan, registry: ModuleRegistry | None = None) -> None:

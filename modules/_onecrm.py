@@ -183,7 +183,9 @@ def maintenance_path(ctx: TaskContext, st: Site) -> str:
 def python_of(remote: Remote) -> str:
     """The Python the host's helper runs with (`ssh.python`, else python3): every POSIX host here has it."""
     connection = remote.connection
-    python = getattr(connection, "python", None) or getattr(getattr(connection, "settings", None), "python", None)
+    python = getattr(connection, "python", None) or getattr(
+        getattr(connection, "settings", None), "python", None
+    )
     return str(python or "python3")
 
 

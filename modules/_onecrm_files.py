@@ -43,7 +43,12 @@ def installed(remote: Remote, root: str, paths: list[str]) -> dict[str, dict[str
             continue
         kind = str(value.get("type"))
         digest = link_digest(str(value.get("target") or "")) if kind == "link" else None
-        found[rel] = {"type": kind, "sha256": digest, "owner": value.get("owner"), "group": value.get("group")}
+        found[rel] = {
+            "type": kind,
+            "sha256": digest,
+            "owner": value.get("owner"),
+            "group": value.get("group"),
+        }
     files = [rel for rel, v in found.items() if v["type"] == "file"]
     hashes = call_many(remote, [("file.hash", {"path": posixpath.join(root, p)}) for p in files])
     for rel, (value, failed) in zip(files, hashes, strict=True):
@@ -77,7 +82,9 @@ def update_reverted(remote: Remote, st: one.Site, manifest: Mapping[str, Any]) -
     return all(now.get(e["path"], {}).get("sha256") == e["sha256"] for e in entries)
 
 
-def revert_update(remote: Remote, st: one.Site, backup: str, staging: str, manifest: Mapping[str, Any]) -> dict:
+def revert_update(
+    remote: Remote, st: one.Site, backup: str, staging: str, manifest: Mapping[str, Any]
+) -> dict:
     """Remove what the update added, copy back what it overwrote, check every file's digest."""
     root = st.install_path
     entries = list(manifest.get("overwritten") or [])
@@ -90,12 +97,18 @@ def revert_update(remote: Remote, st: one.Site, backup: str, staging: str, manif
     ]
     removed = sum(bool(v.get("changed")) for v in run_all(remote, removals, "removing the update's files"))
     copies = [
-        ("file.copy", {"src": posixpath.join(staging, "tree", e["path"]), "dest": posixpath.join(root, e["path"])})
+        (
+            "file.copy",
+            {"src": posixpath.join(staging, "tree", e["path"]), "dest": posixpath.join(root, e["path"])},
+        )
         for e in entries
     ]
     run_all(remote, copies, "copying the backed-up files back")
     owners = [
-        ("file.attrs", {"path": posixpath.join(root, e["path"]), "owner": e.get("owner"), "group": e.get("group")})
+        (
+            "file.attrs",
+            {"path": posixpath.join(root, e["path"]), "owner": e.get("owner"), "group": e.get("group")},
+        )
         for e in entries
         if e.get("owner") or e.get("group")
     ]
@@ -140,8 +153,13 @@ def sync_tree(
     written = [posixpath.join(root, p) for p in sorted(wanted)]
     owned = one.set_owner(remote, st, written)
     call(remote, "file.remove", path=staging, recursive=True)
-    return {"files": have["files"], "copied": copied.get("files", 0), "removed": len(gone),
-            "tree_digest": have["digest"], "owner_changed": owned}
+    return {
+        "files": have["files"],
+        "copied": copied.get("files", 0),
+        "removed": len(gone),
+        "tree_digest": have["digest"],
+        "owner_changed": owned,
+    }
 
 
 def _carry_over(remote: Remote, root: str, staging: str, keep: tuple[str, ...]) -> None:

@@ -44,7 +44,11 @@ def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
 
 
 def backup_folder(ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> str:
-    return str(args.get("dest") or ntpath.join(est.backup_root, ctx.run.run_id))
+    """`<backup_root>\\<run id>[-<label>]` unless `dest` names a folder."""
+    if args.get("dest"):
+        return str(args["dest"])
+    label = f"-{args['label']}" if args.get("label") else ""
+    return ntpath.join(est.backup_root, ctx.run.run_id + label)
 
 
 class CrmBackup(Module):
@@ -64,7 +68,12 @@ class CrmBackup(Module):
             "dest": {
                 "type": "string",
                 "minLength": 1,
-                "description": "Folder on the server (default <backup_root>\\<run id>).",
+                "description": "Folder on the server (default <backup_root>\\<run id>[-<label>]).",
+            },
+            "label": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.-]+$",
+                "description": "Suffix of the default folder, for a second set of backups in the same run.",
             },
         },
     )

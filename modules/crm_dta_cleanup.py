@@ -23,6 +23,7 @@ from modules._common import object_schema
 from modules._windows import recorded_output
 
 PATTERNS = (("indexes", "_dta_index*"), ("statistics", "_dta_stat_*"))
+_KIND = {"indexes": "index", "statistics": "statistic"}
 
 
 def dta_objects(db: Any) -> list[SchemaObject]:
@@ -72,9 +73,9 @@ class CrmDtaCleanup(Module):
         findings = [
             Finding(
                 "dta_object",
-                f"dropped {o.kind[:-1] if o.kind == 'indexes' else 'statistic'} {o.name}"
-                f" on {o.table} (CREATE statement journaled)",
+                f"dropped {_KIND[o.kind]} {o.name} on {o.table} (CREATE statement journaled)",
                 "info",
+                host=ctx.host.name,
                 detail={"definition": o.definition, "table": o.table},
             )
             for o in objects
@@ -85,6 +86,7 @@ class CrmDtaCleanup(Module):
                 "run a tuning pass (e.g. the Database Engine Tuning Advisor or an "
                 "update of statistics) once the upgrade is done",
                 "info",
+                host=ctx.host.name,
             )
         )
         return Result(

@@ -3,7 +3,8 @@
 `what` lists the parts (default: every part this server holds):
 - `database` (database server): the CRM database from its verified backup (`db_restore`);
 - `registry`: `Config\\/<install>` and `Mappings` imported from their verified `.reg` exports
-  (`registry_import`);
+  (`registry_import`); restoring a live estate's exports into its test estate keeps the test
+  server's own `DefaultDatabaseServer`, so the test estate never connects to the live database;
 - `program_files`: the `<install>` folder put back exactly as it was zipped (`win_archive`
   extracted: files the upgrade added are gone afterwards). With `into: backup` the zip is
   extracted to `<install>_backup` instead, the folder the guide's rollback (chapter 10)
@@ -21,7 +22,7 @@ protects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from engine.model import Host
@@ -29,7 +30,7 @@ from engine.module_api import Artifact, Module, ModuleFailed, Result, TaskContex
 from engine.products.sagecrm_estate import Estate
 from modules import _sagecrm as crm
 from modules._common import call, object_schema, stat
-from modules._windows import registry_resource, require_backup
+from modules._windows import require_backup
 
 PARTS = ("database", "registry", "program_files", "services")
 
@@ -59,6 +60,12 @@ class CrmRestore(Module):
                 "default": "install",
                 "description": "program_files: back into <install>, or into <install>_backup.",
             },
+            "source": {
+                "enum": ["this", "mirror"],
+                "default": "this",
+                "description": "this: the estate's own backups; mirror: a test estate restored from the backups "
+                "of the live estate it mirrors (sagecrm.mirror_of; the live run is --from-run).",
+            },
             "drop_backup_copy": {
                 "type": "boolean",
                 "default": False,
@@ -87,36 +94,50 @@ class CrmRestore(Module):
         est = crm.estate(ctx)
         crm.require_server(ctx, est)
         total = Result(output={})
+        mirrored: list[Artifact] = []
         for part in parts_for(args, est, ctx.host.name):
-            crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, args))
+            crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, _Source(args, mirrored)))
+        total.artifacts.extend(mirrored)
         return total
 
     # --- the parts ----------------------------------------------------------------------------
-    def _database(self, ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> Result:
+    def _database(self, ctx: TaskContext, est: Estate, args: _Source) -> Result:
         from modules.db_restore import DbRestore
 
-        return DbRestore().run(ctx, {"db": est.database})
+        if not args.mirror:
+            return DbRestore().run(ctx, {"db": est.database})
+        backup = args.backup(ctx, est, lambda e, h: f"db:{e.database}", "db_backup")
+        return DbRestore().run(ctx, {"db": est.database, "backup": backup.location})
 
-    def _registry(self, ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> Result:
+    def _registry(self, ctx: TaskContext, est: Estate, args: _Source) -> Result:
         from modules.registry_import import RegistryImport
 
+        keep = _own_database_server(ctx, est) if args.mirror else None
         out = Result(output={})
-        for key, name in zip(est.registry_keys, ("Config", "Mappings"), strict=True):
-            backup = recorded(ctx, registry_resource(ctx.host.name, key), "registry_export")
+        for index, (key, name) in enumerate(zip(est.registry_keys, ("Config", "Mappings"), strict=True)):
+            backup = args.backup(
+                ctx, est, lambda e, h, i=index: e.registry_resources(h)[i], "registry_export"
+            )
             crm.combine(out, name, RegistryImport().run(ctx, {"path": backup.location, "key": key}))
+        if keep is not None and not ctx.check_mode:
+            answer = call(
+                ctx.require_remote(), "registry.set", key=est.config_key, name=DB_SERVER_VALUE, data=keep
+            )
+            out.output["kept_database_server"] = keep
+            out.changed = out.changed or bool(answer.get("changed"))
         return out
 
-    def _program_files(self, ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> Result:
+    def _program_files(self, ctx: TaskContext, est: Estate, args: _Source) -> Result:
         if args.get("into", "install") == "backup":
-            return self._into_backup(ctx, est)
-        result = _unzip(ctx, est.install_path)
+            return self._into_backup(ctx, est, args)
+        result = _unzip(ctx, est.install_path, args.backup(ctx, est, _install, "archive"))
         if args.get("drop_backup_copy") and not result.failed:
             result.output["backup_copy"] = self._drop_copy(ctx, est)
             result.changed = result.changed or result.output["backup_copy"] == "removed"
         return result
 
-    def _services(self, ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> Result:
-        return _unzip(ctx, est.services_dir)
+    def _services(self, ctx: TaskContext, est: Estate, args: _Source) -> Result:
+        return _unzip(ctx, est.services_dir, args.backup(ctx, est, _services, "archive"))
 
     def _drop_copy(self, ctx: TaskContext, est: Estate) -> str:
         """Remove `<install>_backup` when it is exactly the restored install folder."""
@@ -131,11 +152,11 @@ class CrmRestore(Module):
         call(remote, "file.remove", path=est.backup_path, recursive=True)
         return "removed"
 
-    def _into_backup(self, ctx: TaskContext, est: Estate) -> Result:
+    def _into_backup(self, ctx: TaskContext, est: Estate, args: _Source) -> Result:
         """The install folder's verified zip extracted to `<install>_backup` (the guide's rollback folder)."""
         remote = ctx.require_remote()
-        resource = f"files:{ctx.host.name}:{est.install_path}"
-        backup = recorded(ctx, resource, "archive")
+        resource = _install(est, ctx.host.name)
+        backup = args.backup(ctx, est, _install, "archive")
         target = est.backup_path
         expected = backup.meta.get("tree_digest")
         current = call(remote, "file.tree_hash", path=target) if stat(remote, target) is not None else None
@@ -161,10 +182,56 @@ class CrmRestore(Module):
         )
 
 
-def _unzip(ctx: TaskContext, path: str) -> Result:
+DB_SERVER_VALUE = "DefaultDatabaseServer"
+
+
+def _own_database_server(ctx: TaskContext, est: Estate) -> str | None:
+    """A test server's own `DefaultDatabaseServer`, kept through the import of the live registry:
+    with the live value it would connect to the LIVE database."""
+    value = call(ctx.require_remote(), "registry.get", key=est.config_key)
+    entry = (value.get("values") or {}).get(DB_SERVER_VALUE) if value.get("exists") else None
+    return None if entry is None else str(entry.get("data"))
+
+
+def _install(est: Estate, host: str) -> str:
+    return f"files:{host}:{est.install_path}"
+
+
+def _services(est: Estate, host: str) -> str:
+    return f"files:{host}:{est.services_dir}"
+
+
+class _Source:
+    """Where a part's backup comes from: this estate's runs, or the live estate it mirrors."""
+
+    def __init__(self, args: Mapping[str, Any], mirrored: list[Artifact]):
+        self.args = args
+        self.mirror = args.get("source", "this") == "mirror"
+        self.mirrored = mirrored
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.args.get(key, default)
+
+    def backup(
+        self, ctx: TaskContext, est: Estate, resource: Callable[[Estate, str], str], kind: str
+    ) -> Artifact:
+        if not self.mirror:
+            return recorded(ctx, resource(est, ctx.host.name), kind)
+        from modules import _sagecrm_mirror as mirror
+
+        live = mirror.live_estate(est)
+        twin = mirror.twin(est, live, ctx.host.name)
+        found = mirror.live_artifact(ctx, resource(live, twin), None if kind == "db_backup" else twin, kind)
+        if found.host is not None:
+            mirror.bring(ctx, live, found.host, found)
+        local = mirror.as_test_backup(ctx, found, resource(est, ctx.host.name))
+        self.mirrored.append(local)
+        return local
+
+
+def _unzip(ctx: TaskContext, path: str, backup: Artifact) -> Result:
     from modules.win_archive import WinArchive
 
-    backup = recorded(ctx, f"files:{ctx.host.name}:{path}", "archive")
     return WinArchive().run(ctx, {"path": path, "dest": backup.location, "state": "extracted"})
 
 

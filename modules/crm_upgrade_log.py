@@ -120,7 +120,9 @@ class CrmUpgradeLog(Module):
         path = str(args.get("path") or est.log_path)
         remote = ctx.require_remote()
         if ctx.check_mode and digest(remote, path) is None:
-            return Result(skipped=True, msg=f"{path} does not exist yet (check mode: the installer did not run)")
+            return Result(
+                skipped=True, msg=f"{path} does not exist yet (check mode: the installer did not run)"
+            )
         try:
             data, _cut = read_bytes(remote, path, max_bytes=MAX_PAGE)
         except ModuleFailed as exc:

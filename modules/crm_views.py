@@ -73,6 +73,7 @@ class CrmViews(Module):
                     "new_view",
                     message,
                     "warning",
+                    host=ctx.host.name,
                     detail={**review, "kept_definition": kept, "new_definition": views[new_name]},
                 )
             )

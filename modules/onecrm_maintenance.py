@@ -135,8 +135,11 @@ class OnecrmMaintenance(Module):
         if stat(remote, st.install_path) is None:
             raise ModuleFailed(f"the {st.name} install folder {st.install_path} does not exist on {st.host}")
         active, paused = scheduler_lines(cron.read()) if cron.configured else (0, 0)
-        return {"maintenance": stat(remote, flag) is not None, "scheduler_active": active,
-                "scheduler_paused": paused}
+        return {
+            "maintenance": stat(remote, flag) is not None,
+            "scheduler_active": active,
+            "scheduler_paused": paused,
+        }
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         on = args["state"] == "on"
@@ -152,8 +155,13 @@ class OnecrmMaintenance(Module):
         findings = []
         if on:
             message = str(one.setting(ctx, "maintenance", "message", default=DEFAULT_MESSAGE))
-            call(remote, "file.write", path=flag, content_b64=base64.b64encode(page(message)).decode(),
-                 mode="0644")
+            call(
+                remote,
+                "file.write",
+                path=flag,
+                content_b64=base64.b64encode(page(message)).decode(),
+                mode="0644",
+            )
         else:
             call(remote, "file.remove", path=flag)
         if cron.configured:
@@ -163,14 +171,25 @@ class OnecrmMaintenance(Module):
                 cron.write(new)
         if on and not change["before"]["scheduler_active"] and not change["before"]["scheduler_paused"]:
             where = cron.where if cron.configured else "no `scheduler:` configured"
-            findings.append(Finding("maintenance", f"no active {SCHEDULER_MATCH} cron entry found ({where}): "
-                                    "check that the scheduler cannot run during the update", "warning",
-                                    host=st.host))
+            findings.append(
+                Finding(
+                    "maintenance",
+                    f"no active {SCHEDULER_MATCH} cron entry found ({where}): "
+                    "check that the scheduler cannot run during the update",
+                    "warning",
+                    host=st.host,
+                )
+            )
         after = self.check(ctx, args)
         output = {"site": st.name, "state": args["state"], "before": change["before"], "after": after}
         verb = "in maintenance" if on else "back in service"
-        return Result(changed=True, msg=f"{st.name} {verb}", output=output, findings=findings,
-                      diff=change if ctx.diff_mode else None)
+        return Result(
+            changed=True,
+            msg=f"{st.name} {verb}",
+            output=output,
+            findings=findings,
+            diff=change if ctx.diff_mode else None,
+        )
 
     def undo(self, ctx: TaskContext, args: Mapping[str, Any], recorded: Mapping[str, Any]) -> Result:
         """Put back the state recorded before this task changed it."""

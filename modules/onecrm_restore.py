@@ -60,6 +60,10 @@ class OnecrmRestore(Module):
             chosen, where = one.database_backup(ctx, source)
         else:
             chosen, where = one.files_backup(ctx, source, full_only=source.name != st.name)
+        if chosen is None and ctx.check_mode:  # the backup step before this one took nothing either
+            return Result(
+                changed=True, msg=f"would restore the {st.name} {part} from the backup an earlier step takes"
+            )
         if chosen is None:
             raise ModuleFailed(
                 f"refusing to restore the {st.name} {part}: no verified backup of the {source.name} {part} "
@@ -73,35 +77,63 @@ class OnecrmRestore(Module):
     def _database(self, ctx: TaskContext, st: one.Site, chosen: Artifact, where: str) -> Result:
         remote = one.require_host(ctx, one.db_host(ctx, st), f"the {st.name} database's dumps")
         if chosen.host and chosen.host != remote.host_name:
-            raise ModuleFailed(f"refusing: the dump {chosen.location} is on {chosen.host}, not on {remote.host_name}")
+            raise ModuleFailed(
+                f"refusing: the dump {chosen.location} is on {chosen.host}, not on {remote.host_name}"
+            )
         target = target_of(ctx, st.database)
         with db_failures():
             files = files_for(ctx, target)
             digest, size = files.hash(chosen.location)  # re-read now: it must be the file verified
         if digest != chosen.sha256:
-            raise ModuleFailed(f"refusing to restore {st.database}: {chosen.location} changed since it was verified")
-        output = {"backup": chosen.location, "taken_at": chosen.taken_at, "sha256": digest, "size": size,
-                  "recorded_by": where}
+            raise ModuleFailed(
+                f"refusing to restore {st.database}: {chosen.location} changed since it was verified"
+            )
+        output = {
+            "backup": chosen.location,
+            "taken_at": chosen.taken_at,
+            "sha256": digest,
+            "size": size,
+            "recorded_by": where,
+        }
         if ctx.check_mode:
-            return Result(changed=True, output=output, msg=f"would restore {st.database} from {chosen.location}")
+            return Result(
+                changed=True, output=output, msg=f"would restore {st.database} from {chosen.location}"
+            )
         with db_failures():
             output.update(restore_backup(target, files, chosen.location, meta=dict(chosen.meta)))
-        finding = Finding("restore", f"{st.database} restored from {chosen.location} taken {chosen.taken_at}",
-                          "info", host=remote.host_name)
-        return Result(changed=True, output=output, findings=[finding],
-                      msg=f"restored {st.database} from {chosen.location} ({chosen.taken_at})")
+        finding = Finding(
+            "restore",
+            f"{st.database} restored from {chosen.location} taken {chosen.taken_at}",
+            "info",
+            host=remote.host_name,
+        )
+        return Result(
+            changed=True,
+            output=output,
+            findings=[finding],
+            msg=f"restored {st.database} from {chosen.location} ({chosen.taken_at})",
+        )
 
     # --- files --------------------------------------------------------------------------------------------
-    def _files(self, ctx: TaskContext, st: one.Site, source: one.Site, chosen: Artifact, where: str) -> Result:
+    def _files(
+        self, ctx: TaskContext, st: one.Site, source: one.Site, chosen: Artifact, where: str
+    ) -> Result:
         remote = one.require_host(ctx, st.host, f"the {st.name} install folder")
         if chosen.host and chosen.host != remote.host_name:
-            raise ModuleFailed(f"refusing: the backup {chosen.location} is on {chosen.host}, not on {remote.host_name}")
+            raise ModuleFailed(
+                f"refusing: the backup {chosen.location} is on {chosen.host}, not on {remote.host_name}"
+            )
         found = call_optional(remote, "file.hash", path=chosen.location)
         if found is None or found["digest"] != chosen.sha256:
             why = "is gone" if found is None else "changed since it was verified"
             raise ModuleFailed(f"refusing to restore {st.install_path}: the backup {chosen.location} {why}")
-        output: dict[str, Any] = {"backup": chosen.location, "kind": chosen.kind, "taken_at": chosen.taken_at,
-                                  "recorded_by": where, "from": source.name}
+        output: dict[str, Any] = {
+            "backup": chosen.location,
+            "kind": chosen.kind,
+            "taken_at": chosen.taken_at,
+            "recorded_by": where,
+            "from": source.name,
+        }
         staging = one.backup_path(ctx, st, "restore", "")
         if chosen.kind == one.UPDATE_BACKUP_KIND:
             return self._revert(ctx, st, remote, chosen, staging, output)
@@ -109,27 +141,41 @@ class OnecrmRestore(Module):
         if source.name == st.name and self._same_tree(remote, st, chosen):
             return Result(output=output, msg=f"{st.install_path} already matches {chosen.location}")
         if ctx.check_mode:
-            return Result(changed=True, output=output, msg=f"would restore {st.install_path} from {chosen.location}")
+            return Result(
+                changed=True, output=output, msg=f"would restore {st.install_path} from {chosen.location}"
+            )
         done = tree.sync_tree(remote, st, chosen.location, int(chosen.meta.get("strip") or 0), staging, keep)
         output.update(done, kept=list(keep))
-        return Result(changed=True, output=output,
-                      msg=f"{st.install_path} restored from {chosen.location} ({done['removed']} removed)")
+        return Result(
+            changed=True,
+            output=output,
+            msg=f"{st.install_path} restored from {chosen.location} ({done['removed']} removed)",
+        )
 
     def _revert(
         self, ctx: TaskContext, st: one.Site, remote: Remote, chosen: Artifact, staging: str, output: dict
     ) -> Result:
         manifest = tree.read_manifest(remote, chosen.location)
         if manifest.get("install_path") != st.install_path:
-            raise ModuleFailed(f"{chosen.location} is a backup of {manifest.get('install_path')}, not {st.install_path}")
+            raise ModuleFailed(
+                f"{chosen.location} is a backup of {manifest.get('install_path')}, not {st.install_path}"
+            )
         output["version_before_update"] = manifest.get("version_before")
         if tree.update_reverted(remote, st, manifest):
-            return Result(output=output, msg=f"{st.install_path} already holds the files from before the update")
+            return Result(
+                output=output, msg=f"{st.install_path} already holds the files from before the update"
+            )
         if ctx.check_mode:
             count = len(manifest["overwritten"])
-            return Result(changed=True, output=output, msg=f"would put back {count} file(s) from {chosen.location}")
+            return Result(
+                changed=True, output=output, msg=f"would put back {count} file(s) from {chosen.location}"
+            )
         output.update(tree.revert_update(remote, st, chosen.location, staging, manifest))
-        return Result(changed=True, output=output,
-                      msg=f"{st.install_path}: {output['restored']} file(s) put back, {output['removed']} removed")
+        return Result(
+            changed=True,
+            output=output,
+            msg=f"{st.install_path}: {output['restored']} file(s) put back, {output['removed']} removed",
+        )
 
     @staticmethod
     def _same_tree(remote: Remote, st: one.Site, chosen: Artifact) -> bool:

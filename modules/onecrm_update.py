@@ -86,7 +86,9 @@ def load_package(ctx: TaskContext, remote: Remote, fetch: bool = True) -> Packag
         if not fetch:
             raise NotFetched(f"would download the update package {conf['url']} to {path}")
         call(remote, "file.mkdir", path=posixpath.dirname(path), parents=True)
-        one.download(remote, str(conf["url"]), path, float(one.setting(ctx, "update", "timeout", default=600)))
+        one.download(
+            remote, str(conf["url"]), path, float(one.setting(ctx, "update", "timeout", default=600))
+        )
         found = call(remote, "file.hash", path=path)
     if found is None:
         raise ModuleFailed(f"the update package {path} is not on {remote.host_name}")
@@ -115,7 +117,10 @@ def load_package(ctx: TaskContext, remote: Remote, fetch: bool = True) -> Packag
 def package_version(ctx: TaskContext, remote: Remote, package: Package) -> str:
     """The version the package's manifest names (manifest.php, else its sugar_version.php)."""
     members = package.members()
-    for rel, parse in (("manifest.php", one.parse_manifest_version), (one.version_file(ctx), one.parse_sugar_version)):
+    for rel, parse in (
+        ("manifest.php", one.parse_manifest_version),
+        (one.version_file(ctx), one.parse_sugar_version),
+    ):
         entry = members.get(rel)
         if entry is None:
             continue
@@ -141,9 +146,8 @@ def plan_files(remote: Remote, st: one.Site, package: Package) -> dict[str, Any]
     there = tree.installed(remote, st.install_path, paths)
     overwritten, created_files, clashes = [], [], []
     for rel, entry in sorted(members.items()):
-        kind = "directory" if entry.get("type") == "directory" else "item"
         present = there.get(rel)
-        if kind == "directory" or rel in parents:
+        if entry.get("type") == "directory" or rel in parents:
             if present is not None and present["type"] != "directory":
                 clashes.append(f"{rel} is a {present['type']} where the package has a folder")
             continue
@@ -229,14 +233,22 @@ class OnecrmUpdate(Module):
         call(remote, "file.remove", path=staging, recursive=True)
         steps = [("file.mkdir", {"path": copies_dir, "parents": True})]
         steps += [("file.mkdir", {"path": f, "parents": True}) for f in folders]
-        steps += [("file.copy", {"src": st.path(e["path"]), "dest": posixpath.join(copies_dir, e["path"])}) for e in entries]
+        steps += [
+            ("file.copy", {"src": st.path(e["path"]), "dest": posixpath.join(copies_dir, e["path"])})
+            for e in entries
+        ]
         tree.run_all(remote, steps, "backing up the files the update overwrites")
         copies = tree.installed(remote, copies_dir, [e["path"] for e in entries])
         wrong = [e["path"] for e in entries if copies.get(e["path"], {}).get("sha256") != e["sha256"]]
         if wrong:
             raise ModuleFailed(f"the backup copies differ from the install: {', '.join(wrong[:_SHOWN])}")
         body = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
-        call(remote, "file.write", path=posixpath.join(staging, MANIFEST), content_b64=base64.b64encode(body).decode())
+        call(
+            remote,
+            "file.write",
+            path=posixpath.join(staging, MANIFEST),
+            content_b64=base64.b64encode(body).decode(),
+        )
         dest = staging + ".zip"
         created = call(remote, "archive.create", src=staging, dest=dest, format="zip")
         checked = call(remote, "archive.verify", path=dest)
@@ -267,31 +279,52 @@ class OnecrmUpdate(Module):
         package = load_package(ctx, remote, fetch=False)
         found = versions(ctx, st.name)
         if mismatch(found, package.version) is None:
-            return Result(output={"version": package.version}, msg=f"{st.name} is already at {package.version}")
+            return Result(
+                output={"version": package.version}, msg=f"{st.name} is already at {package.version}"
+            )
+        command = one.setting(ctx, "update", "command")
+        if ctx.check_mode:  # the prepare step backed nothing up either: nothing to check against
+            what = f"would extract {package.path} into {st.install_path}"
+            return Result(changed=True, msg=what + (" and run the update command" if command else ""))
         backup = self._recorded_backup(ctx, st, remote, package)
         manifest = tree.read_manifest(remote, backup.location)
         self._unchanged_since_backup(remote, st, package, manifest)
-        command = one.setting(ctx, "update", "command")
-        output: dict[str, Any] = {"package": package.path, "version": package.version, "backup": backup.location}
-        if ctx.check_mode:
-            what = f"would extract {package.path} into {st.install_path}"
-            return Result(changed=True, output=output, msg=what + (" and run the update command" if command else ""))
+        output: dict[str, Any] = {
+            "package": package.path,
+            "version": package.version,
+            "backup": backup.location,
+        }
         extracted = call(
-            remote, "archive.extract", src=package.path, dest=st.install_path, overwrite=True, strip=package.strip
+            remote,
+            "archive.extract",
+            src=package.path,
+            dest=st.install_path,
+            overwrite=True,
+            strip=package.strip,
         )
-        written = [e["path"] for e in manifest["overwritten"]] + manifest["created_files"] + manifest["created_dirs"]
+        written = (
+            [e["path"] for e in manifest["overwritten"]]
+            + manifest["created_files"]
+            + manifest["created_dirs"]
+        )
         one.set_owner(remote, st, [st.path(p) for p in written])
         output["files_written"] = extracted.get("files", 0)
         if command:
             output["command"] = self._command(ctx, st, remote, [str(a) for a in command])
-        return Result(changed=True, output=output, msg=f"extracted {extracted.get('files', 0)} file(s) into {st.install_path}")
+        return Result(
+            changed=True,
+            output=output,
+            msg=f"extracted {extracted.get('files', 0)} file(s) into {st.install_path}",
+        )
 
     def _recorded_backup(self, ctx: TaskContext, st: one.Site, remote: Remote, package: Package) -> Artifact:
         """This run's verified backup of the files this very package overwrites, still intact."""
         candidates = [
             a
             for a in ctx.run.artifacts.get(st.files_resource, [])
-            if a.kind == one.UPDATE_BACKUP_KIND and a.verified and a.meta.get("package_sha256") == package.sha256
+            if a.kind == one.UPDATE_BACKUP_KIND
+            and a.verified
+            and a.meta.get("package_sha256") == package.sha256
         ]
         if not candidates:
             raise ModuleFailed(
@@ -301,10 +334,14 @@ class OnecrmUpdate(Module):
         backup = candidates[-1]
         found = call_optional(remote, "file.hash", path=backup.location)
         if found is None or found["digest"] != backup.sha256:
-            raise ModuleFailed(f"refusing to install: the backup {backup.location} is gone or changed since verified")
+            raise ModuleFailed(
+                f"refusing to install: the backup {backup.location} is gone or changed since verified"
+            )
         return backup
 
-    def _unchanged_since_backup(self, remote: Remote, st: one.Site, package: Package, manifest: Mapping) -> None:
+    def _unchanged_since_backup(
+        self, remote: Remote, st: one.Site, package: Package, manifest: Mapping
+    ) -> None:
         """Every backed-up file is still as backed up, or already the package's (an interrupted run)."""
         entries = list(manifest.get("overwritten") or [])
         now = tree.installed(remote, st.install_path, [e["path"] for e in entries])
@@ -325,11 +362,17 @@ class OnecrmUpdate(Module):
         env = {str(k): str(v) for k, v in (one.setting(ctx, "update", "env", default={}) or {}).items()}
         timeout = float(one.setting(ctx, "update", "timeout", default=DEFAULT_TIMEOUT))
         answer = call(remote, "process.run", argv=argv, cwd=st.install_path, env=env or None, timeout=timeout)
-        result = {"argv": argv, "rc": answer["rc"], "stdout": one.tail(answer["stdout"]),
-                  "stderr": one.tail(answer["stderr"])}
+        result = {
+            "argv": argv,
+            "rc": answer["rc"],
+            "stdout": one.tail(answer["stdout"]),
+            "stderr": one.tail(answer["stderr"]),
+        }
         if answer["rc"] != 0:
-            raise ModuleFailed(f"the update command {argv[0]} exited with {answer['rc']}: {result['stderr']}",
-                               output={"command": result})
+            raise ModuleFailed(
+                f"the update command {argv[0]} exited with {answer['rc']}: {result['stderr']}",
+                output={"command": result},
+            )
         return result
 
     # --- verify ------------------------------------------------------------------------------------------
@@ -339,7 +382,11 @@ class OnecrmUpdate(Module):
         problems = [p for p in [mismatch(found, package.version)] if p]
         if stat(remote, one.maintenance_path(ctx, st)) is not None:
             problems.append(f"the {st.name} site is still in maintenance")
-        request = {"url": st.url, "contains": st.get("expect_text"), "validate_certs": st.get("validate_certs", True)}
+        request = {
+            "url": st.url,
+            "contains": st.get("expect_text"),
+            "validate_certs": st.get("validate_certs", True),
+        }
         answer = get(ctx, request)
         answered = verdict(answer, request)
         if answered:
@@ -347,5 +394,7 @@ class OnecrmUpdate(Module):
         output = {**found, "package_version": package.version, "url": st.url, "status": answer.get("status")}
         if problems and not ctx.check_mode:
             raise ModuleFailed("; ".join(problems), output=output)
-        message = "; ".join(problems) if problems else f"{st.name} is at {package.version} and answers {st.url}"
+        message = f"{st.name} is at {package.version} and answers {st.url}"
+        if problems:
+            message = "; ".join(problems) + " (check mode: nothing was installed)"
         return Result(output=output, msg=message)

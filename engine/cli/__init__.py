@@ -32,7 +32,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that exits with 2 and a one-line message (no usage dump) on bad flags."""
+    """argparse that exits with 2 and a one-line message (no usage dump) on bad flags.
+
+    No abbreviated long options: `--allow` must not silently mean `--allow-unprotected`, and an
+    option added later must not change what an operator's existing command line means.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +10,41 @@ from engine.errors import Location, UserError
 
 
 def add_inventory_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-i", "--inventory", required=True, metavar="FILE", help="the estate's inventory file")
-    parser.add_argument("--vault-id", action="append", default=[], metavar="ID@SOURCE",
-                        help="vault password source: ID@prompt, ID@FILE, ID@env:VAR, ID@exec:SCRIPT (repeatable)")
+    parser.add_argument(
+        "-i", "--inventory", required=True, metavar="FILE", help="the estate's inventory file"
+    )
+    parser.add_argument(
+        "--vault-id",
+        action="append",
+        default=[],
+        metavar="ID@SOURCE",
+        help="vault password source: ID@prompt, ID@FILE, ID@env:VAR, ID@exec:SCRIPT (repeatable)",
+    )
 
 
 def add_plan_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("playbook", metavar="PLAYBOOK", help="playbook file")
     add_inventory_args(parser)
-    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
-                        help="key=value, JSON/YAML mapping, or @file (highest precedence; repeatable)")
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value, JSON/YAML mapping, or @file (highest precedence; repeatable)",
+    )
     parser.add_argument("-l", "--limit", metavar="PATTERN", help="only hosts matching this pattern")
-    parser.add_argument("-t", "--tags", action="append", default=[], metavar="TAGS", help="only tasks with these tags")
-    parser.add_argument("--skip-tags", action="append", default=[], metavar="TAGS", help="leave out tasks with these tags")
-    parser.add_argument("--allow-unprotected", action="store_true",
-                        help="let destructive steps run without a verified backup upstream (recorded in journal and report)")
+    parser.add_argument(
+        "-t", "--tags", action="append", default=[], metavar="TAGS", help="only tasks with these tags"
+    )
+    parser.add_argument(
+        "--skip-tags", action="append", default=[], metavar="TAGS", help="leave out tasks with these tags"
+    )
+    parser.add_argument(
+        "--allow-unprotected",
+        action="store_true",
+        help="let destructive steps run without a verified backup upstream (recorded in journal and report)",
+    )
 
 
 def _split_tags(values: list[str]) -> frozenset[str]:
@@ -47,8 +66,11 @@ def parse_extra_vars(values: list[str], keyring: Any = None) -> dict[str, Any]:
         if raw.startswith("@"):
             name = raw[1:].strip()
             if not name or not Path(name).is_file():
-                raise UserError(f"-e {raw}: no such file" if name else "-e @ needs a file name", where,
-                                hint="e.g. -e @vars.yml (relative to the current directory)")
+                raise UserError(
+                    f"-e {raw}: no such file" if name else "-e @ needs a file name",
+                    where,
+                    hint="e.g. -e @vars.yml (relative to the current directory)",
+                )
             value = load_file(name, keyring).value
             where = Location(name, 1, 1)
         elif _looks_like_pairs(raw):
@@ -58,8 +80,11 @@ def parse_extra_vars(values: list[str], keyring: Any = None) -> dict[str, Any]:
         if value is None:  # an empty file or argument sets nothing
             continue
         if not isinstance(value, dict):
-            raise UserError(f"extra vars must be a mapping, not {kind_of(value)}", getattr(value, "loc", None) or where,
-                            hint='e.g. -e target_version=7.3, -e \'{"target_version": "7.3"}\' or -e @vars.yml')
+            raise UserError(
+                f"extra vars must be a mapping, not {kind_of(value)}",
+                getattr(value, "loc", None) or where,
+                hint='e.g. -e target_version=7.3, -e \'{"target_version": "7.3"}\' or -e @vars.yml',
+            )
         out.update(value)
     return out
 
@@ -82,8 +107,11 @@ def _pairs(raw: str) -> dict[str, str]:
         key, sep, val = token.partition("=")
         if not sep or not key.isidentifier():
             col = raw.find(token.split("=", 1)[0]) + 1 if token else 1
-            raise UserError(f"-e: {token!r} is not key=value", Location("-e", 1, max(col, 1)),
-                            hint="keys are variable names: -e target_version=7.3 install_dir=/opt/crm")
+            raise UserError(
+                f"-e: {token!r} is not key=value",
+                Location("-e", 1, max(col, 1)),
+                hint="keys are variable names: -e target_version=7.3 install_dir=/opt/crm",
+            )
         out[key] = val
     return out
 
@@ -95,8 +123,9 @@ def keyring_from(args: argparse.Namespace, masker: Any = None) -> Any:
     cached = getattr(args, "_keyring", None)
     if cached is not None:
         return cached
-    keyring = VaultKeyring.from_sources(list(getattr(args, "vault_id", []) or []), interactive=_interactive(),
-                                        masker=masker)
+    keyring = VaultKeyring.from_sources(
+        list(getattr(args, "vault_id", []) or []), interactive=_interactive(), masker=masker
+    )
     args._keyring = keyring
     return keyring
 
@@ -124,10 +153,9 @@ def load_all(args: argparse.Namespace, **plan_extra: Any) -> tuple[Any, Any, Any
     """(playbook, inventory, plan) for a command's arguments; every problem raised as one UserError."""
     from engine.errors import Problem
     from engine.inventory import load_inventory
+    from engine.module_registry import ModuleRegistry
     from engine.planner.builder import build_plan
     from engine.playbook import load_playbook
-
-    from engine.module_registry import ModuleRegistry
 
     keyring = keyring_from(args)
     registry = ModuleRegistry([Path(args.playbook).parent / "library"])

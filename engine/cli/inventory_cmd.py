@@ -18,11 +18,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", metavar="NAME", help="only this host")
 
 
+#: a variable whose name contains one of these is shown masked, whatever its value
+SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "licence_key",
+    "license_key",
+    "api_key",
+    "private_key",
+    "credential",
+)
+
+
+def is_secret_name(key: str) -> bool:
+    """`db_password`, `ansible_ssh_pass`, `API_TOKEN`: names that say their value is a secret."""
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_WORDS) or lowered.endswith(("_pass", "_pwd"))
+
+
 def _masked(value: Any, key: str = "") -> Any:
     from engine.vault import EncryptedValue
 
-    if isinstance(value, EncryptedValue) or (key.lower() in ("password", "secret", "token", "licence_key",
-                                                             "license_key") and value):
+    if isinstance(value, EncryptedValue) or (is_secret_name(key) and value not in (None, "")):
         return MASK
     if isinstance(value, dict):
         return {k: _masked(v, str(k)) for k, v in value.items()}
@@ -46,7 +65,10 @@ def execute(args: argparse.Namespace) -> int:
         return 0
     data = {
         h.name: {
-            "connection": h.connection, "address": h.address, "roles": list(h.roles), "groups": list(h.groups),
+            "connection": h.connection,
+            "address": h.address,
+            "roles": list(h.roles),
+            "groups": list(h.groups),
             "settings": _masked({k: v for k, v in h.settings.items() if k not in ("connection", "address")}),
             "vars": _masked(dict(h.vars)),
         }
@@ -59,7 +81,10 @@ def execute(args: argparse.Namespace) -> int:
     for name, d in data.items():
         roles = ", ".join(d["roles"]) or "-"
         groups = ", ".join(d["groups"]) or "-"
-        print(f"{name}  [{d['connection']} {d['address']}]  roles: {roles}  groups: {groups}")
+        settings = d["settings"]
+        user = f"{settings['user']}@" if settings.get("user") else ""
+        port = f":{settings['port']}" if settings.get("port") else ""
+        print(f"{name}  [{d['connection']} {user}{d['address']}{port}]  roles: {roles}  groups: {groups}")
         for key, value in sorted(d["vars"].items()):
             print(f"    {key} = {json.dumps(value, default=str)}")
     return 0

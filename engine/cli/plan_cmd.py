@@ -10,8 +10,12 @@ from engine.cli.common import add_plan_args, load_all
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_args(parser)
-    parser.add_argument("--format", choices=["text", "json", "dot", "mermaid"], default="text",
-                        help="text (default), json, dot (Graphviz) or mermaid")
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "dot", "mermaid"],
+        default="text",
+        help="text (default), json, dot (Graphviz) or mermaid",
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the console")
 
 

@@ -8,8 +8,13 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", metavar="DIR", default=".cutover/schemas",
-                        help="directory to write into (default .cutover/schemas)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        default=".cutover/schemas",
+        help="directory to write into (default .cutover/schemas)",
+    )
     parser.add_argument("--name", choices=["inventory", "playbook"], help="print one schema to the console")
 
 

@@ -143,8 +143,17 @@ class Database:
         return out
 
     def _bind(self, params: Params) -> tuple[Any, ...]:
-        """Parameters as the driver takes them (sqlite3 has no Decimal and deprecates datetime)."""
+        """Parameters as the driver takes them (sqlite3 has no Decimal and deprecates datetime).
+
+        The ODBC drivers cut text at a NUL (psqlODBC stores 'a' for 'a\\0b', MariaDB's returns it
+        cut), so a value with NUL is refused rather than silently truncated; sqlite3 carries it.
+        """
         if self.dialect.name != "sqlite":
+            if any(isinstance(p, str) and "\0" in p for p in params):
+                raise DbError(
+                    f"database {self.target.name!r} ({self.dialect.name}): a text value contains NUL, "
+                    "which the ODBC driver would cut short; pass binary data as bytes"
+                )
             return tuple(params)
         return tuple(_sqlite_value(p) for p in params)
 

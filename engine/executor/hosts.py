@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from engine.connection import connection_for
@@ -60,9 +61,20 @@ class HostConnections:
                 pass
 
     def close_all(self) -> None:
-        for conn in list(self._conns.values()):
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
+        """Close every connection at once: a close mostly waits (a helper exits, an SSH session or a
+        WinRM shell is torn down), so a hundred hosts take the time of the slowest, not the sum."""
+        conns = list(self._conns.values())
         self._conns.clear()
+        if len(conns) <= 1:
+            for conn in conns:
+                _close(conn)
+            return
+        with ThreadPoolExecutor(max_workers=min(len(conns), 64), thread_name_prefix="close") as pool:
+            pool.map(_close, conns)
+
+
+def _close(conn: Connection) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - closing is best effort
+        pass

@@ -76,6 +76,8 @@ class NodeRunner:
             name: list(g.hosts) for name, g in plan.inventory.groups.items()
         }
         self._magic: dict[tuple[str, int | None], dict[str, Any]] = {}
+        #: resolved once per run: Path.resolve on every step was a measurable share of a step's cost
+        self.playbook_dir = str(_dir_of(plan.playbook.path))
         self._block_vars = self._index_blocks()
 
     def _index_blocks(self) -> dict[tuple[int, str], Mapping[str, Any]]:
@@ -107,7 +109,7 @@ class NodeRunner:
                 "run_id": self.run_ctx.run_id,
                 "check_mode": self.run_ctx.check_mode,
                 "ansible_check_mode": self.run_ctx.check_mode,
-                "playbook_dir": str(_dir_of(self.plan.playbook.path)),
+                "playbook_dir": self.playbook_dir,
                 "inventory_dir": str(_dir_of(inv.path)),
                 "databases": dict(inv.databases),
                 "sagecrm": inv.sagecrm,
@@ -295,7 +297,7 @@ class NodeRunner:
                 timeout=float(timeout) if timeout else None,
                 render=lambda value: Templar(scope, task.location).render(value),
                 evaluate=lambda expression: Templar(scope, task.location).evaluate(expression),
-                playbook_dir=str(_dir_of(self.plan.playbook.path)),
+                playbook_dir=self.playbook_dir,
             )
             return module.run(ctx, args), None
         except ModuleFailed as err:

@@ -16,13 +16,13 @@ from typing import Any
 import networkx as nx
 
 from engine.errors import Location, Problem, UserError, closest
-from engine.loader import LDict
+from engine.loader import LDict, bulk_allocation
 from engine.model import Inventory, Play, Playbook, Task
 from engine.module_registry import ModuleRegistry
 from engine.patterns import match_hosts
 from engine.planner.graph import Node, Plan
 from engine.planner.policies import PolicyContext, destructive_needs_backup, registered_policies
-from engine.templating import Scope, Templar, has_templates
+from engine.templating import Scope, Templar, has_templates, is_template
 
 #: where `--limit` mistakes point: the option's text is the "file", its terms the columns
 LIMIT_LOCATION = Location("--limit", 1, 1)
@@ -69,6 +69,8 @@ class BuildState:
     needs: list[tuple[str, str, Location | None]] = field(default_factory=list)  # (node, needed id, where)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: a topological order of the graph, once `check_cycles` found no cycle
+    order: list[str] | None = None
 
     def add(self, node: Node) -> str:
         self.nodes[node.id] = node
@@ -92,6 +94,7 @@ def value_location(owner: Any, key: str) -> Location | None:
 
 # --- steps --------------------------------------------------------------------------------------
 
+
 def select_hosts(state: BuildState) -> None:
     """Match each play's pattern (and --limit) to host names."""
     limit: set[str] | None = None
@@ -113,18 +116,29 @@ def select_hosts(state: BuildState) -> None:
             state.problems.extend(err.problems)
             continue
         if limit is not None:
-            hosts = [h for h in hosts if h in limit]
+            kept = [h for h in hosts if h in limit]
+            if hosts and not kept:
+                state.notes.append(f"play {play.index + 1} ({play.name}): no host left after --limit")
+            hosts = kept
         state.play_hosts[play.index] = hosts
 
 
-def _flatten(tasks: tuple[Task, ...], scope: tuple[tuple[str, str], ...], tags: tuple[str, ...],
-             owners: tuple[str, ...] = ()) -> list[_Instance]:
+def _flatten(
+    tasks: tuple[Task, ...],
+    scope: tuple[tuple[str, str], ...],
+    tags: tuple[str, ...],
+    owners: tuple[str, ...] = (),
+) -> list[_Instance]:
     out: list[_Instance] = []
     for task in tasks:
         task_tags = tuple(dict.fromkeys(tags + task.tags))
         if task.is_block:
             inner = (*owners, task.id) if task.id else owners
-            for section, children in (("block", task.block), ("rescue", task.rescue), ("always", task.always)):
+            for section, children in (
+                ("block", task.block),
+                ("rescue", task.rescue),
+                ("always", task.always),
+            ):
                 out.extend(_flatten(children, (*scope, (task.path, section)), task_tags, inner))
         else:
             out.append(_Instance(task, scope, task_tags, owners))
@@ -135,8 +149,11 @@ def _selected(instance: _Instance, options: PlanOptions) -> bool:
     """--tags / --skip-tags with Ansible's special tags: always, never, all, tagged, untagged."""
     tags = set(instance.tags)
     wanted = options.tags
-    if options.skip_tags & tags or ("tagged" in options.skip_tags and tags) or (
-            "untagged" in options.skip_tags and not tags):
+    if (
+        options.skip_tags & tags
+        or ("tagged" in options.skip_tags and tags)
+        or ("untagged" in options.skip_tags and not tags)
+    ):
         return False
     if "never" in tags and not (tags & wanted):
         return False
@@ -176,11 +193,16 @@ def _batches(play: Play, hosts: list[str], scope: Scope, problems: list[Problem]
         except ValueError:
             size = -1
         if size < 0 or (size == 0 and not raw.endswith("%")):
-            problems.append(Problem(f"serial: {raw!r} is not a count (1 or more) or a percentage", where,
-                                    hint='e.g. serial: 1, serial: "30%" or serial: [1, "50%"]'))
+            problems.append(
+                Problem(
+                    f"serial: {raw!r} is not a count (1 or more) or a percentage",
+                    where,
+                    hint='e.g. serial: 1, serial: "30%" or serial: [1, "50%"]',
+                )
+            )
             return [hosts]
         size = max(1, size)
-        out.append(hosts[i:i + size])
+        out.append(hosts[i : i + size])
         i += size
         k += 1
     return out
@@ -201,8 +223,9 @@ def expand_tasks(state: BuildState) -> None:
     for play in state.playbook.plays:
         hosts = state.play_hosts.get(play.index)
         if not hosts:
-            if hosts is not None:
-                state.notes.append(f"play {play.index + 1} ({play.name}): no host matches")
+            note = f"play {play.index + 1} ({play.name}): no host matches"
+            if hosts is not None and not any(n.startswith(f"play {play.index + 1} (") for n in state.notes):
+                state.notes.append(note)
             continue
         instances = [i for i in _flatten(play.tasks, (), ()) if _selected(i, state.options)]
         handlers = _flatten(play.handlers, (), ())
@@ -213,8 +236,14 @@ def expand_tasks(state: BuildState) -> None:
             tail: dict[str, str | None] = {h: None for h in batch}
             batch_heads: list[str] = []
             if previous_batch_tails:
-                barrier = state.add(Node(f"p{play.index}/batch{b}", "barrier", play.index,
-                                         label=f"play {play.index + 1} batch {b + 1}"))
+                barrier = state.add(
+                    Node(
+                        f"p{play.index}/batch{b}",
+                        "barrier",
+                        play.index,
+                        label=f"play {play.index + 1} batch {b + 1}",
+                    )
+                )
                 for t in previous_batch_tails:
                     graph.add_edge(t, barrier)
                 tail = {h: barrier for h in batch}
@@ -223,8 +252,20 @@ def expand_tasks(state: BuildState) -> None:
             for inst in handlers:
                 for host in batch:
                     node_id = f"p{play.index}/{inst.task.path}@{host}"
-                    state.add(Node(node_id, "handler", play.index, host, inst.task, inst.scope, (),
-                                   _estimate(inst.task), inst.task.label, inst.tags))
+                    state.add(
+                        Node(
+                            node_id,
+                            "handler",
+                            play.index,
+                            host,
+                            inst.task,
+                            inst.scope,
+                            (),
+                            _estimate(inst.task),
+                            inst.task.label,
+                            inst.tags,
+                        )
+                    )
                     _chain(graph, tail, host, node_id, batch_heads)
             batch_tails = list(dict.fromkeys(t for t in tail.values() if t is not None))
             if not previous_batch_tails:
@@ -235,16 +276,34 @@ def expand_tasks(state: BuildState) -> None:
         state.tails[play.index] = tails
 
 
-def _expand_one(state: BuildState, play: Play, batch: list[str], inst: _Instance, tail: dict[str, str | None],
-                batch_heads: list[str]) -> None:
+def _expand_one(
+    state: BuildState,
+    play: Play,
+    batch: list[str],
+    inst: _Instance,
+    tail: dict[str, str | None],
+    batch_heads: list[str],
+) -> None:
     """The nodes of one task in one batch: one per host, or one shared node for `run_once`."""
     task = inst.task
     run_once = bool(task.run_once) and not isinstance(task.run_once, str)
     estimate = _estimate(task)
     for host in batch[:1] if run_once else batch:
         node_id = f"p{play.index}/{task.path}@{host}"
-        state.add(Node(node_id, "task", play.index, host, task, inst.scope,
-                       tuple(batch) if run_once else (), estimate, task.label, inst.tags))
+        state.add(
+            Node(
+                node_id,
+                "task",
+                play.index,
+                host,
+                task,
+                inst.scope,
+                tuple(batch) if run_once else (),
+                estimate,
+                task.label,
+                inst.tags,
+            )
+        )
         for owner in (task.id, *inst.owners) if task.id else inst.owners:
             state.by_task_id.setdefault(owner, []).append(node_id)
         for needed in task.needs:
@@ -270,7 +329,9 @@ def play_barriers(state: BuildState) -> None:
         if heads is None:
             continue
         if previous:
-            barrier = state.add(Node(f"p{play.index}/start", "barrier", play.index, label=f"start of play {play.index + 1}"))
+            barrier = state.add(
+                Node(f"p{play.index}/start", "barrier", play.index, label=f"start of play {play.index + 1}")
+            )
             for t in previous:
                 state.edge(t, barrier)
             for h in heads:
@@ -284,8 +345,13 @@ def needs_barriers(state: BuildState) -> None:
     known_ids = _all_ids(state.playbook)
     for task_id, locations in known_ids.items():
         if len(locations) > 1:
-            state.problems.append(Problem(f"task id {task_id!r} is used twice (first at {locations[0]})",
-                                          locations[1], hint="ids must be unique in a playbook"))
+            state.problems.append(
+                Problem(
+                    f"task id {task_id!r} is used twice (first at {locations[0]})",
+                    locations[1],
+                    hint="ids must be unique in a playbook",
+                )
+            )
     barriers: dict[str, str] = {}
     reported: set[tuple[str, str]] = set()
     for node_id, needed, where in state.needs:
@@ -293,8 +359,13 @@ def needs_barriers(state: BuildState) -> None:
             if (needed, str(where)) not in reported:
                 reported.add((needed, str(where)))
                 guess = closest(needed, list(known_ids))
-                state.problems.append(Problem(f"needs: no task has id {needed!r}", where,
-                                              hint=f"did you mean {guess!r}?" if guess else "give the task `id: ...`"))
+                state.problems.append(
+                    Problem(
+                        f"needs: no task has id {needed!r}",
+                        where,
+                        hint=f"did you mean {guess!r}?" if guess else "give the task `id: ...`",
+                    )
+                )
             continue
         targets = state.by_task_id.get(needed)
         if not targets:
@@ -304,7 +375,9 @@ def needs_barriers(state: BuildState) -> None:
             continue
         barrier = barriers.get(needed)
         if barrier is None:
-            barrier = state.add(Node(f"needs/{needed}", "barrier", state.nodes[targets[0]].play, label=f"after {needed}"))
+            barrier = state.add(
+                Node(f"needs/{needed}", "barrier", state.nodes[targets[0]].play, label=f"after {needed}")
+            )
             for t in targets:
                 state.edge(t, barrier)
             barriers[needed] = barrier
@@ -326,23 +399,41 @@ def _all_ids(playbook: Playbook) -> dict[str, list[Location | None]]:
     return ids
 
 
+def topological_order(graph: nx.DiGraph) -> list[str] | None:
+    """A topological order of the graph, or None when it has a cycle (linear either way)."""
+    try:
+        return list(nx.topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        return None
+
+
 def find_cycle(graph: nx.DiGraph) -> list[str] | None:
     """The nodes of one cycle, or None. Linear when there is none (networkx's `find_cycle` over a
     whole 100,000-node plan is not): a topological sort decides, and only a strongly connected
     component that holds a cycle is searched for it."""
-    if nx.is_directed_acyclic_graph(graph):
+    if topological_order(graph) is not None:
         return None
     for component in nx.strongly_connected_components(graph):
         if len(component) > 1 or any(graph.has_edge(n, n) for n in component):
-            edges = nx.find_cycle(graph.subgraph(component))
-            return [a for a, _b in edges]
+            # search from, and start the report at, the node planned first: the same answer every time
+            rank = {n: i for i, n in enumerate(graph) if n in component}
+            cycle = [
+                a
+                for a, _b in nx.find_cycle(graph.subgraph(component), source=min(rank, key=rank.__getitem__))
+            ]
+            first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
+            return cycle[first:] + cycle[:first]
     return None  # pragma: no cover - a graph that is not a DAG has such a component
 
 
 def check_cycles(state: BuildState) -> None:
-    """A cycle is reported as its tasks, each with file:line, and the barriers it goes through."""
+    """A cycle is reported as its tasks, each with file:line, and the barriers it goes through.
+    Without one, the topological order is kept: the plan needs it next."""
+    state.order = topological_order(state.graph)
+    if state.order is not None:
+        return
     cycle = find_cycle(state.graph)
-    if cycle is None:
+    if cycle is None:  # pragma: no cover - no order means a cycle
         return
     steps: list[str] = []
     first_loc = None
@@ -355,49 +446,88 @@ def check_cycles(state: BuildState) -> None:
     first = next((s for s in steps if not s.startswith("[")), steps[0])
     start = steps.index(first)
     ordered = steps[start:] + steps[:start]
-    state.problems.append(Problem("dependency cycle: " + " -> ".join([*ordered, first]), first_loc,
-                                  hint="a `needs:` points at a task that itself runs after this one "
-                                       "(later in file order, in a later play or batch, or needing it back)"))
+    state.problems.append(
+        Problem(
+            "dependency cycle: " + " -> ".join([*ordered, first]),
+            first_loc,
+            hint="a `needs:` points at a task that itself runs after this one "
+            "(later in file order, in a later play or batch, or needing it back)",
+        )
+    )
 
 
 STEPS: list[Step] = [select_hosts, expand_tasks, play_barriers, needs_barriers, check_cycles]
 
 
-def build_plan(playbook: Playbook, inventory: Inventory, options: PlanOptions | None = None,
-               registry: ModuleRegistry | None = None) -> Plan:
+def build_plan(
+    playbook: Playbook,
+    inventory: Inventory,
+    options: PlanOptions | None = None,
+    registry: ModuleRegistry | None = None,
+) -> Plan:
     """Run every step, then the policies; UserError with every problem found."""
     options = options or PlanOptions()
     registry = registry or ModuleRegistry([Path(playbook.path).parent / "library"])
     state = BuildState(playbook, inventory, options, registry)
-    for step in STEPS:
-        step(state)
-        if state.problems and step in (select_hosts, check_cycles):
-            break
-    if state.problems:
-        raise UserError.many(state.problems)
-    plan = Plan(playbook, inventory, state.graph, state.nodes, state.play_hosts, dict(options.extra_vars),
-                notes=state.notes)
-    context = PolicyContext(registry, options.prior_resources, options.allow_unprotected,
-                            render_args=lambda node: static_args(plan, node))
-    problems = destructive_needs_backup(plan, context)
-    _load_product_policies(inventory)
-    for _name, policy in registered_policies():
-        problems.extend(policy(plan, context))
-    plan.notes.extend(context.notes)
-    plan._order = None  # policies may have added edges after reading the order
-    if problems:
-        raise UserError.many(problems)
-    check_cycles(state)
-    if state.problems:
-        raise UserError.many(state.problems)
+    with bulk_allocation():
+        for step in STEPS:
+            step(state)
+            if state.problems and step in (select_hosts, check_cycles):
+                break
+        if state.problems:
+            raise UserError.many(state.problems)
+        plan = Plan(
+            playbook,
+            inventory,
+            state.graph,
+            state.nodes,
+            state.play_hosts,
+            dict(options.extra_vars),
+            notes=state.notes,
+            _order=state.order,
+        )
+        _render_labels(plan)
+        edges = plan.graph.number_of_edges()
+        context = PolicyContext(
+            registry,
+            options.prior_resources,
+            options.allow_unprotected,
+            render_args=lambda node: static_args(plan, node),
+        )
+        problems = destructive_needs_backup(plan, context)
+        _load_product_policies(inventory)
+        for _name, policy in registered_policies():
+            problems.extend(policy(plan, context))
+        plan.notes.extend(context.notes)
+        if problems:
+            raise UserError.many(problems)
+        if plan.graph.number_of_edges() != edges:  # a policy added edges: order and cycles again
+            plan._order = None
+            check_cycles(state)
+            if state.problems:
+                raise UserError.many(state.problems)
+            plan._order = state.order
     return plan
+
+
+def _render_labels(plan: Plan) -> None:
+    """`name: install {{ target_version }}` shows as `install 7.3` when the value is known before the run
+    (as Ansible shows it); a name that needs run-time values (a loop item, a registered result) stays as written."""
+    for node in plan.nodes.values():
+        if node.task is not None and is_template(node.task.name):
+            try:
+                node.label = str(Templar(static_scope(plan, node)).render(node.task.name))
+            except UserError:
+                continue
 
 
 def _load_product_policies(inventory: Inventory) -> None:
     import importlib
 
-    for section, module_name in (("sagecrm", "engine.products.sagecrm_policies"),
-                                 ("onecrm", "engine.products.onecrm_policies")):
+    for section, module_name in (
+        ("sagecrm", "engine.products.sagecrm_policies"),
+        ("onecrm", "engine.products.onecrm_policies"),
+    ):
         if getattr(inventory, section, None) is not None:
             try:
                 importlib.import_module(module_name)

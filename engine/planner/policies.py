@@ -70,7 +70,7 @@ def covers(protected: str, resource: str) -> bool:
     if protected == resource:
         return True
     if protected.startswith("files:") and resource.startswith(protected):
-        return resource[len(protected):len(protected) + 1] in ("/", "\\")
+        return resource[len(protected) : len(protected) + 1] in ("/", "\\")
     return False
 
 
@@ -90,27 +90,38 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
             destroyers.append((node, None if args is None else resources_of(plan, node, ctx, "destroys")))
     for node, resources in destroyers:
         if resources is None:
-            problems.append(Problem(
-                f"destructive step {node.label!r} on {node.host}: what it destroys depends on values known "
-                "only at run time", node.task.location if node.task else None,
-                hint="give the path, database or key literally (or from inventory/play variables)"))
+            problems.append(
+                Problem(
+                    f"destructive step {node.label!r} on {node.host}: what it destroys depends on values known "
+                    "only at run time",
+                    node.task.location if node.task else None,
+                    hint="give the path, database or key literally (or from inventory/play variables)",
+                )
+            )
             continue
         for resource in resources:
             if any(covers(prior, resource) for prior in ctx.prior_resources):
                 continue
-            candidates = {n for protected, ids in protectors.items() if covers(protected, resource) for n in ids}
+            candidates = {
+                n for protected, ids in protectors.items() if covers(protected, resource) for n in ids
+            }
             if candidates and _upstream(plan.graph, node.id, candidates):
                 continue
             if ctx.allow_unprotected:
-                ctx.notes.append(f"UNPROTECTED (--allow-unprotected): {node.label} on {node.host} destroys "
-                                 f"{resource} with no verified backup upstream")
+                ctx.notes.append(
+                    f"UNPROTECTED (--allow-unprotected): {node.label} on {node.host} destroys "
+                    f"{resource} with no verified backup upstream"
+                )
                 continue
-            problems.append(Problem(
-                f"destructive step {node.label!r} on {node.host} overwrites {resource} "
-                "with no verified backup of it planned before it",
-                node.task.location if node.task else None,
-                hint="add a backup task for it earlier (for a file: `backup: true`), or roll back --from-run a run "
-                     "that recorded one; --allow-unprotected overrides this, and says so in the journal and report"))
+            problems.append(
+                Problem(
+                    f"destructive step {node.label!r} on {node.host} overwrites {resource} "
+                    "with no verified backup of it planned before it",
+                    node.task.location if node.task else None,
+                    hint="add a backup task for it earlier (for a file: `backup: true`), or roll back --from-run a run "
+                    "that recorded one; --allow-unprotected overrides this, and says so in the journal and report",
+                )
+            )
     return problems
 
 

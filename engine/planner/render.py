@@ -18,11 +18,19 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     path, total = plan.critical_path()
     steps = []
     for node in plan.steps():
-        steps.append({
-            "id": node.id, "host": node.host, "task": node.label, "module": node.task.module if node.task else None,
-            "kind": node.kind, "play": node.play, "wave": levels[node.id] + 1, "location": node.location,
-            "tags": list(node.tags),
-        })
+        steps.append(
+            {
+                "id": node.id,
+                "host": node.host,
+                "task": node.label,
+                "module": node.task.module if node.task else None,
+                "kind": node.kind,
+                "play": node.play,
+                "wave": levels[node.id] + 1,
+                "location": node.location,
+                "tags": list(node.tags),
+            }
+        )
     return {
         "format": "cutover-plan/1",
         "playbook": plan.playbook.path,
@@ -56,14 +64,19 @@ def render_text(plan: Plan) -> str:
     path, total = plan.critical_path()
     steps = sum(len(w) for w in waves)
     hosts = sorted({n.host for w in waves for n in w if n.host})
-    lines = [f"Plan: {plan.playbook.path} on {plan.inventory.name} "
-             f"({len(hosts)} hosts, {steps} steps, {len(waves)} waves)"]
+    lines = [
+        f"Plan: {plan.playbook.path} on {plan.inventory.name} "
+        f"({len(hosts)} hosts, {steps} steps, {len(waves)} waves)"
+    ]
     width = max((len(h) for h in hosts), default=4)
     for i, wave in enumerate(waves, 1):
         lines.append(f"wave {i}")
         for node in sorted(wave, key=lambda n: (n.play, n.host or "")):
             extra = " (handler, if notified)" if node.kind == "handler" else ""
             extra += " (run once)" if node.shared_with else ""
+            sections = {section for _block, section in node.scope}
+            extra += " (rescue, if the block failed)" if "rescue" in sections else ""
+            extra += " (always)" if "always" in sections else ""
             lines.append(f"  {node.host or '':<{width}}  {node.label}{extra}  [{_short(node.location)}]")
     chain = " -> ".join(f"{n.host}: {n.label}" for n in path)
     lines.append(f"critical path ({len(path)} steps, estimate {total:g}s): {chain}")
@@ -82,7 +95,7 @@ def _dot_id(text: str) -> str:
 
 def render_dot(plan: Plan) -> str:
     path_ids = {n.id for n in plan.critical_path()[0]}
-    lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box, fontname=\"sans-serif\"];"]
+    lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontname="sans-serif"];']
     for node in plan.steps():
         style = ", color=red, penwidth=2" if node.id in path_ids else ""
         lines.append(f"  {_dot_id(node.id)} [label={_dot_id(f'{node.host}: {node.label}')}{style}];")

@@ -129,6 +129,8 @@ function Get-CutoverCount($Value, [string]$Name) {
 }
 
 function Get-CutoverText($Value, [string]$Name) {
+    # NUL is refused: Windows APIs take NUL-terminated strings and would silently cut the value there.
+    if ($Value -is [string] -and $Value.Contains([char]0)) { Stop-CutoverCall 'invalid' "argument '$Name' contains NUL" }
     if ($Value -is [string] -and $Value.Trim() -ne '') { return $Value }
     Stop-CutoverCall 'invalid' "argument '$Name' must be a non-empty string"
 }
@@ -1009,6 +1011,9 @@ $CutoverPrimitives = @{
             @($argv | Where-Object { -not ($_ -is [string]) }).Count -gt 0) {
             Stop-CutoverCall 'invalid' 'argv must be a non-empty list of strings'
         }
+        if (@($argv | Where-Object { $_.Contains([char]0) }).Count -gt 0) {
+            Stop-CutoverCall 'invalid' 'argv must not contain NUL (a Windows command line would end there)'
+        }
         $useShell = Get-CutoverFlag $a.shell $false 'shell'
         $timeout = $a.timeout
         if ($null -ne $timeout -and -not (($timeout -is [int] -or $timeout -is [long] -or $timeout -is [double] -or $timeout -is [decimal]) -and $timeout -gt 0)) {
@@ -1031,7 +1036,10 @@ $CutoverPrimitives = @{
             $info.WorkingDirectory = $cwd
         }
         $environment = ConvertTo-CutoverTable $a.env
-        foreach ($name in $environment.Keys) { $info.EnvironmentVariables[$name] = $environment[$name] }
+        foreach ($name in $environment.Keys) {
+            if (($name + $environment[$name]).Contains([char]0)) { Stop-CutoverCall 'invalid' 'env must map names to string values without NUL' }
+            $info.EnvironmentVariables[$name] = $environment[$name]
+        }
         $stdin = if ($null -ne $a.stdin_b64) { ConvertFrom-CutoverBase64 $a.stdin_b64 'stdin_b64' } else { New-Object byte[] 0 }
         $encoding = [Text.Encoding]::GetEncoding([Globalization.CultureInfo]::CurrentCulture.TextInfo.OEMCodePage)
         $info.UseShellExecute = $false
@@ -1220,7 +1228,7 @@ $CutoverPrimitives = @{
         param($a)
         $parts = Split-CutoverKey $a.key
         $name = $a.name
-        if (-not ($name -is [string])) { Stop-CutoverCall 'invalid' "name must be a string ('' is the default value)" }
+        if (-not ($name -is [string]) -or $name.Contains([char]0)) { Stop-CutoverCall 'invalid' "name must be a string without NUL ('' is the default value)" }
         $type = if ($null -eq $a.type) { '' } else { [string]$a.type }
         $new = ConvertTo-CutoverRegData $a.data $type
         $regKey = Open-CutoverKey $parts $true $true

@@ -240,6 +240,9 @@ class SimHost:
             if failing is not None:
                 message = failing.get("error") or f"injected fault on {op} (simulation)"
                 if failing["kind"] == "connection":
+                    message = (
+                        failing.get("error") or f"connection lost during {op} (injected fault, simulation)"
+                    )
                     raise ConnectionFailed(message, host=self.name, kind="connection")
                 answers.append(_error(failing["kind"], message))
                 continue

@@ -51,10 +51,12 @@ def arg_bool(args: dict[str, Any], name: str, default: bool) -> bool:
 
 
 def arg_str(args: dict[str, Any], name: str, default: str | None = None) -> str:
-    """A non-empty string argument."""
+    """A non-empty string argument; NUL is refused (Windows APIs would cut the string there)."""
     value = args.get(name, default)
     if not isinstance(value, str) or not value:
         raise SimError("invalid", f"argument {name!r} must be a non-empty string, not {value!r}")
+    if "\0" in value:
+        raise SimError("invalid", f"argument {name!r} contains NUL, which Windows would cut short: {value!r}")
     return value
 
 

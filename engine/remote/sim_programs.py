@@ -235,6 +235,8 @@ _BUILTINS: dict[str, Callable[[SimHost, list[str], bytes, float | None], Outcome
 def _argv(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value) or not value[0]:
         raise SimError("invalid", f"argv must be a non-empty list of strings, not {value!r}")
+    if any("\0" in a for a in value):
+        raise SimError("invalid", "argv must not contain NUL (a Windows command line would end there)")
     return list(value)
 
 
@@ -244,9 +246,9 @@ def process_run(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     use_shell = arg_bool(args, "shell", False)
     env = args.get("env") or {}
     if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        isinstance(k, str) and isinstance(v, str) and "\0" not in k + v for k, v in env.items()
     ):
-        raise SimError("invalid", "env must map names to string values")
+        raise SimError("invalid", "env must map names to string values without NUL")
     timeout = args.get("timeout")
     if timeout is not None and (
         not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0

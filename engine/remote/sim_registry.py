@@ -41,6 +41,8 @@ def parse_key(text: object) -> str:
     """The canonical spelling of a key (`HKEY_LOCAL_MACHINE\\...`); SimError(invalid) otherwise."""
     if not isinstance(text, str) or not text.strip():
         raise SimError("invalid", f"registry key must be a non-empty string, not {text!r}")
+    if "\0" in text:
+        raise SimError("invalid", f"registry key contains NUL, which Windows would cut short: {text!r}")
     raw = text.strip()
     if raw.lower().startswith("registry::"):
         raw = raw[len("registry::") :]
@@ -326,8 +328,10 @@ def registry_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 @op("registry.set")
 def registry_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     name = args.get("name")
-    if not isinstance(name, str):
-        raise SimError("invalid", f"name must be a string ('' is the default value), not {name!r}")
+    if not isinstance(name, str) or "\0" in name:
+        raise SimError(
+            "invalid", f"name must be a string without NUL ('' is the default value), not {name!r}"
+        )
     type_name = args.get("type")
     if type_name is not None and not isinstance(type_name, str):
         raise SimError("invalid", f"type must be one of {', '.join(TYPES)}")

@@ -1,0 +1,65 @@
+"""The benchmark's tables, in Markdown (what bench/RESULTS.md shows)."""
+
+from __future__ import annotations
+
+from bench._measure import Cell
+from bench._sidebyside import Row
+from bench.workloads import target_for
+
+ENGINE_TITLES = {"cutover": "cutover", "ansible": "ansible-core", "pyinfra": "pyinfra"}
+
+
+def ratio(mine: Cell, other: Cell | None) -> float | None:
+    if other is None or mine.median is None or other.median is None or other.median == 0:
+        return None
+    return mine.median / other.median
+
+
+def _ratio_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} ({1 / value:.1f}x)"
+
+
+def side_by_side_table(rows: list[Row], engines: list[str]) -> str:
+    others = [e for e in engines if e != "cutover"]
+    head = ["workload", "via", "hosts x tasks", *(ENGINE_TITLES[e] for e in engines)]
+    head += [f"cutover / {ENGINE_TITLES[e]}" for e in others] + ["target met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    notes: list[str] = []
+    for row in rows:
+        w = row.workload
+        cells = [w.name, w.transport, f"{w.hosts} x {w.tasks}"]
+        for name in engines:
+            cell = row.cells[name]
+            text = cell.describe()
+            if cell.skipped or cell.failed:
+                notes.append(f"{w.key} {ENGINE_TITLES[name]}: {cell.skipped or cell.failed}")
+                text += f" [{len(notes)}]"
+            cells.append(text)
+        ratios = {e: ratio(row.cells["cutover"], row.cells.get(e)) for e in others}
+        cells += [_ratio_text(ratios[e]) for e in others]
+        cells.append(_target_text(row, ratios))
+        lines.append("| " + " | ".join(cells) + " |")
+    if notes:
+        lines.append("")
+        lines += [f"[{i}] {note.splitlines()[0][:300]}" for i, note in enumerate(notes, 1)]
+    return "\n".join(lines)
+
+
+def _target_text(row: Row, ratios: dict[str, float | None]) -> str:
+    target = target_for(row.workload)
+    if target is None:
+        return ""
+    verdicts = []
+    for engine, limit in zip(("ansible", "pyinfra"), target, strict=True):
+        value = ratios.get(engine)
+        if value is None:
+            verdicts.append(f"{engine}: not measured")
+        else:
+            verdicts.append(f"{engine}: {'yes' if value <= limit else 'NO'}")
+    return ", ".join(verdicts)
+
+
+def key_value_table(title: str, values: dict[str, str]) -> str:
+    lines = [f"| {title} | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in values.items()]
+    return "\n".join(lines)

@@ -1,0 +1,233 @@
+"""The three engines, each given the same workload in its own words, run as an operator would.
+
+Every engine gets its fastest documented settings, so that a ratio says something about the
+engine and not about a default: as many parallel hosts as the workload has (ansible `forks`,
+pyinfra `--parallel`, cutover `--forks`), ansible with `pipelining` and no fact gathering,
+all three reading the same OpenSSH client config. ansible's ControlPersist masters are closed
+after each run (a fresh `control_path_dir` per run), so every run pays its connections as
+cutover's and pyinfra's runs do.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench._env import OTHERS, child_env, cutover_bin
+from bench.workloads import Target, Workload
+
+
+@dataclass
+class Prepared:
+    """A command ready to run in `cwd`; `after` cleans up what a run leaves behind."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    engine: Engine
+    run_index: int = 0
+
+    def next_run(self) -> list[str]:
+        """argv for the next run (engines that need a fresh directory per run rewrite it)."""
+        self.run_index += 1
+        return self.engine.argv_for_run(self)
+
+    def after(self) -> None:
+        self.engine.after_run(self)
+
+
+class Engine(ABC):
+    name: str
+
+    def supports(self, workload: Workload) -> str | None:
+        """None when the engine can run the workload, else why not."""
+        return None
+
+    @abstractmethod
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared: ...
+
+    def argv_for_run(self, prepared: Prepared) -> list[str]:
+        return prepared.argv
+
+    def after_run(self, prepared: Prepared) -> None:
+        return None
+
+
+def _dest(target: Target, engine: str, host_expr: str, task: int) -> str:
+    return f"{target.files_root}/{engine}/{host_expr}/f{task}.conf"
+
+
+def make_dirs(target: Target, engine: str, hosts: list[str]) -> None:
+    """W2's folders exist beforehand (the engines differ in whether `copy` creates parents)."""
+    for host in hosts:
+        (target.files_root / engine / host).mkdir(parents=True, exist_ok=True)
+
+
+class Cutover(Engine):
+    name = "cutover"
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        hosts = target.hosts(workload.hosts)
+        if workload.transport == "ssh":
+            defaults = {"connection": "ssh", "ssh": {"config_file": str(target.ssh_config)}}
+        else:
+            defaults = {"connection": "local"}
+        inventory = {"estate": "bench", "defaults": defaults, "hosts": {h: {} for h in hosts}}
+        tasks = []
+        for i in range(workload.tasks):
+            if workload.kind == "true":
+                tasks.append({"name": f"t{i}", "command": "true"})
+            else:
+                dest = _dest(target, self.name, "{{ inventory_hostname }}", i)
+                tasks.append(
+                    {"name": f"f{i}", "copy": {"dest": dest, "content": workload.content(i), "backup": True}}
+                )
+        if workload.kind == "file":
+            make_dirs(target, self.name, hosts)
+        (workdir / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+        (workdir / "playbook.yml").write_text(
+            yaml.safe_dump([{"hosts": "all", "tasks": tasks}], sort_keys=False)
+        )
+        forks = str(max(workload.hosts, 1))
+        argv = [cutover_bin(), "run", "playbook.yml", "-i", "inventory.yml", "--forks", forks]
+        return Prepared(argv, workdir, child_env(), self)
+
+
+class Ansible(Engine):
+    name = "ansible"
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        hosts = target.hosts(workload.hosts)
+        python = "/usr/bin/python3"
+        if workload.transport == "ssh":
+            lines = [f"{h}" for h in hosts]
+            ssh_args = f"-F {target.ssh_config} -o ControlMaster=auto -o ControlPersist=60s"
+        else:
+            lines = [f"{h} ansible_connection=local" for h in hosts]
+            ssh_args = ""
+        (workdir / "inventory.ini").write_text("[bench]\n" + "\n".join(lines) + "\n")
+        (workdir / "ansible.cfg").write_text(
+            textwrap.dedent(f"""\
+            [defaults]
+            forks = {max(workload.hosts, 1)}
+            gathering = explicit
+            host_key_checking = True
+            interpreter_python = {python}
+            retry_files_enabled = False
+            deprecation_warnings = False
+            [ssh_connection]
+            pipelining = True
+            ssh_args = {ssh_args}
+            control_path = %(directory)s/%%n
+            """)
+        )
+        tasks = []
+        for i in range(workload.tasks):
+            if workload.kind == "true":
+                tasks.append({"name": f"t{i}", "ansible.builtin.command": "true"})
+            else:
+                dest = _dest(target, self.name, "{{ inventory_hostname }}", i)
+                tasks.append(
+                    {
+                        "name": f"f{i}",
+                        "ansible.builtin.copy": {
+                            "dest": dest,
+                            "content": workload.content(i),
+                            "backup": True,
+                        },
+                    }
+                )
+        if workload.kind == "file":
+            make_dirs(target, self.name, hosts)
+        play = {"hosts": "all", "gather_facts": False, "tasks": tasks}
+        (workdir / "playbook.yml").write_text(yaml.safe_dump([play], sort_keys=False))
+        env = child_env(ANSIBLE_CONFIG=str(workdir / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(workdir / "tmp"))
+        argv = [str(OTHERS / "bin" / "ansible-playbook"), "-i", "inventory.ini", "playbook.yml"]
+        prepared = Prepared(argv, workdir, env, self)
+        prepared.target = target  # type: ignore[attr-defined]
+        prepared.hosts = hosts  # type: ignore[attr-defined]
+        return prepared
+
+    def _control_dir(self, prepared: Prepared) -> Path:
+        return prepared.cwd / f"cp{prepared.run_index}"
+
+    def argv_for_run(self, prepared: Prepared) -> list[str]:
+        control = self._control_dir(prepared)
+        control.mkdir(exist_ok=True)
+        prepared.env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control)
+        return prepared.argv
+
+    def after_run(self, prepared: Prepared) -> None:
+        """Close the ControlPersist masters of this run, so the next run connects afresh."""
+        control = self._control_dir(prepared)
+        target: Target = prepared.target  # type: ignore[attr-defined]
+        for socket in control.glob("*"):
+            subprocess.run(
+                [
+                    "ssh",
+                    "-F",
+                    str(target.ssh_config),
+                    "-o",
+                    f"ControlPath={socket}",
+                    "-O",
+                    "exit",
+                    socket.name,
+                ],
+                capture_output=True,
+                timeout=30,
+            )
+
+
+class Pyinfra(Engine):
+    name = "pyinfra"
+
+    def supports(self, workload: Workload) -> str | None:
+        if workload.transport == "local" and workload.hosts > 1:
+            return "pyinfra has one @local host only"
+        return None
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        hosts = target.hosts(workload.hosts)
+        if workload.transport == "ssh":
+            data = {
+                "ssh_config_file": str(target.ssh_config),
+                "ssh_known_hosts_file": str(target.known_hosts),
+                "ssh_strict_host_key_checking": "yes",
+            }
+            inventory = f"hosts = [(name, {json.dumps(data)}) for name in {json.dumps(hosts)}]\n"
+        else:
+            inventory = 'hosts = ["@local"]\n'
+        (workdir / "inventory.py").write_text(inventory)
+        if workload.kind == "true":
+            body = f"for i in range({workload.tasks}):\n    server.shell(name=f't{{i}}', commands=['true'])\n"
+        else:
+            contents = [workload.content(i) for i in range(workload.tasks)]
+            host_expr = "{host.name}" if workload.transport == "ssh" else "@local"
+            dest = _dest(target, self.name, host_expr, 0).replace("f0.conf", "f{i}.conf")
+            body = (
+                f"for i, text in enumerate({contents!r}):\n"
+                f"    files.put(name=f'f{{i}}', src=StringIO(text), dest=f'{dest}')\n"
+            )
+            make_dirs(target, self.name, hosts if workload.transport == "ssh" else ["@local"])
+        (workdir / "deploy.py").write_text(
+            "from io import StringIO\n\nfrom pyinfra import host\nfrom pyinfra.operations import files, server\n\n"
+            + body
+        )
+        argv = [
+            str(OTHERS / "bin" / "pyinfra"),
+            "inventory.py",
+            "deploy.py",
+            "-y",
+            "--parallel",
+            str(max(workload.hosts, 1)),
+        ]
+        return Prepared(argv, workdir, child_env(), self)
+
+
+ENGINES: dict[str, type[Engine]] = {"cutover": Cutover, "ansible": Ansible, "pyinfra": Pyinfra}

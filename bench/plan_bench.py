@@ -1,0 +1,212 @@
+"""Benchmark: how fast cutover loads and plans a large estate, and how much memory it takes.
+
+Why: an operator runs `cutover plan` and `cutover validate` many times while writing a playbook;
+on a large estate they must stay interactive. The budget is 100,000 plan nodes in under 5 s and
+1 GB. This is a benchmark that prints numbers, not a test: machines differ.
+
+Each scenario generates an inventory (hosts in roles and nested groups, estate/group/host
+variables) and a playbook (three plays, templated arguments, a block, `needs:` barriers, a
+rolling play, handlers) in a temporary folder, then times, in a fresh process so the peak memory
+is its own: loading the inventory, loading the playbook, planning, and the static checks of
+`cutover validate`.
+
+    python bench/plan_bench.py                      # 1,000 hosts x 100 tasks, then 10,000 x 12
+    python bench/plan_bench.py --hosts 2000 --tasks 100
+    python bench/plan_bench.py --profile            # cProfile of the planning step (top functions)
+    python bench/plan_bench.py --tracemalloc        # Python-level peak allocation too (slower)
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BUDGET_SECONDS = 5.0
+BUDGET_BYTES = 1 << 30
+DEFAULT_SCENARIOS = [(1000, 100), (10000, 12)]
+
+
+def write_estate(folder: Path, hosts: int, tasks: int) -> tuple[Path, Path]:
+    """An inventory of `hosts` hosts and a playbook of about `tasks` tasks per host."""
+    lines = [
+        "estate: bench",
+        "vars:",
+        "  install_dir: /opt/crm",
+        "  crm_version: '7.3'",
+        "defaults:",
+        "  connection: sim",
+        "hosts:",
+    ]
+    for i in range(hosts):
+        role = "db" if i % 50 == 0 else "web"
+        lines += [f"  h{i:05d}:", f"    roles: [{role}]", f"    vars: {{slot: {i}}}"]
+    sites = max(1, hosts // 100)
+    lines.append("groups:")
+    for s in range(sites):
+        members = ", ".join(f"h{i:05d}" for i in range(s, hosts, sites))
+        lines += [f"  site{s}:", f"    hosts: [{members}]", f"    vars: {{site: s{s}}}"]
+    lines += ["  estate_all:", f"    children: [{', '.join(f'site{s}' for s in range(sites))}]"]
+    inventory = folder / "inventory.yml"
+    inventory.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    first = max(1, tasks * 6 // 10)
+    rolling = max(1, tasks * 3 // 10)
+    last = max(1, tasks - first - rolling - 2)  # + the rescue task and the handler: `tasks` steps per host
+    play = ["- name: prepare", "  hosts: all", "  tasks:"]
+    for j in range(first):
+        play += [
+            f"    - name: prepare step {j}",
+            f"      id: prep{j}",
+            f"      command: echo {{{{ install_dir }}}}/{j} {{{{ slot }}}}",
+        ]
+        if j % 10 == 9:
+            play.append(f"      needs: [prep{j - 5}]")
+    play += [
+        "- name: upgrade",
+        "  hosts: web:db",
+        "  serial: '25%'",
+        "  tasks:",
+        "    - name: upgrade block",
+        "      block:",
+    ]
+    for j in range(rolling):
+        play += [
+            f"        - name: upgrade step {j}",
+            f"          command: echo {{{{ crm_version }}}} {j}",
+            "          notify: restart",
+        ]
+    play += [
+        "      rescue:",
+        "        - name: report",
+        "          debug: {msg: failed}",
+        "  handlers:",
+        "    - name: restart",
+        "      command: echo restart",
+        "- name: verify",
+        "  hosts: estate_all",
+        "  tasks:",
+    ]
+    for j in range(last):
+        play += [f"    - name: verify {j}", '      debug: {msg: "{{ site }} ok"}']
+    playbook = folder / "site.yml"
+    playbook.write_text("\n".join(play) + "\n", encoding="utf-8")
+    return inventory, playbook
+
+
+def _measure(hosts: int, tasks: int, profile: bool, trace: bool, out: Any) -> None:
+    """Runs in a child process: the numbers of one scenario, sent back through `out`."""
+    import tracemalloc
+
+    from engine.inventory import load_inventory
+    from engine.module_registry import ModuleRegistry
+    from engine.planner.builder import build_plan
+    from engine.playbook import load_playbook
+    from engine.validation import check_plan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inv_path, pb_path = write_estate(Path(tmp), hosts, tasks)
+        if trace:
+            tracemalloc.start()
+        times: dict[str, float] = {}
+        t0 = time.perf_counter()
+        inventory = load_inventory(inv_path)
+        times["inventory"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        playbook = load_playbook(pb_path)
+        times["playbook"] = time.perf_counter() - t0
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        t0 = time.perf_counter()
+        plan = build_plan(playbook, inventory)
+        times["plan"] = time.perf_counter() - t0
+        if profiler is not None:
+            profiler.disable()
+        t0 = time.perf_counter()
+        check_plan(plan, ModuleRegistry())
+        times["validate"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        waves = len(plan.waves())
+        plan.critical_path()
+        times["waves"] = time.perf_counter() - t0
+        result = {
+            "hosts": hosts,
+            "tasks": tasks,
+            "nodes": plan.graph.number_of_nodes(),
+            "steps": len(plan.steps()),
+            "edges": plan.graph.number_of_edges(),
+            "waves": waves,
+            "times": times,
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "traced_peak": tracemalloc.get_traced_memory()[1] if trace else None,
+        }
+        if profiler is not None:
+            import io
+            import pstats
+
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(18)
+            result["profile"] = text.getvalue()
+        out.send(result)
+
+
+def run_scenario(hosts: int, tasks: int, profile: bool = False, trace: bool = False) -> dict[str, Any]:
+    """One scenario in a fresh process (so the peak memory is this scenario's alone)."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_measure, args=(hosts, tasks, profile, trace, send))
+    child.start()
+    result = receive.recv()
+    child.join()
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    t = result["times"]
+    plan_rate = result["nodes"] / t["plan"] if t["plan"] else float("inf")
+    total = t["inventory"] + t["playbook"] + t["plan"]
+    within = total <= BUDGET_SECONDS and result["peak_rss"] <= BUDGET_BYTES
+    lines = [
+        f"{result['hosts']:,} hosts x {result['tasks']} tasks: {result['nodes']:,} nodes "
+        f"({result['steps']:,} steps, {result['edges']:,} edges, {result['waves']} waves)",
+        f"  load inventory {t['inventory']:7.3f} s   load playbook {t['playbook']:6.3f} s   "
+        f"plan {t['plan']:6.3f} s   ({plan_rate:,.0f} nodes/s)",
+        f"  validate       {t['validate']:7.3f} s   waves + critical path {t['waves']:6.3f} s",
+        f"  load + plan    {total:7.3f} s   peak RSS {result['peak_rss'] / 2**20:,.0f} MiB"
+        + (f"   traced peak {result['traced_peak'] / 2**20:,.0f} MiB" if result["traced_peak"] else "")
+        + f"   budget ({BUDGET_SECONDS:g} s, {BUDGET_BYTES >> 20} MiB): {'within' if within else 'OVER'}",
+    ]
+    if result.get("profile"):
+        lines.append(result["profile"])
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, help="hosts of a single scenario")
+    parser.add_argument("--tasks", type=int, default=100, help="tasks per host of a single scenario")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the planning step")
+    parser.add_argument("--tracemalloc", action="store_true", help="also report tracemalloc's peak (slower)")
+    args = parser.parse_args(argv)
+    scenarios = [(args.hosts, args.tasks)] if args.hosts else DEFAULT_SCENARIOS
+    print(f"cutover plan benchmark (python {sys.version.split()[0]})")
+    for hosts, tasks in scenarios:
+        print(report(run_scenario(hosts, tasks, args.profile, args.tracemalloc)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Crash campaign: SIGKILL the three-server Sage CRM demo upgrade at random instants, then `resume`.
+
+The demo estate (examples/demo/inventory.yml: three simulated Sage CRM 7.2 servers and a SQLite
+CRM database) is upgraded by playbooks/sagecrm/upgrade.yml in a real `cutover` process, killed
+with SIGKILL at a random instant: after a random number of steps were journaled done, plus a
+random fraction of a step, so kills land between steps and inside them (during a backup, the
+installer, a journal commit). Then `cutover resume` (in-process, fast) must:
+
+- complete the run (status succeeded, exit code 0) with the estate upgraded to 7.3 everywhere;
+- never run a step the journal recorded done before the kill (its events and attempts unchanged);
+- leave a journal that passes `PRAGMA integrity_check`, before and after the resume.
+
+Rounds: `CUTOVER_CRASH_ROUNDS=N` runs exactly N kills (bench/crash_campaign.py runs a long form).
+Without it, CI aims at 50 kills within a budget of ~90 s of wall time; on a slow or busy machine
+it stops early (never below 10 kills) and prints why, so the suite stays fast. The budget only
+decides how many kills run, never whether the test passes. The rounds are independent working
+copies; a failing round names its seed (`CUTOVER_CRASH_SEED`) to reproduce it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.runs import REPO, journal_of, run_cli, spawn_cli, wait_for_done_nodes
+
+EXPLICIT_ROUNDS = os.environ.get("CUTOVER_CRASH_ROUNDS")
+ROUNDS = int(EXPLICIT_ROUNDS or 50)
+#: without CUTOVER_CRASH_ROUNDS: stop starting new kills past this much wall time (but do at least MIN_ROUNDS)
+BUDGET_SECONDS = 90.0
+MIN_ROUNDS = 10
+SEED = int(os.environ.get("CUTOVER_CRASH_SEED", "20261122"))
+PLAYBOOK = "playbooks/sagecrm/upgrade.yml"
+INVENTORY = "examples/demo/inventory.yml"
+HOSTS = ("crm1", "crm2", "crm3")
+
+
+def demo_copy(work: Path) -> Path:
+    """A private working copy of the demo: its .cutover/ (journal, sim hosts, SQLite CRM) starts empty."""
+    shutil.copytree(REPO / "examples" / "demo", work / "examples" / "demo")
+    shutil.copytree(REPO / "playbooks", work / "playbooks")
+    return work
+
+
+def upgraded_versions(work: Path) -> dict[str, Any]:
+    """The Sage CRM version each simulated server's registry reports."""
+    from engine.remote.sim import SimHost
+
+    key = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
+    return {h: SimHost.open(work / ".cutover", h).registry_value(key, "Version")["data"] for h in HOSTS}
+
+
+def _integrity(work: Path) -> None:
+    with sqlite3.connect(work / ".cutover" / "runs.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def kill_at(work: Path, done: int, fraction: float) -> None:
+    """Start the upgrade as its own process and SIGKILL it after `done` steps and a bit more."""
+    proc = spawn_cli(["run", PLAYBOOK, "-i", INVENTORY, "--approve-all", "--no-report", "--forks", "4"], work)
+    try:
+        if done:
+            wait_for_done_nodes(work, done, timeout=60)
+        if fraction:
+            time.sleep(fraction)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+
+
+def crash_round(work: Path, rng: random.Random, steps: int) -> tuple[int, int]:
+    """One kill and resume; returns (steps done before the kill, steps the resume ran)."""
+    kill_at(work, rng.randrange(0, steps), rng.choice([0.0, 0.0, rng.uniform(0.0, 0.05)]))
+    _integrity(work)
+    journal = journal_of(work)
+    run = journal.find_run("last")
+    if run is None:  # killed before the run was recorded: no step may have started
+        journal.close()
+        assert not (work / ".cutover" / "sim").exists()
+        return 0, 0
+    done = journal.done_nodes(run["id"])
+    events_before = [e for e in journal.events(run["id"]) if e["node_id"] in done]
+    journal.close()
+
+    resumed = run_cli(["resume", run["id"], "--approve-all", "--no-report", "--output", "jsonl"], work)
+    assert resumed.rc == 0, resumed.err + resumed.out[-3000:]
+    ran_again = set(resumed.statuses()) & set(done)
+    assert not ran_again, f"resume ran steps recorded done: {sorted(ran_again)}"
+    _integrity(work)
+    journal = journal_of(work)
+    after = journal.find_run(run["id"])
+    assert after["status"] == "succeeded"
+    assert [e for e in journal.events(run["id"]) if e["node_id"] in done] == events_before
+    for node_id, row in journal.done_nodes(run["id"]).items():
+        if node_id in done:
+            assert row["attempts"] == done[node_id]["attempts"] and row["ended"] == done[node_id]["ended"]
+    assert len(journal.done_nodes(run["id"])) == steps
+    journal.close()
+    assert upgraded_versions(work) == dict.fromkeys(HOSTS, "7.3")
+    return len(done), len(resumed.statuses())
+
+
+def test_sigkill_anywhere_in_the_sagecrm_upgrade_then_resume_completes(tmp_path: Path) -> None:
+    baseline = run_cli(["run", PLAYBOOK, "-i", INVENTORY, "--approve-all", "--no-report", "--output", "jsonl"],
+                       demo_copy(tmp_path / "baseline"))  # fmt: skip
+    assert baseline.rc == 0, baseline.err + baseline.out[-3000:]
+    steps = len(baseline.statuses())
+    assert steps >= 30 and upgraded_versions(tmp_path / "baseline") == dict.fromkeys(HOSTS, "7.3")
+
+    rng = random.Random(SEED)
+    started = time.monotonic()
+    mid_run = rounds = 0
+    for round_ in range(ROUNDS):
+        elapsed = time.monotonic() - started
+        if not EXPLICIT_ROUNDS and round_ >= MIN_ROUNDS and elapsed / round_ * (round_ + 1) > BUDGET_SECONDS:
+            print(f"crash campaign: short form, {round_} of {ROUNDS} kills: the next one would pass the "
+                  f"{BUDGET_SECONDS:.0f} s budget ({elapsed:.1f} s so far on this machine); "
+                  "CUTOVER_CRASH_ROUNDS=50 forces the full count")  # fmt: skip
+            break
+        work = demo_copy(tmp_path / f"round{round_}")
+        try:
+            before, _resumed = crash_round(work, rng, steps)
+        except AssertionError as err:
+            raise AssertionError(f"round {round_} (CUTOVER_CRASH_SEED={SEED}): {err}") from None
+        rounds += 1
+        mid_run += 0 < before < steps
+        shutil.rmtree(work)
+    print(f"crash campaign: {rounds} SIGKILL rounds in {time.monotonic() - started:.1f} s; {mid_run} mid-run")
+    assert rounds >= min(ROUNDS, MIN_ROUNDS)
+    assert mid_run >= rounds * 0.6  # the kills really landed inside runs, not before or after them

@@ -1,0 +1,4 @@
+"""Test module that does not even parse."""
+
+def oops(:
+    pass

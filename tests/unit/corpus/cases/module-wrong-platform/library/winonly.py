@@ -1,0 +1,10 @@
+"""Test module that only runs on Windows hosts."""
+
+from engine.module_api import Module, Result
+
+
+class WinOnly(Module):
+    platforms = frozenset({"windows"})
+
+    def run(self, ctx, args):
+        return Result()
