@@ -2,14 +2,17 @@
 
 Load from the other users of a shared 2-core machine comes and goes; running the engines in
 turn (the order rotates every round) spreads it over all of them, and the median ignores the
-odd run that met a burst.
+odd run that met a burst. CPU time is counted too (the engine and every process it waited for,
+plus what the sshd spent on its sessions), which load does not inflate the way it does wall time.
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.engines import Prepared
@@ -21,12 +24,18 @@ class Cell:
 
     engine: str
     times: list[float] = field(default_factory=list)
+    #: CPU seconds of each timed run: the engine's processes and the server side of its sessions
+    cpu: list[float] = field(default_factory=list)
     skipped: str | None = None
     failed: str | None = None
 
     @property
     def median(self) -> float | None:
         return statistics.median(self.times) if self.times else None
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu else None
 
     def describe(self) -> str:
         if self.median is not None:
@@ -38,9 +47,17 @@ class RunFailed(Exception):
     pass
 
 
-def run_once(prepared: Prepared, timeout: float) -> float:
-    """Wall time of one run; RunFailed (with the output's tail) on a non-zero exit or timeout."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(
+    prepared: Prepared, timeout: float, server_cpu: Callable[[], float] | None = None
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run; RunFailed (with the output's tail) on a non-zero exit or timeout."""
     argv = prepared.next_run()
+    cpu0, server0 = _children_cpu(), server_cpu() if server_cpu else 0.0
     start = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -60,11 +77,19 @@ def run_once(prepared: Prepared, timeout: float) -> float:
     if proc.returncode != 0:
         tail = (proc.stdout[-800:] + "\n" + proc.stderr[-800:]).strip()
         raise RunFailed(f"exit {proc.returncode}: {tail}")
-    return elapsed
+    if server_cpu:
+        time.sleep(0.2)  # sshd reaps its ended sessions (their CPU is added to its children's) on SIGCHLD
+    cpu = _children_cpu() - cpu0 + (server_cpu() - server0 if server_cpu else 0.0)
+    return elapsed, cpu
 
 
 def side_by_side(
-    prepared: dict[str, Prepared], reps: int, budget: float, cells: dict[str, Cell], setup_run: bool
+    prepared: dict[str, Prepared],
+    reps: int,
+    budget: float,
+    cells: dict[str, Cell],
+    setup_run: bool,
+    server_cpu: Callable[[], float] | None = None,
 ) -> None:
     """Up to `reps` timed runs of each engine, in rounds whose order rotates.
 
@@ -77,7 +102,7 @@ def side_by_side(
     if setup_run:
         for name in prepared:
             try:
-                spent[name] = run_once(prepared[name], timeout=budget)
+                spent[name] = run_once(prepared[name], budget, server_cpu)[0]
             except RunFailed as exc:
                 cells[name].failed = f"setup run: {exc}"
     active = [n for n in prepared if cells[n].failed is None]
@@ -94,7 +119,7 @@ def side_by_side(
                     cell.skipped = f"the setup run took {last:.0f} s: it and one timed run would exceed the {budget:.0f} s bound"
                 continue  # another run would overrun the bound: keep the runs made
             try:
-                took = run_once(prepared[name], timeout=left)
+                took, cpu = run_once(prepared[name], left, server_cpu)
             except RunFailed as exc:
                 if "did not finish" in str(exc):
                     cell.skipped = f"a run did not finish within the {budget:.0f} s bound"
@@ -102,4 +127,5 @@ def side_by_side(
                     cell.failed = str(exc)
                 continue
             cell.times.append(took)
+            cell.cpu.append(cpu)
             spent[name] += took

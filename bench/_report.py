@@ -45,6 +45,24 @@ def side_by_side_table(rows: list[Row], engines: list[str]) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(rows: list[Row], engines: list[str]) -> str:
+    """CPU seconds per run: the engine and the processes it waited for, plus the sshd's sessions."""
+    others = [e for e in engines if e != "cutover"]
+    head = ["workload", "via", "hosts x tasks", *(ENGINE_TITLES[e] for e in engines)]
+    head += [f"cutover / {ENGINE_TITLES[e]}" for e in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        w = row.workload
+        cells = [w.name, w.transport, f"{w.hosts} x {w.tasks}"]
+        medians = {n: row.cells[n].cpu_median for n in engines}
+        cells += ["-" if medians[n] is None else f"{medians[n]:.2f} s" for n in engines]
+        for other in others:
+            mine, theirs = medians["cutover"], medians[other]
+            cells.append(_ratio_text(mine / theirs if mine is not None and theirs else None))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _target_text(row: Row, ratios: dict[str, float | None]) -> str:
     target = target_for(row.workload)
     if target is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -21,6 +22,12 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 class BenchSSHD(SSHD):
     """The test sshd plus the SFTP subsystem, which pyinfra and ansible use to send files."""
+
+    def cpu(self) -> float:
+        """CPU seconds of the sshd's ended sessions (and everything they ran): its children's times."""
+        assert self._proc is not None
+        fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
     def _write_configs(self) -> None:
         super()._write_configs()
@@ -53,7 +60,9 @@ def run_side_by_side(
     try:
         if "ssh" in transports:
             with BenchSSHD(max(*sizes, LONG.hosts), base_dir=str(work), fast_kex=True) as server:
-                target = Target("ssh", server.aliases, server.config_path, server.known_hosts, work / "files")
+                target = Target(
+                    "ssh", server.aliases, server.config_path, server.known_hosts, work / "files", server.cpu
+                )
                 rows += _all(_chosen(ssh_workloads(sizes), names), target, work, reps, budget, engines, log)
         if "local" in transports:
             target = Target("local", [f"l{i}" for i in range(1, max(sizes) + 1)], files_root=work / "files")
@@ -92,10 +101,13 @@ def _all(
             workdir = work / workload.key / name
             workdir.mkdir(parents=True)
             prepared[name] = engine.prepare(workload, target, workdir)
-        side_by_side(prepared, reps, budget, cells, setup_run=workload.setup_run)
+        side_by_side(prepared, reps, budget, cells, workload.setup_run, target.server_cpu)
         rows.append(Row(workload, cells))
         if log:
-            shown = ", ".join(f"{n} {c.describe()}" for n, c in cells.items())
+            shown = ", ".join(
+                f"{n} {c.describe()}" + (f" (cpu {c.cpu_median:.2f} s)" if c.cpu_median is not None else "")
+                for n, c in cells.items()
+            )
             print(f"  {workload.key}: {shown}", file=sys.stderr, flush=True)
             for c in cells.values():
                 if c.failed:

@@ -9,6 +9,7 @@ were separate machines) and over the engines' local connection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class Target:
     known_hosts: Path | None = None
     #: root of the files W2 manages (one folder per engine and host below it)
     files_root: Path = field(default_factory=lambda: Path("/tmp"))
+    #: CPU seconds the server side has spent so far (the sshd's sessions), when there is one
+    server_cpu: Callable[[], float] | None = None
 
     def hosts(self, n: int) -> list[str]:
         return self.aliases[:n]

@@ -164,4 +164,7 @@ class CrmBackup(Module):
 def _zip(ctx: TaskContext, path: str, dest: str) -> Result:
     from modules.win_archive import WinArchive
 
-    return WinArchive().run(ctx, {"path": path, "dest": dest})
+    # The folder is this run's own: a zip already there is this task's, from an attempt cut short
+    # (a resumed run), never an older backup, and nothing destructive has run since (the planner
+    # orders every destructive step after the backups).
+    return WinArchive().run(ctx, {"path": path, "dest": dest, "overwrite": True})

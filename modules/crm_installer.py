@@ -120,7 +120,8 @@ class CrmInstaller(Module):
         )
         output: dict[str, Any] = {"server": "database" if on_db else "other"}
         log_before = None
-        if state["registry"] != est.target_version:
+        # registry at target but no upgrade log: an installer run cut short, which a new run completes
+        if state["registry"] != est.target_version or not state["log_sha256"]:
             log_before = state["log_sha256"]
             if response:
                 output.update(self._silent(ctx, est, str(response), args))

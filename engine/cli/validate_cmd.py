@@ -19,8 +19,9 @@ def execute(args: argparse.Namespace) -> int:
 
     _playbook, _inventory, plan = load_all(args)
     check_plan(plan, ModuleRegistry([Path(args.playbook).parent / "library"]))
-    steps = len(plan.steps())
-    print(f"ok: {args.playbook} with {args.inventory}: {steps} steps on {len(plan.inventory.hosts)} hosts")
+    steps = plan.steps()
+    hosts = {h for n in steps for h in (n.shared_with or (n.host,))}
+    print(f"ok: {args.playbook} with {args.inventory}: {len(steps)} steps on {len(hosts)} hosts")
     for note in plan.notes:
         print(f"note: {note}")
     return 0

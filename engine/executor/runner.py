@@ -227,14 +227,13 @@ class NodeRunner:
         retries = int(templar.render(task.retries) or 0)
         delay = float(templar.render(task.delay) or 0)
         timeout = templar.render(task.timeout)
-        args = templar.render(task.args) if has_templates(task.args) else task.args
+        args = _drop_omitted(templar.render(task.args)) if has_templates(task.args) else task.args
         if has_templates(task.args):
             problems = validate(args, module.schema, task.location)
             if problems:
                 raise UserError.many(
                     [type(p)(f"{task.module}: {p.message}", task.location, p.hint) for p in problems]
                 )
-        args = _drop_omitted(args)
         for secret in module.secret_args:
             value = args.get(secret) if isinstance(args, Mapping) else None
             if value and self.masker is not None:

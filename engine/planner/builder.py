@@ -287,29 +287,27 @@ def _expand_one(
     """The nodes of one task in one batch: one per host, or one shared node for `run_once`."""
     task = inst.task
     run_once = bool(task.run_once) and not isinstance(task.run_once, str)
+    shared = tuple(batch) if run_once else ()
     estimate = _estimate(task)
-    for host in batch[:1] if run_once else batch:
-        node_id = f"p{play.index}/{task.path}@{host}"
-        state.add(
-            Node(
-                node_id,
-                "task",
-                play.index,
-                host,
-                task,
-                inst.scope,
-                tuple(batch) if run_once else (),
-                estimate,
-                task.label,
-                inst.tags,
-            )
+    owners = (task.id, *inst.owners) if task.id else inst.owners
+    needs_at = value_location(task, "needs") if task.needs else None
+    prefix = f"p{play.index}/{task.path}@"
+    ids = [prefix + host for host in (batch[:1] if run_once else batch)]
+    for node_id, host in zip(ids, batch, strict=False):
+        state.nodes[node_id] = Node(
+            node_id, "task", play.index, host, task, inst.scope, shared, estimate, task.label, inst.tags
         )
-        for owner in (task.id, *inst.owners) if task.id else inst.owners:
-            state.by_task_id.setdefault(owner, []).append(node_id)
         for needed in task.needs:
-            state.needs.append((node_id, needed, value_location(task, "needs")))
-        for h in batch if run_once else (host,):  # a run_once node joins every host's chain
-            _chain(state.graph, tail, h, node_id, batch_heads)
+            state.needs.append((node_id, needed, needs_at))
+    state.graph.add_nodes_from(ids)  # in one call: a 100,000-node plan pays the per-call cost once
+    for owner in owners:
+        state.by_task_id.setdefault(owner, []).extend(ids)
+    if run_once:  # a run_once node joins every host's chain
+        for h in batch:
+            _chain(state.graph, tail, h, ids[0], batch_heads)
+    else:
+        for node_id, host in zip(ids, batch, strict=True):
+            _chain(state.graph, tail, host, node_id, batch_heads)
 
 
 def _chain(graph: nx.DiGraph, tail: dict[str, str | None], host: str, node_id: str, heads: list[str]) -> None:

@@ -79,10 +79,17 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
     problems: list[Problem] = []
     protectors: dict[str, list[str]] = {}
     destroyers: list[tuple[Node, list[str]]] = []
+    relevant: dict[str, bool] = {}  # module name -> does it protect or destroy anything at all
     for node in plan.nodes.values():
         if node.task is None or node.task.module is None:
             continue
-        module = ctx.registry.get(node.task.module)
+        name = node.task.module
+        if name not in relevant:
+            found = ctx.registry.get(name)
+            relevant[name] = found.destructive or _overrides(found, "protects")
+        if not relevant[name]:
+            continue
+        module = ctx.registry.get(name)
         for resource in resources_of(plan, node, ctx, "protects"):
             protectors.setdefault(resource, []).append(node.id)
         if module.destructive:

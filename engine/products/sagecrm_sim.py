@@ -7,6 +7,8 @@ setup`), and models what the real installer does to a server:
 
 - silent mode only (`/s /f1<response file>`): without `/s` the real installer opens its wizard,
   which nobody can click on a simulated host (exit code 1 says so);
+- run again after an upgrade cut short (the process killed half-way), it completes what is
+  missing instead of refusing "already at version";
 - the response file (INI, simulation format, section `[SageCRM]`): `Mode=Upgrade`,
   `InstallName`, `LicenceKey` (must not be empty), `Database=Yes|No` (the database server
   upgrades the database; the others take the "no backup required" path), `Backup=Yes|No`
@@ -150,13 +152,17 @@ def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
         raise InstallerError(f"no Sage CRM installation {install_name!r} on this server")
     install = str(root["data"]).rstrip("\\")
     current_version = str(current["data"])
-    if current_version == target:
+    progress = host.state.get("sagecrm_sim") or {}
+    if current_version == target and progress.get("to") == target and not progress.get("done"):
+        current_version = progress["from"]  # an upgrade cut short: run again, it completes what is missing
+    elif current_version == target:
         raise InstallerError(f"{install_name} is already at version {target}")
     if current_version not in _PREVIOUS.get(target, ()):
         raise InstallerError(f"no upgrade from {current_version} to {target}")
     lang = "EN" if answers.get("language", "FR").upper().startswith("EN") else "FR"
     database = (host.process or {}).get("env", {}).get(DB_ENV)
     reports = _database_step(answers, database, current_version, target)
+    host.state["sagecrm_sim"] = {"from": current_version, "to": target, "done": False}
     iis_was = _service_state(host, "W3SVC")
     if iis_was == "running":
         OPS["iis.reset"](host, {"action": "stop"})
@@ -170,6 +176,7 @@ def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
         except (ValueError, sqlite3.Error) as exc:
             raise InstallerError(f"database upgrade failed: {exc}", rc=4) from None
     _write_logs(host, install, lang, target, reports or [])
+    host.state["sagecrm_sim"]["done"] = True
     if iis_was == "running":
         OPS["iis.reset"](host, {"action": "start"})
     return f"Sage CRM {target}: upgrade of {install_name} complete (simulation)\r\n"
@@ -184,6 +191,8 @@ def _database_step(answers: dict[str, str], database: str | None, current: str, 
     if _yes(answers, "database"):
         if database is None:
             raise InstallerError("cannot reach the CRM database (simulation: CUTOVER_SIM_CRM_DB is not set)")
+        if found == target:
+            return None  # upgraded by an attempt cut short: its scripts ran
         if found != current:
             raise InstallerError(f"the CRM database is at version {found}, not {current}")
         return []

@@ -33,7 +33,7 @@ from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  
 SAGE = "C:\\Program Files (x86)\\Sage\\CRM"
 CRM = f"{SAGE}\\CRM"
 CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
-SETUP = "C:\\Install\\setup.exe"
+SETUP = "C:\\Install\\crm-upgrade.exe"
 JSONL = ["--output", "jsonl", "--no-report"]
 
 # --------------------------------------------------------------------------- the upgrade under test
@@ -41,8 +41,8 @@ JSONL = ["--output", "jsonl", "--no-report"]
 #: Backups first, then the installer, then a destructive overwrite that the backups protect.
 UPGRADE = [
     {"name": "stop e-mail manager", "win_service": {"name": "eWareEmailManager", "state": "stopped"}},
-    {"name": "export registry", "registry_export": {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}},
     {"name": "zip program files", "win_archive": {"path": CRM, "dest": "C:\\Backup\\crm.zip"}},
+    {"name": "export registry", "registry_export": {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}},
     {"name": "run installer", "command": {"argv": [SETUP, "/s"]}},
     {"name": "new eware.dll", "win_copy": {"dest": f"{CRM}\\eware.dll", "content": "eware.dll 7.3\n"}},
 ]
@@ -61,7 +61,7 @@ def sim_host(faults: list[dict[str, Any]] | None = None, installer_rc: int = 0, 
         "preset": "sagecrm",
         "files": {SETUP: "setup (simulation)\n"},
         "programs": {
-            "setup.exe": {"rc": installer_rc, "stderr": "" if installer_rc == 0 else "MSI error 1603"}
+            "crm-upgrade.exe": {"rc": installer_rc, "stderr": "" if installer_rc == 0 else "MSI error 1603"}
         },
     }
     return {
@@ -133,12 +133,12 @@ def test_baseline_upgrade_succeeds_and_changes_the_target(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("fault", "failing", "cause"),
     [
-        pytest.param({"disk_full": "C"}, "export registry", "not enough space", id="disk-full-during-backup"),
+        pytest.param({"disk_full": "C"}, "zip program files", "not enough space", id="disk-full-during-backup"),
         pytest.param(
-            {"op": "archive.create", "mode": "always", "kind": "no_space", "error": "There is not enough space on the disk."},
-            "zip program files",
+            {"op": "registry.export", "mode": "always", "kind": "no_space", "error": "There is not enough space on the disk."},
+            "export registry",
             "not enough space",
-            id="disk-full-while-zipping",
+            id="disk-full-during-registry-export",
         ),
         pytest.param(
             {"op": "service.set", "match": {"name": "eWareEmailManager"}, "mode": "always", "kind": "failed",
@@ -166,7 +166,8 @@ def test_a_fault_stops_the_upgrade_before_anything_destructive(
     assert target(tmp_path) == untouched_target(tmp_path)
     journal = journal_of(tmp_path)
     run_id = journal.find_run("last")["id"]
-    assert not [a for a in journal.artifacts(run_id) if a.kind == "archive"]  # no backup claimed
+    failed = {n["node_id"] for n in journal.nodes(run_id) if n["status"] == "failed"}
+    assert not [a for a in journal.artifact_rows(run_id) if a["node_id"] in failed]  # no backup claimed
     assert journal.find_run(run_id)["status"] == "failed"
     journal.close()
 

@@ -90,8 +90,8 @@ def test_each_use_is_located_at_its_own_value(tmp_path):
           retries: 2
     """,
     ) == [
-        "5:22 undefined variable 'first' (host db1)",
-        "6:24 undefined variable 'second' (host db1)",
+        "5:14 undefined variable 'first' (host db1)",
+        "6:16 undefined variable 'second' (host db1)",
         "7:13 undefined variable 'third' (host db1)",
         "8:14 undefined variable 'fourth' (host db1)",
         "9:14 undefined variable 'fifth' (host db1)",

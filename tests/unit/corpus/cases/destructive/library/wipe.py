@@ -4,8 +4,12 @@ from engine.module_api import Module
 
 
 class Wipe(Module):
-    schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"],
-              "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"path": {"type": "string"}},
+        "required": ["path"],
+        "additionalProperties": False,
+    }
     destructive = True
 
     def destroys(self, args, host):
