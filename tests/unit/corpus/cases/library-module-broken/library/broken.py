@@ -1,4 +1,3 @@
-"""Test module that does not even parse."""
+"""Test module that fails when it is imported: an error for the operator, not a traceback."""
 
-def oops(:
-    pass
+import engine.no_such_helper  # noqa: F401 - the failure under test
