@@ -55,6 +55,7 @@ class CrmSysparams(Module):
     """custom_sysparams rows: read, set, lock/unlock, multi-server settings."""
 
     platforms: ClassVar[frozenset[str]] = frozenset({"controller"})
+    provides_facts: ClassVar[frozenset[str]] = frozenset({"crm_sysparams"})
     schema: ClassVar[dict[str, Any]] = object_schema(
         "Read or set Sage CRM system parameters (custom_sysparams), lock users out, multi-server settings.",
         {

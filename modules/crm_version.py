@@ -66,6 +66,7 @@ class CrmVersion(Module):
     """Read the version witnesses; optionally check them against the estate's versions."""
 
     platforms: ClassVar[frozenset[str]] = frozenset({"windows", "controller"})
+    provides_facts: ClassVar[frozenset[str]] = frozenset({"crm", "crm_version"})
     schema: ClassVar[dict[str, Any]] = object_schema(
         "Read the Sage CRM version of the database, the server's registry and program files.",
         {

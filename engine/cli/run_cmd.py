@@ -32,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-D", "--diff", action="store_true", help="show before/after of what changes")
     parser.add_argument("--from-run", metavar="RUN",
                         help="use the backups and old settings recorded by this run (rollback playbooks)")
+    parser.add_argument("--on-failure", choices=["stop", "rollback"], default="stop",
+                        help="rollback: a failed run is rolled back at once with rollback.yml next to the playbook, "
+                             "from the backups this run recorded")
 
 
 def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
@@ -80,7 +83,29 @@ def execute(args: argparse.Namespace) -> int:
               "check": args.check, "from_run": args.from_run, "allow_unprotected": args.allow_unprotected,
               "forks": args.forks},
     )
-    return execute_run(request).exit_code
+    summary = execute_run(request)
+    if summary.status == "failed" and args.on_failure == "rollback" and not args.check:
+        _roll_back(args, summary.run_id)
+    return summary.exit_code
+
+
+def _roll_back(args: argparse.Namespace, failed_run: str) -> None:
+    """`--on-failure rollback`: run the product's rollback from the failed run's own artifacts."""
+    from pathlib import Path
+
+    from engine.cli.common import plan_options
+    from engine.journal import Journal
+    from engine.products.on_failure import rollback_after_failure
+    from engine.session import execute_run
+
+    journal = Journal(Path(args.state_dir) / "runs.db")
+    try:
+        rollback_after_failure(
+            journal, failed_run, args.inventory, playbook_path=args.playbook,
+            execute=lambda plan: execute_run(build_request(args, plan, from_run=failed_run)),
+            plan_options=plan_options(args), keyring=keyring_from(args))
+    finally:
+        journal.close()
 
 
 def _prior_resources(args: argparse.Namespace) -> frozenset[str]:

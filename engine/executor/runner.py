@@ -353,7 +353,11 @@ class NodeRunner:
             outcome.facts.update(result.facts)
             outcome.artifacts = list(result.artifacts)
             outcome.findings = list(result.findings)
-            if task.module == "gate":
+            signed = result.output.get("gate")
+            if isinstance(signed, dict) and "approved" in signed:  # a module that asked a gate itself
+                outcome.gate = {"id": signed.get("id") or task.id or task.label,
+                                **{k: signed.get(k) for k in ("approved", "by", "at", "comment")}}
+            elif task.module == "gate":
                 outcome.gate = {
                     "id": result.output.get("id") or task.id or task.label,
                     **{k: result.output.get(k) for k in ("approved", "by", "at", "comment")},

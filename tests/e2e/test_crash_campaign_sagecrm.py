@@ -77,6 +77,9 @@ def kill_at(work: Path, done: int, fraction: float) -> None:
 def crash_round(work: Path, rng: random.Random, steps: int) -> tuple[int, int]:
     """One kill and resume; returns (steps done before the kill, steps the resume ran)."""
     kill_at(work, rng.randrange(0, steps), rng.choice([0.0, 0.0, rng.uniform(0.0, 0.05)]))
+    if not (work / ".cutover" / "runs.db").exists():  # killed while starting: nothing may have happened
+        assert not (work / ".cutover" / "sim").exists()
+        return 0, 0
     _integrity(work)
     journal = journal_of(work)
     run = journal.find_run("last")
