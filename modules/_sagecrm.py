@@ -226,3 +226,21 @@ def combine(total: Result, name: str, step: Result) -> None:
     total.findings.extend(step.findings)
     total.output[name] = step.output
     total.msg = "; ".join(m for m in (total.msg, step.msg) if m)
+
+
+def part_resources(est: Any, host: str, parts: list[str], *, program_files: bool = True) -> list[str]:
+    """The resources (see engine.module_api.Artifact) the CRM parts of one server are, for
+    `protects()` of a backup and `destroys()` of a restore: one mapping for both, so they match."""
+    out: list[str] = []
+    for part in parts:
+        if part == "database":
+            out.append(f"db:{est.database}")
+        elif part == "views":
+            out.append(f"views:{est.database}")
+        elif part == "registry":
+            out.extend(est.registry_resources(host))
+        elif part == "services":
+            out.append(f"files:{host}:{est.services_dir}")
+        elif part == "program_files" and program_files:
+            out.append(f"files:{host}:{est.install_path}")
+    return out

@@ -82,19 +82,7 @@ class CrmBackup(Module):
         est = crm.estate_or_none(host)
         if est is None or host.name not in est.servers:
             return []
-        out: list[str] = []
-        for part in parts_for(args, est, host.name):
-            if part == "database":
-                out.append(f"db:{est.database}")
-            elif part == "views":
-                out.append(f"views:{est.database}")
-            elif part == "registry":
-                out.extend(est.registry_resources(host.name))
-            elif part == "program_files":
-                out.append(f"files:{host.name}:{est.install_path}")
-            else:
-                out.append(f"files:{host.name}:{est.services_dir}")
-        return out
+        return crm.part_resources(est, host.name, parts_for(args, est, host.name))
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)

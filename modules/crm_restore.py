@@ -78,17 +78,8 @@ class CrmRestore(Module):
         est = crm.estate_or_none(host)
         if est is None or host.name not in est.servers:
             return []
-        out: list[str] = []
-        for part in parts_for(args, est, host.name):
-            if part == "database":
-                out.append(f"db:{est.database}")
-            elif part == "registry":
-                out.extend(est.registry_resources(host.name))
-            elif part == "services":
-                out.append(f"files:{host.name}:{est.services_dir}")
-            elif args.get("into", "install") == "install":
-                out.append(f"files:{host.name}:{est.install_path}")
-        return out
+        return crm.part_resources(est, host.name, parts_for(args, est, host.name),
+                                  program_files=args.get("into", "install") == "install")
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)
