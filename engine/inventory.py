@@ -43,8 +43,40 @@ def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
         inventory = _build(doc, str(path), source.sha256)
     from engine.estate_rules import check_estate
 
+    database_problems = check_databases(inventory)
+    if database_problems:
+        raise UserError.many(database_problems)
     check_estate(inventory)
     return inventory
+
+
+def check_databases(inventory: Inventory) -> list[Problem]:
+    """Each database target makes sense (dialect, port, ODBC options, its `host`) before anything runs.
+
+    Values that are templates or vault-encrypted are checked when they are resolved at run time.
+    """
+    from engine.db import target_from
+    from engine.db.errors import DbError
+    from engine.templating import has_templates
+
+    section = inventory.source.get("databases") if isinstance(inventory.source, dict) else None
+    problems: list[Problem] = []
+    for name, raw in inventory.databases.items():
+        where = section.key_loc(name) if isinstance(section, LDict) else None
+        plain = {k: ("-" if has_templates(v) or type(v).__name__ == "EncryptedValue" else v)
+                 for k, v in dict(raw).items()}
+        if "port" in plain and plain["port"] == "-":
+            plain.pop("port")
+        try:
+            target_from(str(name), plain)
+        except DbError as err:
+            problems.append(Problem(str(err), where))
+        host = raw.get("host") if isinstance(raw, dict) else None
+        if isinstance(host, str) and not has_templates(host) and host not in inventory.hosts:
+            value_loc = raw.value_loc("host") if isinstance(raw, LDict) else where
+            problems.append(Problem(f"database target {name!r}: host {host!r} is not in the inventory",
+                                    value_loc, hint=_did_you_mean(host, inventory.hosts)))
+    return problems
 
 
 def _settings_of(node: Mapping[str, Any] | None) -> dict[str, Any]:
