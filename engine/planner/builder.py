@@ -545,7 +545,13 @@ def static_scope(plan: Plan, node: Node) -> Scope:
     for block_path, _section in reversed(node.scope):
         layers.append(plan.block_vars(node.play, block_path))
     layers += [play.vars, host.vars, plan.magic_vars(host, node.play)]
-    return Scope(layers)
+    # Secrets are never needed to know what a step touches (a path, a database, a key), and the
+    # planner must not hold them: vault values read as a placeholder here.
+    return Scope(layers, decrypt=_secret_placeholder)
+
+
+def _secret_placeholder(_value: Any) -> str:
+    return "********"
 
 
 def static_args(plan: Plan, node: Node) -> Mapping[str, Any] | None:

@@ -122,3 +122,25 @@ def test_a_run_without_the_flag_is_recorded_as_protected(tmp_path: Path) -> None
     run = journal.find_run("last")
     journal.close()
     assert run["allow_unprotected"] == 0 and not any("UNPROTECTED" in n for n in run["notes"])
+
+
+def test_a_vault_value_in_a_destructive_step_does_not_hide_what_it_destroys(tmp_path: Path) -> None:
+    """The planner resolves paths without decrypting: `content: "{{ secret }}"` still plans."""
+    from engine.vault import encrypt_text
+    from tests.support.runs import run_cli, write_yaml
+
+    sealed = encrypt_text("s3cret-value", "pw")
+    (tmp_path / "inv.yml").write_text(
+        "estate: vaulted\nhosts:\n  a: {connection: local}\nvars:\n  secret: !vault |\n"
+        + "".join(f"    {line}\n" for line in sealed.splitlines()))
+    target = tmp_path / "app.conf"
+    write_yaml(tmp_path / "pb.yml", [{"hosts": "a", "tasks": [
+        {"name": "keep a copy", "archive": {"path": str(tmp_path / "conf"), "dest": str(tmp_path / "conf.zip")}},
+        {"name": "write", "copy": {"dest": str(target), "content": "{{ secret }}", "backup": False}},
+    ]}])
+    (tmp_path / "conf").mkdir()
+    result = run_cli(["plan", "pb.yml", "-i", "inv.yml"], tmp_path)
+    # what `write` destroys is known (files:a:<target>), so the refusal names it rather than giving up
+    assert result.rc == 2
+    assert f"overwrites files:a:{target}" in result.err
+    assert "depends on values known only at run time" not in result.err
