@@ -28,6 +28,8 @@ class Cell:
     cpu: list[float] = field(default_factory=list)
     skipped: str | None = None
     failed: str | None = None
+    #: said next to a median that rests on fewer runs than asked
+    note: str | None = None
 
     @property
     def median(self) -> float | None:
@@ -121,7 +123,9 @@ def side_by_side(
             try:
                 took, cpu = run_once(prepared[name], left, server_cpu)
             except RunFailed as exc:
-                if "did not finish" in str(exc):
+                if "did not finish" in str(exc) and cell.times:
+                    cell.note = f"run {len(cell.times) + 1} stopped at the {budget:.0f} s bound; median of {len(cell.times)}"
+                elif "did not finish" in str(exc):
                     cell.skipped = f"a run did not finish within the {budget:.0f} s bound"
                 else:
                     cell.failed = str(exc)

@@ -31,8 +31,8 @@ def side_by_side_table(rows: list[Row], engines: list[str]) -> str:
         for name in engines:
             cell = row.cells[name]
             text = cell.describe()
-            if cell.skipped or cell.failed:
-                notes.append(f"{w.key} {ENGINE_TITLES[name]}: {cell.skipped or cell.failed}")
+            if cell.skipped or cell.failed or cell.note:
+                notes.append(f"{w.key} {ENGINE_TITLES[name]}: {cell.skipped or cell.failed or cell.note}")
                 text += f" [{len(notes)}]"
             cells.append(text)
         ratios = {e: ratio(row.cells["cutover"], row.cells.get(e)) for e in others}

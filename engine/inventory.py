@@ -109,40 +109,13 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
             problems.append(Problem(f"group name {gname!r} is reserved", groups_doc.key_loc(gname)))
         if gname in hosts_doc:
             problems.append(Problem(f"{gname!r} is both a host and a group", groups_doc.key_loc(gname)))
-        for i, hname in enumerate(g.get("hosts") or []):
-            if hname not in hosts_doc:
-                problems.append(
-                    Problem(
-                        f"group {gname!r} lists unknown host {hname!r}",
-                        _item_loc(g.get("hosts"), i),
-                        hint=_did_you_mean(hname, hosts_doc),
-                    )
-                )
-            else:
-                members[gname].append(hname)
-        for i, child in enumerate(g.get("children") or []):
-            if child not in groups_doc:
-                problems.append(
-                    Problem(
-                        f"group {gname!r} has unknown child group {child!r}",
-                        _item_loc(g.get("children"), i),
-                        hint=_did_you_mean(child, groups_doc),
-                    )
-                )
-            else:
-                parents.setdefault(child, []).append(gname)
+        for hname in _known(g.get("hosts"), hosts_doc, f"group {gname!r} lists unknown host", problems):
+            members[gname].append(hname)
+        for child in _known(g.get("children"), groups_doc, f"group {gname!r} has unknown child group", problems):
+            parents.setdefault(child, []).append(gname)
     for hname, h in hosts_doc.items():
-        for i, gname in enumerate((h or {}).get("groups") or []):
-            if gname not in groups_doc:
-                problems.append(
-                    Problem(
-                        f"host {hname!r} names unknown group {gname!r}",
-                        _item_loc(h.get("groups"), i),
-                        hint=_did_you_mean(gname, groups_doc),
-                    )
-                )
-            else:
-                members[gname].append(hname)
+        for gname in _known((h or {}).get("groups"), groups_doc, f"host {hname!r} names unknown group", problems):
+            members[gname].append(hname)
     cycle = _group_cycle(parents)
     if cycle:
         problems.append(
@@ -214,6 +187,17 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         location=doc.loc,
         source=doc,
     )
+
+
+def _known(names: Any, known: Mapping[str, Any], what: str, problems: list[Problem]) -> list[str]:
+    """The names of a list that exist in `known`; each other one is a problem at its own line."""
+    found = []
+    for i, name in enumerate(names or []):
+        if name in known:
+            found.append(name)
+        else:
+            problems.append(Problem(f"{what} {name!r}", _item_loc(names, i), hint=_did_you_mean(name, known)))
+    return found
 
 
 def _item_loc(container: Any, index: int) -> Location | None:
