@@ -121,21 +121,36 @@ class ConsoleReporter(Reporter):
             self.current.pop(node.host or "-", None)
         quiet = outcome.status in ("ok", "skipped") and self.verbosity == 0 and self.live_enabled
         if not quiet:
-            style = STATUS_STYLE.get(outcome.status, "")
-            line = f"[{style}]{outcome.status:>12}[/]  {self._t(node.host)}  {self._t(node.label)}"
-            if outcome.duration >= 1:
-                line += f"  [dim]{outcome.duration:.1f}s[/]"
-            if outcome.error:
-                line += f"\n              [red]{self._t(outcome.error)}[/]"
-            elif outcome.msg and (self.verbosity or outcome.status in ("skipped", "blocked")) and \
-                    not (node.task and node.task.no_log):
-                line += f"  [dim]{self._t(outcome.msg)}[/]"
-            if self.verbosity and outcome.registered and not (node.task and node.task.no_log):
-                line += "\n" + self._t(json.dumps(outcome.registered, default=str, indent=2)[:4000])
-            if (self.verbosity or self.show_diff) and outcome.diff and not (node.task and node.task.no_log):
-                line += "\n" + self._t(_diff_text(outcome.diff))
-            self.console.print(line)
+            self._write(self._step_line(node, outcome))
         self._refresh()
+
+    def _step_line(self, node: Node, outcome: NodeOutcome) -> list[tuple[str, str]]:
+        """One ended step as (text, style) pieces, secrets masked."""
+        m = self.masker.mask_text
+        hidden = bool(node.task and node.task.no_log)
+        pieces = [(f"{outcome.status:>12}", STATUS_STYLE.get(outcome.status, "")),
+                  (f"  {m(str(node.host))}  {m(node.label)}", "")]
+        if outcome.duration >= 1:
+            pieces.append((f"  {outcome.duration:.1f}s", "dim"))
+        if outcome.error:
+            pieces.append((f"\n              {m(outcome.error)}", "red"))
+        elif outcome.msg and (self.verbosity or outcome.status in ("skipped", "blocked")) and not hidden:
+            pieces.append((f"  {m(outcome.msg)}", "dim"))
+        if self.verbosity and outcome.registered and not hidden:
+            pieces.append(("\n" + m(json.dumps(outcome.registered, default=str, indent=2)[:4000]), ""))
+        if (self.verbosity or self.show_diff) and outcome.diff and not hidden:
+            pieces.append(("\n" + m(_diff_text(outcome.diff)), ""))
+        return pieces
+
+    def _write(self, pieces: list[tuple[str, str]]) -> None:
+        """Styled on a terminal; a plain write elsewhere (rich's rendering is most of a step's cost
+        on the controller, and a log file or a pipe has no use for it)."""
+        if self.console.is_terminal:
+            from rich.text import Text
+
+            self.console.print(Text.assemble(*pieces))
+        else:
+            self.console.file.write("".join(text for text, _style in pieces) + "\n")
 
     def message(self, text: str) -> None:
         self.console.print(f"[bold yellow]{self._t(text)}[/]")
