@@ -128,11 +128,11 @@ def _measure(hosts: int, tasks: int, profile: bool, trace: bool, out: Any) -> No
     import pstats
     import tracemalloc
 
-    from engine.inventory import load_inventory
-    from engine.module_registry import ModuleRegistry
-    from engine.planner.builder import build_plan
-    from engine.playbook import load_playbook
-    from engine.validation import check_plan
+    from engine.api.registry import ModuleRegistry
+    from engine.load.inventory import load_inventory
+    from engine.load.playbook import load_playbook
+    from engine.plan.builder import build_plan
+    from engine.validate.static_checks import check_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         inv_path, pb_path = write_estate(Path(tmp), hosts, tasks)

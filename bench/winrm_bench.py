@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import winrm  # noqa: E402
 
-import engine.remote  # noqa: E402
-from engine.connection.winrm import WinRMConnection  # noqa: E402
-from engine.model import Host  # noqa: E402
+import engine.connect.remote  # noqa: E402
+from engine.connect.winrm import WinRMConnection  # noqa: E402
+from engine.core.model import Host  # noqa: E402
 from tests.support.winrm_endpoint import WinRMEndpoint  # noqa: E402
 
-PRIMITIVES = Path(engine.remote.__file__).with_name("primitives.ps1")
+PRIMITIVES = Path(engine.connect.remote.__file__).with_name("primitives.ps1")
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.module_api import Module  # noqa: E402
-from engine.module_registry import ModuleRegistry  # noqa: E402
+from engine.api.module import Module  # noqa: E402
+from engine.api.registry import ModuleRegistry  # noqa: E402
 
 TARGET = ROOT / "docs" / "modules.md"
 

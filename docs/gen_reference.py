@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.schema import load_schema  # noqa: E402
+from engine.load.schema import load_schema  # noqa: E402
 
 #: page -> (schema, region name -> JSON pointer of the definition inside that schema)
 PAGES: dict[str, tuple[str, dict[str, str]]] = {

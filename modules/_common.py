@@ -17,8 +17,8 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.module_api import Module, ModuleFailed, Result, TaskContext
-from engine.remote.api import PrimitiveFailed, Remote
+from engine.api.module import Module, ModuleFailed, Result, TaskContext
+from engine.api.primitives import PrimitiveFailed, Remote
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

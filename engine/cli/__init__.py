@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from engine.errors import CutoverError, UserError
+    from engine.core.errors import CutoverError, UserError
 
     module = importlib.import_module(COMMANDS[args.command][0])
     try:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Location, UserError
+from engine.core.errors import Location, UserError
 
 
 def add_inventory_args(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +57,8 @@ def parse_extra_vars(values: list[str], keyring: Any = None) -> dict[str, Any]:
     The argument's own text is the "file" of a mistake in it: `-e:1:COL` points at the column of
     the bad pair (or of the JSON/YAML error); a mistake in an @file is located in that file.
     """
-    from engine.loader import load_file, parse_text
-    from engine.schema import kind_of
+    from engine.load.schema import kind_of
+    from engine.load.yaml_marks import load_file, parse_text
 
     out: dict[str, Any] = {}
     for raw in values:
@@ -118,7 +118,7 @@ def _pairs(raw: str) -> dict[str, str]:
 
 def keyring_from(args: argparse.Namespace, masker: Any = None) -> Any:
     """The vault keyring for `--vault-id` sources; decrypted values are registered with `masker`."""
-    from engine.vault import VaultKeyring
+    from engine.load.vault.keyring import VaultKeyring
 
     cached = getattr(args, "_keyring", None)
     if cached is not None:
@@ -137,7 +137,7 @@ def _interactive() -> bool:
 
 
 def plan_options(args: argparse.Namespace, **extra: Any) -> Any:
-    from engine.planner.builder import PlanOptions
+    from engine.plan.builder import PlanOptions
 
     return PlanOptions(
         limit=args.limit,
@@ -151,11 +151,11 @@ def plan_options(args: argparse.Namespace, **extra: Any) -> Any:
 
 def load_all(args: argparse.Namespace, **plan_extra: Any) -> tuple[Any, Any, Any]:
     """(playbook, inventory, plan) for a command's arguments; every problem raised as one UserError."""
-    from engine.errors import Problem
-    from engine.inventory import load_inventory
-    from engine.module_registry import ModuleRegistry
-    from engine.planner.builder import build_plan
-    from engine.playbook import load_playbook
+    from engine.api.registry import ModuleRegistry
+    from engine.core.errors import Problem
+    from engine.load.inventory import load_inventory
+    from engine.load.playbook import load_playbook
+    from engine.plan.builder import build_plan
 
     keyring = keyring_from(args)
     registry = ModuleRegistry([Path(args.playbook).parent / "library"])

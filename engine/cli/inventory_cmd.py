@@ -39,7 +39,7 @@ def is_secret_name(key: str) -> bool:
 
 
 def _masked(value: Any, key: str = "") -> Any:
-    from engine.vault import EncryptedValue
+    from engine.load.vault.keyring import EncryptedValue
 
     if isinstance(value, EncryptedValue) or (is_secret_name(key) and value not in (None, "")):
         return MASK
@@ -51,8 +51,8 @@ def _masked(value: Any, key: str = "") -> Any:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.errors import UserError
-    from engine.inventory import load_inventory
+    from engine.core.errors import UserError
+    from engine.load.inventory import load_inventory
 
     inventory = load_inventory(args.inventory, keyring_from(args))
     hosts = list(inventory.hosts.values())

@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.planner.render import RENDERERS
+    from engine.plan.render import RENDERERS
 
     _playbook, _inventory, plan = load_all(args)
     text = RENDERERS[args.format](plan)

@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.errors import UserError
-    from engine.journal import Journal
+    from engine.core.errors import UserError
+    from engine.journal.store import Journal
     from engine.report import FILES, build_report, renderer, write_atomically
 
     db = Path(args.state_dir) / "runs.db"

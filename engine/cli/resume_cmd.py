@@ -17,9 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from engine.cli.common import load_all
-    from engine.errors import UserError
-    from engine.journal import Journal
-    from engine.session import check_resumable, execute_run
+    from engine.core.errors import UserError
+    from engine.execute.session import check_resumable, execute_run
+    from engine.journal.store import Journal
 
     journal = Journal(Path(args.state_dir) / "runs.db")
     row = journal.find_run(args.run)

@@ -38,9 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
-    from engine.console import ConsoleReporter, JsonlReporter
-    from engine.secrets import Masker
-    from engine.session import CliGatekeeper, RunRequest, operator_name
+    from engine.cli.console import ConsoleReporter, JsonlReporter
+    from engine.core.secrets import Masker
+    from engine.execute.session import CliGatekeeper, RunRequest, operator_name
 
     keyring = keyring_from(cli, Masker())
     masker = keyring.masker
@@ -67,8 +67,8 @@ def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.errors import UserError
-    from engine.session import execute_run
+    from engine.core.errors import UserError
+    from engine.execute.session import execute_run
 
     if args.forks < 1:
         raise UserError("--forks must be at least 1")
@@ -94,9 +94,9 @@ def _roll_back(args: argparse.Namespace, failed_run: str) -> None:
     from pathlib import Path
 
     from engine.cli.common import plan_options
-    from engine.journal import Journal
-    from engine.products.on_failure import rollback_after_failure
-    from engine.session import execute_run
+    from engine.execute.session import execute_run
+    from engine.journal.store import Journal
+    from engine.pipeline.on_failure import rollback_after_failure
 
     journal = Journal(Path(args.state_dir) / "runs.db")
     try:
@@ -111,8 +111,8 @@ def _roll_back(args: argparse.Namespace, failed_run: str) -> None:
 def _prior_resources(args: argparse.Namespace) -> frozenset[str]:
     from pathlib import Path
 
-    from engine.errors import UserError
-    from engine.journal import Journal
+    from engine.core.errors import UserError
+    from engine.journal.store import Journal
 
     journal = Journal(Path(args.state_dir) / "runs.db")
     try:

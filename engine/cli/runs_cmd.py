@@ -13,7 +13,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.journal import Journal
+    from engine.journal.store import Journal
 
     path = Path(args.state_dir) / "runs.db"
     if not path.exists():

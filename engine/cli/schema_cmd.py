@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.schema import SCHEMA_DIR, load_schema
+    from engine.load.schema import SCHEMA_DIR, load_schema
 
     if args.name:
         print(json.dumps(load_schema(args.name), indent=2))

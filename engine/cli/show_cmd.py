@@ -15,8 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.errors import UserError
-    from engine.journal import Journal
+    from engine.core.errors import UserError
+    from engine.journal.store import Journal
 
     journal = Journal(Path(args.state_dir) / "runs.db")
     row = journal.find_run(args.run)

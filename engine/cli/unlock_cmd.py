@@ -12,7 +12,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.lock import break_lock, describe, inspect_lock
+    from engine.execute.lock import break_lock, describe, inspect_lock
 
     status, holder = inspect_lock(args.state_dir, args.estate)
     if status == "free":

@@ -14,8 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from engine.module_registry import ModuleRegistry
-    from engine.validation import check_plan
+    from engine.api.registry import ModuleRegistry
+    from engine.validate.static_checks import check_plan
 
     _playbook, _inventory, plan = load_all(args)
     check_plan(plan, ModuleRegistry([Path(args.playbook).parent / "library"]))

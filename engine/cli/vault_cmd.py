@@ -15,11 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import Location, UserError
-from engine.vault import DEFAULT_VAULT_ID, VaultKeyring, is_vault_text, vault_id_of
-from engine.vault_files import edit_text, read_text, write_atomic
-from engine.vault_inline import rekey_inline, vault_ids_in
-from engine.vault_sources import ask_hidden, check_vault_id, parse_source, read_password
+from engine.core.errors import Location, UserError
+from engine.load.vault.files import edit_text, read_text, write_atomic
+from engine.load.vault.inline import rekey_inline, vault_ids_in
+from engine.load.vault.keyring import DEFAULT_VAULT_ID, VaultKeyring, is_vault_text, vault_id_of
+from engine.load.vault.sources import ask_hidden, check_vault_id, parse_source, read_password
 
 ACTIONS = {
     "create": "create a new encrypted file in $EDITOR",

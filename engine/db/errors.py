@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.errors import CutoverError
+from engine.core.errors import CutoverError
 
 MASK = "********"
 

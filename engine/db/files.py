@@ -16,8 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from engine.api.primitives import PrimitiveFailed, Remote
 from engine.db.errors import DbError
-from engine.remote.api import PrimitiveFailed, Remote
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.api.module import utcnow
 from engine.db import dumps, mssql, serverops, sqlite_ops
 from engine.db.catalog import list_tables
 from engine.db.database import Database, connect
@@ -23,7 +24,6 @@ from engine.db.dialects import dialect_for, is_mysql_family
 from engine.db.errors import BackupInvalid, DbError, Unsupported
 from engine.db.files import HostFiles, join
 from engine.db.target import Target
-from engine.module_api import utcnow
 
 VERIFY_METHODS = ("default", "restore")
 RESTORE_CLEAN = ("database", "objects")

@@ -58,7 +58,7 @@ class Target:
 
     @property
     def resource(self) -> str:
-        """The artifact resource string of this target (see engine.module_api.Artifact)."""
+        """The artifact resource string of this target (see engine.api.module.Artifact)."""
         return f"db:{self.name}"
 
     def with_database(self, database: str | None) -> Target:

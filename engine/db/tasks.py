@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.api.module import Artifact, ModuleFailed, TaskContext
+from engine.core.errors import closest
 from engine.db.errors import DbError
 from engine.db.files import HostFiles, LocalFiles, RemoteFiles
 from engine.db.operations import BackupRecord
 from engine.db.target import Target, target_from
-from engine.errors import closest
-from engine.module_api import Artifact, ModuleFailed, TaskContext
 
 #: JSON Schema pieces the modules share
 DB_ARG = {

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from engine.module_api import Finding
+from engine.api.module import Finding
 
 PASSING = frozenset({"ok", "changed"})
 

@@ -20,8 +20,8 @@ from pathlib import PurePath
 from typing import Any
 
 from engine import __version__
-from engine.errors import UserError
-from engine.module_api import utcnow
+from engine.api.module import utcnow
+from engine.core.errors import UserError
 from engine.report.checklist import checklist
 from engine.report.timeline import Span, parse_time, predecessors, schedule
 
@@ -75,7 +75,7 @@ def build_report(
 
 
 def stored_plan(value: Any) -> dict[str, Any] | None:
-    """The plan recorded at run start (engine.planner.render.plan_to_dict), if it is usable."""
+    """The plan recorded at run start (engine.plan.render.plan_to_dict), if it is usable."""
     if not isinstance(value, Mapping) or not str(value.get("format", "")).startswith("cutover-plan/"):
         return None
     if not isinstance(value.get("steps"), list) or not isinstance(value.get("edges"), list):

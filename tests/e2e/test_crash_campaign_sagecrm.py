@@ -50,7 +50,7 @@ def demo_copy(work: Path) -> Path:
 
 def upgraded_versions(work: Path) -> dict[str, Any]:
     """The Sage CRM version each simulated server's registry reports."""
-    from engine.remote.sim import SimHost
+    from simulation.host import SimHost
 
     key = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
     return {h: SimHost.open(work / ".cutover", h).registry_value(key, "Version")["data"] for h in HOSTS}

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.connection import connection_for
-from engine.inventory import load_inventory
-from engine.module_api import RunContext, TaskContext
-from engine.remote.api import Remote
-from modules.onecrm_maintenance import PAUSED, OnecrmMaintenance
+from engine.api.module import RunContext, TaskContext
+from engine.api.primitives import Remote
+from engine.connect import connection_for
+from engine.load.inventory import load_inventory
+from modules.onecrm.onecrm_maintenance import PAUSED, OnecrmMaintenance
 from tests.support import onecrm_site as one
 from tests.support.onecrm_site import mariadb_server, onecrm_estate, sshd_server  # noqa: F401 - fixtures
 from tests.support.runs import REPO, write_yaml

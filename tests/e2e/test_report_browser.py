@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from engine.cli import main
-from engine.journal import Journal
+from engine.journal.store import Journal
 from engine.report import write_run_reports
 
 HOSTILE_TASK = "say <script>alert(1)</script>"

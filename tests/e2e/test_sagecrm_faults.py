@@ -127,10 +127,10 @@ def test_installer_failing_on_a_web_server_after_the_database_server(tmp_path):
 
 
 def _roll_back_failed(estate: SimEstate, run_id: str) -> Any:
-    from engine.journal import Journal
-    from engine.module_api import Gatekeeper
-    from engine.products.on_failure import rollback_after_failure
-    from engine.session import RunRequest, execute_run
+    from engine.api.module import Gatekeeper
+    from engine.execute.session import RunRequest, execute_run
+    from engine.journal.store import Journal
+    from engine.pipeline.on_failure import rollback_after_failure
 
     journal = Journal(estate.state_dir / "runs.db")
     messages: list[str] = []

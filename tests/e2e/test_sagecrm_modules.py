@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from engine.connection.sim import SimConnection
-from engine.inventory import load_inventory
-from engine.model import Host
-from engine.module_api import Gatekeeper, RunContext, TaskContext, utcnow
-from engine.module_registry import ModuleRegistry
+from engine.api.module import Gatekeeper, RunContext, TaskContext, utcnow
+from engine.api.registry import ModuleRegistry
+from engine.connect.sim import SimConnection
+from engine.core.model import Host
+from engine.load.inventory import load_inventory
 from tests.support.modharness import run_module
 from tests.support.sagecrm_estates import MEDIA, SimEstate
 
@@ -109,7 +109,7 @@ class Operator(Gatekeeper):
         self.asked.append(gate_id)
         if not self.does_it:
             return {"approved": False, "by": "ops", "at": utcnow(), "comment": "not today"}
-        from engine.products.sagecrm_sim import response_file
+        from simulation.sagecrm.setup_program import response_file
 
         sim = self.estate.host(host)
         sim.write_bytes(f"{MEDIA}\\wizard.iss", response_file(database=host == "crm2").encode())

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.vault import VaultEncrypter
+from engine.load.vault.keyring import VaultEncrypter
 from tests.support.runs import REPO, run_cli, spawn_cli
 from tests.support.winrm_endpoint import WinRMEndpoint
 
@@ -106,7 +106,7 @@ VaultDumper.add_representer(
 #: it writes nothing anywhere. Built-in writers (win_copy...) are destructive, and the planner refuses
 #: a destructive step whose arguments hold vault values (they are decrypted only at run time).
 CONFIG_PREVIEW = """
-from engine.module_api import Module, Result
+from engine.api.module import Module, Result
 
 
 class ConfigPreview(Module):

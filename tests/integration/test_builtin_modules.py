@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from engine.errors import UserError
-from engine.module_api import Gatekeeper, Result, RunContext
+from engine.api.module import Gatekeeper, Result, RunContext
+from engine.core.errors import UserError
 from tests.support.modharness import check_args, http_server, local_connection, run_module, snapshot
 
 
@@ -215,7 +215,7 @@ def test_copy_backup_records_a_verified_artifact(conn, tmp_path):
 
 
 def test_copy_destructive_unless_it_backs_up():
-    from engine.module_registry import ModuleRegistry
+    from engine.api.registry import ModuleRegistry
     from tests.support.modharness import local_host
 
     copy = ModuleRegistry().get("copy")
@@ -294,7 +294,7 @@ def test_archive_records_verified_artifact_and_is_idempotent(conn, tmp_path, nam
 
 
 def test_archive_protects_its_folder_and_refuses_dest_inside(conn, tmp_path):
-    from engine.module_registry import ModuleRegistry
+    from engine.api.registry import ModuleRegistry
     from tests.support.modharness import local_host
 
     assert ModuleRegistry().get("archive").protects({"path": "/srv/crm", "dest": "/b.zip"}, local_host()) == [
@@ -375,8 +375,8 @@ def test_unarchive_refuses_members_that_escape(conn, tmp_path, kind, member):
 
 
 def test_windows_paths_on_a_simulated_host(tmp_path):
-    from engine.connection.sim import SimConnection
-    from engine.model import Host
+    from engine.connect.sim import SimConnection
+    from engine.core.model import Host
 
     sim = SimConnection(
         Host(name="web1", address="10.0.0.1", connection="sim"), state_dir=str(tmp_path / "state")
@@ -587,7 +587,7 @@ def test_gate_approved_denied_and_checked():
 
 
 def test_every_schema_is_closed_and_documented():
-    from engine.module_registry import ModuleRegistry
+    from engine.api.registry import ModuleRegistry
 
     registry = ModuleRegistry()
     for name in (

@@ -88,7 +88,7 @@ def test_unknown_target_is_named_with_a_hint() -> None:
 
 
 def test_host_names_match_short_and_qualified() -> None:
-    from modules.db_sessions import host_matches
+    from modules.db.db_sessions import host_matches
 
     assert host_matches("WEB1", ["web1.example.local"])
     assert host_matches("web1.example.local", ["WEB1"])

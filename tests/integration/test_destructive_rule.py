@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from engine.remote.sim import SimHost
+from simulation.host import SimHost
 from tests.support.runs import journal_of, run_cli, write_yaml
 
 DLL = "C:\\Program Files (x86)\\Sage\\CRM\\CRM\\eware.dll"
@@ -126,7 +126,7 @@ def test_a_run_without_the_flag_is_recorded_as_protected(tmp_path: Path) -> None
 
 def test_a_vault_value_in_a_destructive_step_does_not_hide_what_it_destroys(tmp_path: Path) -> None:
     """The planner resolves paths without decrypting: `content: "{{ secret }}"` still plans."""
-    from engine.vault import encrypt_text
+    from engine.load.vault.keyring import encrypt_text
     from tests.support.runs import run_cli, write_yaml
 
     sealed = encrypt_text("s3cret-value", "pw")

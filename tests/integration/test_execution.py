@@ -66,7 +66,7 @@ def test_order_under_concurrency_follows_the_plan(tmp_path: Path) -> None:
     ns = argparse.Namespace(playbook=str(tmp_path / "pb.yml"), inventory=str(tmp_path / "inv.yml"), vault_id=[],
                             extra_vars=[], limit=None, tags=[], skip_tags=[], allow_unprotected=False)
     _pb, _inv, plan = load_all(ns)
-    from engine.planner.render import step_edges
+    from engine.plan.render import step_edges
 
     edges = step_edges(plan)
     assert len(edges) > 6

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from engine.remote.sim import SimHost
+from simulation.host import SimHost
 from tests.support.posix_checks import wait_for_file
 from tests.support.runs import CliResult, journal_of, run_cli, write_yaml
 from tests.support.sshd import SSHD, free_port, sshd_server  # noqa: F401 - pytest fixture

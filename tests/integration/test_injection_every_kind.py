@@ -32,13 +32,13 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from engine.connection import connection_for
-from engine.connection.local import LocalConnection
-from engine.connection.winrm import BOOTSTRAP_SCRIPT, WinRMConnection
+from engine.api.primitives import PrimitiveFailed, Remote
+from engine.connect import connection_for
+from engine.connect.local import LocalConnection
+from engine.connect.winrm import BOOTSTRAP_SCRIPT, WinRMConnection
+from engine.core.model import Host
 from engine.db import DbError, InvalidIdentifier, connect, dialect_for
-from engine.model import Host
-from engine.remote.api import PrimitiveFailed, Remote
-from engine.remote.sim import SimHost, register_program, unregister_program
+from simulation.host import SimHost, register_program, unregister_program
 from tests.support import sshd as sshd_support
 from tests.support.dbservers import mariadb_server, new_run, postgres_server, run_db_module  # noqa: F401
 from tests.support.modharness import run_module
@@ -256,7 +256,7 @@ def test_playbook_values_in_command_and_shell(tmp_path: Path) -> None:
     assert canary.exists()  # interpreted: `shell:` is a shell, by definition
     docs = (REPO / "docs" / "security.md").read_text()
     assert "operator's responsibility" in docs and "`env:`" in docs
-    assert "`env`" in (REPO / "modules" / "shell.py").read_text()
+    assert "`env`" in (REPO / "modules" / "flow" / "shell.py").read_text()
 
 
 # =========================================================================== Windows over WinRM

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from engine.connection.local import LocalConnection
-from engine.errors import ConnectionFailed, TaskTimeout
-from engine.model import Host
-from engine.remote import posix_helper
-from engine.remote.api import PrimitiveFailed, Remote
-from engine.remote.spec import PRIMITIVES
+from engine.api.primitives import PrimitiveFailed, Remote
+from engine.connect.local import LocalConnection
+from engine.connect.remote import posix_helper
+from engine.connect.remote.spec import PRIMITIVES
+from engine.core.errors import ConnectionFailed, TaskTimeout
+from engine.core.model import Host
 from tests.support.modharness import http_server
 from tests.support.posix_checks import NASTY, gone, wait_for_file
 

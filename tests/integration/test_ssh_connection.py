@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.connection import connection_for
-from engine.connection.ssh import SSHConnection, SSHSettings
-from engine.errors import ConnectionFailed, TaskTimeout, UserError
-from engine.model import Host
-from engine.remote.api import Remote
+from engine.api.primitives import Remote
+from engine.connect import connection_for
+from engine.connect.ssh import SSHConnection, SSHSettings
+from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
+from engine.core.model import Host
 from tests.support import sshd as sshd_support
 from tests.support.posix_checks import NASTY, gone, wait_for_file
 from tests.support.sshd import SSHD, free_port

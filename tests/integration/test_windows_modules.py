@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from engine.connection.sim import SimConnection
-from engine.errors import UserError
-from engine.model import Host
-from engine.module_api import Result, RunContext, TaskContext
-from engine.module_registry import ModuleRegistry
-from engine.remote.api import Remote
-from engine.remote.sim import SimHost
+from engine.api.module import Result, RunContext, TaskContext
+from engine.api.primitives import Remote
+from engine.api.registry import ModuleRegistry
+from engine.connect.sim import SimConnection
+from engine.core.errors import UserError
+from engine.core.model import Host
+from simulation.host import SimHost
 from tests.support.modharness import check_args, run_module
 
 SAGE = "C:\\Program Files (x86)\\Sage\\CRM"
@@ -600,10 +600,10 @@ def test_http_login_check_posts_the_form_from_the_controller(login_server):
 
 def test_registry_import_restores_exactly_by_default(tmp_path) -> None:
     """Values added after the export do not survive a restore (replace: true is the default)."""
-    from engine.connection.sim import SimConnection
-    from engine.model import Host
-    from engine.module_api import Artifact
-    from engine.remote.sim import SimHost
+    from engine.api.module import Artifact
+    from engine.connect.sim import SimConnection
+    from engine.core.model import Host
+    from simulation.host import SimHost
     from tests.support.modharness import run_module
 
     key = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
@@ -616,7 +616,7 @@ def test_registry_import_restores_exactly_by_default(tmp_path) -> None:
     sim = SimHost.open(tmp_path, "w1")
     sim.call([{"op": "registry.set", "args": {"key": key, "name": "AddedByUpgrade", "data": "x"}},
               {"op": "registry.set", "args": {"key": key, "name": "Version", "data": "7.3"}}])
-    from engine.module_api import RunContext
+    from engine.api.module import RunContext
 
     run = RunContext(run_id="t", operator="t", artifacts={exported.artifacts[0].resource: list(exported.artifacts)})
     restored = run_module("registry_import", {"path": "C:\\b\\config.reg", "key": key}, connection=conn, run=run)

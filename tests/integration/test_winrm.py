@@ -1,6 +1,6 @@
 """WinRMConnection against the WinRM test endpoint: real pywinrm on the wire, Basic and NTLM+sealing.
 
-The endpoint answers batches from the simulated host (engine.remote.sim), so what a test reads
+The endpoint answers batches from the simulated host (simulation.host), so what a test reads
 back went through the connection, pywinrm, HTTP, (NTLM sealing,) the endpoint's stdin/stdout
 model and the sim, and back.
 """
@@ -19,18 +19,18 @@ import pytest
 from winrm.exceptions import WSManFaultError
 from winrm.protocol import Protocol
 
-import engine.remote
-from engine.connection import connection_for
-from engine.connection.winrm import WinRMConnection
-from engine.connection.winrm_errors import FAULT_ENVELOPE_TOO_LARGE
-from engine.connection.winrm_settings import WinRMSettings
-from engine.errors import ConnectionFailed, Location, RemoteError, TaskTimeout, UserError
-from engine.model import Host
-from engine.remote.api import Remote
+import engine.connect.remote
+from engine.api.primitives import Remote
+from engine.connect import connection_for
+from engine.connect.winrm import WinRMConnection
+from engine.connect.winrm_errors import FAULT_ENVELOPE_TOO_LARGE
+from engine.connect.winrm_settings import WinRMSettings
+from engine.core.errors import ConnectionFailed, Location, RemoteError, TaskTimeout, UserError
+from engine.core.model import Host
 from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  # noqa: F401 - fixture
 
 AUTHS = pytest.mark.parametrize("auth", ["basic", "ntlm"])
-PRIMITIVES = Path(engine.remote.__file__).with_name("primitives.ps1")
+PRIMITIVES = Path(engine.connect.remote.__file__).with_name("primitives.ps1")
 Connect = Callable[..., WinRMConnection]
 
 

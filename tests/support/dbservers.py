@@ -259,7 +259,7 @@ def postgres_server() -> Iterator[DbServer]:
 
 def new_run(databases: dict[str, Any], **options: Any) -> Any:
     """A RunContext holding database targets, as the executor builds it."""
-    from engine.module_api import RunContext
+    from engine.api.module import RunContext
 
     return RunContext(run_id="test", operator="tester", databases=databases, **options)
 

@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.connection.base import Connection
-from engine.errors import UserError
-from engine.model import Host
-from engine.module_api import Gatekeeper, ModuleFailed, Result, RunContext, TaskContext
-from engine.module_registry import ModuleRegistry
-from engine.remote.api import Remote
+from engine.api.module import Gatekeeper, ModuleFailed, Result, RunContext, TaskContext
+from engine.api.primitives import Remote
+from engine.api.registry import ModuleRegistry
+from engine.connect.base import Connection
+from engine.core.errors import UserError
+from engine.core.model import Host
 
 _REGISTRY = ModuleRegistry()
 
@@ -33,7 +33,7 @@ def local_host(name: str = "local") -> Host:
 @contextmanager
 def local_connection(host: Host | None = None) -> Iterator[Connection]:
     """An opened LocalConnection to the controller itself, closed on exit."""
-    from engine.connection.local import LocalConnection
+    from engine.connect.local import LocalConnection
 
     conn = LocalConnection(host or local_host())
     conn.open()
@@ -45,7 +45,7 @@ def local_connection(host: Host | None = None) -> Iterator[Connection]:
 
 def templating(variables: Mapping[str, Any]) -> tuple[Any, Any]:
     """(render, evaluate) for the task's variables, using the engine's Templar."""
-    from engine.templating import Templar
+    from engine.load.templating import Templar
 
     templar = Templar(dict(variables))
     return templar.render, templar.evaluate

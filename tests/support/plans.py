@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from engine.inventory import load_inventory
-from engine.model import Inventory, Playbook
-from engine.planner.builder import PlanOptions, build_plan
-from engine.planner.graph import Plan
-from engine.playbook import load_playbook
+from engine.core.model import Inventory, Playbook
+from engine.load.inventory import load_inventory
+from engine.load.playbook import load_playbook
+from engine.plan.builder import PlanOptions, build_plan
+from engine.plan.graph import Plan
 
 #: three posix hosts in two roles, nested groups, estate and group variables
 ESTATE = """

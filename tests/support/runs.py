@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from engine.journal import Journal
+from engine.journal.store import Journal
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,13 +15,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from engine.connection.sim import SimConnection
+from engine.connect.sim import SimConnection
 from engine.db import connect, table_checksums
-from engine.inventory import load_inventory
-from engine.products.sagecrm_estate import estate_of
-from engine.products.sagecrm_sim import media, response_file
-from engine.products.sagecrm_simdb import build_for_estate
-from engine.remote.sim import SimHost
+from engine.load.inventory import load_inventory
+from modules.sagecrm.product.estate import estate_of
+from simulation.host import SimHost
+from simulation.sagecrm.crm_database import build_for_estate
+from simulation.sagecrm.setup_program import media, response_file
 from tests.support.runs import REPO, CliResult, run_cli, write_yaml
 
 PLAYBOOKS = REPO / "playbooks" / "sagecrm"
@@ -49,7 +49,7 @@ def sim_initial(silent: bool = True) -> dict[str, Any]:
         "preset": "sagecrm",
         "version": "7.2",
         "install_name": "CRM",
-        "plugins": ["engine.products.sagecrm_sim"],
+        "plugins": ["simulation.sagecrm.setup_program"],
         "files": files,
     }
 

@@ -6,7 +6,7 @@ plug-in listed in a host's state is imported by every process that opens the hos
 
 from __future__ import annotations
 
-from engine.remote.sim import SimHost, register_program
+from simulation.host import SimHost, register_program
 
 
 def hello(host: SimHost, argv: list[str], stdin: bytes) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ server, and sshd's log. Usable as a pytest fixture (`sshd_server`, session scope
 plain script:
 
     with SSHD(100) as server:
-        host = server.ssh_host("h1")          # an engine.model.Host with connection "ssh"
+        host = server.ssh_host("h1")          # an engine.core.model.Host with connection "ssh"
 
 Sessions get `HOME=<empty dir>`: root's .bashrc runs `pyenv init`, which would add ~0.15 s to
 every session start and distort both tests and benchmarks.
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.model import Host
+from engine.core.model import Host
 
 SSHD_BIN = "/usr/sbin/sshd"
 

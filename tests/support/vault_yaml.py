@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import yaml
 
-from engine.errors import Location
-from engine.vault import EncryptedValue
+from engine.core.errors import Location
+from engine.load.vault.keyring import EncryptedValue
 
 
 def vault_loader(path: str = "inv.yml") -> type[yaml.SafeLoader]:

@@ -6,7 +6,7 @@ HTTP/1.1 keep-alive, Basic or NTLM authentication with message encryption (pyspn
 and Windows' faults (Receive operation timeout, unknown ShellId, MaxEnvelopeSize, quota).
 
 Each endpoint serves ONE host: the batches the cutover helper would answer are answered by the
-simulated host `engine.remote.sim.SimHost` (or by any `dispatch(host_name, calls)` callable).
+simulated host `simulation.host.SimHost` (or by any `dispatch(host_name, calls)` callable).
 Several endpoints can run at once (a three-server estate).
 
 Use it from pytest through the `winrm_endpoint` fixture (a factory; import
@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from engine.errors import ConnectionFailed
-from engine.model import Host
+from engine.core.errors import ConnectionFailed
+from engine.core.model import Host
 from tests.support import winrm_soap as soap
 from tests.support.winrm_auth import (
     ENCRYPTED_CONTENT_TYPE,
@@ -97,7 +97,7 @@ class WinRMEndpoint:
 
     def start(self) -> WinRMEndpoint:
         if self._dispatch is None:
-            from engine.remote.sim import SimHost
+            from simulation.host import SimHost
 
             if self._state_dir is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="winrm-endpoint-")

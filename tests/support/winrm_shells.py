@@ -3,7 +3,7 @@
 A command the endpoint recognises becomes a `Process` with real stdin/stdout semantics (bytes
 arrive in Send pieces, output leaves in Receive pieces, an exit code ends it), answered by a
 Python runner in its own thread:
-- the cutover bootstrap (`engine.connection.winrm.BOOTSTRAP_SCRIPT`): reads the script line, then
+- the cutover bootstrap (`engine.connect.winrm.BOOTSTRAP_SCRIPT`): reads the script line, then
   answers each batch line from a dispatcher, framed exactly as the real helper frames them;
 - a few trivial scripts (`$null`, `Write-Output 1`, ...) so pywinrm's `Session.run_ps` has a
   sensible answer for the benchmark;
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from engine.connection.winrm import BOOTSTRAP_SCRIPT, FRAME_ERROR_PREFIX, FRAME_PREFIX
+from engine.connect.winrm import BOOTSTRAP_SCRIPT, FRAME_ERROR_PREFIX, FRAME_PREFIX
 
 #: `dispatch(host_name, calls, cancel)`: the answers of one batch; `cancel` is set on terminate.
 Runner = Callable[[str, list[dict[str, Any]], threading.Event], list[dict[str, Any]]]

@@ -8,7 +8,7 @@ import pytest
 
 from engine.cli import main
 from engine.cli.inventory_cmd import is_secret_name
-from engine.vault import encrypt_text
+from engine.load.vault.keyring import encrypt_text
 from tests.support.plans import write
 
 INVENTORY = """

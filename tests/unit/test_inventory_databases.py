@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import UserError
-from engine.inventory import load_inventory
+from engine.core.errors import UserError
+from engine.load.inventory import load_inventory
 
 
 def _load(tmp_path: Path, text: str) -> UserError:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from engine import loader
-from engine.errors import Location, UserError
-from engine.loader import LDict, LList, load_file, location_of, parse_text
-from engine.playbook import load_playbook
-from engine.vault import EncryptedValue
+from engine.core.errors import Location, UserError
+from engine.load import yaml_marks as loader
+from engine.load.playbook import load_playbook
+from engine.load.vault.keyring import EncryptedValue
+from engine.load.yaml_marks import LDict, LList, load_file, location_of, parse_text
 from tests.support.plans import write
 
 DOC = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.module_registry import ModuleRegistry
+from engine.api.registry import ModuleRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "modules.md"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import Location, UserError
-from engine.inventory import load_inventory
-from engine.patterns import match_hosts, split_pattern
+from engine.core.errors import Location, UserError
+from engine.load.inventory import load_inventory
+from engine.plan.patterns import match_hosts, split_pattern
 from tests.support.plans import write
 
 INVENTORY = """

@@ -15,11 +15,11 @@ import networkx as nx
 import pytest
 
 from engine.cli import main
-from engine.errors import Problem, UserError
-from engine.planner.builder import find_cycle
-from engine.planner.graph import Plan
-from engine.planner.policies import PolicyContext, plan_policy, registered_policies, remove_policy
-from engine.planner.render import plan_to_dict, step_edges
+from engine.core.errors import Problem, UserError
+from engine.plan.builder import find_cycle
+from engine.plan.graph import Plan
+from engine.plan.policies import PolicyContext, plan_policy, registered_policies, remove_policy
+from engine.plan.render import plan_to_dict, step_edges
 from tests.support.plans import before, one_play, plan, step_ids
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "plan"
@@ -380,7 +380,7 @@ def test_policies_see_a_fresh_order_after_adding_edges(tmp_path, policy):
 LIBRARY = {
     "library/wipe.py": '''
         """Destroys a folder: the planner wants a verified backup of it upstream."""
-        from engine.module_api import Module
+        from engine.api.module import Module
 
 
         class Wipe(Module):
@@ -392,7 +392,7 @@ LIBRARY = {
     ''',
     "library/keep.py": '''
         """Backs a folder up and verifies it."""
-        from engine.module_api import Module
+        from engine.api.module import Module
 
 
         class Keep(Module):

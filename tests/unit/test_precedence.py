@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.executor.hoststate import HostState
-from engine.executor.runner import NodeRunner
-from engine.inventory import load_inventory
-from engine.module_api import RunContext
-from engine.module_registry import ModuleRegistry
-from engine.planner.builder import static_scope
-from engine.templating import Templar
+from engine.api.module import RunContext
+from engine.api.registry import ModuleRegistry
+from engine.execute.hoststate import HostState
+from engine.execute.runner import NodeRunner
+from engine.load.inventory import load_inventory
+from engine.load.templating import Templar
+from engine.plan.builder import static_scope
 from tests.support.plans import plan, write
 
 LAYERED = """

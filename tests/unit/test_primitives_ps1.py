@@ -1,4 +1,4 @@
-"""engine/remote/primitives.ps1 parses and keeps to the primitive contract of spec.py.
+"""engine/connect/remote/primitives.ps1 parses and keeps to the primitive contract of spec.py.
 
 No Windows here: the script is parsed with tree-sitter's PowerShell grammar (test dependencies
 `tree-sitter` and `tree-sitter-powershell` from PyPI) and checked structurally: its dispatch
@@ -15,9 +15,9 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
-from engine.remote.spec import PRIMITIVES
+from engine.connect.remote.spec import PRIMITIVES
 
-SCRIPT = Path(__file__).resolve().parents[2] / "engine" / "remote" / "primitives.ps1"
+SCRIPT = Path(__file__).resolve().parents[2] / "engine" / "connect" / "remote" / "primitives.ps1"
 WINDOWS = {name: spec for name, spec in PRIMITIVES.items() if "windows" in spec.platforms}
 
 #: Lines (1-based) where the grammar reports an error on valid Windows PowerShell 5.1, each with why.

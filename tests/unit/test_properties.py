@@ -9,16 +9,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import UserError
-from engine.executor.hoststate import HostState
-from engine.executor.outcome import NodeOutcome
-from engine.executor.scheduler import Scheduler
-from engine.inventory import load_inventory
-from engine.journal import Journal
-from engine.loader import LDict, LList, parse_text
-from engine.planner.builder import build_plan
-from engine.playbook import load_playbook
-from engine.templating import Scope, Templar
+from engine.core.errors import UserError
+from engine.execute.hoststate import HostState
+from engine.execute.outcome import NodeOutcome
+from engine.execute.scheduler import Scheduler
+from engine.journal.store import Journal
+from engine.load.inventory import load_inventory
+from engine.load.playbook import load_playbook
+from engine.load.templating import Scope, Templar
+from engine.load.yaml_marks import LDict, LList, parse_text
+from engine.plan.builder import build_plan
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                     st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20))

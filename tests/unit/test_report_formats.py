@@ -1,6 +1,6 @@
 """Run reports: the JSON against its schema, JUnit against the common XSD, escaping and masking.
 
-The journal is a real one (engine.journal on SQLite in tmp_path), filled through its own
+The journal is a real one (engine.journal.store on SQLite in tmp_path), filled through its own
 writing API with a run that has every status, artifacts, findings, gates signed and refused,
 and remote text that is hostile (markup, control characters, a secret the journal was not told
 about). Browser rendering is tested in tests/e2e/test_report_browser.py.
@@ -21,17 +21,17 @@ from typing import Any
 import jsonschema
 import pytest
 
+from engine.api.module import Artifact, Finding
 from engine.cli import main
-from engine.executor.outcome import NodeOutcome
-from engine.journal import Journal
-from engine.module_api import Artifact, Finding
+from engine.core.secrets import SECRET_PLACEHOLDER, Masker
+from engine.execute.outcome import NodeOutcome
+from engine.journal.store import Journal
 from engine.report import build_report, render_json, write_run_reports
 from engine.report.document import OUTPUT_LIMIT
 from engine.report.html_render import render_html
 from engine.report.junit import render_junit
 from engine.report.svg import MAX_GANTT_ROWS, ROW, gantt, plan_graph
 from engine.report.timeline import schedule
-from engine.secrets import SECRET_PLACEHOLDER, Masker
 
 try:
     from lxml import etree

@@ -12,11 +12,11 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from engine.errors import UserError
-from engine.inventory import load_inventory
-from engine.module_registry import ModuleRegistry
-from engine.planner.builder import PlanOptions, build_plan
-from engine.playbook import load_playbook
+from engine.api.registry import ModuleRegistry
+from engine.core.errors import UserError
+from engine.load.inventory import load_inventory
+from engine.load.playbook import load_playbook
+from engine.plan.builder import PlanOptions, build_plan
 from tests.support.runs import write_yaml
 from tests.support.sagecrm_estates import PLAYBOOKS, inventory_doc
 
@@ -112,7 +112,7 @@ def test_installer_without_the_database_server(tmp_path):
 
 
 def test_backups_recorded_by_an_earlier_run_count(tmp_path):
-    from engine.products.sagecrm_estate import estate_of
+    from modules.sagecrm.product.estate import estate_of
 
     estate = estate_of(load_inventory(write_yaml(tmp_path / "inventory.yml", inventory_doc("cluster"))))
     plan = plan_of(

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.errors import UserError
-from engine.inventory import load_inventory
-from engine.products.sagecrm_estate import estate_of
+from engine.core.errors import UserError
+from engine.load.inventory import load_inventory
+from modules.sagecrm.product.estate import estate_of
 
 BASE: dict[str, Any] = {
     "estate": "rules",
@@ -60,7 +60,7 @@ def test_a_valid_cluster_loads_with_its_estate(tmp_path):
 
 
 def test_resources_are_spelled_as_the_windows_modules_spell_them(tmp_path):
-    from modules._windows import registry_resource
+    from modules.windows._windows import registry_resource
 
     estate = estate_of(load_inventory(write(tmp_path, BASE)))
     assert estate.registry_resources("crm1") == [registry_resource("crm1", k) for k in estate.registry_keys]

@@ -16,8 +16,8 @@ from typing import Any
 from engine.db.database import Database
 from engine.db.dialects import dialect_for
 from engine.db.target import target_from
-from engine.products import sagecrm_sql as sql
-from modules._sagecrm import read_params, write_params
+from modules.sagecrm._sagecrm import read_params, write_params
+from modules.sagecrm.product import sql as sql
 
 GOLDEN = Path(__file__).parent / "golden" / "sagecrm" / "mssql.sql"
 UPDATE = os.environ.get("CUTOVER_UPDATE_GOLDEN") == "1"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modules.crm_upgrade_log import marked_lines, outcome, parse_page
+from modules.sagecrm.crm_upgrade_log import marked_lines, outcome, parse_page
 
 ENGLISH = b"""<html><body><h1>Upgrade summary</h1>
 <h2>Sage CRM script logs</h2><ul>

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import UserError
-from engine.templating import Scope, Templar
+from engine.core.errors import UserError
+from engine.load.templating import Scope, Templar
 
 ESCAPES = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",

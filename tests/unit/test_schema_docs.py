@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from engine.cli import main
-from engine.schema import SCHEMA_DIR, load_schema
+from engine.load.schema import SCHEMA_DIR, load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -14,8 +14,8 @@ from collections import namedtuple
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine.errors import RemoteError
-from engine.secrets import (
+from engine.core.errors import RemoteError
+from engine.core.secrets import (
     MIN_SECRET_LENGTH,
     SECRET_PLACEHOLDER,
     Masker,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.connection import connection_for
-from engine.errors import ConnectionFailed, TaskTimeout, UserError
-from engine.model import Host
-from engine.remote.sim import EPOCH, SimHost, register_program, unregister_program
-from engine.remote.sim_core import OPS
-from engine.remote.spec import ERROR_KINDS, PRIMITIVES
+from engine.connect import connection_for
+from engine.connect.remote.spec import ERROR_KINDS, PRIMITIVES
+from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
+from engine.core.model import Host
+from simulation.core import OPS
+from simulation.host import EPOCH, SimHost, register_program, unregister_program
 
 CRM = "C:\\Program Files (x86)\\Sage\\CRM\\CRM"
 SERVICES = "C:\\Program Files (x86)\\Sage\\CRM\\Services"
@@ -726,7 +726,7 @@ def test_state_persists_across_opens(tmp_path: Path) -> None:
 _CHILD = textwrap.dedent(
     """
     import sys
-    from engine.remote.sim import SimHost
+    from simulation.host import SimHost
     host = SimHost.open(sys.argv[1], "web1")
     for i in range(int(sys.argv[3])):
         answers = host.call([{"op": "registry.set",
@@ -827,7 +827,7 @@ def test_plugins_listed_in_the_state_are_imported_by_a_new_process(tmp_path: Pat
     child = textwrap.dedent(
         """
         import sys
-        from engine.remote.sim import SimHost
+        from simulation.host import SimHost
         host = SimHost.open(sys.argv[1], "h")
         print(host.call([{"op": "process.run", "args": {"argv": ["cutover-hello.exe", "sim"]}}])[0]["value"]["stdout"])
         """
@@ -868,7 +868,7 @@ def test_this_file_exercises_every_sim_primitive() -> None:
 
 
 def test_registry_import_replace_removes_values_added_since_the_export(tmp_path) -> None:
-    from engine.remote.sim import SimHost
+    from simulation.host import SimHost
 
     host = SimHost.open(tmp_path, "reg", initial={"registry": {"HKLM\\SOFTWARE\\eWare\\Config\\/CRM": {
         "Version": {"type": "REG_SZ", "data": "7.2"}}}})

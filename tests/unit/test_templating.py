@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import Location, UserError
-from engine.templating import (
+from engine.core.errors import Location, UserError
+from engine.load.templating import (
     Scope,
     Templar,
     expression_names,

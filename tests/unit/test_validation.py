@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import UserError
-from engine.module_registry import ModuleRegistry
-from engine.validation import check_plan, plan_problems
+from engine.api.registry import ModuleRegistry
+from engine.core.errors import UserError
+from engine.validate.static_checks import check_plan, plan_problems
 from tests.support.plans import one_play, plan
 
 LIBRARY = {
     "library/crm_facts.py": '''
         """Gathers the `crm` fact (declared, so validate knows later tasks may use it)."""
-        from engine.module_api import Module, Result
+        from engine.api.module import Module, Result
 
 
         class CrmFacts(Module):
@@ -24,7 +24,7 @@ LIBRARY = {
     ''',
     "library/win_only.py": '''
         """Runs on Windows hosts only."""
-        from engine.module_api import Module
+        from engine.api.module import Module
 
 
         class WinOnly(Module):

@@ -11,9 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import Location, UserError
-from engine.secrets import SECRET_PLACEHOLDER
-from engine.vault import (
+from engine.core.errors import Location, UserError
+from engine.core.secrets import SECRET_PLACEHOLDER
+from engine.load.vault.keyring import (
     LINE_WIDTH,
     EncryptedValue,
     VaultEncrypter,

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from engine.cli import main
-from engine.vault import VaultKeyring, is_vault_text, vault_id_of
+from engine.load.vault.keyring import VaultKeyring, is_vault_text, vault_id_of
 from tests.support.terminal import run_in_terminal
 from tests.support.vault_yaml import vault_loader
 

@@ -1,6 +1,6 @@
 """Test module: destroys a folder (the corpus checks the planner refuses it without a backup)."""
 
-from engine.module_api import Module
+from engine.api.module import Module
 
 
 class Wipe(Module):

@@ -1,6 +1,6 @@
 """Test module that only runs on Windows hosts."""
 
-from engine.module_api import Module, Result
+from engine.api.module import Module, Result
 
 
 class WinOnly(Module):

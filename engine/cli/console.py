@@ -1,0 +1,192 @@
+"""Console output of a run: live progress (rich), plain lines, or a JSON-lines event stream.
+
+Everything printed goes through the run's Masker. `NO_COLOR` is respected; a console that is
+not a terminal gets one plain line per ended step instead of a live display.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+from engine.execute.outcome import NodeOutcome
+from engine.execute.scheduler import Reporter, RunSummary
+from engine.plan.graph import Node, Plan
+
+STATUS_STYLE = {
+    "ok": "green", "changed": "yellow", "would-change": "cyan", "skipped": "dim", "failed": "bold red",
+    "blocked": "red", "running": "blue",
+}
+
+
+class JsonlReporter(Reporter):
+    """One JSON object per line for machines (`--output jsonl`)."""
+
+    def __init__(self, masker: Any, stream: TextIO | None = None):
+        self.masker = masker
+        self.stream = stream or sys.stdout
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        event["t"] = round(time.time(), 3)
+        self.stream.write(json.dumps(self.masker.mask(event), default=str) + "\n")
+        self.stream.flush()
+
+    def run_started(self, plan: Plan, run_id: str) -> None:
+        self._emit({"event": "run_started", "run_id": run_id, "playbook": plan.playbook.path,
+                    "estate": plan.inventory.name, "steps": len(plan.steps())})
+
+    def node_started(self, node: Node) -> None:
+        self._emit({"event": "node_started", "node": node.id, "host": node.host, "task": node.label})
+
+    def node_ended(self, node: Node, outcome: NodeOutcome) -> None:
+        event = {"event": "node_ended", "node": node.id, "host": node.host, "task": node.label,
+                 "status": outcome.status, "duration": outcome.duration, "error": outcome.error}
+        if node.task is None or not node.task.no_log:
+            event["msg"] = outcome.msg
+        self._emit(event)
+
+    def message(self, text: str) -> None:
+        self._emit({"event": "message", "text": text})
+
+    def run_ended(self, summary: RunSummary) -> None:
+        self._emit({"event": "run_ended", "run_id": summary.run_id, "status": summary.status,
+                    "counts": summary.counts, "not_run": summary.not_run, "reason": summary.reason})
+
+
+class ConsoleReporter(Reporter):
+    """Human output: a live table per host on a terminal, plain lines elsewhere."""
+
+    def __init__(self, masker: Any, verbosity: int = 0, stream: TextIO | None = None, live: bool | None = None,
+                 show_diff: bool = False):
+        from rich.console import Console
+
+        self.masker = masker
+        self.verbosity = verbosity
+        self.show_diff = show_diff
+        stream = stream or sys.stdout
+        self.console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
+                               soft_wrap=True)
+        self.live_enabled = self.console.is_terminal if live is None else live
+        self.current: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+        self.total = 0
+        self.started = time.monotonic()
+        self.live: Any = None
+        self.simulated = False
+
+    def _t(self, text: Any) -> str:
+        from rich.markup import escape
+
+        return escape(self.masker.mask_text(str(text)))
+
+    def run_started(self, plan: Plan, run_id: str) -> None:
+        self.total = len(plan.steps())
+        self.simulated = any(h.connection == "sim" for h in plan.inventory.hosts.values())
+        sim = " [magenta](SIMULATION: sim hosts are models, not machines)[/]" if self.simulated else ""
+        self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
+                           f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")
+        if self.live_enabled:
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
+            self.live.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("host")
+        table.add_column("current step")
+        for host, task in sorted(self.current.items()):
+            table.add_row(self._t(host), self._t(task))
+        done = sum(self.counts.values())
+        counts = "  ".join(f"[{STATUS_STYLE.get(k, '')}]{k} {v}[/]" for k, v in sorted(self.counts.items()))
+        table.caption = f"{done}/{self.total} steps  {counts}  {time.monotonic() - self.started:.1f}s"
+        return table
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def node_started(self, node: Node) -> None:
+        self.current[node.host or "-"] = node.label
+        self._refresh()
+
+    def node_ended(self, node: Node, outcome: NodeOutcome) -> None:
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        if self.current.get(node.host or "-") == node.label:
+            self.current.pop(node.host or "-", None)
+        quiet = outcome.status in ("ok", "skipped") and self.verbosity == 0 and self.live_enabled
+        if not quiet:
+            self._write(self._step_line(node, outcome))
+        self._refresh()
+
+    def _step_line(self, node: Node, outcome: NodeOutcome) -> list[tuple[str, str]]:
+        """One ended step as (text, style) pieces, secrets masked."""
+        m = self.masker.mask_text
+        hidden = bool(node.task and node.task.no_log)
+        pieces = [(f"{outcome.status:>12}", STATUS_STYLE.get(outcome.status, "")),
+                  (f"  {m(str(node.host))}  {m(node.label)}", "")]
+        if outcome.duration >= 1:
+            pieces.append((f"  {outcome.duration:.1f}s", "dim"))
+        if outcome.error:
+            pieces.append((f"\n              {m(outcome.error)}", "red"))
+        elif outcome.msg and (self.verbosity or outcome.status in ("skipped", "blocked")) and not hidden:
+            pieces.append((f"  {m(outcome.msg)}", "dim"))
+        if self.verbosity and outcome.registered and not hidden:
+            pieces.append(("\n" + m(json.dumps(outcome.registered, default=str, indent=2)[:4000]), ""))
+        if (self.verbosity or self.show_diff) and outcome.diff and not hidden:
+            pieces.append(("\n" + m(_diff_text(outcome.diff)), ""))
+        return pieces
+
+    def _write(self, pieces: list[tuple[str, str]]) -> None:
+        """Styled on a terminal; a plain write elsewhere (rich's rendering is most of a step's cost
+        on the controller, and a log file or a pipe has no use for it)."""
+        if self.console.is_terminal:
+            from rich.text import Text
+
+            self.console.print(Text.assemble(*pieces))
+        else:
+            self.console.file.write("".join(text for text, _style in pieces) + "\n")
+
+    def message(self, text: str) -> None:
+        self.console.print(f"[bold yellow]{self._t(text)}[/]")
+
+    def run_ended(self, summary: RunSummary) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        from rich.table import Table
+
+        table = Table(title=f"run {summary.run_id}: {summary.status}", box=None)
+        for status in ("ok", "changed", "would-change", "skipped", "failed", "blocked"):
+            if summary.counts.get(status):
+                table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
+        table.add_row(*[str(summary.counts[s]) for s in ("ok", "changed", "would-change", "skipped", "failed",
+                                                          "blocked") if summary.counts.get(s)])
+        self.console.print(table)
+        if summary.not_run:
+            self.console.print(f"{summary.not_run} step(s) not run")
+        if summary.reason:
+            self.console.print(f"reason: {self._t(summary.reason)}")
+        if summary.status != "succeeded":
+            self.console.print(f"resume with: cutover resume {summary.run_id}")
+
+
+def _diff_text(diff: Any) -> str:
+    import difflib
+
+    diffs = diff if isinstance(diff, list) else [diff]
+    out = []
+    for d in diffs:
+        if not isinstance(d, dict):
+            continue
+        before, after = d.get("before"), d.get("after")
+        if isinstance(before, str) and isinstance(after, str):
+            out.extend(difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after", lineterm=""))
+        else:
+            out.append(f"before: {before!r}\nafter:  {after!r}")
+    return "\n".join(out)

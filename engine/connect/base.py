@@ -1,0 +1,53 @@
+"""What every connection does: open, answer a batch of primitive calls, interrupt, close.
+
+A connection moves bytes between the controller and one host; it knows nothing of modules.
+The engine opens one connection per host for the whole run and never uses one connection from
+two threads at once (the executor holds `lock` around every call).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+from engine.core.model import Host
+
+
+class Connection(ABC):
+    """One host's channel. Subclasses implement the four methods below."""
+
+    #: `posix`, `windows` or `sim`: which implementation of the primitives answers.
+    platform: str = "posix"
+    #: Shown next to the host wherever results appear (the sim says it is a simulation).
+    label: str = ""
+
+    def __init__(self, host: Host):
+        self.host = host
+        self.lock = threading.Lock()
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect (and start the remote helper). Raises ConnectionFailed with a plain reason."""
+
+    @abstractmethod
+    def call(self, calls: list[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]:
+        """Send `[{"op", "args"}, ...]` in one round trip; answer one dict per call, in order.
+
+        Raises TaskTimeout when `timeout` seconds pass (the remote work is stopped first) and
+        ConnectionFailed when the channel breaks.
+        """
+
+    def interrupt(self) -> None:  # noqa: B027 - optional: a connection with nothing to stop keeps this
+        """Stop the call in flight, if any (Ctrl-C, a task timeout). Default: nothing to stop."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the channel; safe to call twice."""
+
+    def __enter__(self) -> Connection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1266 @@
+"""The POSIX side of the primitives: one long-lived helper per host, run by the target's python3.
+
+The controller starts `python3 -c <bootstrap>` on the host (over SSH or as a local process),
+sends this file's source on stdin, and then speaks length-prefixed JSON frames with it:
+each request is one batch `[{"op", "args"}, ...]`, each reply the list of answers in order
+(contract: engine/connect/remote/spec.py). One helper serves the whole run, so a task costs one round
+trip and no process start. This file must stay self-contained (stdlib only, python >= 3.8):
+it is executed on hosts where the engine is not installed.
+
+Frames: `<decimal length>\\n<compact JSON>` in both directions. The first frame the helper
+writes is a hello `{"hello": PROTOCOL, "pid", "python"}` so the controller knows it is up.
+When stdin closes (controller gone, timeout, interrupt) the helper kills the process groups of
+every command it started and exits: remote work never outlives its controller.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fnmatch
+import json
+import os
+import signal
+import stat
+import sys
+import threading
+import time
+
+TYPE_CHECKING = False  # typing costs an import on every host; the hints are for the controller's tools
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+class _Lazy:
+    """A module imported on first use: every host pays for the helper's start, few need hashing."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> object:
+        module = __import__(self._name)
+        globals()[self._name] = module
+        return getattr(module, attr)
+
+
+hashlib = _Lazy("hashlib")
+shutil = _Lazy("shutil")
+tempfile = _Lazy("tempfile")
+
+PROTOCOL = 1
+MARK = b"\x00cutover-helper\n"  # precedes the hello: the controller skips any login-script noise before it
+CHUNK = 1 << 20
+
+# --------------------------------------------------------------------------- errors and arguments
+
+
+class Fail(Exception):
+    """A primitive's refusal or failure, answered as `{"ok": false, "error", "kind"}`."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        Exception.__init__(self, message)
+        self.kind = kind
+
+
+_ERRNO_KINDS = {
+    errno.ENOENT: "not_found",
+    errno.ENOTDIR: "not_found",
+    errno.EEXIST: "exists",
+    errno.ENOTEMPTY: "exists",
+    errno.EACCES: "denied",
+    errno.EPERM: "denied",
+    errno.EROFS: "denied",
+    errno.ENOSPC: "no_space",
+    errno.EDQUOT: "no_space",
+    errno.EISDIR: "invalid",
+    errno.EINVAL: "invalid",
+}
+
+
+def _os_fail(exc: OSError) -> Fail:
+    """Translate an OSError into a primitive failure with a kind the engine can act on."""
+    kind = _ERRNO_KINDS.get(exc.errno, "failed")
+    where = exc.filename if exc.filename is not None else ""
+    text = exc.strerror or str(exc)
+    return Fail(kind, f"{where}: {text}" if where else text)
+
+
+def _need(value: object, types: type | tuple[type, ...], name: str, what: str) -> Any:
+    """`value` if it has one of `types` (a bool only counts as a bool, never as a number)."""
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise Fail("invalid", f"argument {name!r} must be {what}")
+    return value
+
+
+def _path(value: object, name: str = "path") -> str:
+    _need(value, str, name, "a non-empty string")
+    if not value or "\0" in value:
+        raise Fail("invalid", f"argument {name!r} must be a non-empty path without NUL")
+    return value
+
+
+def _flag(value: object, name: str) -> bool:
+    return _need(value, bool, name, "true or false")
+
+
+def _mode(value: object, name: str = "mode") -> int | None:
+    """A permission mode: an int, or a string of octal digits such as '0644' or '755'."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value and all(c in "01234567" for c in value):
+        value = int(value, 8)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0o7777:
+        raise Fail("invalid", f"argument {name!r} must be an octal string such as '0644' or an int")
+    return value
+
+
+def _uid(owner: str | int | None) -> int:
+    if owner is None:
+        return -1
+    import pwd
+
+    try:
+        if isinstance(owner, int) or str(owner).isdigit():
+            return int(owner)
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise Fail("invalid", f"unknown user {owner!r}") from None
+
+
+def _gid(group: str | int | None) -> int:
+    if group is None:
+        return -1
+    import grp
+
+    try:
+        if isinstance(group, int) or str(group).isdigit():
+            return int(group)
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise Fail("invalid", f"unknown group {group!r}") from None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+# --------------------------------------------------------------------------- registry of primitives
+
+OPS = {}
+
+
+def op(name: str, *required: str, **optional: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a primitive with its required argument names and optional ones with defaults."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        OPS[name] = (fn, required, optional)
+        return fn
+
+    return register
+
+
+def dispatch(call: Any) -> dict[str, Any]:
+    """Answer one call; never raises, so one bad call cannot stop the batch or the helper."""
+    try:
+        if not isinstance(call, dict):
+            raise Fail("invalid", "a call must be an object with 'op' and 'args'")
+        name = call.get("op")
+        entry = OPS.get(name)
+        if entry is None:
+            raise Fail("unsupported", f"primitive {name!r} is not available on posix hosts")
+        fn, required, optional = entry
+        args = call.get("args") or {}
+        if not isinstance(args, dict):
+            raise Fail("invalid", f"{name}: 'args' must be an object")
+        missing = [a for a in required if a not in args]
+        unknown = sorted(a for a in args if a not in optional and a not in required)
+        if missing or unknown:
+            raise Fail("invalid", "{}: missing {}, unknown {}".format(name, missing or "-", unknown or "-"))
+        kwargs = dict(optional)
+        kwargs.update((k, v) for k, v in args.items() if v is not None)  # null means "the default"
+        return {"ok": True, "value": fn(**kwargs)}
+    except Fail as exc:
+        return {"ok": False, "error": str(exc), "kind": exc.kind}
+    except OSError as exc:
+        fail = _os_fail(exc)
+        return {"ok": False, "error": str(fail), "kind": fail.kind}
+    except Exception as exc:  # a bug or an odd host must not kill the helper
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "failed"}
+
+
+# --------------------------------------------------------------------------- host facts
+
+
+@op("host.facts")
+def host_facts() -> dict[str, Any]:
+    uname = os.uname()
+    distro = {}
+    try:
+        with open("/etc/os-release", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, sep, value = line.strip().partition("=")
+                if sep and key in ("ID", "VERSION_ID", "PRETTY_NAME"):
+                    distro[key.lower()] = value.strip('"')
+    except OSError:
+        pass
+    return {
+        "os": "posix",
+        "system": uname.sysname,
+        "release": uname.release,
+        "machine": uname.machine,
+        "hostname": uname.nodename,
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "user": _user_name(os.geteuid()),
+        "uid": os.geteuid(),
+        "cpus": os.cpu_count(),
+        "distro": distro,
+        "simulated": False,
+    }
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _type_of(st_mode: int) -> str:
+    if stat.S_ISREG(st_mode):
+        return "file"
+    if stat.S_ISDIR(st_mode):
+        return "directory"
+    if stat.S_ISLNK(st_mode):
+        return "link"
+    return "other"
+
+
+def _attrs(st: os.stat_result) -> dict[str, str]:
+    return {
+        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+        "owner": _user_name(st.st_uid),
+        "group": _group_name(st.st_gid),
+    }
+
+
+@op("file.stat", "path", follow=False)
+def file_stat(path: str, follow: bool) -> dict[str, Any]:
+    _path(path)
+    try:
+        st = os.stat(path) if _flag(follow, "follow") else os.lstat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    out = {"exists": True, "type": _type_of(st.st_mode), "size": st.st_size, "mtime": st.st_mtime}
+    out.update(_attrs(st))
+    out["uid"], out["gid"] = st.st_uid, st.st_gid
+    if stat.S_ISLNK(st.st_mode):
+        out["target"] = os.readlink(path)
+    return out
+
+
+def _digest(path: str, algorithm: str = "sha256") -> tuple[str, int]:
+    h = hashlib.new(algorithm)
+    size = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(CHUNK)
+            if not block:
+                break
+            size += len(block)
+            h.update(block)
+    return h.hexdigest(), size
+
+
+@op("file.hash", "path", algorithm="sha256")
+def file_hash(path: str, algorithm: str) -> dict[str, Any]:
+    _path(path)
+    _need(algorithm, str, "algorithm", "a string")
+    if algorithm.lower() not in hashlib.algorithms_available:
+        raise Fail("invalid", f"unknown hash algorithm {algorithm!r}")
+    digest, size = _digest(path, algorithm.lower())
+    return {"algorithm": algorithm.lower(), "digest": digest, "size": size}
+
+
+@op("file.read", "path", max_bytes=None)
+def file_read(path: str, max_bytes: int | None) -> dict[str, Any]:
+    _path(path)
+    if max_bytes is not None:
+        _need(max_bytes, int, "max_bytes", "an integer")
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read() if max_bytes is None else fh.read(max_bytes)
+    return {
+        "content_b64": base64.b64encode(data).decode("ascii"),
+        "size": size,
+        "truncated": len(data) < size,
+    }
+
+
+def _apply_attrs(
+    path: str, mode: int | None, owner: Any, group: Any, st: os.stat_result | None = None
+) -> bool:
+    """Set mode/owner/group where they differ; True when something changed."""
+    st = st or os.lstat(path)
+    changed = False
+    uid, gid = _uid(owner), _gid(group)
+    if (uid != -1 and uid != st.st_uid) or (gid != -1 and gid != st.st_gid):
+        os.lchown(path, uid, gid)
+        changed = True
+    if mode is not None and stat.S_IMODE(st.st_mode) != mode and not stat.S_ISLNK(st.st_mode):
+        os.chmod(path, mode)
+        changed = True
+    return changed
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _backup_name(path: str) -> str:
+    base = "{}.{}.bak".format(path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    name, n = base, 1
+    while os.path.lexists(name):
+        n += 1
+        name = f"{base}.{n}"
+    return name
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@op("file.write", "path", "content_b64", mode=None, owner=None, group=None, backup=False)
+def file_write(
+    path: str, content_b64: str, mode: Any, owner: Any, group: Any, backup: bool
+) -> dict[str, Any]:
+    _path(path)
+    _need(content_b64, str, "content_b64", "a base64 string")
+    try:
+        data = base64.b64decode(content_b64, validate=True)
+    except ValueError:
+        raise Fail("invalid", "content_b64 is not valid base64") from None
+    mode, uid, gid = _mode(mode), _uid(owner), _gid(group)
+    if os.path.islink(path):  # write the file a link points to; never replace the link by a file
+        path = os.path.realpath(path)
+    new_sha = hashlib.sha256(data).hexdigest()
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise Fail("invalid", f"{path} exists and is not a regular file")
+    if st is not None and st.st_size == len(data) and _digest(path)[0] == new_sha:
+        return {"changed": _apply_attrs(path, mode, owner, group, st), "sha256": new_sha}
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if st is not None:
+            keep_mode, keep_uid, keep_gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+        else:
+            keep_mode, keep_uid, keep_gid = 0o666 & ~_umask(), -1, -1
+        os.chmod(tmp, mode if mode is not None else keep_mode)
+        uid = uid if uid != -1 else (keep_uid if os.geteuid() == 0 else -1)
+        gid = gid if gid != -1 else (keep_gid if os.geteuid() == 0 else -1)
+        if uid != -1 or gid != -1:
+            os.chown(tmp, uid, gid)
+        out = {"changed": True, "sha256": new_sha}
+        if backup and st is not None:
+            out["backup_path"] = _backup_name(path)
+            try:
+                os.link(path, out["backup_path"])
+            except OSError:
+                shutil.copy2(path, out["backup_path"])
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(directory)
+        return out
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+@op("file.mkdir", "path", mode=None, owner=None, group=None, parents=True)
+def file_mkdir(path: str, mode: Any, owner: Any, group: Any, parents: bool) -> dict[str, Any]:
+    _path(path)
+    mode = _mode(mode)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISDIR(st.st_mode):
+            raise Fail("exists", f"{path} exists and is not a directory")
+        return {"changed": _apply_attrs(path, mode, owner, group, st)}
+    if _flag(parents, "parents"):
+        os.makedirs(path)
+    else:
+        os.mkdir(path)
+    _apply_attrs(path, mode, owner, group)
+    return {"changed": True}
+
+
+@op("file.remove", "path", recursive=False)
+def file_remove(path: str, recursive: bool) -> dict[str, Any]:
+    _path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"changed": False}
+    if stat.S_ISDIR(st.st_mode):
+        if _flag(recursive, "recursive"):
+            shutil.rmtree(path)
+        else:
+            try:
+                os.rmdir(path)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise Fail("invalid", f"{path} is a non-empty directory (use recursive)") from None
+                raise
+    else:
+        os.unlink(path)
+    return {"changed": True}
+
+
+@op("file.touch", "path", mode=None)
+def file_touch(path: str, mode: Any) -> dict[str, Any]:
+    """Ensure the file exists; an existing file keeps its content and times (mode is applied)."""
+    _path(path)
+    mode = _mode(mode)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+    except FileExistsError:
+        return {"changed": _apply_attrs(path, mode, None, None, os.stat(path))}
+    os.close(fd)
+    if mode is not None:
+        os.chmod(path, mode)
+    return {"changed": True}
+
+
+@op("file.attrs", "path", mode=None, owner=None, group=None)
+def file_attrs(path: str, mode: Any, owner: Any, group: Any) -> dict[str, Any]:
+    _path(path)
+    mode = _mode(mode)
+    before = _attrs(os.stat(path))
+    changed = _apply_attrs(path, mode, owner, group, os.stat(path))
+    return {"changed": changed, "before": before, "after": _attrs(os.stat(path))}
+
+
+def _same_file(a: str, b: str, size: int) -> bool:
+    try:
+        if os.path.getsize(b) != size or not os.path.isfile(b) or os.path.islink(b):
+            return False
+    except OSError:
+        return False
+    return _digest(a)[0] == _digest(b)[0]
+
+
+def _copy_one(src: str, dest: str, overwrite: bool) -> tuple[bool, int]:
+    """Copy one file (atomically) or link; (written, bytes)."""
+    if os.path.islink(src):
+        target = os.readlink(src)
+        if os.path.islink(dest) and os.readlink(dest) == target:
+            return False, 0
+        if os.path.lexists(dest):
+            if not overwrite:
+                return False, 0
+            os.unlink(dest)
+        os.symlink(target, dest)
+        return True, 0
+    size = os.path.getsize(src)
+    if os.path.lexists(dest):
+        if _same_file(src, dest, size) or not overwrite:
+            return False, 0
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix=".cutover.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True, size
+
+
+@op("file.copy", "src", "dest", overwrite=True)
+def file_copy(src: str, dest: str, overwrite: bool) -> dict[str, Any]:
+    """Copy a file to `dest` (the copy's own path) or a tree into `dest`; identical files are skipped."""
+    _path(src, "src")
+    _path(dest, "dest")
+    overwrite = _flag(overwrite, "overwrite")
+    st = os.lstat(src)
+    if not stat.S_ISDIR(st.st_mode):
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            raise Fail("exists", f"{dest} is a directory; give the copy's full path")
+        written, size = _copy_one(src, dest, overwrite)
+        return {"changed": written, "files": int(written), "bytes": size}
+    files = total = 0
+    changed = False
+    for root, dirs, names in os.walk(src):
+        rel = os.path.relpath(root, src)
+        target_root = dest if rel == "." else os.path.join(dest, rel)
+        if not os.path.isdir(target_root):
+            os.makedirs(target_root)
+            shutil.copystat(root, target_root)
+            changed = True
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            written, size = _copy_one(os.path.join(root, name), os.path.join(target_root, name), overwrite)
+            files += written
+            total += size
+            changed = changed or written
+    return {"changed": changed, "files": files, "bytes": total}
+
+
+@op("file.move", "src", "dest")
+def file_move(src: str, dest: str) -> dict[str, Any]:
+    """Move src to dest; already moved (src gone, dest there) is not a change, an occupied dest is refused."""
+    _path(src, "src")
+    _path(dest, "dest")
+    if not os.path.lexists(src):
+        if os.path.lexists(dest):
+            return {"changed": False}
+        raise Fail("not_found", f"{src} does not exist")
+    if os.path.lexists(dest):
+        raise Fail("exists", f"{dest} already exists")
+    shutil.move(src, dest)
+    return {"changed": True}
+
+
+def _walk(path: str, recursive: bool) -> list[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of entries under path, sorted, never following links."""
+    out = []
+    if recursive:
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(dirs + names):
+                full = os.path.join(root, name)
+                out.append((os.path.relpath(full, path), os.lstat(full)))
+    else:
+        for name in sorted(os.listdir(path)):
+            out.append((name, os.lstat(os.path.join(path, name))))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+@op("file.list", "path", pattern=None, recursive=False)
+def file_list(path: str, pattern: str | None, recursive: bool) -> dict[str, Any]:
+    _path(path)
+    if not os.path.isdir(path):
+        raise Fail("not_found" if not os.path.lexists(path) else "invalid", f"{path} is not a directory")
+    if pattern is not None:
+        _need(pattern, str, "pattern", "a glob string")
+    entries = []
+    for rel, st in _walk(path, _flag(recursive, "recursive")):
+        if pattern is None or fnmatch.fnmatchcase(os.path.basename(rel), pattern):
+            entries.append(
+                {"path": rel, "type": _type_of(st.st_mode), "size": st.st_size, "mtime": st.st_mtime}
+            )
+    return {"entries": entries}
+
+
+@op("file.tree_hash", "path")
+def file_tree_hash(path: str) -> dict[str, Any]:
+    """sha256 over `<relative path>\\0<file sha256 hex>\\n` of every regular file, sorted by path.
+
+    Relative paths use '/' separators; links and other non-regular entries are not followed
+    and not counted, so the digest depends only on file names and contents.
+    """
+    _path(path)
+    if not os.path.isdir(path):
+        raise Fail("not_found" if not os.path.lexists(path) else "invalid", f"{path} is not a directory")
+    h = hashlib.sha256()
+    files = total = 0
+    for rel, st in _walk(path, True):
+        if stat.S_ISREG(st.st_mode):
+            digest, size = _digest(os.path.join(path, rel))
+            h.update(("{}\0{}\n".format(rel.replace(os.sep, "/"), digest)).encode("utf-8", "surrogateescape"))
+            files += 1
+            total += size
+    return {"digest": h.hexdigest(), "files": files, "bytes": total}
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def _format(path: str, given: str | None) -> str:
+    if given is not None:
+        _need(given, str, "format", "'zip' or 'tar.gz'")
+        fmt = given.lower()
+    elif path.lower().endswith(".zip"):
+        fmt = "zip"
+    elif path.lower().endswith((".tar.gz", ".tgz")):
+        fmt = "tar.gz"
+    else:
+        raise Fail("invalid", f"cannot tell the archive format of {path} (use .zip, .tar.gz or format)")
+    if fmt not in ("zip", "tar.gz"):
+        raise Fail("invalid", f"unknown archive format {fmt!r} (zip or tar.gz)")
+    return fmt
+
+
+def _sha_size(path: str) -> dict[str, Any]:
+    digest, size = _digest(path)
+    return {"sha256": digest, "size": size}
+
+
+@op("archive.create", "src", "dest", format=None)
+def archive_create(src: str, dest: str, format: str | None) -> dict[str, Any]:
+    _path(src, "src")
+    _path(dest, "dest")
+    fmt = _format(dest, format)
+    if not os.path.isdir(src):
+        raise Fail("not_found" if not os.path.lexists(src) else "invalid", f"{src} is not a directory")
+    members = _walk(src, True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix=".cutover.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if fmt == "zip":
+            _zip_tree(src, members, tmp)
+        else:
+            import tarfile
+
+            with tarfile.open(tmp, "w:gz") as tar:
+                for rel, _st in members:
+                    tar.add(os.path.join(src, rel), arcname=rel, recursive=False)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    out = _sha_size(dest)
+    out["entries"] = len(members)
+    return out
+
+
+def _zip_tree(src: str, members: list[tuple[str, os.stat_result]], target: str) -> None:
+    """Zip with directory entries (empty folders survive) and links stored as links."""
+    import zipfile
+
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for rel, st in members:
+            full = os.path.join(src, rel)
+            name = rel.replace(os.sep, "/")
+            if stat.S_ISLNK(st.st_mode):
+                info = zipfile.ZipInfo(name, time.localtime(st.st_mtime)[:6])
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(info, os.readlink(full))
+            elif stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                zf.write(full, name)
+
+
+class _Member:
+    """One archive member, normalised across zip and tar: name, kind, size, link target, mode."""
+
+    __slots__ = ("name", "kind", "size", "link", "mode", "mtime", "raw")
+
+    def __init__(
+        self, name: str, kind: str, size: int, link: str | None, mode: int, mtime: float, raw: Any
+    ) -> None:
+        self.name, self.kind, self.size, self.link = name, kind, size, link
+        self.mode, self.mtime, self.raw = mode, mtime, raw
+
+
+def _zip_members(zf: Any) -> list[_Member]:
+    out = []
+    for info in zf.infolist():
+        mode = info.external_attr >> 16
+        if info.filename.endswith("/") or stat.S_ISDIR(mode):
+            kind = "directory"
+        elif stat.S_ISLNK(mode):
+            kind = "link"
+        elif mode and not stat.S_ISREG(mode) and stat.S_IFMT(mode):
+            kind = "device"
+        else:
+            kind = "file"
+        link = zf.read(info).decode("utf-8", "surrogateescape") if kind == "link" else None
+        mtime = time.mktime(info.date_time + (0, 0, -1))
+        out.append(_Member(info.filename, kind, info.file_size, link, stat.S_IMODE(mode), mtime, info))
+    return out
+
+
+def _tar_members(tar: Any) -> list[_Member]:
+    out = []
+    for info in tar.getmembers():
+        if info.isdir():
+            kind = "directory"
+        elif info.issym():
+            kind = "link"
+        elif info.islnk():
+            kind = "hardlink"
+        elif info.isfile():
+            kind = "file"
+        else:
+            kind = "device"
+        out.append(_Member(info.name, kind, info.size, info.linkname or None, info.mode, info.mtime, info))
+    return out
+
+
+class _Archive:
+    """An open zip or tar.gz with its normalised members; a context manager."""
+
+    def __init__(self, path: str) -> None:
+        self.fmt = _format(path, None)
+        if self.fmt == "zip":
+            import zipfile
+
+            try:
+                self.handle = zipfile.ZipFile(path)
+            except zipfile.BadZipFile as exc:
+                raise Fail("invalid", f"{path} is not a valid zip: {exc}") from None
+            self.members = _zip_members(self.handle)
+        else:
+            import tarfile
+
+            try:
+                self.handle = tarfile.open(path, "r:gz")
+                self.members = _tar_members(self.handle)
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                raise Fail("invalid", f"{path} is not a valid tar.gz: {exc}") from None
+
+    def open(self, member: _Member) -> Any:
+        if self.fmt == "zip":
+            return self.handle.open(member.raw)
+        return self.handle.extractfile(member.raw)
+
+    def __enter__(self) -> _Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def _parts(name: str) -> list[str]:
+    """Path components of an archive name, splitting on both separators."""
+    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def _absolute(name: str) -> bool:
+    return name.startswith("/") or (len(name) > 1 and name[1] == ":")
+
+
+def _unsafe(member: _Member, strip: int = 0) -> str | None:
+    """Why a member could escape the destination (after `strip` leading parts), or None."""
+    name = member.name.replace("\\", "/")
+    if _absolute(name):
+        return "absolute path"
+    parts = _parts(name)
+    if ".." in parts:
+        return "'..' in path"
+    if member.kind == "device":
+        return "device or special file"
+    if member.kind in ("link", "hardlink"):
+        target = (member.link or "").replace("\\", "/")
+        if not target:
+            return "link without target"
+        if _absolute(target):
+            return f"link to absolute path {member.link}"
+        if member.kind == "hardlink":
+            return f"hard link out of the destination ({member.link})" if ".." in _parts(target) else None
+        depth = len(parts[strip:-1])  # a symlink's target is relative to its own folder
+        for part in _parts(target):
+            depth += -1 if part == ".." else 1
+            if depth < 0:
+                return f"link out of the destination ({member.link})"
+    return None
+
+
+@op("archive.list", "path")
+def archive_list(path: str) -> dict[str, Any]:
+    _path(path)
+    entries = []
+    with _Archive(path) as arc:
+        for m in arc.members:
+            entry = {"name": m.name, "size": m.size, "type": m.kind}
+            if m.link is not None:
+                entry["target"] = m.link
+            why = _unsafe(m)
+            if why:
+                entry["unsafe"] = why
+            entries.append(entry)
+    return {"entries": entries}
+
+
+@op("archive.verify", "path")
+def archive_verify(path: str) -> dict[str, Any]:
+    """Read every member (zip CRCs, gzip CRC) and report; a damaged archive is an answer, not an error."""
+    _path(path)
+    out = _sha_size(path)
+    try:
+        with _Archive(path) as arc:
+            if arc.fmt == "zip":
+                bad = arc.handle.testzip()
+                if bad is not None:
+                    raise Fail("invalid", f"bad CRC in member {bad}")
+            else:
+                import gzip
+
+                # tarfile stops before the gzip trailer: read the whole stream so its CRC is checked.
+                with gzip.open(path, "rb") as fh:
+                    while fh.read(CHUNK):
+                        pass
+            out["entries"] = len(arc.members)
+        out["ok"] = True
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        out.update(ok=False, entries=0, error=str(exc))
+    return out
+
+
+def _strip(name: str, strip: int) -> str | None:
+    """The member's path below dest. Only '/' separates here: on posix a backslash is part of a
+    name (the safety checks, stricter, treat it as a separator too)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return "/".join(parts[strip:]) if len(parts) > strip else None
+
+
+def _same_content(arc: _Archive, member: _Member, path: str) -> bool:
+    try:
+        if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) != member.size:
+            return False
+    except OSError:
+        return False
+    with arc.open(member) as a, open(path, "rb") as b:
+        while True:
+            x, y = a.read(CHUNK), b.read(CHUNK)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _inside(root: str, path: str) -> bool:
+    """True when `path`'s existing parent really resolves inside root (no pre-existing link out)."""
+    real = os.path.realpath(os.path.dirname(path))
+    return real == root or real.startswith(root + os.sep)
+
+
+def _plan_extract(
+    arc: _Archive, dest: str, overwrite: bool, strip: int
+) -> tuple[str, list[tuple[_Member, str]]]:
+    """Check every member before anything is written: (member, target path) pairs to write."""
+    unsafe = [f"{m.name}: {why}" for m in arc.members for why in [_unsafe(m, strip)] if why]
+    if unsafe:
+        raise Fail("unsafe", "archive refused, nothing written: " + "; ".join(unsafe[:10]))
+    root = os.path.realpath(dest)
+    plan, conflicts = [], []
+    for m in arc.members:
+        rel = _strip(m.name, strip)
+        if rel is None:
+            continue
+        target = os.path.join(dest, *rel.split("/"))
+        if not _inside(root, target):
+            raise Fail(
+                "unsafe", f"archive refused, nothing written: {m.name}: goes through a link out of {dest}"
+            )
+        if m.kind == "hardlink":
+            linked = _strip(m.link, strip)
+            if linked is None:
+                raise Fail("unsafe", f"archive refused, nothing written: {m.name}: link target stripped")
+            m.link = os.path.join(dest, *linked.split("/"))
+        if m.kind == "directory":
+            if os.path.lexists(target) and not os.path.isdir(target):
+                raise Fail("exists", f"{target} is in the way of folder {m.name}")
+        elif os.path.lexists(target):
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise Fail("exists", f"{target} is a directory in the way of {m.name}")
+            if m.kind == "file" and _same_content(arc, m, target):
+                continue
+            if m.kind == "hardlink" and os.path.exists(m.link) and os.path.samefile(target, m.link):
+                continue
+            if m.kind == "link" and os.path.islink(target) and os.readlink(target) == m.link:
+                continue
+            if not overwrite:
+                conflicts.append(target)
+                continue
+        plan.append((m, target))
+    if conflicts:
+        raise Fail("exists", f"would overwrite {len(conflicts)} file(s), e.g. {conflicts[0]} (use overwrite)")
+    return root, plan
+
+
+@op("archive.extract", "src", "dest", overwrite=False, strip=0)
+def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[str, Any]:
+    _path(src, "src")
+    _path(dest, "dest")
+    overwrite = _flag(overwrite, "overwrite")
+    _need(strip, int, "strip", "a non-negative integer")
+    if strip < 0:
+        raise Fail("invalid", "strip must be >= 0")
+    with _Archive(src) as arc:
+        root, plan = _plan_extract(arc, dest, overwrite, strip)
+        if not os.path.isdir(dest):
+            os.makedirs(dest)
+            root = os.path.realpath(dest)
+        files = 0
+        for m, target in plan:
+            parent = os.path.dirname(target)
+            if not os.path.isdir(parent):
+                os.makedirs(parent)
+            if not _inside(root, target):  # again: a folder may have been swapped for a link meanwhile
+                raise Fail("unsafe", f"{m.name} would be written through a link out of {dest}")
+            if m.kind == "directory":
+                if not os.path.isdir(target):
+                    os.mkdir(target)
+                continue
+            if os.path.lexists(target):
+                os.unlink(target)
+            if m.kind == "link":
+                os.symlink(m.link, target)
+            elif m.kind == "hardlink":
+                os.link(m.link, target)
+            else:
+                with arc.open(m) as fh, open(target, "wb") as out:
+                    shutil.copyfileobj(fh, out, CHUNK)
+                os.chmod(target, (m.mode & 0o777) or 0o644)
+                os.utime(target, (m.mtime, m.mtime))
+            files += 1
+    return {"changed": files > 0, "files": files}
+
+
+# --------------------------------------------------------------------------- processes
+
+# Popen objects of running commands. No lock: set.add/discard/copy are atomic under the GIL, and
+# a lock could deadlock when the signal handler interrupts the main thread holding it.
+_CHILDREN = set()
+
+
+def _kill_children() -> None:
+    """Kill the process group of every command still running (stdin closed, timeout, signal)."""
+    for pid in [p.pid for p in _CHILDREN.copy()]:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _text(data: bytes | None) -> str:
+    return data.decode("utf-8", "replace") if data else ""
+
+
+def _env(env: Any) -> dict[str, str] | None:
+    if env is None:
+        return None
+    _need(env, dict, "env", "an object of name: value")
+    merged = dict(os.environ)
+    for key, value in env.items():
+        if value is None:
+            merged.pop(key, None)
+        elif not isinstance(value, str) or not key or "=" in key or "\0" in key + value:
+            raise Fail("invalid", f"env {key!r} must map to a string without NUL")
+        else:
+            merged[key] = value
+    return merged
+
+
+@op("process.run", "argv", cwd=None, env=None, stdin_b64=None, timeout=None, shell=False)
+def process_run(
+    argv: Any, cwd: str | None, env: Any, stdin_b64: str | None, timeout: float | None, shell: bool
+) -> dict[str, Any]:
+    """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group."""
+    import subprocess
+
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
+        raise Fail("invalid", "argv must be a non-empty list of strings")
+    command = argv[0]
+    if _flag(shell, "shell"):
+        argv = ["/bin/sh", "-c"] + argv
+    if cwd is not None:
+        _path(cwd, "cwd")
+    if timeout is not None:
+        _need(timeout, (int, float), "timeout", "a number of seconds")
+    data = None
+    if stdin_b64 is not None:
+        _need(stdin_b64, str, "stdin_b64", "a base64 string")
+        data = base64.b64decode(stdin_b64)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=_env(env),
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        missing = cwd if cwd is not None and not os.path.isdir(cwd) else argv[0]
+        raise Fail("not_found", "not found: %s" % (exc.filename or missing)) from None
+    _CHILDREN.add(proc)
+    try:
+        out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        raise Fail("timeout", f"command timed out after {timeout}s and was killed: {command}") from None
+    finally:
+        _CHILDREN.discard(proc)
+    return {"rc": proc.returncode, "stdout": _text(out), "stderr": _text(err)}
+
+
+@op("disk.free", "path")
+def disk_free(path: str) -> dict[str, int]:
+    """Free space where `path` is, or would be: a missing path counts for its nearest existing parent."""
+    probe = os.path.abspath(_path(path))
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    st = os.statvfs(probe)
+    return {"free": st.f_bavail * st.f_frsize, "total": st.f_blocks * st.f_frsize}
+
+
+# --------------------------------------------------------------------------- network
+
+
+@op("http.get", "url", timeout=10, headers=None, max_bytes=None, validate_certs=True)
+def http_get(
+    url: str, timeout: float, headers: dict[str, str] | None, max_bytes: int | None, validate_certs: bool
+) -> dict[str, Any]:
+    import socket
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    _need(url, str, "url", "a string")
+    if not url.lower().startswith(("http://", "https://")):
+        raise Fail("invalid", "only http:// and https:// URLs are allowed")
+    _need(timeout, (int, float), "timeout", "a number of seconds")
+    if headers is not None:
+        _need(headers, dict, "headers", "an object of name: value")
+    context = None
+    if not _flag(validate_certs, "validate_certs"):
+        context = ssl._create_unverified_context()
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    start = time.monotonic()
+    try:
+        resp = urllib.request.urlopen(request, timeout=timeout, context=context)
+    except urllib.error.HTTPError as exc:
+        resp = exc
+    except (socket.timeout, TimeoutError):  # noqa: UP041 (distinct classes before python 3.10)
+        raise Fail("timeout", f"no answer from {url} within {timeout}s") from None
+    except urllib.error.URLError as exc:
+        timed_out = isinstance(exc.reason, (socket.timeout, TimeoutError))  # noqa: UP041
+        kind = "timeout" if timed_out else "failed"
+        raise Fail(kind, f"{url}: {exc.reason}") from None
+    with resp:
+        body = resp.read() if max_bytes is None else resp.read(max_bytes + 1)
+        charset = resp.headers.get_content_charset() or "utf-8"
+        truncated = max_bytes is not None and len(body) > max_bytes
+        return {
+            "status": resp.status if hasattr(resp, "status") else resp.code,
+            "headers": dict(resp.headers.items()),
+            "body": body[:max_bytes].decode(charset, "replace")
+            if truncated
+            else body.decode(charset, "replace"),
+            "truncated": truncated,
+            "elapsed": round(time.monotonic() - start, 6),
+        }
+
+
+@op("net.port", "port", address="127.0.0.1", timeout=2)
+def net_port(port: int, address: str, timeout: float) -> dict[str, bool]:
+    import socket
+
+    _need(port, int, "port", "an integer")
+    if not 0 < port < 65536:
+        raise Fail("invalid", "port must be between 1 and 65535")
+    _need(address, str, "address", "a host name or address")
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return {"open": True}
+    except OSError:
+        return {"open": False}
+
+
+# --------------------------------------------------------------------------- services (systemd)
+
+
+def _systemctl() -> str:
+    path = shutil.which("systemctl")
+    if path is None or not os.path.isdir("/run/systemd/system"):
+        raise Fail("unsupported", "services need systemd, which is not running on this host")
+    return path
+
+
+def _unit(name: str) -> str:
+    _need(name, str, "name", "a unit name")
+    if not name or name.startswith("-") or not all(c.isalnum() or c in ":_.@-\\" for c in name):
+        raise Fail("invalid", f"{name!r} is not a valid service name")
+    return name
+
+
+def _service_state(systemctl: str, name: str) -> dict[str, Any]:
+    import subprocess
+
+    props = "LoadState,ActiveState,UnitFileState,FragmentPath"
+    out = subprocess.run(
+        [systemctl, "show", "--property=" + props, "--", name],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, LC_ALL="C"),
+    )
+    values = dict(line.partition("=")[::2] for line in _text(out.stdout).splitlines())
+    if out.returncode != 0 or values.get("LoadState") in (None, "not-found"):
+        return {"exists": False, "state": "unknown", "start_mode": "unknown"}
+    active = values.get("ActiveState", "")
+    state = {"active": "running", "inactive": "stopped", "failed": "stopped"}.get(active, "unknown")
+    file_state = values.get("UnitFileState", "")
+    mode = {"enabled": "auto", "enabled-runtime": "auto", "disabled": "disabled", "masked": "disabled"}
+    start = mode.get(file_state, "manual" if file_state in ("static", "indirect", "generated") else "unknown")
+    answer = {"exists": True, "state": state, "start_mode": start}
+    if values.get("FragmentPath"):
+        answer["path"] = values["FragmentPath"]
+    return answer
+
+
+@op("service.get", "name")
+def service_get(name: str) -> dict[str, Any]:
+    return _service_state(_systemctl(), _unit(name))
+
+
+@op("service.set", "name", state=None, start_mode=None, timeout=None)
+def service_set(
+    name: str, state: str | None, start_mode: str | None, timeout: float | None
+) -> dict[str, Any]:
+    import subprocess
+
+    systemctl, name = _systemctl(), _unit(name)
+    if state not in (None, "running", "stopped", "restarted"):
+        raise Fail("invalid", "state must be running, stopped or restarted")
+    if start_mode not in (None, "auto", "manual", "disabled"):
+        raise Fail("invalid", "start_mode must be auto, manual or disabled")
+    before = _service_state(systemctl, name)
+    if not before["exists"]:
+        raise Fail("not_found", f"service {name} does not exist")
+    actions = []
+    if start_mode == "auto" and before["start_mode"] != "auto":
+        actions.append("enable")
+    elif start_mode in ("manual", "disabled") and before["start_mode"] == "auto":
+        actions.append("disable")
+    if state == "restarted":
+        actions.append("restart")
+    elif state == "running" and before["state"] != "running":
+        actions.append("start")
+    elif state == "stopped" and before["state"] == "running":
+        actions.append("stop")
+    for action in actions:
+        try:
+            done = subprocess.run(
+                [systemctl, action, "--", name],
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise Fail("timeout", f"systemctl {action} {name} did not finish within {timeout}s") from None
+        if done.returncode != 0:
+            raise Fail("failed", f"systemctl {action} {name}: {_text(done.stderr).strip()}")
+    return {"changed": bool(actions), "before": before, "after": _service_state(systemctl, name)}
+
+
+# --------------------------------------------------------------------------- the frame loop
+
+
+def _read_frame(stream: Any) -> bytes | None:
+    header = stream.readline()
+    if not header:
+        return None
+    return stream.read(int(header))
+
+
+def _write_frame(stream: Any, obj: object) -> None:
+    body = json.dumps(obj, separators=(",", ":")).encode("ascii")
+    stream.write(b"%d\n%s" % (len(body), body))
+    stream.flush()
+
+
+def _reader(stream: Any, inbox: Any) -> None:
+    """Read requests as they come; on EOF the controller is gone: kill our commands and exit."""
+    try:
+        while True:
+            frame = _read_frame(stream)
+            if frame is None:
+                break
+            inbox.put(frame)
+    except Exception:
+        pass
+    _kill_children()
+    os._exit(0)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _kill_children()
+    os._exit(128 + signum)
+
+
+def _serve(stdin: Any, stdout: Any) -> None:
+    import queue
+
+    inbox = queue.Queue()
+    threading.Thread(target=_reader, args=(stdin, inbox), daemon=True).start()
+    stdout.write(MARK)
+    hello = {"hello": PROTOCOL, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3]))}
+    _write_frame(stdout, hello)
+    while True:
+        try:
+            calls = json.loads(inbox.get())
+        except ValueError as exc:
+            calls = f"bad request frame: {exc}"
+        if isinstance(calls, list):
+            _write_frame(stdout, [dispatch(c) for c in calls])
+        else:
+            _write_frame(stdout, {"error": calls if isinstance(calls, str) else "a request must be a list"})
+
+
+def main() -> None:
+    """Serve batches until stdin closes; whatever ends the loop, our commands die with us."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Our stdout is the protocol channel: anything else printing to it would corrupt frames.
+    sys.stdout = sys.stderr
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    status = 0
+    try:
+        _serve(stdin, stdout)
+    except BaseException:  # e.g. a broken stdout pipe: the controller is gone
+        status = 1
+    _kill_children()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()

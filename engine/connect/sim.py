@@ -1,0 +1,101 @@
+"""`connection: sim`: a simulated Windows host, answered in-process by simulation.host.
+
+Nothing travels over a network: `call` hands the batch to the host's SimHost, which keeps its
+state under `<state_dir>/sim/`. Host settings (`sim:` in the inventory):
+`initial` (the host's first state, e.g. `{preset: sagecrm}`), `faults` (rules seeding a new
+host) and `latency` (seconds added to every round trip, to rehearse slow links). A fault with
+`kind: connection` surfaces here as ConnectionFailed, like a dropped WinRM link.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from engine.connect.base import Connection
+from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
+from engine.core.model import Host
+
+_SETTINGS = ("initial", "faults", "latency", "state_dir")
+
+
+class SimConnection(Connection):
+    """A connection to a simulated host; labelled a simulation wherever results appear."""
+
+    platform = "sim"
+
+    def __init__(self, host: Host, state_dir: str = ".cutover"):
+        super().__init__(host)
+        self.label = f"{host.name} (simulation)"
+        self.state_dir = state_dir
+        self.sim: Any = None
+        self.latency = 0.0
+        self._cancel = threading.Event()
+
+    def _settings(self) -> dict[str, Any]:
+        settings = self.host.settings.get("sim") or {}
+        if not isinstance(settings, dict):
+            raise UserError(f"host {self.host.name}: `sim` settings must be a mapping", self.host.location)
+        unknown = sorted(set(settings) - set(_SETTINGS))
+        if unknown:
+            raise UserError(
+                f"host {self.host.name}: unknown `sim` setting(s) {', '.join(unknown)}",
+                self.host.location,
+                hint=f"known: {', '.join(_SETTINGS)}",
+            )
+        latency = settings.get("latency", 0) or 0
+        if not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0:
+            raise UserError(f"host {self.host.name}: sim latency must be seconds >= 0", self.host.location)
+        self.latency = float(latency)
+        return settings
+
+    def open(self) -> None:
+        """Load (or create) the simulated host; the preset's roles default to the host's roles."""
+        from simulation.host import SimHost
+
+        settings = self._settings()
+        initial = settings.get("initial")
+        if isinstance(initial, dict) and initial.get("preset") and "roles" not in initial and self.host.roles:
+            initial = {**initial, "roles": list(self.host.roles)}
+        try:
+            self.sim = SimHost.open(
+                settings.get("state_dir", self.state_dir),
+                self.host.name,
+                initial=initial,
+                faults=settings.get("faults"),
+            )
+        except UserError as exc:
+            if exc.problems and exc.problems[0].location is None and self.host.location is not None:
+                raise UserError(exc.problems[0].message, self.host.location, exc.problems[0].hint) from None
+            raise
+        except OSError as exc:
+            raise ConnectionFailed(
+                f"cannot open the simulated host's state: {exc}", host=self.host.name
+            ) from exc
+        self._cancel.clear()
+
+    def call(self, calls: list[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]:
+        if self.sim is None:
+            raise ConnectionFailed("simulated host is not open", host=self.host.name)
+        start = time.monotonic()
+        if self.latency:
+            if self._cancel.wait(min(self.latency, timeout) if timeout is not None else self.latency):
+                raise TaskTimeout("interrupted (simulation)", host=self.host.name, kind="timeout")
+            if timeout is not None and self.latency > timeout:
+                raise TaskTimeout(
+                    f"no answer within {timeout}s (simulation)", host=self.host.name, kind="timeout"
+                )
+        remaining = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
+        try:
+            return self.sim.call(calls, timeout=remaining, cancel=self._cancel)
+        except TaskTimeout as exc:
+            raise TaskTimeout(str(exc), host=self.host.name, kind="timeout") from None
+        finally:
+            self._cancel.clear()
+
+    def interrupt(self) -> None:
+        self._cancel.set()
+
+    def close(self) -> None:
+        self.sim = None

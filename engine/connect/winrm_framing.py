@@ -1,0 +1,162 @@
+"""The byte protocol between the controller and the PowerShell helper on a Windows host.
+
+The helper is `powershell.exe -NoProfile -NonInteractive -EncodedCommand <BOOTSTRAP_SCRIPT>`,
+started with WinRM's `skip_cmd_shell` so cmd.exe (and its ~8 KB command-line limit) is never
+involved. Everything large travels over the process's stdin, never on the command line.
+
+stdin (controller -> helper), one line per message, lines end with LF:
+  1. base64(UTF-8 text of engine/connect/remote/primitives.ps1): the helper dot-sources it once;
+  2. base64(UTF-8 JSON `[{"op", "args"}, ...]`): one line per batch, as often as needed;
+  3. an empty line, or the end of stdin: the helper exits.
+stdout (helper -> controller), one line per batch, CRLF or LF:
+  `@@CUTOVER@@` + base64(UTF-8 JSON answers)      the batch's answers, one per call, in order;
+  `@@CUTOVER-ERROR@@` + base64(UTF-8 message)     the batch (or loading the script) failed as a
+                                                   whole; the helper may exit after it.
+Any other stdout line is noise (a stray Write-Host) and is ignored. base64 keeps the frames
+pure ASCII, so neither the console code page nor PowerShell's output encoding can damage
+accents in French or German paths, and a frame cannot be confused with the noise around it.
+
+The same bootstrap serves both modes: the persistent helper keeps reading batches; the
+fallback (one process per batch) sends the script and one batch, then closes stdin.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from engine.core.errors import RemoteError
+
+FRAME_PREFIX = b"@@CUTOVER@@"
+FRAME_ERROR_PREFIX = b"@@CUTOVER-ERROR@@"
+POWERSHELL = "powershell.exe"
+#: Largest stdin piece per WS-Man Send: base64 makes it ~137 KB, under the 150 KB
+#: MaxEnvelopeSize of older Windows defaults (500 KB on current ones).
+MAX_SEND_CHUNK = 100 * 1024
+#: Smallest piece the connection falls back to when a server's MaxEnvelopeSize is tiny.
+MIN_SEND_CHUNK = 8 * 1024
+
+BOOTSTRAP_SCRIPT = """\
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
+$reader = [Console]::In
+$writer = [Console]::Out
+function Send-CutoverFrame([string]$Prefix, [string]$Text) {
+    $writer.WriteLine($Prefix + [Convert]::ToBase64String($utf8.GetBytes($Text)))
+    $writer.Flush()
+}
+$first = $reader.ReadLine()
+if ([string]::IsNullOrEmpty($first)) { exit 2 }
+try {
+    . ([ScriptBlock]::Create($utf8.GetString([Convert]::FromBase64String($first))))
+} catch {
+    Send-CutoverFrame '@@CUTOVER-ERROR@@' ('loading the primitives failed: ' + $_)
+    exit 3
+}
+while ($true) {
+    $line = $reader.ReadLine()
+    if ([string]::IsNullOrEmpty($line)) { break }
+    try {
+        $json = $utf8.GetString([Convert]::FromBase64String($line))
+        $out = @(Invoke-CutoverBatch -Json $json)
+        Send-CutoverFrame '@@CUTOVER@@' ([string]$out[-1])
+    } catch {
+        Send-CutoverFrame '@@CUTOVER-ERROR@@' ('the batch failed: ' + $_)
+    }
+}
+exit 0
+"""
+
+
+def encode_powershell(script: str) -> str:
+    """`-EncodedCommand` form of a script: base64 of its UTF-16LE text."""
+    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def bootstrap_arguments() -> list[str]:
+    """Arguments of `powershell.exe` that start the helper."""
+    return ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(BOOTSTRAP_SCRIPT)]
+
+
+def encode_line(data: bytes) -> bytes:
+    """One stdin message: base64 of `data`, then LF."""
+    return base64.b64encode(data) + b"\n"
+
+
+def encode_batch(calls: list[dict[str, Any]], host: str | None = None) -> bytes:
+    """The stdin line of one batch; a value JSON cannot carry is the caller's bug, said plainly."""
+    try:
+        text = json.dumps(calls, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise RemoteError(f"a primitive call cannot travel as JSON: {exc}", host, kind="invalid") from None
+    return encode_line(text.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded stdout frame: the answers (ok) or the helper's own failure message."""
+
+    ok: bool
+    data: bytes
+
+
+class FrameReader:
+    """Finds the next frame in stdout that arrives in arbitrary pieces (one Receive each)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._scanned = 0
+        #: The last few non-frame lines, shown when the helper dies without answering.
+        self.noise: deque[str] = deque(maxlen=10)
+
+    def feed(self, data: bytes) -> Frame | None:
+        """Add output; the first complete frame, or None while it is still incomplete."""
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\n", self._scanned)
+            if end < 0:
+                self._scanned = len(self._buffer)
+                return None
+            line = bytes(self._buffer[:end]).rstrip(b"\r")
+            del self._buffer[: end + 1]
+            self._scanned = 0
+            frame = _parse_line(line)
+            if frame is not None:
+                return frame
+            if line.strip():
+                self.noise.append(line.decode("utf-8", "replace")[:200])
+
+
+def _parse_line(line: bytes) -> Frame | None:
+    for prefix, ok in ((FRAME_PREFIX, True), (FRAME_ERROR_PREFIX, False)):
+        if line.startswith(prefix):
+            try:
+                return Frame(ok, base64.b64decode(line[len(prefix) :], validate=True))
+            except ValueError:
+                return Frame(False, b"the helper wrote a damaged frame (bad base64)")
+    return None
+
+
+def decode_answers(data: bytes, expected: int, host: str | None) -> list[dict[str, Any]]:
+    """The answers of a frame, checked against the contract: one dict per call, in order."""
+    try:
+        answers = json.loads(data.decode("utf-8").lstrip("\ufeff"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RemoteError(f"the PowerShell helper answered malformed JSON: {exc}", host) from None
+    if isinstance(answers, dict) and expected == 1:
+        answers = [answers]  # ConvertTo-Json unwraps one-element arrays
+    if (
+        not isinstance(answers, list)
+        or len(answers) != expected
+        or not all(isinstance(a, dict) for a in answers)
+    ):
+        raise RemoteError(
+            f"the PowerShell helper answered {type(answers).__name__} of the wrong shape "
+            f"for {expected} call(s)",
+            host,
+        )
+    return answers

@@ -1,0 +1,360 @@
+"""The scheduler: walks the plan graph and releases a node when all its predecessors ended.
+
+Its hot path does no I/O but the journal commit, and no graph recomputation: in-degree counters
+are decremented as nodes end. Nodes that ended together are journaled in one transaction, and
+only then are their dependents released, so a crash never loses a recorded end. Failures follow
+the play's policy: `stop` (start nothing new), `continue` (independent branches go on),
+`max_fail_percentage`, `any_errors_fatal`; blocks with `rescue`/`always` are honoured per host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.api.module import utcnow
+from engine.execute.hoststate import HostState
+from engine.execute.outcome import NodeOutcome
+from engine.execute.runner import NodeRunner
+from engine.execute.timewindow import window_problem
+from engine.journal.store import Journal
+from engine.plan.graph import Node, Plan
+
+BAD = frozenset({"failed", "blocked"})
+
+
+class Reporter:
+    """What the console (or any listener) hears; all calls come from the scheduler thread."""
+
+    def run_started(self, plan: Plan, run_id: str) -> None: ...
+    def node_started(self, node: Node) -> None: ...
+    def node_ended(self, node: Node, outcome: NodeOutcome) -> None: ...
+    def message(self, text: str) -> None: ...
+    def run_ended(self, summary: RunSummary) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str = "succeeded"  # succeeded | failed | interrupted | stopped
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (node id, error)
+    not_run: int = 0
+    reason: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return {"succeeded": 0, "failed": 1, "interrupted": 130, "stopped": 1}.get(self.status, 1)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        plan: Plan,
+        runner: NodeRunner,
+        journal: Journal,
+        run_id: str,
+        forks: int = 20,
+        reporter: Reporter | None = None,
+        timezone: dt.tzinfo | None = None,
+        no_log: Callable[[Node], bool] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ):
+        self.plan = plan
+        self.runner = runner
+        self.journal = journal
+        self.run_id = run_id
+        self.forks = max(1, forks)
+        self.reporter = reporter or Reporter()
+        self.tz = timezone or dt.UTC
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.states: dict[str, HostState] = runner.states
+        self.status: dict[str, str] = {}
+        self.outcomes: dict[str, NodeOutcome] = {}
+        self.stopping: str | None = None
+        self.summary = RunSummary(run_id)
+        self.rescuing: dict[str, set[str]] = {h: set() for h in self.states}
+        self.block_has_rescue = self._blocks_with_rescue()
+        self.failed_hosts: dict[int, set[str]] = {}
+
+    def _blocks_with_rescue(self) -> set[tuple[int, str]]:
+        out: set[tuple[int, str]] = set()
+
+        def walk(play: int, tasks: tuple) -> None:
+            for t in tasks:
+                if t.is_block:
+                    if t.rescue:
+                        out.add((play, t.path))
+                    walk(play, t.block + t.rescue + t.always)
+
+        for play in self.plan.plays:
+            walk(play.index, play.tasks)
+        return out
+
+    # --- resume ------------------------------------------------------------------------------
+    def restore(self, done: dict[str, dict[str, Any]]) -> None:
+        """Mark nodes recorded done in the journal, replaying their facts and notifications."""
+        for node_id in self.plan.order():
+            row = done.get(node_id)
+            node = self.plan.nodes[node_id]
+            if row is None or not node.is_step:
+                continue
+            self.status[node_id] = row["status"]
+            facts = row.get("facts") or {}
+            for host in node.shared_with or (node.host,):
+                self.states[host].facts.update(facts)
+                if row["status"] == "changed" and node.task is not None:
+                    self.states[host].notified.update(node.task.notify)
+
+    # --- main loop ---------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        graph, nodes = self.plan.graph, self.plan.nodes
+        pending = {n: 0 for n in graph}
+        for n in graph:
+            pending[n] = sum(1 for _ in graph.predecessors(n))
+        ready: deque[str] = deque()
+        for node_id in self.plan.order():  # nodes done in an earlier attempt release their successors
+            if node_id in self.status:
+                for succ in graph.successors(node_id):
+                    pending[succ] -= 1
+        for node_id in self.plan.order():
+            if node_id not in self.status and pending[node_id] == 0:
+                ready.append(node_id)
+        completions: queue.Queue[tuple[str, NodeOutcome]] = queue.Queue()
+        running: set[str] = set()
+        held: list[str] = []  # ready but not started because the run is stopping
+        self.reporter.run_started(self.plan, self.run_id)
+
+        def submit(pool: ThreadPoolExecutor, node: Node) -> None:
+            future = pool.submit(self.runner.run, node)
+            future.add_done_callback(lambda f, nid=node.id: completions.put((nid, _result_of(f))))
+
+        with ThreadPoolExecutor(max_workers=self.forks, thread_name_prefix="node") as pool:
+            while ready or running:
+                to_start: list[Node] = []
+                resolved: list[tuple[Node, NodeOutcome]] = []
+                while ready:
+                    node = nodes[ready.popleft()]
+                    verdict, why = self._decide(node)
+                    if verdict == "run":
+                        if len(running) + len(to_start) >= self.forks * 4:
+                            ready.appendleft(node.id)
+                            break
+                        to_start.append(node)
+                    elif verdict == "hold":
+                        held.append(node.id)
+                    else:
+                        resolved.append(
+                            (
+                                node,
+                                NodeOutcome(
+                                    verdict, msg=why or "", error=why if verdict == "blocked" else None
+                                ),
+                            )
+                        )
+                if to_start:
+                    now = utcnow()
+                    with self.journal.transaction() as db:
+                        for node in to_start:
+                            self.journal.node_started(db, self.run_id, node, now)
+                    for node in to_start:
+                        running.add(node.id)
+                        self.reporter.node_started(node)
+                        submit(pool, node)
+                finished = resolved
+                if not finished and running:
+                    node_id, outcome = completions.get()
+                    finished = [(nodes[node_id], outcome)]
+                    running.discard(node_id)
+                    while True:  # take every end that is already there: one commit for all
+                        try:
+                            node_id, outcome = completions.get_nowait()
+                        except queue.Empty:
+                            break
+                        finished.append((nodes[node_id], outcome))
+                        running.discard(node_id)
+                if not finished:
+                    continue
+                self._record(finished)
+                for node, outcome in finished:
+                    self._apply(node, outcome)
+                    for succ in graph.successors(node.id):
+                        pending[succ] -= 1
+                        if pending[succ] == 0 and succ not in self.status:  # done in an earlier attempt
+                            ready.append(succ)
+        self.summary.not_run = sum(1 for n in nodes.values() if n.is_step and n.id not in self.status)
+        return self._finish()
+
+    # --- decisions ---------------------------------------------------------------------------
+    def _decide(self, node: Node) -> tuple[str, str | None]:
+        """run | hold (stopping) | ok (barrier) | skipped | blocked, with the reason."""
+        preds = list(self.plan.graph.predecessors(node.id))
+        if not node.is_step:
+            bad = [p for p in preds if self._bad(p)]
+            return ("blocked", "an earlier step failed") if bad else ("ok", None)
+        hosts = node.shared_with or (node.host,)
+        for p in preds:
+            pred = self.plan.nodes[p]
+            if pred.host in hosts or (pred.shared_with and node.host in pred.shared_with):
+                continue
+            if self._bad(p):
+                return "blocked", f"{self._label(p)} did not succeed"
+        for host in hosts:
+            verdict = self._block_decision(node, host)
+            if verdict[0] != "run":
+                return verdict
+        if self.stopping and not self._runs_while_stopping(node):
+            return "hold", None
+        task = node.task
+        if task is not None and (task.not_before or task.not_after or task.deadline):
+            problem = window_problem(
+                task.not_before, task.not_after, task.deadline, self.tz, self.clock(), task.location
+            )
+            if problem:
+                self.stopping = self.stopping or f"{node.label} on {node.host}: {problem}"
+                self.summary.reason = self.stopping
+                self.reporter.message(f"stopping: {self.stopping}")
+                return "hold", None
+        return "run", None
+
+    def _runs_while_stopping(self, node: Node) -> bool:
+        """Handlers (force_handlers) and `always` sections of a host's pending failure still run."""
+        if self.summary.status == "interrupted":
+            return False
+        play = self.plan.plays[node.play]
+        if node.kind == "handler" and play.force_handlers:
+            return True
+        failure = self.states[node.host].failure
+        return failure is not None and any(sec == "always" for _b, sec in node.scope)
+
+    def _bad(self, node_id: str) -> bool:
+        status = self.status.get(node_id)
+        if status not in BAD:
+            return False
+        outcome = self.outcomes.get(node_id)
+        return not (outcome is not None and outcome.ignored)
+
+    def _label(self, node_id: str) -> str:
+        node = self.plan.nodes[node_id]
+        return f"{node.label!r} on {node.host}" if node.is_step else node.label
+
+    def _block_decision(self, node: Node, host: str) -> tuple[str, str | None]:
+        state = self.states[host]
+        scope = node.scope
+        failure = state.failure
+        if failure is None:
+            for block, section in scope:
+                if section == "rescue" and block not in self.rescuing[host]:
+                    return "skipped", "no failure to rescue"
+            return "run", None
+        if node.kind == "handler" and self.plan.plays[node.play].force_handlers:
+            return "run", None
+        for depth, (block, section) in enumerate(scope):
+            if depth >= len(failure) or failure[depth][0] != block:
+                return (
+                    ("skipped", "an earlier task of the block failed")
+                    if depth > 0
+                    else ("blocked", "an earlier step on this host failed")
+                )
+            failed_section = failure[depth][1]
+            if section == failed_section:
+                continue
+            if failed_section == "block" and section == "rescue":
+                state.failure = None
+                self.rescuing[host].add(block)
+                return "run", None
+            if section == "always":
+                return "run", None
+            return "blocked", "an earlier step on this host failed"
+        return (
+            ("skipped", "an earlier task of the block failed")
+            if scope
+            else ("blocked", "an earlier step on this host failed")
+        )
+
+    # --- after a node ends -------------------------------------------------------------------
+    def _record(self, finished: list[tuple[Node, NodeOutcome]]) -> None:
+        with self.journal.transaction() as db:
+            for node, outcome in finished:
+                if not node.is_step:
+                    continue
+                if node.task is not None and node.task.no_log and outcome.registered is not None:
+                    shown = NodeOutcome(**{f: getattr(outcome, f) for f in outcome.__slots__})
+                    shown.registered = {"censored": "output hidden by no_log"}
+                    shown.diff = None
+                    self.journal.node_ended(db, self.run_id, node, shown)
+                else:
+                    self.journal.node_ended(db, self.run_id, node, outcome)
+
+    def _apply(self, node: Node, outcome: NodeOutcome) -> None:
+        self.status[node.id] = outcome.status
+        self.outcomes[node.id] = outcome
+        if not node.is_step:
+            return
+        self.summary.counts[outcome.status] = self.summary.counts.get(outcome.status, 0) + 1
+        hosts = node.shared_with or (node.host,)
+        for host in hosts:
+            state = self.states[host]
+            state.facts.update(outcome.facts)
+            if outcome.changed and node.task is not None:
+                state.notified.update(node.task.notify)
+        for art in outcome.artifacts:
+            self.runner.run_ctx.artifacts.setdefault(art.resource, []).append(art)
+        self.reporter.node_ended(node, outcome)
+        if outcome.status == "failed" and not outcome.ignored:
+            self.summary.failed.append((node.id, outcome.error or "failed"))
+            for host in hosts:
+                self.states[host].failure = node.scope
+            if not self._rescued(node):
+                self._host_failed(node, hosts)
+
+    def _rescued(self, node: Node) -> bool:
+        return any(
+            section == "block" and (node.play, block) in self.block_has_rescue
+            for block, section in node.scope
+        )
+
+    def _host_failed(self, node: Node, hosts: tuple[str, ...]) -> None:
+        play = self.plan.plays[node.play]
+        failed = self.failed_hosts.setdefault(node.play, set())
+        failed.update(hosts)
+        for host in hosts:
+            self.states[host].failed = True
+        reason = None
+        if play.any_errors_fatal is True or play.on_failure == "stop":
+            reason = f"{node.label!r} failed on {node.host}"
+        elif play.max_fail_percentage is not None:
+            total = max(1, len(self.plan.play_hosts.get(node.play, [])))
+            if 100.0 * len(failed) / total > float(play.max_fail_percentage):
+                reason = (
+                    f"{len(failed)} of {total} hosts failed (max_fail_percentage {play.max_fail_percentage})"
+                )
+        if reason and not self.stopping:
+            self.stopping = reason
+            self.reporter.message(f"stopping: {reason}; running steps finish, no new step starts")
+
+    def interrupt(self) -> None:
+        self.stopping = "interrupted by the operator"
+        self.summary.status = "interrupted"
+
+    def _finish(self) -> RunSummary:
+        s = self.summary
+        if s.status != "interrupted":
+            if s.failed or s.counts.get("blocked"):
+                s.status = "failed"
+            elif s.not_run:
+                s.status = "stopped"
+        s.reason = s.reason or self.stopping
+        return s
+
+
+def _result_of(future: Any) -> NodeOutcome:
+    try:
+        return future.result()
+    except BaseException as err:  # noqa: BLE001 - the runner already catches; this is the last net
+        return NodeOutcome("failed", error=f"internal error: {type(err).__name__}: {err}")

@@ -1,0 +1,241 @@
+"""A run from start to end: lock, journal, connections, scheduler, console, reports.
+
+`cutover run` and `cutover resume` both come here; resume is the same run id continued with
+the nodes recorded done left out (and their registered values replayed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import secrets as _random
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.api.module import Gatekeeper, RunContext, utcnow
+from engine.core.errors import RefusedError, UserError
+from engine.execute.hosts import HostConnections
+from engine.execute.hoststate import HostState
+from engine.execute.lock import EstateLock
+from engine.execute.runner import NodeRunner
+from engine.execute.scheduler import Reporter, RunSummary, Scheduler
+from engine.execute.timewindow import zone
+from engine.journal.store import Journal
+from engine.plan.graph import Plan
+from engine.plan.render import plan_to_dict
+
+#: plans larger than this are not copied into the journal (the report then shows no graph)
+PLAN_RECORD_LIMIT = 20000
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + _random.token_hex(3)
+
+
+def operator_name(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("CUTOVER_OPERATOR") or getpass.getuser()
+
+
+class CliGatekeeper(Gatekeeper):
+    """Gates answered by `--approve GATE[=comment]`, `--approve-all` (demo), or a prompt on a terminal."""
+
+    def __init__(self, operator: str, approved: dict[str, str], approve_all: bool = False, interactive: bool = False):
+        self.operator = operator
+        self.approved = approved
+        self.approve_all = approve_all
+        self.interactive = interactive
+
+    def approve(self, gate_id: str, prompt: str, host: str | None) -> dict[str, Any]:
+        if gate_id in self.approved or "all" in self.approved:
+            comment = self.approved.get(gate_id) or self.approved.get("all") or "approved with --approve"
+            return {"approved": True, "by": self.operator, "at": utcnow(), "comment": comment}
+        if self.approve_all:
+            return {"approved": True, "by": f"{self.operator} (--approve-all)", "at": utcnow(),
+                    "comment": "answered by --approve-all"}
+        if self.interactive:
+            print(f"\nGATE {gate_id} on {host}: {prompt}", file=sys.stderr)
+            answer = input("approve? type 'yes' to approve, anything else to refuse: ").strip()
+            comment = input("comment (optional): ").strip()
+            return {"approved": answer.lower() == "yes", "by": self.operator, "at": utcnow(), "comment": comment}
+        return {"approved": False, "by": None, "at": utcnow(),
+                "comment": f"not approved: run again with --approve {gate_id} (non-interactive run)"}
+
+
+@dataclass
+class RunRequest:
+    plan: Plan
+    state_dir: str = ".cutover"
+    forks: int = 20
+    check_mode: bool = False
+    diff_mode: bool = False
+    operator: str | None = None
+    gatekeeper: Gatekeeper | None = None
+    reporter: Reporter | None = None
+    keyring: Any = None
+    masker: Any = None
+    args: dict[str, Any] = field(default_factory=dict)
+    resume_of: str | None = None
+    from_run: str | None = None
+    allow_unprotected: bool = False
+    write_report: bool = True
+
+
+def _decrypt_with(keyring: Any, masker: Any) -> Any:
+    cache: dict[str, str] = {}
+
+    def decrypt(value: Any) -> str:
+        text = cache.get(value.ciphertext)
+        if text is None:
+            if keyring is None:
+                raise UserError("a vault value needs a vault password", value.location,
+                                hint="pass --vault-id or set CUTOVER_VAULT_PASSWORD_FILE")
+            text = value.decrypt(keyring)
+            cache[value.ciphertext] = text
+            masker.add(text)
+        return text
+
+    return decrypt
+
+
+def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
+    """Connection settings may be templates (`{{ winrm_password }}`) or vault values: resolve them."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from engine.load.templating import Scope, Templar, has_templates
+
+    def resolve(host: Any) -> Any:
+        settings = dict(host.settings)
+        if not any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in settings.values()) and \
+                not any(isinstance(v, dict) for v in settings.values()):
+            return host
+        scope = Scope([plan.extra_vars, dict(host.vars), {"inventory_hostname": host.name}], decrypt)
+        rendered = Templar(scope, host.location).render(settings)
+        return replace(host, settings=MappingProxyType(rendered), address=str(rendered.get("address", host.address)))
+
+    return resolve
+
+
+def resolved_databases(plan: Plan, decrypt: Any) -> dict[str, dict[str, Any]]:
+    """Database targets with vault values decrypted (in memory only)."""
+    from engine.load.templating import Scope, Templar
+
+    scope = Scope([plan.extra_vars, dict(plan.inventory.vars)], decrypt)
+    return {name: dict(Templar(scope).render(dict(target))) for name, target in plan.inventory.databases.items()}
+
+
+def execute_run(request: RunRequest) -> RunSummary:
+    """Run (or continue) a plan; returns the summary. Raises RefusedError if the estate is locked."""
+    from engine.api.registry import ModuleRegistry
+    from engine.core.secrets import Masker
+
+    plan = request.plan
+    masker = request.masker or Masker()
+    operator = operator_name(request.operator)
+    state_dir = request.state_dir
+    journal = Journal(Path(state_dir) / "runs.db", masker)
+    run_id = request.resume_of or new_run_id()
+    lock = EstateLock(state_dir, plan.inventory.name)
+    lock.acquire(run_id, operator)
+    decrypt = _decrypt_with(request.keyring, masker)
+    prior: dict[str, list[Any]] = {}
+    if request.from_run:
+        for art in journal.artifacts(request.from_run):
+            prior.setdefault(art.resource, []).append(art)
+    run_ctx = RunContext(
+        run_id=run_id, operator=operator, check_mode=request.check_mode, diff_mode=request.diff_mode,
+        gatekeeper=request.gatekeeper or Gatekeeper(), prior_artifacts=prior,
+        databases=resolved_databases(plan, decrypt), inventory=plan.inventory, add_secret=masker.add,
+        state_dir=state_dir, allow_unprotected=request.allow_unprotected,
+    )
+    notes = list(plan.notes)
+    if request.resume_of:
+        row = journal.run(run_id)
+        journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
+        for art in journal.artifacts(run_id):
+            run_ctx.artifacts.setdefault(art.resource, []).append(art)
+    else:
+        journal.start_run(
+            run_id, playbook=plan.playbook.path, inventory=plan.inventory.path, estate=plan.inventory.name,
+            playbook_hash=plan.playbook.content_hash, inventory_hash=plan.inventory.content_hash,
+            operator=operator, controller=socket.gethostname(), pid=os.getpid(), args=request.args,
+            check_mode=int(request.check_mode), parent_run=request.from_run,
+            kind="check" if request.check_mode else "run", notes=notes,
+            plan=plan_to_dict(plan) if len(plan.nodes) <= PLAN_RECORD_LIMIT else None,
+            simulated=int(any(h.connection == "sim" for h in plan.inventory.hosts.values())),
+            allow_unprotected=int(request.allow_unprotected),
+        )
+    states = {name: HostState() for name in plan.inventory.hosts}
+    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt))
+    runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
+                        states, decrypt, masker)
+    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, request.reporter,
+                          timezone=zone(plan.inventory.timezone))
+    if request.resume_of:
+        scheduler.restore(journal.done_nodes(run_id))
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if run_ctx.interrupted.is_set():
+            connections.interrupt_all()
+            return
+        run_ctx.interrupted.set()
+        scheduler.interrupt()
+        if request.reporter is not None:
+            request.reporter.message("interrupt: no new step starts; running steps finish "
+                                     "(press Ctrl-C again to stop them)")
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread (tests drive runs from threads)
+            pass
+    try:
+        summary = scheduler.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        connections.close_all()
+        lock.release()
+    journal.update_run(run_id, status=summary.status, ended=utcnow(),
+                       notes=notes + ([f"stopped: {summary.reason}"] if summary.reason else []))
+    if request.write_report:
+        _write_reports(journal, run_id, state_dir, request.reporter, masker)
+    journal.close()
+    if request.reporter is not None:
+        request.reporter.run_ended(summary)
+    return summary
+
+
+def _write_reports(journal: Journal, run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
+    """Write the run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
+    from engine.report import write_run_reports
+
+    try:
+        paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id, masker=masker)
+    except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
+        if reporter is not None:
+            reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "
+                             f"`cutover report {run_id}` tries again")
+        return
+    if reporter is not None and paths:
+        reporter.message(f"report: {paths[0]}")
+
+
+def check_resumable(journal: Journal, run_id: str, plan: Plan, force: bool) -> None:
+    row = journal.run(run_id)
+    if row is None:
+        raise UserError(f"no run {run_id!r} in the journal")
+    changed = []
+    if row["playbook_hash"] != plan.playbook.content_hash:
+        changed.append("the playbook (or a file it imports)")
+    if row["inventory_hash"] != plan.inventory.content_hash:
+        changed.append("the inventory")
+    if changed and not force:
+        raise RefusedError(f"run {run_id}: {' and '.join(changed)} changed since the run started; "
+                           "resume --force continues anyway with the new content")

@@ -1,0 +1,271 @@
+"""JSON Schema validation (draft 2020-12) with errors located at file:line:col.
+
+The schemas ship as files in `engine/schemas/` so editors can use them too (`cutover schema`).
+Every error of a document is reported, each at the key or value it concerns, with a hint:
+the closest valid key for an unknown one, the expected type for a wrong one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import Location, Problem, closest
+from engine.load.yaml_marks import LDict, LList
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "nothing (null)",
+}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A shipped schema by name (`inventory`, `playbook`)."""
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+
+
+@cache
+def _validator_class() -> type:
+    """Draft 2020-12 with `!vault` values accepted wherever a string is."""
+    from jsonschema import Draft202012Validator, validators
+
+    from engine.load.vault.keyring import EncryptedValue
+
+    def is_string(checker: Any, instance: Any) -> bool:
+        return isinstance(instance, str | EncryptedValue)
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("string", is_string)
+
+    def unless_encrypted(keyword: str) -> Any:
+        # A `!vault` value's text is unknown until a task decrypts it: string rules (length,
+        # pattern, format) cannot be checked before, and must not crash on it.
+        check = Draft202012Validator.VALIDATORS[keyword]
+
+        def validate(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+            if isinstance(instance, EncryptedValue):
+                return iter(())
+            return check(validator, value, instance, schema)
+
+        return validate
+
+    string_rules = {k: unless_encrypted(k) for k in ("minLength", "maxLength", "pattern", "format")}
+    return validators.extend(Draft202012Validator, string_rules, type_checker=checker)
+
+
+@cache
+def validator_for(schema_json: str) -> Any:
+    schema = json.loads(schema_json)
+    return _validator_class()(schema)
+
+
+#: id(schema) -> (schema, validator); the schema is kept so its id cannot be reused
+_BY_ID: dict[int, tuple[Any, Any]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """The validator of a schema object; serialising it once per object, not once per document."""
+    found = _BY_ID.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    validator = validator_for(json.dumps(schema, sort_keys=True))
+    if len(_BY_ID) < 1000:
+        _BY_ID[id(schema)] = (schema, validator)
+    return validator
+
+
+def validate(
+    document: Any, schema: dict[str, Any], fallback: Location | None = None, skip: Any = None, root: str = ""
+) -> list[Problem]:
+    """Every schema problem of `document`, located. `skip(value)` drops errors on values it accepts
+    (module arguments that are still templates are checked again after rendering); `root` names
+    the document in messages (`play.serial must be ...`, `unknown key 'x' in play`)."""
+    validator = _validator(schema)
+    problems: list[Problem] = []
+    for error in sorted(validator.iter_errors(document), key=_error_order):
+        if skip is not None and skip(error.instance):
+            continue
+        problems.extend(_describe(error, document, fallback, [root] if root else []))
+    return sorted(_dedupe(problems), key=_by_place)
+
+
+def _by_place(problem: Problem) -> tuple[str, int, int]:
+    """File order, as the operator reads the file (jsonschema reports in schema order)."""
+    loc = problem.location
+    return (loc.file, loc.line, loc.col) if loc else ("", 0, 0)
+
+
+def _error_order(error: Any) -> tuple:
+    return tuple(str(p) for p in error.absolute_path)
+
+
+def _resolve(document: Any, path: Iterable[Any]) -> tuple[Any, Any]:
+    """(parent container, key) of the node at `path`."""
+    parent, key = None, None
+    node = document
+    for part in path:
+        parent, key = node, part
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return parent, key
+
+
+def _where(
+    document: Any, path: list[Any], fallback: Location | None, on_key: bool = False
+) -> Location | None:
+    parent, key = _resolve(document, path)
+    if parent is None:
+        return getattr(document, "loc", None) or fallback
+    if isinstance(parent, LDict):
+        return (parent.key_loc(key) if on_key else parent.value_loc(key)) or fallback
+    if isinstance(parent, LList) and isinstance(key, int):
+        return parent.item_loc(key) or fallback
+    return getattr(parent, "loc", None) or fallback
+
+
+def _path_text(path: list[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: Any, document: Any, fallback: Location | None, root: list[str]) -> list[Problem]:
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        return _describe(best_match(error.context), document, fallback, root)
+    path = list(error.absolute_path)
+    named = root + path
+    where_text = f" in {_path_text(named)}" if named else ""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        pattern_keys = error.schema.get("patternProperties", {})
+        problems = []
+        for key in error.instance:
+            if key in allowed or any(re.match(p, str(key)) for p in pattern_keys):
+                continue
+            guess = closest(str(key), allowed)
+            loc = error.instance.key_loc(key) if isinstance(error.instance, LDict) else None
+            problems.append(
+                Problem(
+                    f"unknown key {key!r}{where_text}",
+                    loc or _where(document, path, fallback),
+                    hint=f"did you mean {guess!r}?" if guess else f"valid keys: {', '.join(sorted(allowed))}",
+                )
+            )
+        return problems
+    if error.validator == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return [
+            Problem(
+                f"{_path_text(named) or 'document'} must be {wanted}, not {kind_of(error.instance)}",
+                _where(document, path, fallback),
+                hint=_type_hint(error.instance, names),
+            )
+        ]
+    if error.validator == "enum":
+        options = ", ".join(repr(v) for v in error.validator_value)
+        guess = closest(str(error.instance), [str(v) for v in error.validator_value])
+        return [
+            Problem(
+                f"{_path_text(named)}: {error.instance!r} is not one of {options}",
+                _where(document, path, fallback),
+                hint=f"did you mean {guess!r}?" if guess else None,
+            )
+        ]
+    if error.validator == "pattern" and "patternErrorMessage" in error.schema:
+        return [
+            Problem(
+                f"{_path_text(named) or 'value'}: {error.instance!r} is not {error.schema['patternErrorMessage']}",
+                _where(document, path, fallback),
+            )
+        ]
+    if error.validator in _BOUNDS:
+        return [
+            Problem(
+                f"{_path_text(named) or 'value'} must be {_BOUNDS[error.validator]} {error.validator_value}, "
+                f"not {error.instance!r}",
+                _where(document, path, fallback),
+            )
+        ]
+    if error.validator == "required":
+        missing = [
+            k
+            for k in error.validator_value
+            if not isinstance(error.instance, dict) or k not in error.instance
+        ]
+        return [
+            Problem(f"missing required key {k!r}{where_text}", _where(document, path, fallback))
+            for k in missing
+        ]
+    return [Problem(f"{_path_text(named) or 'document'}: {error.message}", _where(document, path, fallback))]
+
+
+_BOUNDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "more than",
+    "exclusiveMaximum": "less than",
+}
+
+
+def kind_of(value: Any) -> str:
+    """How a value reads in a message: "a list", "the string 'x'", "empty (null)"."""
+    import datetime
+
+    if isinstance(value, datetime.date):
+        return f"the date {value.isoformat()} (YAML reads an unquoted date as a date)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return f"the string {str(value)[:40]!r}"
+
+
+def _type_hint(value: Any, expected: list[str]) -> str | None:
+    import datetime
+
+    if isinstance(value, datetime.date) and "string" in expected:
+        return "quote it to keep it as text"
+    if isinstance(value, bool | int | float) and expected == ["string"]:
+        return "quote it to keep it as text"
+    if value is None and "object" in expected:
+        return "the key is present but empty: give it a mapping, or remove it"
+    if isinstance(value, str) and "array" in expected:
+        return f"write a list: [{value}]"
+    if isinstance(value, dict) and "array" in expected:
+        return "write a list: each item on its own line starting with '- '"
+    return None
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen = set()
+    out = []
+    for p in problems:
+        key = (p.message, str(p.location))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

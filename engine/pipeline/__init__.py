@@ -1,0 +1,1 @@
+"""The stages put together: load -> plan -> validate -> execute (journaled) -> report."""

@@ -1,0 +1,88 @@
+"""`--on-failure rollback`: a failed upgrade rolls itself back, when the operator asked for it.
+
+After a run of `<folder>/upgrade.yml` fails, this plans `<folder>/rollback.yml` against the same
+inventory with the failed run's recorded backups (exactly as `cutover run rollback.yml
+--from-run <failed run>` would) and executes it as a new, journaled run whose parent is the
+failed one. Nothing is rolled back when the failed run never started a destructive step
+(installer, restore, ...): then nothing the backups protect has changed, and the estate is left
+for the operator to resume.
+
+The CLI wires it in (engine/cli/run_cmd.py): `--on-failure stop|rollback` (default stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.api.registry import ModuleRegistry
+from engine.journal.store import Journal
+
+ROLLBACK_PLAYBOOK = "rollback.yml"
+
+
+def rollback_playbook_for(playbook_path: str | Path) -> Path | None:
+    """The rollback playbook that sits next to a playbook (`playbooks/sagecrm/rollback.yml`)."""
+    candidate = Path(playbook_path).parent / ROLLBACK_PLAYBOOK
+    return candidate if candidate.is_file() and candidate.resolve() != Path(playbook_path).resolve() else None
+
+
+def destructive_steps_started(journal: Journal, run_id: str, registry: ModuleRegistry) -> list[str]:
+    """Node ids of the run whose module is destructive and which started (changed or failed)."""
+    started = []
+    for node in journal.nodes(run_id):
+        module = node.get("module")
+        if not module or node.get("status") not in ("changed", "failed"):
+            continue
+        try:
+            found = registry.get(module)
+        except Exception:  # noqa: BLE001 - a module that no longer loads cannot be judged destructive
+            continue
+        if found.destructive or found.installer:
+            started.append(str(node["node_id"]))
+    return started
+
+
+def rollback_after_failure(
+    journal: Journal,
+    run_id: str,
+    inventory_path: str,
+    *,
+    playbook_path: str,
+    execute: Callable[[Any], Any],
+    plan_options: Any = None,
+    keyring: Any = None,
+    report: Callable[[str], None] = print,
+) -> Any:
+    """Plan and execute the rollback of a failed run; its RunSummary, or None when none was needed.
+
+    `execute(plan)` runs a plan with `from_run=run_id` (the CLI builds its RunRequest there, with
+    the operator's gatekeeper, reporter and state folder). A rollback that cannot be planned
+    (no rollback playbook, a refused plan) raises the planner's UserError: the failed run stays
+    as it is and the operator sees why.
+    """
+    from dataclasses import replace
+
+    from engine.core.errors import UserError
+    from engine.load.inventory import load_inventory
+    from engine.load.playbook import load_playbook
+    from engine.plan.builder import PlanOptions, build_plan
+
+    registry = ModuleRegistry([Path(playbook_path).parent / "library"])
+    rollback = rollback_playbook_for(playbook_path)
+    if rollback is None:
+        raise UserError(f"--on-failure rollback: no {ROLLBACK_PLAYBOOK} next to {playbook_path}")
+    if not destructive_steps_started(journal, run_id, registry):
+        report(
+            f"run {run_id} failed before any destructive step: nothing to roll back (resume it when fixed)"
+        )
+        return None
+    protected = frozenset(a.resource for a in journal.artifacts(run_id) if a.verified)
+    options = replace(
+        plan_options or PlanOptions(), prior_resources=protected, tags=frozenset(), skip_tags=frozenset()
+    )
+    inventory = load_inventory(inventory_path, keyring)
+    plan = build_plan(load_playbook(rollback, registry, keyring=keyring), inventory, options, registry)
+    report(f"run {run_id} failed after a destructive step: rolling back with {rollback}")
+    return execute(plan)

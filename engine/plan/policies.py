@@ -1,0 +1,153 @@
+"""Plan policies: rules that add edges to a plan or refuse it.
+
+A policy is a function `(plan: Plan, context: PolicyContext) -> list[Problem]`; it may add edges
+(ordering the engine must enforce) and returns the problems that make the plan unacceptable.
+The engine's own rule (a destructive step needs a verified backup of what it destroys upstream)
+is always on; products add theirs with `@plan_policy` (e.g. Sage CRM's "DB server first").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from engine.api.registry import ModuleRegistry
+from engine.core.errors import Problem
+from engine.plan.graph import Node, Plan
+
+
+@dataclass
+class PolicyContext:
+    """What policies may consult besides the graph."""
+
+    registry: ModuleRegistry
+    #: resources protected by artifacts of an earlier run (rollback --from-run)
+    prior_resources: frozenset[str] = frozenset()
+    allow_unprotected: bool = False
+    render_args: Callable[[Node], Mapping[str, Any] | None] = lambda node: None
+    notes: list[str] = field(default_factory=list)
+
+
+Policy = Callable[[Plan, PolicyContext], list[Problem]]
+_POLICIES: list[tuple[str, Policy]] = []
+
+
+def plan_policy(name: str) -> Callable[[Policy], Policy]:
+    """Register a policy under a name (shown when it refuses a plan)."""
+
+    def register(policy: Policy) -> Policy:
+        _POLICIES.append((name, policy))
+        return policy
+
+    return register
+
+
+def registered_policies() -> list[tuple[str, Policy]]:
+    return list(_POLICIES)
+
+
+def remove_policy(name: str) -> None:
+    """Unregister every policy registered under `name` (tests, and plug-ins that replace a rule)."""
+    _POLICIES[:] = [(n, p) for n, p in _POLICIES if n != name]
+
+
+def resources_of(plan: Plan, node: Node, ctx: PolicyContext, method: str) -> list[str]:
+    """What a node `protects` or `destroys`, from its module and its arguments rendered for its host."""
+    module = ctx.registry.get(node.task.module) if node.task and node.task.module else None
+    if module is None or not _overrides(module, method):
+        return []  # the base class protects and destroys nothing: no need to render arguments
+    args = ctx.render_args(node)
+    if args is None:
+        return []
+    return list(getattr(module, method)(args, plan.inventory.hosts[node.host]))
+
+
+def covers(protected: str, resource: str) -> bool:
+    """A backup of `protected` covers `resource`: the same, or (files) a folder holding it."""
+    if protected == resource:
+        return True
+    if protected.startswith("files:") and resource.startswith(protected):
+        return resource[len(protected) : len(protected) + 1] in ("/", "\\")
+    return False
+
+
+def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
+    """Refuse a destructive step with no verified backup of the same resource upstream."""
+    problems: list[Problem] = []
+    protectors: dict[str, list[str]] = {}
+    destroyers: list[tuple[Node, list[str]]] = []
+    relevant: dict[str, bool] = {}  # module name -> does it protect or destroy anything at all
+    for node in plan.nodes.values():
+        if node.task is None or node.task.module is None:
+            continue
+        name = node.task.module
+        if name not in relevant:
+            found = ctx.registry.get(name)
+            relevant[name] = found.destructive or _overrides(found, "protects")
+        if not relevant[name]:
+            continue
+        module = ctx.registry.get(name)
+        for resource in resources_of(plan, node, ctx, "protects"):
+            protectors.setdefault(resource, []).append(node.id)
+        if module.destructive:
+            args = ctx.render_args(node)
+            destroyers.append((node, None if args is None else resources_of(plan, node, ctx, "destroys")))
+    for node, resources in destroyers:
+        if resources is None:
+            problems.append(
+                Problem(
+                    f"destructive step {node.label!r} on {node.host}: what it destroys depends on values known "
+                    "only at run time",
+                    node.task.location if node.task else None,
+                    hint="give the path, database or key literally (or from inventory/play variables)",
+                )
+            )
+            continue
+        for resource in resources:
+            if any(covers(prior, resource) for prior in ctx.prior_resources):
+                continue
+            candidates = {
+                n for protected, ids in protectors.items() if covers(protected, resource) for n in ids
+            }
+            if candidates and _upstream(plan.graph, node.id, candidates):
+                continue
+            if ctx.allow_unprotected:
+                ctx.notes.append(
+                    f"UNPROTECTED (--allow-unprotected): {node.label} on {node.host} destroys "
+                    f"{resource} with no verified backup upstream"
+                )
+                continue
+            problems.append(
+                Problem(
+                    f"destructive step {node.label!r} on {node.host} overwrites {resource} "
+                    "with no verified backup of it planned before it",
+                    node.task.location if node.task else None,
+                    hint="add a backup task for it earlier (for a file: `backup: true`), or roll back --from-run a run "
+                    "that recorded one; --allow-unprotected overrides this, and says so in the journal and report",
+                )
+            )
+    return problems
+
+
+def _overrides(module: Any, method: str) -> bool:
+    from engine.api.module import Module
+
+    return getattr(type(module), method, None) is not getattr(Module, method)
+
+
+def _upstream(graph: nx.DiGraph, node: str, candidates: set[str]) -> bool:
+    """Whether one of `candidates` runs before `node`: a walk up the graph that stops at the first
+    one found (the backup is usually a few steps up the same host's chain, so this is quick)."""
+    seen = {node}
+    stack = [node]
+    while stack:
+        for pred in graph.predecessors(stack.pop()):
+            if pred in candidates:
+                return True
+            if pred not in seen:
+                seen.add(pred)
+                stack.append(pred)
+    return False

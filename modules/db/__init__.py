@@ -1,0 +1,1 @@
+"""Database modules over engine/db: verified backups, guarded restores, queries, sessions, maintenance."""

@@ -1,0 +1,1 @@
+"""Modules for files on a host: copy, file, stat, template, archive, unarchive."""

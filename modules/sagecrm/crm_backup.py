@@ -1,0 +1,158 @@
+"""The guide's manual backups of a Sage CRM server, verified and journaled, named from the estate.
+
+`what` lists the parts (default: every part this server holds):
+- `database` (database server): a verified full backup of the CRM database (`db_backup`);
+- `views` (database server): the definitions of every view, with the customised standard
+  views marked, as a JSON artifact on the controller (`views:<database>`): the upgrade may
+  replace a standard view the customer changed;
+- `registry` (every server): `Config\\/<install>` and `Mappings` exported to `.reg` files
+  (`registry_export`);
+- `program_files` (every server): the `<install>` folder zipped with all sub-folders and read
+  back (`win_archive`);
+- `services` (every server): the shared `Services` folder likewise (the service binaries the
+  rollback reinstalls).
+
+Why a Sage CRM module over the generic ones it calls: the paths, keys and database come from
+the `sagecrm:` section, so `protects()` names exactly what `crm_installer` destroys and the
+planner can check, before anything runs, that every backup the guide asks for precedes the
+installer on every server. Backups go to `<backup_root>\\<run id>` on each server (a new folder
+per run, so a later run never overwrites the backup taken before an upgrade), the database's to
+its target's `backup_dir`.
+"""
+
+from __future__ import annotations
+
+import ntpath
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from engine.api.module import Module, Result, TaskContext
+from engine.core.model import Host
+from engine.db.schema_objects import find
+from modules._common import object_schema
+from modules.sagecrm import _sagecrm as crm
+from modules.sagecrm.product.estate import Estate
+
+PARTS = ("database", "views", "registry", "program_files", "services")
+
+
+def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
+    """The parts asked for, restricted to what this server holds."""
+    asked = list(args.get("what") or PARTS)
+    on_db = crm.is_db_server(est, host)
+    return [p for p in asked if p in ("registry", "program_files", "services") or on_db]
+
+
+def backup_folder(ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> str:
+    """`<backup_root>\\<run id>[-<label>]` unless `dest` names a folder."""
+    if args.get("dest"):
+        return str(args["dest"])
+    label = f"-{args['label']}" if args.get("label") else ""
+    return ntpath.join(est.backup_root, ctx.run.run_id + label)
+
+
+class CrmBackup(Module):
+    """database, views, registry, program files: each verified before it is recorded."""
+
+    platforms: ClassVar[frozenset[str]] = frozenset({"windows", "controller"})
+    schema: ClassVar[dict[str, Any]] = object_schema(
+        "Back up a Sage CRM server as the upgrade guide asks (database, views, registry, program files).",
+        {
+            "what": {
+                "type": "array",
+                "items": {"enum": list(PARTS)},
+                "minItems": 1,
+                "uniqueItems": True,
+                "description": "Parts to back up (default: all this server holds).",
+            },
+            "dest": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Folder on the server (default <backup_root>\\<run id>[-<label>]).",
+            },
+            "label": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.-]+$",
+                "description": "Suffix of the default folder, for a second set of backups in the same run.",
+            },
+        },
+    )
+
+    def protects(self, args: Mapping[str, Any], host: Host) -> list[str]:
+        est = crm.estate_or_none(host)
+        if est is None or host.name not in est.servers:
+            return []
+        return crm.part_resources(est, host.name, parts_for(args, est, host.name))
+
+    def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
+        est = crm.estate(ctx)
+        crm.require_server(ctx, est)
+        folder = backup_folder(ctx, est, args)
+        total = Result(output={"dest": folder})
+        for part in parts_for(args, est, ctx.host.name):
+            crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, folder))
+        return total
+
+    # --- the parts --------------------------------------------------------------------------
+    def _database(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+        from modules.db.db_backup import DbBackup
+
+        target = crm.crm_target(ctx, est)
+        args: dict[str, Any] = {"db": est.database}
+        if not target.backup_dir:
+            args["dest"] = (
+                (str(ctx.run.state_dir) + f"/backups/{ctx.run.run_id}")
+                if target.dialect == "sqlite"
+                else folder
+            )
+        if target.dialect == "sqlite" and not ctx.check_mode:
+            import os
+
+            os.makedirs(args.get("dest") or target.backup_dir or ".", exist_ok=True)
+        return DbBackup().run(ctx, args)
+
+    def _views(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+        with crm.crm_db(ctx, est) as db:
+            views = find(db, "views", "*")
+            customised = set(crm.customised_views(db, est, {v.name: v.definition or "" for v in views}))
+        items = [{**v.to_dict(), "customised": v.name in customised} for v in views]
+        if ctx.check_mode:
+            return Result(changed=True, msg=f"would record {len(items)} view definition(s)")
+        artifact = crm.controller_artifact(
+            ctx,
+            "view_definitions",
+            f"views:{est.database}",
+            f"views-{est.database}.json",
+            {"database": est.database, "items": items},
+        )
+        return Result(
+            changed=True,
+            msg=f"recorded {len(items)} view definition(s) ({len(customised)} customised)",
+            output={"location": artifact.location, "views": len(items), "customised": sorted(customised)},
+            artifacts=[artifact],
+        )
+
+    def _registry(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+        from modules.windows.registry_export import RegistryExport
+
+        out = Result(output={})
+        for key, name in zip(est.registry_keys, ("Config", "Mappings"), strict=True):
+            dest = ntpath.join(folder, f"{ctx.host.name}-{name}.reg")
+            step = RegistryExport().run(ctx, {"key": key, "dest": dest})
+            crm.combine(out, name, step)
+        return out
+
+    def _program_files(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+        return _zip(ctx, est.install_path, ntpath.join(folder, f"{ctx.host.name}-{est.install_name}.zip"))
+
+    def _services(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+        return _zip(ctx, est.services_dir, ntpath.join(folder, f"{ctx.host.name}-Services.zip"))
+
+
+def _zip(ctx: TaskContext, path: str, dest: str) -> Result:
+    from modules.windows.win_archive import WinArchive
+
+    # The folder is this run's own: a zip already there is this task's, from an attempt cut short
+    # (a resumed run), never an older backup, and nothing destructive has run since (the planner
+    # orders every destructive step after the backups).
+    return WinArchive().run(ctx, {"path": path, "dest": dest, "overwrite": True})

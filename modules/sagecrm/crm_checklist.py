@@ -1,0 +1,181 @@
+"""One item of the guide's post-upgrade checklist that software can check, with its evidence.
+
+The checklist (chapters 9 and 12) mixes what a program can see and what only a person can judge;
+the items here are the first kind, each recorded as a Finding of category `checklist` with
+`detail {item, evidence, ok}` (the run report's sign-off sheet lists them next to the gates
+people signed). The task itself does not fail on a failed check, so every check runs and is
+listed; `output.ok` is meant for a final `assert` (playbooks/sagecrm/verify.yml).
+
+Items (`item:`):
+- `login`: the CRM login page answers 200 on this web server;
+- `version`: registry and database at the target version;
+- `services`: every Sage CRM service of this server installed and running (the indexing
+  service included, which the guide says to start if it is stopped);
+- `upgrade_log`: no failed script and no SQL error file in UPGRADELOG.HTML;
+- `new_views`: no `_New` view left unreviewed (each one is listed);
+- `multi_server`: the multi-server settings in custom_sysparams match the estate;
+- `library`: the document library folder (`sagecrm.library`) is reachable from this server;
+- `data_sample`: 20 company records (a fixed sample) equal in the database and in the backup
+  taken before the upgrade (SQLite backups; on SQL Server a person compares them: a gate);
+- `no_vsentinal`: no view of the database mentions `vSentinal` (to remove after restoring a
+  live database into a test estate).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from engine.api.module import Finding, Module, Result, TaskContext
+from modules._common import call, object_schema
+from modules.sagecrm import _sagecrm as crm
+from modules.sagecrm.product.estate import Estate
+
+LABELS = {
+    "login": "Login works",
+    "version": "Sage CRM at the target version (registry and database)",
+    "services": "Sage CRM services installed and running (indexing service started)",
+    "upgrade_log": "Upgrade logs without errors",
+    "new_views": "New standard views (_New) reviewed",
+    "multi_server": "Multi-server settings (server names, load balancing, DTLS) as in the estate",
+    "library": "Library location reachable",
+    "data_sample": "Data integrity: random sample of 20 company records",
+    "no_vsentinal": "vSentinal removed from the views of the restored database",
+}
+SAMPLE = 20
+Check = Callable[[TaskContext, Estate], tuple[bool, str]]
+
+
+def _login(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    from modules.sagecrm.crm_login_check import login_url
+
+    url = login_url(est.iis_app, est.setting("login", "path"))
+    answer = call(ctx.require_remote(), "http.get", url=url, max_bytes=4096)
+    return answer.get("status") == 200, f"GET {url} on {ctx.host.name}: {answer.get('status')}"
+
+
+def _version(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    registry = crm.registry_version(ctx, est)
+    with crm.crm_db(ctx, est) as db:
+        database = crm.database_version(db)
+    ok = registry == database == est.target_version
+    return ok, f"registry {registry}, database {database}, target {est.target_version}"
+
+
+def _services(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    states = {}
+    for name in est.services_on(ctx.host.name).values():
+        value = call(ctx.require_remote(), "service.get", name=name)
+        states[name] = value.get("state") if value.get("exists") else "not installed"
+    ok = all(s == "running" for s in states.values())
+    return ok, ", ".join(f"{n} {s}" for n, s in states.items()) or "no Sage CRM service on this server"
+
+
+def _upgrade_log(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    from modules.sagecrm.crm_upgrade_log import CrmUpgradeLog
+
+    result = CrmUpgradeLog().run(ctx, {})
+    errors = result.output.get("errors") or []
+    return not errors, f"{len(errors)} error(s)" + (
+        f": {errors[0]}" if errors else ""
+    ) + f"; {len(result.output.get('to_fix') or [])} item(s) marked to fix"
+
+
+def _new_views(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    with crm.crm_db(ctx, est) as db:
+        names = sorted(crm.view_definitions(db, "*_New"))
+    return not names, ("_New views to review: " + ", ".join(names)) if names else "no _New view"
+
+
+def _multi_server(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    wanted = est.multi_server_values()
+    with crm.crm_db(ctx, est) as db:
+        found = crm.read_params(db, list(wanted))
+    wrong = {k: found[k] for k in wanted if found[k] != wanted[k]}
+    return not wrong, "as in the estate" if not wrong else f"differ: {wrong} (estate: {wanted})"
+
+
+def _library(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    library = est.setting("library")
+    if not library:
+        return False, "sagecrm.library is not set in the inventory"
+    value = call(ctx.require_remote(), "file.stat", path=str(library))
+    ok = bool(value.get("exists")) and value.get("type") == "directory"
+    return ok, f"{library} on {ctx.host.name}: {'folder found' if ok else 'not reachable'}"
+
+
+def _data_sample(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    target = crm.crm_target(ctx, est)
+    backups = sorted(
+        (a for a in ctx.run.artifacts_for(f"db:{est.database}") if a.verified), key=lambda a: a.taken_at
+    )
+    if target.dialect != "sqlite" or not backups:
+        return False, "no queryable backup from before the upgrade: compare 20 companies by hand (gate)"
+    query = (
+        "SELECT Comp_CompanyId, Comp_Name, Comp_Type, Comp_Status, Comp_WebSite FROM Company "
+        "ORDER BY Comp_CompanyId LIMIT ?"
+    )
+    with sqlite3.connect(f"file:{backups[0].location}?mode=ro", uri=True) as old:
+        before = old.execute(query, (SAMPLE,)).fetchall()
+    with crm.crm_db(ctx, est) as db:
+        now = [tuple(r) for r in db.rows(query, (SAMPLE,))]
+    differ = [r[0] for r, n in zip(before, now, strict=False) if r != n] + (
+        [None] if len(before) != len(now) else []
+    )
+    ok = not differ and bool(before)
+    return ok, f"{len(now)} compan(y/ies) compared with {backups[0].location}: " + (
+        "identical" if ok else f"differ (ids {differ})"
+    )
+
+
+def _no_vsentinal(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    with crm.crm_db(ctx, est) as db:
+        views = crm.view_definitions(db)
+    found = sorted(n for n, d in views.items() if "vsentinal" in d.casefold() or n.casefold() == "vsentinal")
+    return not found, "views mentioning vSentinal: " + ", ".join(
+        found
+    ) if found else "no view mentions vSentinal"
+
+
+CHECKS: dict[str, Check] = {
+    "login": _login,
+    "version": _version,
+    "services": _services,
+    "upgrade_log": _upgrade_log,
+    "new_views": _new_views,
+    "multi_server": _multi_server,
+    "library": _library,
+    "data_sample": _data_sample,
+    "no_vsentinal": _no_vsentinal,
+}
+
+
+class CrmChecklist(Module):
+    """Run one automatic checklist item; record it (Finding `checklist`) whether it passes or not."""
+
+    platforms: ClassVar[frozenset[str]] = frozenset({"windows", "controller"})
+    schema: ClassVar[dict[str, Any]] = object_schema(
+        "Check one item of the Sage CRM post-upgrade checklist and record its evidence.",
+        {"item": {"enum": list(CHECKS), "description": "Which item (see the module's documentation)."}},
+        ("item",),
+    )
+
+    def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
+        est = crm.estate(ctx)
+        key = str(args["item"])
+        ok, evidence = CHECKS[key](ctx, est)
+        label = LABELS[key]
+        finding = Finding(
+            "checklist",
+            f"{label}: {'ok' if ok else 'NOT OK'} ({evidence})",
+            "info" if ok else "error",
+            host=ctx.host.name,
+            detail={"item": label, "evidence": evidence, "ok": ok, "key": key},
+        )
+        return Result(
+            changed=False,
+            msg=f"{'ok' if ok else 'NOT OK'}: {evidence}",
+            output={"item": label, "ok": ok, "evidence": evidence},
+            findings=[finding],
+        )

@@ -1,0 +1,220 @@
+"""Run the Sage CRM upgrade installer on one server, then verify the result the engine's own way.
+
+Two ways to run it, as DOMAIN.md section 3 says the public record leaves both open:
+- silent, when `sagecrm.installer.response_files` names a response file for this kind of server
+  (`db` for the database server, which takes the "back up" path, `others` for the rest, which
+  take "no backup required"): `setup.exe /s /f1<response file> /f2<log>` with the task's timeout;
+- otherwise an operator step: a gate `installer-<host>` asks a person to run the wizard on that
+  server (the prompt says which options to pick), and the run waits for the approval.
+
+Either way the engine then checks for itself before it goes on: the registry `Version` of the
+server and the database's `custom_sysparams` `Version` are the target version, every Sage CRM
+service of the server is installed, and `<install>\\Setup\\UPGRADELOG.HTML` exists and was
+written by this upgrade. A server other than the database server refuses to start while the
+database is not yet at the target version (the database server goes first; the planner orders
+it so, modules/sagecrm/product/policies.py).
+
+Destructive (`installer = True`): it overwrites the server's program files, registry and, on
+the database server, the database and its standard views, so the planner wants verified
+backups of all of them (and of every other server, see the policies) before it.
+"""
+
+from __future__ import annotations
+
+import ntpath
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from engine.api.module import Module, ModuleFailed, Result, TaskContext
+from engine.core.model import Host
+from modules._common import call, digest, object_schema
+from modules.sagecrm import _sagecrm as crm
+from modules.sagecrm.product.estate import Estate
+
+GATE_PREFIX = "installer-"
+
+
+def gate_id(host: str) -> str:
+    return f"{GATE_PREFIX}{host}"
+
+
+def operator_prompt(est: Estate, host: str, on_db: bool) -> str:
+    backup = (
+        "choose 'Back up the existing database, program files and registry'"
+        if on_db
+        else "answer Yes to 'all servers are disconnected', choose 'No backup required'"
+    )
+    return (
+        f"Run the Sage CRM {est.target_version} installer ({est.setting('installer', 'path', default='setup.exe')})"
+        f" on {host}: 'Upgrade an earlier version', installation {est.install_name}, licence key from the "
+        f"inventory, {backup}. Approve when the wizard has finished."
+    )
+
+
+class CrmInstaller(Module):
+    """Silent installer run or operator gate; then version, services and upgrade log verified."""
+
+    platforms: ClassVar[frozenset[str]] = frozenset({"windows"})
+    destructive: ClassVar[bool] = True
+    installer: ClassVar[bool] = True
+    schema: ClassVar[dict[str, Any]] = object_schema(
+        "Upgrade Sage CRM on this server with its installer (silent or operator-run), then verify it.",
+        {
+            "response_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Override the estate's response file for this server.",
+            },
+            "timeout": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Seconds the silent installer may take (default: sagecrm.installer.timeout "
+                "or 3600).",
+            },
+        },
+    )
+
+    def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
+        est = crm.estate_or_none(host)
+        if est is None or host.name not in est.servers:
+            return []
+        out = est.host_resources(host.name)
+        if crm.is_db_server(est, host.name):
+            out.extend(est.db_resources())
+        return out
+
+    def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
+        est = crm.estate(ctx)
+        crm.require_server(ctx, est)
+        with crm.crm_db(ctx, est) as db:
+            database = crm.database_version(db)
+        return {
+            "registry": crm.registry_version(ctx, est),
+            "database": database,
+            "log_sha256": digest(ctx.require_remote(), est.log_path),
+        }
+
+    def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
+        est = crm.estate(ctx)
+        done = state["registry"] == est.target_version and state["database"] == est.target_version
+        if done and state["log_sha256"]:
+            return None
+        return {
+            "before": {k: state[k] for k in ("registry", "database")},
+            "after": {"registry": est.target_version, "database": est.target_version},
+            "state": state,
+        }
+
+    def apply(self, ctx: TaskContext, args: Mapping[str, Any], change: dict[str, Any]) -> Result:
+        est = crm.estate(ctx)
+        host = ctx.host.name
+        on_db = crm.is_db_server(est, host)
+        state = change["state"]
+        if not on_db and state["database"] != est.target_version:
+            raise ModuleFailed(
+                f"the CRM database is at {state['database']}, not {est.target_version}: the "
+                f"installer runs on the database server ({est.db_server}) first"
+            )
+        response = args.get("response_file") or est.setting(
+            "installer", "response_files", "db" if on_db else "others"
+        )
+        output: dict[str, Any] = {"server": "database" if on_db else "other"}
+        log_before = None
+        # registry at target but no upgrade log: an installer run cut short, which a new run completes
+        if state["registry"] != est.target_version or not state["log_sha256"]:
+            log_before = state["log_sha256"]
+            if response:
+                output.update(self._silent(ctx, est, str(response), args))
+            else:
+                answer = self._operator(ctx, est, on_db)
+                output["gate"] = answer
+                if not answer.get("approved"):
+                    return Result(
+                        failed=True,
+                        msg=f"gate {gate_id(host)} not approved: {answer.get('comment')}",
+                        output=output,
+                    )
+        output["verified"] = self.verify(ctx, est, log_before)
+        return Result(
+            changed=True,
+            msg=f"{host} upgraded to Sage CRM {est.target_version} (verified)",
+            output=output,
+            diff={k: change[k] for k in ("before", "after")} if ctx.diff_mode else None,
+        )
+
+    def _silent(
+        self, ctx: TaskContext, est: Estate, response: str, args: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        remote = ctx.require_remote()
+        installer = est.setting("installer", "path")
+        if not installer:
+            raise ModuleFailed("sagecrm.installer.path is not set: the installer cannot run")
+        for path in (installer, response):
+            if call(remote, "file.stat", path=path).get("exists") is False:
+                raise ModuleFailed(f"{path} does not exist on {ctx.host.name}")
+        env = crm.sim_env(ctx, est)
+        if env is not None:
+            import simulation.sagecrm.setup_program  # noqa: F401 - the simulated setup.exe (a fresh process after resume)
+        log = ntpath.join(ntpath.dirname(str(installer)), f"cutover-{ctx.host.name}-setup.log")
+        timeout = float(args.get("timeout") or est.setting("installer", "timeout", default=3600))
+        ctx.progress(f"running {installer} silently on {ctx.host.name}")
+        ran = call(
+            remote,
+            "process.run",
+            argv=[str(installer), "/s", f"/f1{response}", f"/f2{log}"],
+            env=env,
+            timeout=timeout,
+        )
+        if ran.get("rc") != 0:
+            detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
+            raise ModuleFailed(
+                f"the installer exited with {ran.get('rc')} on {ctx.host.name}: {detail}",
+                {"rc": ran.get("rc"), "stdout": ran.get("stdout"), "stderr": ran.get("stderr")},
+            )
+        return {
+            "mode": "silent",
+            "rc": 0,
+            "response_file": response,
+            "stdout": str(ran.get("stdout", ""))[-2000:],
+        }
+
+    def _operator(self, ctx: TaskContext, est: Estate, on_db: bool) -> dict[str, Any]:
+        prompt = operator_prompt(est, ctx.host.name, on_db)
+        answer = ctx.run.gatekeeper.approve(gate_id(ctx.host.name), prompt, ctx.host.name)
+        return {
+            "id": gate_id(ctx.host.name),
+            "mode": "operator",
+            "prompt": prompt,
+            **{k: answer.get(k) for k in ("approved", "by", "at", "comment")},
+        }
+
+    def verify(self, ctx: TaskContext, est: Estate, log_before: str | None) -> dict[str, Any]:
+        """Version (registry and database), services installed, upgrade log written: or ModuleFailed."""
+        remote = ctx.require_remote()
+        registry = crm.registry_version(ctx, est)
+        with crm.crm_db(ctx, est) as db:
+            database = crm.database_version(db)
+        missing = [
+            name
+            for name in est.services_on(ctx.host.name).values()
+            if not call(remote, "service.get", name=name).get("exists")
+        ]
+        log = digest(remote, est.log_path)
+        problems = []
+        if registry != est.target_version:
+            problems.append(f"registry Version is {registry}")
+        if database != est.target_version:
+            problems.append(f"database Version is {database}")
+        if missing:
+            problems.append(f"service(s) not installed: {', '.join(missing)}")
+        if log is None:
+            problems.append(f"{est.log_path} was not written")
+        elif log == log_before:
+            problems.append(f"{est.log_path} is the one from before this upgrade")
+        found = {"registry": registry, "database": database, "services_missing": missing, "log_sha256": log}
+        if problems:
+            raise ModuleFailed(
+                f"{ctx.host.name} is not at Sage CRM {est.target_version}: {'; '.join(problems)}",
+                {"verified": found},
+            )
+        return found

@@ -1,0 +1,369 @@
+"""The Sage CRM estate: the inventory's `sagecrm:` section and host roles, read into one object.
+
+Why one object: the estate rules, the plan policies, the CRM modules and the resource strings
+the planner compares must all derive the same facts (which host is the database server, where
+the program files are, which registry keys a backup must cover) from the same text, so they are
+computed here once. The section's shape is checked with JSON Schema (every mistake located at
+the inventory's file:line:col); the cross-host rules live in `sagecrm_rules`.
+
+See docs/sagecrm.md for the section's reference.
+"""
+
+from __future__ import annotations
+
+import ntpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.errors import Location, Problem
+from engine.core.model import Host, Inventory
+
+#: Roles a host may carry in a Sage CRM estate (host `roles:`).
+SERVICE_ROLES = ("email_manager", "escalation", "indexing", "quickfind", "integration")
+ROLES = ("db", "web", "dtls", *SERVICE_ROLES, "replication")
+#: role -> Windows service name (DOMAIN.md section 3); overridable with `sagecrm.services`.
+DEFAULT_SERVICES = {
+    "email_manager": "eWareEmailManager",
+    "escalation": "CRMEscalationService",
+    "indexing": "CRMIndexerService",
+    "quickfind": "SageCRMQuickFindService",
+    "integration": "CRMIntegrationService",
+    "tomcat": "CRMTomcat7",
+}
+#: role -> the executable (below `<program_files>\\Services`) that installs the service (/i, /u).
+SERVICE_EXECUTABLES = {
+    "email_manager": "eWareEmailManager.exe",
+    "escalation": "CRMEscalationService.exe",
+    "indexing": "CRMIndexerService.exe",
+    "quickfind": "SageCRMQuickFindService.exe",
+    "integration": "CRMIntegrationService.exe",
+}
+#: custom_sysparams names of the multi-server settings: the real names were not found in public
+#: sources, so they are settings (`sagecrm.multi_server.parameters`); these are placeholders.
+DEFAULT_PARAMETERS = {
+    "servers": "MultiServerNames",
+    "load_balancing": "MultiServerLoadBalancing",
+    "dtls_server": "MultiServerDTLSName",
+    "fqdns": "MultiServerFQDNs",
+}
+DEFAULT_PROGRAM_FILES = "C:\\Program Files (x86)\\Sage\\CRM"
+CONFIG_ROOT = "HKLM\\SOFTWARE\\eWare\\Config"
+MAPPINGS_KEY = "HKLM\\SOFTWARE\\eWare\\Mappings"
+
+_STR = {"type": "string", "minLength": 1}
+_VERSION = {"type": ["string", "number"], "pattern": "^[0-9]+(\\.[0-9]+)*$"}
+_INT = {"type": "integer", "minimum": 1}
+SECTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["database", "current_version", "target_version"],
+    "properties": {
+        "install_name": {**_STR, "pattern": "^[A-Za-z0-9_.-]+$"},
+        "program_files": _STR,
+        "database": _STR,
+        "current_version": _VERSION,
+        "target_version": _VERSION,
+        "licence_key": _STR,
+        "backup_root": _STR,
+        "installer": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path"],
+            "properties": {
+                "path": _STR,
+                "response_files": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"db": _STR, "others": _STR},
+                },
+                "timeout": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        "multi_server": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "load_balancing": {"type": "boolean"},
+                "dtls_name": _STR,
+                "fqdns": {"type": "object", "additionalProperties": _STR},
+                "parameters": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {k: _STR for k in DEFAULT_PARAMETERS},
+                },
+            },
+        },
+        "connections": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"dll": _INT, "tomcat_pool": _INT},
+        },
+        "iis": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"site": _STR, "app": _STR, "pool": _STR, "rewriter_pool": _STR},
+        },
+        "services": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: _STR for k in DEFAULT_SERVICES},
+        },
+        "customised_views": {"type": "array", "items": _STR, "uniqueItems": True},
+        "library": _STR,
+        "login": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"path": _STR, "user": _STR, "password": _STR, "contains": _STR},
+        },
+        "replication": {"type": "object", "additionalProperties": False, "properties": {"group": _STR}},
+        "lock_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 3},
+        "mirror_of": _STR,
+        "mirror_hosts": {"type": "object", "additionalProperties": _STR},
+        "simulation": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "create_database": {"type": "boolean"},
+                "customised_views": {"type": "array", "items": _STR},
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Estate:
+    """Everything derived from one inventory's Sage CRM section (raw values; secrets still sealed)."""
+
+    inventory: Inventory
+    install_name: str
+    program_files: str
+    database: str
+    current_version: str
+    target_version: str
+    backup_root: str
+    #: CRM servers (hosts with at least one Sage CRM role), in inventory order
+    servers: tuple[str, ...]
+    roles: Mapping[str, tuple[str, ...]]
+    services: Mapping[str, str]
+    section: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- where things are -------------------------------------------------------------------
+    @property
+    def install_path(self) -> str:
+        return ntpath.join(self.program_files, self.install_name)
+
+    @property
+    def backup_path(self) -> str:
+        """`<install>_backup`: where the guide's rollback finds the old program files."""
+        return self.install_path + "_backup"
+
+    @property
+    def services_dir(self) -> str:
+        return ntpath.join(self.program_files, "Services")
+
+    @property
+    def config_key(self) -> str:
+        """`HKLM\\SOFTWARE\\eWare\\Config\\/<install>`: the install-name subkey starts with `/`."""
+        return f"{CONFIG_ROOT}\\/{self.install_name}"
+
+    @property
+    def registry_keys(self) -> tuple[str, str]:
+        return (self.config_key, MAPPINGS_KEY)
+
+    @property
+    def log_path(self) -> str:
+        return ntpath.join(self.install_path, "Setup", "UPGRADELOG.HTML")
+
+    # --- who is what -----------------------------------------------------------------------
+    def hosts_with(self, role: str) -> tuple[str, ...]:
+        return tuple(h for h in self.servers if role in self.roles.get(h, ()))
+
+    @property
+    def db_server(self) -> str | None:
+        found = self.hosts_with("db")
+        return found[0] if found else None
+
+    @property
+    def web_servers(self) -> tuple[str, ...]:
+        return self.hosts_with("web")
+
+    @property
+    def dtls_server(self) -> str | None:
+        found = self.hosts_with("dtls")
+        return found[0] if found else None
+
+    def services_on(self, host: str) -> dict[str, str]:
+        """role -> Windows service name of the Sage CRM services installed on `host` (Tomcat on web)."""
+        roles = self.roles.get(host, ())
+        out = {r: self.services[r] for r in SERVICE_ROLES if r in roles}
+        if "web" in roles:
+            out["tomcat"] = self.services["tomcat"]
+        return out
+
+    def service_executable(self, role: str) -> str:
+        return ntpath.join(self.services_dir, SERVICE_EXECUTABLES[role])
+
+    # --- resources the planner compares (see engine.api.module.Artifact) --------------------
+    def registry_resources(self, host: str) -> list[str]:
+        """Spelled as `modules.windows._windows.registry_resource` spells them (short root name)."""
+        return [f"registry:{host}:{key}" for key in self.registry_keys]
+
+    def program_resources(self, host: str) -> list[str]:
+        return [f"files:{host}:{self.install_path}", f"files:{host}:{self.services_dir}"]
+
+    def host_resources(self, host: str) -> list[str]:
+        """What a server's backup covers and its installer overwrites: registry keys, program files."""
+        return self.registry_resources(host) + self.program_resources(host)
+
+    def db_resources(self) -> list[str]:
+        return [f"db:{self.database}", f"views:{self.database}"]
+
+    def backup_resources(self) -> list[str]:
+        """Everything the guide wants backed up before any installer runs anywhere."""
+        out = self.db_resources()
+        for host in self.servers:
+            out.extend(self.host_resources(host))
+        return out
+
+    # --- settings with defaults ------------------------------------------------------------
+    def setting(self, *path: str, default: Any = None) -> Any:
+        node: Any = self.section
+        for key in path:
+            if not isinstance(node, Mapping) or key not in node:
+                return default
+            node = node[key]
+        return node
+
+    @property
+    def iis_site(self) -> str:
+        return str(self.setting("iis", "site", default="Default Web Site"))
+
+    @property
+    def iis_app(self) -> str:
+        return f"{self.iis_site}/{self.setting('iis', 'app', default=self.install_name)}"
+
+    @property
+    def iis_pools(self) -> tuple[str, str]:
+        return (
+            str(self.setting("iis", "pool", default="CRM App Pool")),
+            str(self.setting("iis", "rewriter_pool", default="CRMRewriter App Pool")),
+        )
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        given = self.setting("multi_server", "parameters", default={}) or {}
+        return {k: str(given.get(k, v)) for k, v in DEFAULT_PARAMETERS.items()}
+
+    def multi_server_values(self) -> dict[str, str]:
+        """The custom_sysparams rows of the estate's multi-server settings (names configurable)."""
+        names = self.parameters
+        web = list(self.web_servers)
+        balancing = self.setting("multi_server", "load_balancing", default=True)
+        return {
+            names["servers"]: ";".join(web),
+            names["load_balancing"]: "true" if balancing else "false",
+            names["dtls_server"]: str(
+                self.setting("multi_server", "dtls_name", default=self.dtls_server or "")
+            ),
+            names["fqdns"]: ";".join(self.fqdn(h) for h in web),
+        }
+
+    def fqdn(self, host: str) -> str:
+        given = self.setting("multi_server", "fqdns", default={}) or {}
+        if host in given:
+            return str(given[host])
+        found = self.inventory.hosts.get(host)
+        return found.address if found is not None else host
+
+    @property
+    def customised_views(self) -> tuple[str, ...]:
+        return tuple(str(v) for v in self.setting("customised_views", default=()) or ())
+
+    @property
+    def simulated(self) -> bool:
+        """Every CRM server is a simulated host (the demo and the tests)."""
+        hosts = [self.inventory.hosts[h] for h in self.servers]
+        return bool(hosts) and all(h.connection == "sim" for h in hosts)
+
+    def location(self, *path: str) -> Location | None:
+        """file:line:col of a key of the section (the section itself for an empty path)."""
+        node: Any = self.section
+        where = getattr(node, "loc", None) or self.inventory.location
+        for key in path:
+            if not isinstance(node, Mapping) or key not in node:
+                return where
+            where = node.key_loc(key) if hasattr(node, "key_loc") else where
+            node = node[key]
+        return where
+
+
+def parse(inventory: Inventory) -> tuple[Estate | None, list[Problem]]:
+    """The estate of an inventory with a `sagecrm:` section, and the section's shape problems."""
+    from engine.load.schema import validate
+
+    section = inventory.sagecrm
+    if section is None:
+        return None, []
+    base = getattr(section, "loc", None) or inventory.location
+    problems = validate(section, SECTION_SCHEMA, base)
+    if problems or not isinstance(section, Mapping):
+        return None, [Problem(f"sagecrm: {p.message}", p.location, p.hint) for p in problems]
+    servers = tuple(h.name for h in inventory.hosts.values() if set(h.roles) & set(ROLES))
+    services = {**DEFAULT_SERVICES, **{k: str(v) for k, v in (section.get("services") or {}).items()}}
+    install_name = str(section.get("install_name", "CRM"))
+    program_files = str(section.get("program_files", DEFAULT_PROGRAM_FILES)).rstrip("\\")
+    estate = Estate(
+        inventory=inventory,
+        install_name=install_name,
+        program_files=program_files,
+        database=str(section["database"]),
+        current_version=str(section["current_version"]),
+        target_version=str(section["target_version"]),
+        backup_root=str(section.get("backup_root", "C:\\CutoverBackups")).rstrip("\\"),
+        servers=servers,
+        roles={h.name: tuple(h.roles) for h in inventory.hosts.values()},
+        services=services,
+        section=section,
+    )
+    return estate, []
+
+
+# --- one estate per loaded inventory ------------------------------------------------------------
+_BY_PATH: dict[str, Estate] = {}
+
+
+def remember(estate: Estate) -> None:
+    """Keep the estate of the inventory just loaded, for `estate_for_host` (planner hooks)."""
+    _BY_PATH[estate.inventory.path] = estate
+
+
+def estate_of(inventory: Inventory) -> Estate | None:
+    """The (already checked) estate of an inventory, or None when it has no `sagecrm:` section."""
+    known = _BY_PATH.get(inventory.path)
+    if known is not None and known.inventory is inventory:
+        return known
+    estate, problems = parse(inventory)
+    if estate is not None and not problems:
+        remember(estate)
+    return estate
+
+
+def estate_for_host(host: Host) -> Estate | None:
+    """The estate a host belongs to, from the inventory file it was read from.
+
+    A module's `protects()`/`destroys()` receive only their arguments and the host; the Sage CRM
+    modules derive paths, keys and the database from the estate, so that a playbook names them
+    nowhere and the planner still sees the exact resources.
+    """
+    if host.location is None:
+        return None
+    estate = _BY_PATH.get(host.location.file)
+    if estate is None or host.name not in estate.inventory.hosts:
+        return None
+    return estate
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in str(text).split(".") if p.isdigit())

@@ -1,0 +1,217 @@
+"""Sage CRM plan policies: the guide's hard ordering rules, enforced by the planner.
+
+A playbook that breaks one does not plan (exit 2, the offending task's file:line):
+1. The installer runs on the database server first, then on the other servers: every other
+   server's installer node gets an edge from the database server's; one that the playbook already
+   runs before it (or with no database-server installer in the plan at all) is refused.
+2. Every server except the database server is disconnected from the database before the
+   installer runs anywhere: a `crm_disconnect` (state disconnected) of each such server must
+   precede every installer node (an unordered one is ordered before it; one that runs after it
+   is refused), and nothing may reconnect that server in between.
+3. The backups the guide asks for (the database, the customised standard views' definitions, the
+   registry keys and program files of EVERY server) are verified and journaled before any
+   installer node. The engine's own rule already wants a backup of what a destructive node
+   destroys on its own server; this one adds the other servers' backups, because an installer
+   on the database server changes what every server's rollback relies on.
+
+An operator who has already upgraded the database in an earlier run and now runs the installer
+on the other servers only passes `-e sagecrm_database_upgraded=true`; the plan notes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from engine.core.errors import Problem
+from engine.plan.graph import Node, Plan
+from engine.plan.policies import PolicyContext, covers, plan_policy, resources_of
+from modules.sagecrm.product.estate import Estate, estate_of
+
+DISCONNECT = "crm_disconnect"
+#: modules that bring a server's database sessions back, with the arguments that do it
+RECONNECTORS = {
+    "crm_disconnect": lambda a: a.get("state") == "connected",
+    "iis": lambda a: a.get("state") in ("started", "restarted") or "recycle" in a,
+    "win_service": lambda a: a.get("state") in ("started", "restarted"),
+}
+
+
+def _module(ctx: PolicyContext, node: Node) -> Any:
+    if node.task is None or node.task.module is None:
+        return None
+    return ctx.registry.get(node.task.module)
+
+
+def installer_nodes(plan: Plan, ctx: PolicyContext) -> list[Node]:
+    return [n for n in plan.nodes.values() if n.is_step and getattr(_module(ctx, n), "installer", False)]
+
+
+def _where(node: Node) -> Any:
+    return node.task.location if node.task else None
+
+
+@plan_policy("sagecrm")
+def sagecrm_policy(plan: Plan, ctx: PolicyContext) -> list[Problem]:
+    """The three rules above; edges added where the playbook leaves the order open."""
+    installers = installer_nodes(plan, ctx)
+    estate = estate_of(plan.inventory)
+    if not installers or estate is None or estate.db_server is None:
+        return []
+    problems = database_first(plan, ctx, estate, installers)
+    problems += disconnected_first(plan, ctx, estate, installers)
+    problems += backups_first(plan, ctx, estate, installers)
+    return problems
+
+
+def database_first(plan: Plan, ctx: PolicyContext, estate: Estate, installers: list[Node]) -> list[Problem]:
+    graph = plan.graph
+    first = [n for n in installers if n.host == estate.db_server]
+    others = [n for n in installers if n.host != estate.db_server]
+    problems: list[Problem] = []
+    if others and not first:
+        if plan.extra_vars.get("sagecrm_database_upgraded") in (True, "true", "yes", "1"):
+            ctx.notes.append(
+                "sagecrm: the database server's installer is not in this plan: the operator stated "
+                "the database is already upgraded (-e sagecrm_database_upgraded=true)"
+            )
+            return []
+        return [
+            Problem(
+                f"the installer runs on {others[0].host} but not on the database server "
+                f"{estate.db_server}, which must be upgraded first",
+                _where(others[0]),
+                hint="run it on the database server in the same playbook (before the others); "
+                "if that is already done, pass -e sagecrm_database_upgraded=true",
+            )
+        ]
+    for other in others:
+        for db_node in first:
+            if nx.has_path(graph, other.id, db_node.id):
+                problems.append(
+                    Problem(
+                        f"the installer on {other.host} runs before the installer on the database server "
+                        f"{estate.db_server} ({db_node.location}): the database server goes first",
+                        _where(other),
+                        hint="move the other servers' installer after the database server's",
+                    )
+                )
+            else:
+                graph.add_edge(db_node.id, other.id)
+    return problems
+
+
+def disconnected_first(
+    plan: Plan, ctx: PolicyContext, estate: Estate, installers: list[Node]
+) -> list[Problem]:
+    graph = plan.graph
+    problems: list[Problem] = []
+    by_host: dict[str, list[Node]] = {}
+    reconnects: dict[str, list[Node]] = {}
+    for node in plan.nodes.values():
+        module = _module(ctx, node)
+        if module is None or node.host is None:
+            continue
+        args = ctx.render_args(node)
+        if (
+            module.name == DISCONNECT
+            and args is not None
+            and args.get("state", "disconnected") == "disconnected"
+        ):
+            by_host.setdefault(node.host, []).append(node)
+        check = RECONNECTORS.get(module.name)
+        if check is not None and (args is None or check(args)):
+            reconnects.setdefault(node.host, []).append(node)
+    for installer in installers:
+        ancestors = nx.ancestors(graph, installer.id)
+        for host in estate.servers:
+            if host == estate.db_server:
+                continue
+            candidates = by_host.get(host, [])
+            before = [d for d in candidates if d.id in ancestors]
+            if not before:
+                after = [d for d in candidates if nx.has_path(graph, installer.id, d.id)]
+                open_ = [d for d in candidates if d not in after]
+                if open_:
+                    graph.add_edge(open_[0].id, installer.id)
+                    before = [open_[0]]
+                    ancestors = nx.ancestors(graph, installer.id)
+                else:
+                    where = f" (its crm_disconnect at {after[0].location} runs after it)" if after else ""
+                    problems.append(
+                        Problem(
+                            f"the installer on {installer.host} would run while {host} is still connected to the "
+                            f"database{where}",
+                            _where(installer),
+                            hint=f"disconnect {host} first: `crm_disconnect: {{}}` on every server but the database "
+                            "server, before the installer",
+                        )
+                    )
+                    continue
+            problems.extend(_reconnected_between(graph, installer, host, before, reconnects.get(host, [])))
+    return problems
+
+
+def _reconnected_between(
+    graph: nx.DiGraph, installer: Node, host: str, disconnects: list[Node], reconnects: list[Node]
+) -> list[Problem]:
+    """A step that reconnects `host` after its disconnection and before (or alongside) the installer."""
+    problems = []
+    latest = disconnects[-1]
+    for node in reconnects:
+        if node is latest or not nx.has_path(graph, latest.id, node.id):
+            continue
+        if nx.has_path(graph, installer.id, node.id):
+            continue
+        problems.append(
+            Problem(
+                f"{node.label!r} on {host} may reconnect it to the database before the installer on "
+                f"{installer.host} runs",
+                _where(node),
+                hint="start IIS, pools and CRM services again only after every installer has run",
+            )
+        )
+    return problems
+
+
+def backups_first(plan: Plan, ctx: PolicyContext, estate: Estate, installers: list[Node]) -> list[Problem]:
+    """Every server's backups (and the database's) before any installer node.
+
+    A backup the playbook leaves unordered with an installer (another server's, in the same
+    play) is ordered before it; one that runs after it, or none at all, refuses the plan.
+    """
+    graph = plan.graph
+    protectors: dict[str, list[str]] = {}
+    for node in plan.nodes.values():
+        if node.task is None or node.task.module is None:
+            continue
+        for resource in resources_of(plan, node, ctx, "protects"):
+            protectors.setdefault(resource, []).append(node.id)
+    problems = []
+    for installer in installers:
+        own = set(resources_of(plan, installer, ctx, "destroys"))
+        missing = []
+        for resource in estate.backup_resources():
+            if resource in own or any(covers(prior, resource) for prior in ctx.prior_resources):
+                continue
+            candidates = [
+                n for protected, ids in protectors.items() if covers(protected, resource) for n in ids
+            ]
+            ancestors = nx.ancestors(graph, installer.id)
+            if any(c in ancestors for c in candidates):
+                continue
+            open_ = [c for c in candidates if not nx.has_path(graph, installer.id, c)]
+            if open_:
+                graph.add_edge(open_[0], installer.id)
+            else:
+                missing.append(resource)
+        if missing:
+            problems.append(
+                Problem(
+                    f"the installer on {installer.host} runs before verified backups of: {', '.join(missing)}",
+                    _where(installer),
+                    hint="back up every server first (crm_backup on all servers, before the installer play)",
+                )
+            )
+    return problems

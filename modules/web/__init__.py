@@ -1,0 +1,1 @@
+"""HTTP checks: a URL answers as expected, a login form lets a user in."""

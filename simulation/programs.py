@@ -1,0 +1,315 @@
+"""Programs the simulated host can run: `process.run`, `service.install` and `service.uninstall`.
+
+`argv[0]` is resolved in this order:
+1. plug-ins registered with `register_program(name_or_glob, handler)` (newest first): a pattern
+   without `\\` matches the program's file name (`setup.exe`, `*.msi`), one with `\\` the full
+   path (`C:\\Install\\SageCRM*\\setup.exe`), both without case;
+2. built-ins: `regsvr32 [/s] [/u] path`, `iisreset [/stop|/start|/restart|/status]`,
+   `cmd /c <command>` (`exit N`, `echo`, or another program); `powershell` is refused, never
+   interpreted;
+3. the host's `programs` table: a service executable (`{"service": "eWareEmailManager"}`)
+   installs its service with `/i` and removes it with `/u`; any other entry answers its canned
+   `rc`/`stdout`/`stderr`. When argv[0] is a path, that file must exist on the host;
+4. anything else: rc 9009 and cmd's "is not recognized" message.
+
+A handler is `handler(host: SimHost, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)`
+(str or bytes). It runs under the host's lock and may change the host through SimHost's helper
+methods (`write_bytes`, `set_registry_value`, `install_service`, `set_product`, ...) or
+`host.state`; the change is saved when the call ends. `host.process` holds its `cwd` and `env`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from engine.core.errors import UserError
+from simulation.core import SimError, arg_bool, arg_str, find_key, op
+from simulation.files import decode_b64
+from simulation.paths import parse_path
+from simulation.windows import find_service, iis_reset, iis_service_state, install_service, regsvr32
+from simulation.windows import uninstall_service as remove_service
+
+if TYPE_CHECKING:
+    from simulation.host import SimHost
+
+ProgramHandler = Callable[["SimHost", list[str], bytes], tuple[int, "str | bytes", "str | bytes"]]
+Outcome = tuple[int, str, str]
+
+_HANDLERS: list[tuple[str, ProgramHandler]] = []
+NOT_RECOGNIZED = 9009
+
+
+def register_program(name_or_glob: str, handler: ProgramHandler) -> None:
+    """Let `handler` answer for the programs matching `name_or_glob` (replaces the same pattern)."""
+    if not isinstance(name_or_glob, str) or not name_or_glob:
+        raise ValueError("register_program needs a program name or glob")
+    unregister_program(name_or_glob)
+    _HANDLERS.insert(0, (name_or_glob, handler))
+
+
+def unregister_program(name_or_glob: str) -> bool:
+    """Forget a registration; True when there was one."""
+    before = len(_HANDLERS)
+    _HANDLERS[:] = [(p, h) for p, h in _HANDLERS if p.casefold() != name_or_glob.casefold()]
+    return len(_HANDLERS) != before
+
+
+def load_plugin(module: str) -> None:
+    """Import a module that registers program handlers (the host state's `plugins` list)."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise UserError(f"simulated host plug-in {module!r} cannot be imported: {exc}") from None
+
+
+def split_command(line: str) -> list[str]:
+    """Split a command line as cmd does for our purposes: spaces separate, double quotes group."""
+    try:
+        return [
+            t[1:-1] if len(t) >= 2 and t[0] == t[-1] == '"' else t for t in shlex.split(line, posix=False)
+        ]
+    except ValueError:
+        raise SimError("invalid", f"cannot split command line {line!r} (unbalanced quotes)") from None
+
+
+def _basename(program: str) -> str:
+    return program.replace("/", "\\").rsplit("\\", 1)[-1]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _not_recognized(program: str) -> Outcome:
+    return (
+        NOT_RECOGNIZED,
+        "",
+        f"'{program}' is not recognized as an internal or external command,\r\n"
+        "operable program or batch file.\r\n",
+    )
+
+
+def run_program(host: SimHost, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> Outcome:
+    """Run argv on the simulated host -> (rc, stdout, stderr)."""
+    program = argv[0]
+    name = _basename(program)
+    for pattern, handler in _HANDLERS:
+        subject = str(parse_path(program)) if "\\" in pattern and _is_path(program) else name
+        if fnmatchcase(subject.casefold(), pattern.casefold()):
+            rc, out, err = handler(host, list(argv), stdin)
+            return int(rc), _text(out), _text(err)
+    stem = name.casefold().removesuffix(".exe")
+    builtin = _BUILTINS.get(stem)
+    if builtin is not None:
+        return builtin(host, argv[1:], stdin, timeout)
+    return _from_table(host, argv, timeout)
+
+
+def _is_path(program: str) -> bool:
+    return "\\" in program.replace("/", "\\")
+
+
+def _from_table(host: SimHost, argv: list[str], timeout: float | None) -> Outcome:
+    program = argv[0]
+    programs = host.state.get("programs", {})
+    name = _basename(program)
+    key = find_key(programs, name)
+    if key is None and not name.casefold().endswith(".exe"):
+        key = find_key(programs, name + ".exe")
+    if key is None:
+        return _not_recognized(program)
+    if _is_path(program):
+        try:
+            where = parse_path(program)
+        except SimError:
+            return _not_recognized(program)
+        if where.drive not in host.state.get("disks", {}) or not host.fs.locate(where).is_file():
+            return _not_recognized(program)
+        location = str(host.fs.display(where))
+    else:
+        location = programs[key].get("path", program)
+    entry = programs[key]
+    duration = float(entry.get("duration", 0) or 0)
+    if timeout is not None and duration > timeout:
+        raise SimError(
+            "timeout", f"{program} ran past its timeout of {timeout}s and was stopped (simulation)"
+        )
+    if "service" in entry:
+        return _service_program(host, entry, location, argv[1:])
+    return int(entry.get("rc", 0)), str(entry.get("stdout", "")), str(entry.get("stderr", ""))
+
+
+def _service_program(host: SimHost, entry: dict[str, Any], location: str, args: list[str]) -> Outcome:
+    """A Sage CRM service executable: `/i` installs its service, `/u` removes it."""
+    flags = {a.casefold() for a in args}
+    service = entry["service"]
+    if "/i" in flags:
+        if find_service(host.state, service) is not None:
+            return 1, "", "The specified service already exists.\r\n"
+        install_service(host, service, location, entry.get("start_mode", "auto"), entry.get("display_name"))
+        return 0, f"Service {service} installed.\r\n", ""
+    if "/u" in flags:
+        if not remove_service(host, service):
+            return 1, "", "The specified service does not exist as an installed service.\r\n"
+        return 0, f"Service {service} removed.\r\n", ""
+    return 1, "", f"{service}: use /i to install or /u to uninstall the service.\r\n"
+
+
+# --- built-in programs -------------------------------------------------------------------------------
+def _regsvr32(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    flags = {a.casefold() for a in args if a.startswith("/") and len(a) <= 3}
+    paths = [a for a in args if a.casefold() not in flags]
+    if not paths:
+        return 1, "", "To register a module, you must provide a binary name.\r\n"
+    rc, _changed, message = regsvr32(host, paths[0], "/u" in flags)
+    return rc, "" if "/s" in flags else message + "\r\n", "" if rc == 0 else message + "\r\n"
+
+
+def _iisreset(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    if "iis" not in host.state or find_service(host.state, "W3SVC") is None:
+        return _not_recognized("iisreset")
+    flags = [a.casefold() for a in args] or ["/restart"]
+    if flags[0] == "/status":
+        return (
+            0,
+            f"Status for World Wide Web Publishing Service ( W3SVC ) : {iis_service_state(host)}\r\n",
+            "",
+        )
+    action = {"/stop": "stop", "/start": "start", "/restart": "restart"}.get(flags[0])
+    if action is None:
+        return 1, "", f"Invalid option {args[0]}; use /stop, /start, /restart or /status.\r\n"
+    iis_reset(host, action)
+    lines = {
+        "stop": "Attempting stop...\r\nInternet services successfully stopped\r\n",
+        "start": "Attempting start...\r\nInternet services successfully started\r\n",
+        "restart": "Attempting stop...\r\nInternet services successfully stopped\r\n"
+        "Attempting start...\r\nInternet services successfully restarted\r\n",
+    }
+    return 0, lines[action], ""
+
+
+def _cmd(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    rest = list(args)
+    while rest and rest[0].casefold() in ("/s", "/q", "/d"):
+        rest.pop(0)
+    if not rest or rest[0].casefold() not in ("/c", "/k"):
+        return 1, "", "The simulated cmd runs only `cmd /c <command>`.\r\n"
+    words = split_command(" ".join(rest[1:])) if len(rest) == 2 else rest[1:]
+    return shell(host, words, stdin, timeout)
+
+
+def shell(host: SimHost, words: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    """cmd's own commands `exit N` and `echo`, otherwise the program named by the first word."""
+    if not words:
+        return 0, "", ""
+    first = words[0].casefold()
+    if first == "exit":
+        code = words[-1] if len(words) > 1 and words[-1].casefold() != "/b" else "0"
+        try:
+            return int(code), "", ""
+        except ValueError:
+            return 0, "", ""
+    if first == "echo":
+        return 0, " ".join(words[1:]) + "\r\n", ""
+    return run_program(host, words, stdin, timeout)
+
+
+def _powershell(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    return 1, "", "powershell is not interpreted on a simulated host (simulation): use the primitives.\r\n"
+
+
+_BUILTINS: dict[str, Callable[[SimHost, list[str], bytes, float | None], Outcome]] = {
+    "regsvr32": _regsvr32,
+    "iisreset": _iisreset,
+    "cmd": _cmd,
+    "powershell": _powershell,
+    "pwsh": _powershell,
+}
+
+
+# --- primitives ----------------------------------------------------------------------------------------
+def _argv(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value) or not value[0]:
+        raise SimError("invalid", f"argv must be a non-empty list of strings, not {value!r}")
+    if any("\0" in a for a in value):
+        raise SimError("invalid", "argv must not contain NUL (a Windows command line would end there)")
+    return list(value)
+
+
+@op("process.run")
+def process_run(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+    argv = _argv(args.get("argv"))
+    use_shell = arg_bool(args, "shell", False)
+    env = args.get("env") or {}
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and "\0" not in k + v for k, v in env.items()
+    ):
+        raise SimError("invalid", "env must map names to string values without NUL")
+    timeout = args.get("timeout")
+    if timeout is not None and (
+        not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
+    ):
+        raise SimError("invalid", f"timeout must be a number of seconds > 0, not {timeout!r}")
+    stdin = b""
+    if args.get("stdin_b64") is not None:
+        stdin = decode_b64(args["stdin_b64"], "stdin_b64")
+    cwd = args.get("cwd")
+    if cwd is not None:
+        where = parse_path(cwd)
+        host.require_drive(where)
+        if not host.fs.locate(where).is_dir():
+            raise SimError("not_found", f"The directory name is invalid: {cwd} does not exist")
+        cwd = str(host.fs.display(where))
+    host.process = {"cwd": cwd, "env": dict(env)}
+    try:
+        if use_shell:
+            rc, out, err = shell(host, split_command(argv[0]) + argv[1:], stdin, timeout)
+        else:
+            rc, out, err = run_program(host, argv, stdin, timeout)
+    finally:
+        host.process = None
+    return {"rc": rc, "stdout": out, "stderr": err}
+
+
+def _arguments(args: dict[str, Any], default: str) -> list[str]:
+    value = args.get("arguments")
+    if value is None:
+        return [default]
+    if isinstance(value, str):
+        return split_command(value)
+    if isinstance(value, list) and all(isinstance(a, str) for a in value):
+        return list(value)
+    raise SimError("invalid", f"arguments must be a string or a list of strings, not {value!r}")
+
+
+def _run_installer(host: SimHost, args: dict[str, Any], default: str, want_installed: bool) -> dict[str, Any]:
+    name = arg_str(args, "name")
+    executable = arg_str(args, "executable")
+    if (find_service(host.state, name) is not None) == want_installed:
+        return {"changed": False, "rc": 0}
+    argv = [executable, *_arguments(args, default)]
+    rc, out, err = run_program(host, argv)
+    if rc:
+        kind = "not_found" if rc == NOT_RECOGNIZED else "failed"
+        raise SimError(kind, f"{' '.join(argv)} exited with {rc}: {(err or out).strip()}")
+    if (find_service(host.state, name) is not None) != want_installed:
+        state = "is not installed" if want_installed else "is still installed"
+        raise SimError("failed", f"{' '.join(argv)} exited with 0 but service {name} {state}")
+    return {"changed": True, "rc": rc}
+
+
+@op("service.install")
+def service_install(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+    return _run_installer(host, args, "/i", want_installed=True)
+
+
+@op("service.uninstall")
+def service_uninstall(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+    return _run_installer(host, args, "/u", want_installed=False)
+
+
+__all__ = ["ProgramHandler", "register_program", "unregister_program", "run_program", "load_plugin"]
