@@ -30,7 +30,7 @@ from engine.core.model import Host
 from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  # noqa: F401 - fixture
 
 AUTHS = pytest.mark.parametrize("auth", ["basic", "ntlm"])
-PRIMITIVES = Path(engine.connect.remote.__file__).with_name("primitives.ps1")
+PRIMITIVES = Path(engine.connect.remote.__file__).with_name("powershell")
 Connect = Callable[..., WinRMConnection]
 
 
