@@ -148,7 +148,10 @@ def _splat_keys(command: Node, variable: str) -> list[str]:
                 key = next((c for c in entry.children if c.type == "key_expression"), None)
                 if key is not None:
                     keys.append(_unquoted(key))
-        elif target.type in ("element_access", "member_access") and text(target.children[0]).lower() == variable:
+        elif (
+            target.type in ("element_access", "member_access")
+            and text(target.children[0]).lower() == variable
+        ):
             if target.type == "element_access":
                 keys.append(_unquoted(target.children[2]))
             else:

@@ -29,6 +29,7 @@ from engine.connect.remote import powershell
 from engine.connect.winrm_framing import BOOTSTRAP_SCRIPT
 from engine.connect.winrm_requirements import MIN_POWERSHELL
 from tests.support.powershell_tree import (
+    cast_type,
     code_outside_strings,
     commands,
     line,
@@ -38,7 +39,6 @@ from tests.support.powershell_tree import (
     text,
     walk,
 )
-from tests.support.powershell_tree import cast_type as cast_of
 
 Version = tuple[int, int]
 #: What PowerShell 6 and later run on: APIs of .NET Core that no .NET Framework has.
@@ -155,7 +155,7 @@ def char_overload(methods: set[str]) -> Callable[[Node], Iterator[Node]]:
     def find(root: Node) -> Iterator[Node]:
         for call in method_calls(root):
             if call.type_name is None and call.method.lower() in methods and call.arguments:
-                if cast_of(call.arguments[0]) == "char":
+                if cast_type(call.arguments[0]) == "char":
                     yield call.node
 
     return find
@@ -268,7 +268,9 @@ RULES: tuple[Rule, ...] = (
         "-AsByteStream (Get-Content, Set-Content, Add-Content)",
         (6, 0),
         f"{CMDLETS}.management/get-content",
-        parameter_of({"get-content", "gc", "cat", "type", "set-content", "sc", "add-content", "ac"}, "asbytestream"),
+        parameter_of(
+            {"get-content", "gc", "cat", "type", "set-content", "sc", "add-content", "ac"}, "asbytestream"
+        ),
     ),
     Rule(
         "join-path-parts",
@@ -346,8 +348,14 @@ def violations(source: str, oldest: Version, describe: Callable[[int], str]) -> 
         if rule.since <= oldest:
             continue
         for node in rule.find(root):
-            since = "PowerShell on .NET Core" if rule.since == DOTNET_CORE else f"PowerShell {rule.since[0]}.{rule.since[1]}"
-            found.append(f"{describe(line(node))}: {rule.construct} needs {since} ({rule.source}): {text(node)[:80]!r}")
+            since = (
+                "PowerShell on .NET Core"
+                if rule.since == DOTNET_CORE
+                else f"PowerShell {rule.since[0]}.{rule.since[1]}"
+            )
+            found.append(
+                f"{describe(line(node))}: {rule.construct} needs {since} ({rule.source}): {text(node)[:80]!r}"
+            )
     return found
 
 
