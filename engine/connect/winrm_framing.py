@@ -5,7 +5,8 @@ started with WinRM's `skip_cmd_shell` so cmd.exe (and its ~8 KB command-line lim
 involved. Everything large travels over the process's stdin, never on the command line.
 
 stdin (controller -> helper), one line per message, lines end with LF:
-  1. base64(UTF-8 text of engine/connect/remote/primitives.ps1): the helper dot-sources it once;
+  1. base64(UTF-8 text of the primitives script, engine/connect/remote/powershell/ joined):
+     the helper checks the host (see FRAME_REFUSED_PREFIX below), then dot-sources it once;
   2. base64(UTF-8 JSON `[{"op", "args"}, ...]`): one line per batch, as often as needed;
   3. an empty line, or the end of stdin: the helper exits.
 stdout (helper -> controller), one line per batch, CRLF or LF:

@@ -36,7 +36,7 @@ Connect = Callable[..., WinRMConnection]
 
 @pytest.fixture(scope="module")
 def script_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """The real primitives.ps1 when it is installed; until then a stand-in defining the entry point."""
+    """The real primitives script when it is installed; until then a stand-in defining the entry point."""
     if PRIMITIVES.exists():
         return None
     path = tmp_path_factory.mktemp("ps") / "primitives.ps1"
