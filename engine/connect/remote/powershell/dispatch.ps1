@@ -50,7 +50,8 @@ function Invoke-CutoverCall($Call) {
         }
         $arguments = $Call.args
         if ($null -eq $arguments) { $arguments = New-Object PSObject }
-        $output = @(& $CutoverPrimitives[$op] $arguments)
+        $handler = $CutoverPrimitives[$op]
+        $output = @(& $handler $arguments)
         $value = if ($output.Count -gt 0) { $output[$output.Count - 1] } else { $null }
         return [ordered]@{ ok = $true; value = $value }
     }
