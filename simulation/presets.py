@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from engine.core.errors import UserError, closest
-from simulation.core import SimError
+from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
 from simulation.registry import coerce, infer_type, parse_key
 

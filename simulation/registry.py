@@ -16,13 +16,11 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simulation.core import SimError, arg_str, find_key, op
+from simulation.core import HostState, arg_str, find_key, op
+from simulation.errors import SimError
 from simulation.files import require_parent, target, write_file
-
-if TYPE_CHECKING:
-    from simulation.host import SimHost
 
 ROOTS = {
     "HKLM": "HKEY_LOCAL_MACHINE",
@@ -66,7 +64,7 @@ def subkeys(registry: dict[str, Any], key: str) -> list[str]:
     return sorted(names, key=str.casefold)
 
 
-def ensure_key(host: SimHost, key: str) -> str:
+def ensure_key(host: HostState, key: str) -> str:
     """The stored spelling of `key`, creating it and its missing parents."""
     registry = host.state.setdefault("registry", {})
     parts = parse_key(key).split("\\")
@@ -117,7 +115,7 @@ def get_value(state: dict[str, Any], key: str, name: str) -> dict[str, Any] | No
     return dict(registry[found][value_name]) if value_name is not None else None
 
 
-def set_value(host: SimHost, key: str, name: str, data: Any, type_name: str | None) -> dict[str, Any] | None:
+def set_value(host: HostState, key: str, name: str, data: Any, type_name: str | None) -> dict[str, Any] | None:
     """Set a value (creating the key); returns the value before, or None."""
     type_name = (type_name or infer_type(data)).upper()
     data = coerce(data, type_name)
@@ -132,7 +130,7 @@ def set_value(host: SimHost, key: str, name: str, data: Any, type_name: str | No
     return before
 
 
-def delete_key(host: SimHost, key: str) -> bool:
+def delete_key(host: HostState, key: str) -> bool:
     registry = host.state.get("registry", {})
     prefix = parse_key(key).casefold()
     doomed = [k for k in registry if k.casefold() == prefix or k.casefold().startswith(prefix + "\\")]
@@ -308,7 +306,7 @@ def parse_reg(text: str) -> list[tuple[str, str, Any]]:
 
 # --- primitives ----------------------------------------------------------------------------------
 @op("registry.get")
-def registry_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     registry = host.state.get("registry", {})
     found = find_reg_key(registry, args.get("key"))
     if found is None and parse_key(args.get("key")) in ROOTS.values():
@@ -326,7 +324,7 @@ def registry_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("registry.set")
-def registry_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_set(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     name = args.get("name")
     if not isinstance(name, str) or "\0" in name:
         raise SimError(
@@ -341,7 +339,7 @@ def registry_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("registry.export")
-def registry_export(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_export(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     registry = host.state.get("registry", {})
     key = arg_str(args, "key")
     found = find_reg_key(registry, key)
@@ -357,7 +355,7 @@ def registry_export(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("registry.import")
-def registry_import(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_import(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args, "path")
     if not real.is_file():
         raise SimError("not_found", f"Cannot find path '{path}' because it does not exist.")
