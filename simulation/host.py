@@ -200,7 +200,8 @@ class SimHost(HostState):
 
         A fault rule may delay a call (`latency`, real seconds: TaskTimeout past `timeout`), fail
         it with an error kind, or drop the connection (`kind: connection` -> ConnectionFailed;
-        the calls before it in the batch have happened and are saved, as on a real host).
+        the calls before it in the batch have happened and are saved, as on a real host). The
+        first call after a simulated restart (`shutdown /r`) finds the host gone: ConnectionFailed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         answers: list[dict[str, Any]] = []
@@ -212,8 +213,14 @@ class SimHost(HostState):
                 continue
             with self._transaction():
                 fired = sim_faults.fire(self.state.get("faults", []), op, args)
-                if fired:
-                    self.dirty = True
+                restarting = bool(self.state.pop("restarting", False))
+                self.dirty = self.dirty or bool(fired) or restarting
+            if restarting:
+                raise ConnectionFailed(
+                    f"{self.name} is restarting: the connection was closed (simulation)",
+                    host=self.name,
+                    kind="connection",
+                )
             latency = sum(float(rule.get("latency") or 0) for rule in fired)
             if latency:
                 _wait(latency, deadline, cancel, f"{self.name}: {op} (simulated latency)")

@@ -5,8 +5,8 @@
    without `\\` matches the program's file name (`setup.exe`, `*.msi`), one with `\\` the full
    path (`C:\\Install\\SageCRM*\\setup.exe`), both without case;
 2. built-ins: `regsvr32 [/s] [/u] path`, `iisreset [/stop|/start|/restart|/status]`,
-   `cmd /c <command>` (`exit N`, `echo`, or another program); `powershell` is refused, never
-   interpreted;
+   `cmd /c <command>` (`exit N`, `echo`, or another program), `shutdown /r` (a restart, see
+   `windows.restart`); `powershell` is refused, never interpreted;
 3. the host's `programs` table: a service executable (`{"service": "eWareEmailManager"}`)
    installs its service with `/i` and removes it with `/u`; any other entry answers its canned
    `rc`/`stdout`/`stderr`. When argv[0] is a path, that file must exist on the host;
@@ -32,7 +32,7 @@ from simulation.core import HostState, arg_bool, arg_str, find_key, op
 from simulation.errors import SimError
 from simulation.files import decode_b64
 from simulation.paths import parse_path
-from simulation.windows import find_service, iis_reset, iis_service_state, install_service, regsvr32
+from simulation.windows import find_service, iis_reset, iis_service_state, install_service, regsvr32, restart
 from simulation.windows import uninstall_service as remove_service
 
 #: `handler(host, argv, stdin)`: `host` is the SimHost serving the call (typed Any: this module is
@@ -220,7 +220,19 @@ def shell(host: HostState, words: list[str], stdin: bytes, timeout: float | None
 
 
 def _powershell(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
-    return 1, "", "powershell is not interpreted on a simulated host (simulation): use the primitives.\r\n"
+    return (
+        1,
+        "",
+        "powershell: scripts are not supported on simulated hosts (powershell is not interpreted "
+        "by the simulation); use the modules, which it implements\r\n",
+    )
+
+
+def _shutdown(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    if "/r" not in {a.casefold() for a in args}:
+        return 1, "", "the simulation's shutdown only restarts (/r)\r\n"
+    restart(host)
+    return 0, "", ""
 
 
 _BUILTINS: dict[str, Callable[[HostState, list[str], bytes, float | None], Outcome]] = {
@@ -229,6 +241,7 @@ _BUILTINS: dict[str, Callable[[HostState, list[str], bytes, float | None], Outco
     "cmd": _cmd,
     "powershell": _powershell,
     "pwsh": _powershell,
+    "shutdown": _shutdown,
 }
 
 

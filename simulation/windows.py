@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from modules.windows.win_reboot import PENDING_KEYS, PENDING_RENAMES, SESSION_MANAGER
 from simulation.core import HostState, arg_bool, arg_choice, arg_str, find_key, op
 from simulation.errors import SimError
 from simulation.paths import parse_path
+from simulation.registry import delete_key, find_reg_key
 
 SERVICE_STATES = ("running", "stopped", "restarted")
 START_MODES = ("auto", "manual", "disabled")
@@ -89,6 +91,45 @@ def _stop(host: HostState, name: str) -> None:
     if record["state"] != "stopped":
         record["state"] = "stopped"
         host.changed(f"service {name} stopped")
+
+
+def restart(host: HostState) -> None:
+    """What `shutdown /r` does: services back to their start modes, pending-restart markers gone.
+
+    Automatic services run again (with what they depend on), the others are stopped; the markers
+    are those `win_reboot only_if_pending` reads. The host then goes away for the next call
+    (`restarting`: SimHost.call drops that call's connection), as a real host's WinRM stops while
+    it restarts, so a caller waits for it as it would for a real one.
+    """
+    services: dict[str, Any] = host.state.get("services", {})
+    for record in services.values():
+        record["state"] = "stopped"
+    for name, record in services.items():
+        if record["start_mode"] == "auto":
+            _boot(services, name)
+    registry = host.state.get("registry", {})
+    for key in PENDING_KEYS:
+        if find_reg_key(registry, key) is not None:
+            delete_key(host, key)
+    manager = find_reg_key(registry, SESSION_MANAGER)
+    renames = find_key(registry[manager], PENDING_RENAMES) if manager is not None else None
+    if manager is not None and renames is not None:
+        del registry[manager][renames]
+    host.state["boots"] = int(host.state.get("boots", 0)) + 1
+    host.state["restarting"] = True
+    host.changed("restart (shutdown /r; simulation)")
+
+
+def _boot(services: dict[str, Any], name: str) -> None:
+    """Start a service at boot: what it depends on first; disabled ones and missing ones stay out."""
+    record = services[name]
+    if record["state"] == "running" or record["start_mode"] == "disabled":
+        return
+    for dependency in record.get("depends_on", []):
+        found = find_key(services, dependency)
+        if found is not None:
+            _boot(services, found)
+    record["state"] = "running"
 
 
 @op("service.get")
