@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.api.primitives import Remote
 from engine.connect import connection_for
 from engine.connect.remote.spec import ERROR_KINDS, PRIMITIVES
 from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
@@ -59,8 +60,8 @@ def bare(tmp_path: Path) -> SimHost:
 
 
 # --- contract -------------------------------------------------------------------------------------------
-def test_every_sim_primitive_of_the_spec_is_implemented_and_nothing_else() -> None:
-    assert set(OPS) == {name for name, spec in PRIMITIVES.items() if "sim" in spec.platforms}
+def test_every_windows_primitive_of_the_spec_is_implemented_and_nothing_else() -> None:
+    assert set(OPS) == {name for name, spec in PRIMITIVES.items() if "windows" in spec.platforms}
 
 
 def test_calls_outside_the_contract_get_documented_error_kinds(crm: SimHost) -> None:
@@ -794,7 +795,8 @@ def _sim_host(**sim: object) -> Host:
 
 def test_sim_connection_opens_calls_and_says_it_is_a_simulation(tmp_path: Path) -> None:
     conn = connection_for(_sim_host(initial={"preset": "sagecrm"}), state_dir=str(tmp_path))
-    assert conn.platform == "sim" and "simulation" in conn.label
+    assert (conn.platform, conn.simulated) == ("windows", True) and "simulation" in conn.label
+    assert Remote(conn).simulated is True and Remote(conn).platform == "windows"
     with conn:
         answers = conn.call(
             [{"op": "host.facts", "args": {}}, {"op": "service.get", "args": {"name": "W3SVC"}}]
