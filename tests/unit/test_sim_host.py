@@ -21,6 +21,7 @@ from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
 from engine.core.model import Host
 from simulation.core import OPS
 from simulation.host import EPOCH, SimHost, register_program, unregister_program
+from tests.support.runs import run_cli, write_yaml
 
 CRM = "C:\\Program Files (x86)\\Sage\\CRM\\CRM"
 SERVICES = "C:\\Program Files (x86)\\Sage\\CRM\\Services"
@@ -708,6 +709,64 @@ def test_latency_past_the_timeout_is_a_task_timeout(crm: SimHost) -> None:
     with pytest.raises(TaskTimeout):
         crm.call([{"op": "iis.reset", "args": {"action": "stop"}}], timeout=0.01)
     assert ok(crm, "iis.state")["service"] == "running"
+
+
+def test_match_on_argv_and_env_works_as_documented(bare: SimHost) -> None:
+    """docs/simulation.md, Faults: a string is a glob over the command line, a list goes item by item."""
+    setup = ["C:\\Install\\SageCRM73\\setup.exe", "/s", "/f1C:\\Install\\SageCRM73\\upgrade-db.iss"]
+    bare.add_fault({"op": "process.run", "match": {"argv": "*\\SETUP.EXE /s *"}, "mode": "always"})
+    assert answer(bare, "process.run", argv=setup)["kind"] == "failed"
+    assert answer(bare, "process.run", argv=["cmd", "/c", "echo", "setup.exe"])["ok"] is True
+    bare.clear_faults()
+    bare.add_fault({"op": "process.run", "match": {"argv": ["*setup.exe", "/S"]}, "mode": "always"})
+    assert answer(bare, "process.run", argv=setup)["kind"] == "failed"  # more items than the rule: fine
+    assert answer(bare, "process.run", argv=[setup[0]])["ok"] is True  # fewer: not this call
+    assert answer(bare, "process.run", argv=[setup[0], "/q"])["ok"] is True
+    bare.clear_faults()
+    bare.add_fault({"op": "process.run", "match": {"env": {"CUTOVER_*": "*.sqlite"}}, "mode": "always"})
+    # an env *key* is matched by name, not as a glob: this rule names no key the call has
+    assert answer(bare, "process.run", argv=["cmd", "/c", "exit 0"], env={"CUTOVER_X": "a.sqlite"})["ok"]
+    bare.clear_faults()
+    bare.add_fault({"op": "process.run", "match": {"env": {"DB": "*.SQLITE"}}, "mode": "always"})
+    assert answer(bare, "process.run", argv=["cmd", "/c", "exit 0"], env={"DB": "C:\\crm.sqlite"})["ok"] is False
+    assert answer(bare, "process.run", argv=["cmd", "/c", "exit 0"], env={"DB": "C:\\crm.mdf"})["ok"] is True
+    assert [rule["hits"] for rule in bare.faults()] == [1]  # the call without DB in env did not count
+
+
+def test_a_match_on_an_argument_the_primitive_does_not_have_is_refused(bare: SimHost) -> None:
+    with pytest.raises(UserError, match="process.run has no argument 'args', so the rule would never match"):
+        bare.add_fault({"op": "process.run", "match": {"args": ["setup.exe"]}})
+    with pytest.raises(UserError, match="did you mean 'argv'"):
+        bare.add_fault({"op": "process.run", "match": {"arg": "x"}})
+    assert bare.add_fault({"op": "process.*", "match": {"anything": 1}})  # a glob may name several
+
+
+def test_an_inventory_fault_on_argv_fails_the_matching_task(tmp_path: Path) -> None:
+    """The same rule written in YAML, through `cutover run`: the installer call fails, the other runs."""
+    inventory = write_yaml(
+        tmp_path / "inventory.yml",
+        {
+            "estate": "argv-fault",
+            "hosts": {"web1": {"connection": "sim", "sim": {
+                "initial": {"programs": {"setup.exe": {"rc": 0}, "tool.exe": {"rc": 0}}},
+                "faults": [{"op": "process.run", "match": {"argv": "setup.exe /s*"}, "mode": "always",
+                            "error": "the installer crashed (injected)"}],
+            }}},
+        },
+    )  # fmt: skip
+    playbook = write_yaml(
+        tmp_path / "play.yml",
+        [{"hosts": "web1", "tasks": [
+            {"name": "other tool", "command": "tool.exe /s"},
+            {"name": "installer", "command": "setup.exe /s /f1answers.iss"},
+        ]}],
+    )  # fmt: skip
+    result = run_cli(["run", str(playbook), "-i", str(inventory), "--no-report", "--output", "jsonl"], tmp_path)
+    assert result.rc == 1, result.out + result.err
+    ended = {e["task"]: e for e in result.events() if e["event"] == "node_ended"}
+    assert ended["other tool"]["status"] == "changed"
+    assert ended["installer"]["status"] == "failed"
+    assert "the installer crashed (injected)" in ended["installer"]["error"]
 
 
 # --- persistence, snapshot, reset ----------------------------------------------------------------------
