@@ -60,11 +60,18 @@ def unregister_program(name_or_glob: str) -> bool:
 
 
 def load_plugin(module: str) -> None:
-    """Import a module that registers program handlers (the host state's `plugins` list)."""
+    """Import a plug-in module of the host state's `plugins` list, and call its `plug_in()` if any.
+
+    A plug-in registers its program handlers when imported, or in `plug_in()`, which every open
+    of the host calls again (so a handler replaced or removed since, e.g. by a test, comes back).
+    """
     try:
-        importlib.import_module(module)
+        loaded = importlib.import_module(module)
     except ImportError as exc:
         raise UserError(f"simulated host plug-in {module!r} cannot be imported: {exc}") from None
+    plug_in = getattr(loaded, "plug_in", None)
+    if callable(plug_in):
+        plug_in()
 
 
 def split_command(line: str) -> list[str]:
