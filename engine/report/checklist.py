@@ -12,7 +12,7 @@ Each item is listed once. A tagged step that recorded its own checklist finding 
 output names the finding's `item`, on the same host, as `crm_checklist` does) is one item: the
 finding's verdict and evidence, at the step's place and link; a step that ran fine proves only
 that the check ran. A tagged step that was skipped (`when:` false, a guard) is `skipped`: neither
-passed nor failed.
+passed nor failed; so is a gate skipped by its `when:`.
 """
 
 from __future__ import annotations
@@ -88,12 +88,13 @@ def gate_items(
 
 
 def unanswered_gate_items(nodes: Sequence[Mapping[str, Any]], answered: set[str]) -> list[dict[str, Any]]:
-    """Gate steps with no recorded answer: blocked, not reached, or still running."""
+    """Gate steps with no recorded answer: unsigned (blocked, not reached, still running), or skipped
+    by design (a false `when:`: the gate was not needed, e.g. an automatic check passed instead)."""
     return [
         item(
             node.get("task") or node["id"],
             "gate",
-            "unsigned",
+            "skipped" if node.get("status") == "skipped" else "unsigned",
             host=node.get("host"),
             node_id=node["id"],
             evidence=_step_evidence(node),

@@ -63,6 +63,18 @@ def test_a_skipped_check_is_skipped_not_failed() -> None:
     assert items[0]["evidence"] == "step skipped: condition is false"
 
 
+def test_a_gate_skipped_by_its_condition_is_skipped_and_a_blocked_one_unsigned() -> None:
+    gate = {"module": "gate", "tags": ["checklist"], "host": "crm2"}
+    nodes = [
+        {**gate, "id": "g1", "task": "Data integrity", "status": "skipped", "msg": "condition is false"},
+        {**gate, "id": "g2", "task": "Client sign-off", "status": "blocked"},
+    ]
+    assert states(checklist(nodes, [], [])) == [
+        ("Data integrity", "crm2", "skipped", False),
+        ("Client sign-off", "crm2", "unsigned", False),
+    ]
+
+
 def test_an_unknown_state_is_refused() -> None:
     with pytest.raises(ValueError, match="not one of"):
         item("x", "automated", "half-done")
