@@ -96,8 +96,10 @@ def _stop(host: HostState, name: str) -> None:
 def restart(host: HostState) -> None:
     """What `shutdown /r` does: services back to their start modes, pending-restart markers gone.
 
-    Automatic services run again (with what they depend on), the others are stopped; the markers
-    are those `win_reboot only_if_pending` reads. The host then goes away for the next call
+    Automatic services run again (with what they depend on: "during system boot, the SCM starts
+    all auto-start services and the services on which they depend", Microsoft's "Automatically
+    Starting Services"), the others are stopped; the markers are those `win_reboot
+    only_if_pending` reads (Session Manager carries out PendingFileRenameOperations at boot). The host then goes away for the next call
     (`restarting`: SimHost.call drops that call's connection), as a real host's WinRM stops while
     it restarts, so a caller waits for it as it would for a real one.
     """
