@@ -421,7 +421,6 @@ class SimHost(HostState):
         return found
 
 
-
 def _excluded(path: str, patterns: list[str]) -> bool:
     return any(fnmatchcase(path, p) or fnmatchcase(path, p.rstrip("\\") + "\\*") for p in patterns)
 

@@ -101,7 +101,9 @@ def _not_recognized(program: str) -> Outcome:
     )
 
 
-def run_program(host: HostState, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> Outcome:
+def run_program(
+    host: HostState, argv: list[str], stdin: bytes = b"", timeout: float | None = None
+) -> Outcome:
     """Run argv on the simulated host -> (rc, stdout, stderr)."""
     program = argv[0]
     name = _basename(program)
@@ -307,7 +309,9 @@ def _arguments(args: dict[str, Any], default: str) -> list[str]:
     raise SimError("invalid", f"arguments must be a string or a list of strings, not {value!r}")
 
 
-def _run_installer(host: HostState, args: dict[str, Any], default: str, want_installed: bool) -> dict[str, Any]:
+def _run_installer(
+    host: HostState, args: dict[str, Any], default: str, want_installed: bool
+) -> dict[str, Any]:
     name = arg_str(args, "name")
     executable = arg_str(args, "executable")
     if (find_service(host.state, name) is not None) == want_installed:

@@ -105,7 +105,9 @@ def get_value(state: dict[str, Any], key: str, name: str) -> dict[str, Any] | No
     return dict(registry[found][value_name]) if value_name is not None else None
 
 
-def set_value(host: HostState, key: str, name: str, data: Any, type_name: str | None) -> dict[str, Any] | None:
+def set_value(
+    host: HostState, key: str, name: str, data: Any, type_name: str | None
+) -> dict[str, Any] | None:
     """Set a value (creating the key); returns the value before, or None."""
     type_name = (type_name or infer_type(data)).upper()
     data = coerce(data, type_name)

@@ -152,4 +152,3 @@ class WinReboot(Module):
                 "hostname": facts.get("hostname"),
             },
         )
-

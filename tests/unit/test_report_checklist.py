@@ -36,7 +36,9 @@ def test_a_check_step_and_its_own_finding_are_one_item_with_the_findings_verdict
     ]
     items = checklist(nodes, [], findings)
     assert states(items) == [(label, "crm2", "failed", False), ("Version", "crm2", "passed", True)]
-    assert items[0]["node_id"] == "n1" and items[0]["evidence"] == "no queryable backup from before the upgrade"
+    assert (
+        items[0]["node_id"] == "n1" and items[0]["evidence"] == "no queryable backup from before the upgrade"
+    )
 
 
 def test_a_finding_is_matched_on_its_own_host_only() -> None:
