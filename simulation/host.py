@@ -282,14 +282,16 @@ class SimHost(HostState):
         with self._transaction():
             sim_files.remove_path(self, parse_path(path), recursive=True)
 
-    def registry_value(self, key: str, name: str) -> dict[str, Any] | None:
-        """{type, data} of a registry value, or None."""
+    def registry_value(self, key: str, name: str, view: str = "64") -> dict[str, Any] | None:
+        """{type, data} of a registry value as the registry `view` ('64' or '32') shows it, or None."""
         with self._transaction():
-            return sim_registry.get_value(self.state, key, name)
+            return sim_registry.get_value(self.state, sim_registry.physical_key(self.state, key, view), name)
 
-    def set_registry_value(self, key: str, name: str, data: Any, type: str = "REG_SZ") -> None:
+    def set_registry_value(
+        self, key: str, name: str, data: Any, type: str = "REG_SZ", view: str = "64"
+    ) -> None:
         with self._transaction():
-            sim_registry.set_value(self, key, name, data, type)
+            sim_registry.set_value(self, sim_registry.physical_key(self.state, key, view), name, data, type)
 
     def service(self, name: str) -> dict[str, Any] | None:
         """The stored record of a service (a copy), or None when it is not installed."""

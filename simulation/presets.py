@@ -24,11 +24,12 @@ from engine.core.errors import UserError, closest
 from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
 from simulation.registry import coerce, infer_type, parse_key
+from simulation.windows import windows_section
 
 GIB = 1 << 30
 SECTIONS = (
     "hostname", "user", "files", "directories", "services", "registry", "iis", "com", "disks",
-    "programs", "products", "ports", "http", "faults", "plugins",
+    "programs", "products", "ports", "http", "faults", "plugins", "windows",
 )  # fmt: skip
 SERVICE_STATES = ("running", "stopped", "paused")
 START_MODES = ("auto", "manual", "disabled")
@@ -186,6 +187,7 @@ def _normalize(name: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tup
     }
     state["ports"] = {str(int(k)): v for k, v in _mapping(raw.get("ports"), "ports").items()}
     state["http"] = {k: dict(_mapping(v, f"http.{k}")) for k, v in _mapping(raw.get("http"), "http").items()}
+    state["windows"] = windows_section(raw.get("windows"))
     faults = raw.get("faults") or []
     plugins = raw.get("plugins") or []
     if not isinstance(faults, list) or not isinstance(plugins, list):

@@ -10,6 +10,19 @@ Exports are real `.reg` files (UTF-16 LE with BOM, "Windows Registry Editor Vers
 regedit's value encodings), so a file exported by the sim imports on Windows and back.
 Importing merges, as on Windows: values the file does not name are kept, `"name"=-` deletes a
 value and `[-KEY]` deletes a key with its subkeys.
+
+Registry views, as 64-bit Windows has them: keys are stored as they are physically, and every
+primitive works in the view its call asks for (`view`: '64', the default, or '32'). On a host
+whose `windows.architecture` is `x64` (every Windows Server from 2008 R2 on), the 32-bit view of
+HKLM\\SOFTWARE is HKLM\\SOFTWARE\\WOW6432Node, where 32-bit programs such as Sage CRM keep their
+keys ("Registry Redirector" and "Registry Keys Affected by WOW64",
+learn.microsoft.com/windows/win32/winprog64/registry-redirector and .../shared-registry-keys;
+the shared subkeys of HKLM\\SOFTWARE and the redirection of HKCU\\Software\\Classes are not
+modelled). On an `x86` host both views are the one registry ("If you request a 64-bit view on a
+32-bit operating system, the returned keys will be in the 32-bit view", RegistryView). A `.reg`
+file names keys as its view shows them (`reg export /reg:32` writes
+`HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare`, not `...\\WOW6432Node\\eWare`), so importing it in the other
+view writes elsewhere, as `reg import` without `/reg:32` does on Windows.
 """
 
 from __future__ import annotations
@@ -24,6 +37,58 @@ from simulation.errors import SimError
 from simulation.files import require_parent, target, write_file
 
 TYPES = ("REG_SZ", "REG_EXPAND_SZ", "REG_DWORD", "REG_QWORD", "REG_MULTI_SZ", "REG_BINARY", "REG_NONE")
+VIEWS = ("32", "64")
+#: The node under which a 64-bit Windows keeps the 32-bit view of a redirected key.
+WOW_NODE = "WOW6432Node"
+#: Keys whose 32-bit view is `<key>\\WOW6432Node` on 64-bit Windows (the simulation's subset).
+REDIRECTED = ("HKEY_LOCAL_MACHINE\\SOFTWARE",)
+
+
+# --- views ---------------------------------------------------------------------------------------
+def arg_view(args: dict[str, Any]) -> str:
+    """The `view` argument: '64' when absent, '32' or '64' (as text or a number) otherwise."""
+    value = args.get("view")
+    if value is None:
+        return "64"
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if text not in VIEWS:
+        raise SimError("invalid", f"view must be '32' or '64', not {value!r}")
+    return text
+
+
+def redirects(state: dict[str, Any]) -> bool:
+    """Whether the host's 32-bit view differs from its 64-bit one (64-bit Windows)."""
+    return str(state.get("windows", {}).get("architecture", "x64")) == "x64"
+
+
+def physical_key(state: dict[str, Any], key: Any, view: str) -> str:
+    """Where a key named in `view` is stored: `HKLM\\SOFTWARE\\x` in the 32-bit view of a 64-bit
+    host is `HKLM\\SOFTWARE\\WOW6432Node\\x`."""
+    canonical = parse_key(key)
+    if view != "32" or not redirects(state):
+        return canonical
+    folded = canonical.casefold()
+    for root in REDIRECTED:
+        base = root.casefold()
+        if folded != base and not folded.startswith(base + "\\"):
+            continue
+        rest = canonical[len(root) :]
+        if rest.casefold().startswith("\\" + WOW_NODE.casefold()):
+            return canonical  # already the physical name
+        return root + "\\" + WOW_NODE + rest
+    return canonical
+
+
+def shown_key(state: dict[str, Any], physical: str, view: str) -> str:
+    """How a stored key is named in `view` (the inverse of `physical_key`)."""
+    if view != "32" or not redirects(state):
+        return physical
+    for root in REDIRECTED:
+        node = (root + "\\" + WOW_NODE).casefold()
+        folded = physical.casefold()
+        if folded == node or folded.startswith(node + "\\"):
+            return root + physical[len(node) :]
+    return physical
 
 
 # --- keys and values ---------------------------------------------------------------------------
@@ -168,8 +233,9 @@ def _encode_value(name: str, value: dict[str, Any]) -> str:
     return _hex(head + ("hex:" if kind == "REG_BINARY" else "hex(0):"), bytes(data))
 
 
-def export_text(registry: dict[str, Any], key: str) -> str:
-    """The .reg text of a key and all its subkeys (keys sorted as regedit does)."""
+def export_text(registry: dict[str, Any], key: str, shown: Any = None) -> str:
+    """The .reg text of a key and all its subkeys (keys sorted as regedit does); `shown(key)`
+    names each stored key as the export's view shows it."""
     prefix = key.casefold()
     keys = sorted(
         (k for k in registry if k.casefold() == prefix or k.casefold().startswith(prefix + "\\")),
@@ -177,7 +243,7 @@ def export_text(registry: dict[str, Any], key: str) -> str:
     )
     out = [regfile.HEADER, ""]
     for k in keys:
-        out.append(f"[{k}]")
+        out.append(f"[{shown(k) if shown else k}]")
         out.extend(_encode_value(name, value) for name, value in registry[k].items())
         out.append("")
     return "\r\n".join(out) + "\r\n"
@@ -194,12 +260,14 @@ def decode_reg(data: bytes) -> str:
 # --- primitives ----------------------------------------------------------------------------------
 @op("registry.get")
 def registry_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
+    view = arg_view(args)
     registry = host.state.get("registry", {})
-    found = find_reg_key(registry, args.get("key"))
-    if found is None and parse_key(args.get("key")) in regfile.ROOTS.values():
-        found = parse_key(args.get("key"))
+    stored = physical_key(host.state, args.get("key"), view)
+    found = find_key(registry, stored)
+    if found is None and stored in regfile.ROOTS.values():
+        found = stored
     if found is None:
-        return {"exists": False, "values": {}, "subkeys": []}
+        return {"exists": False, "values": {}, "subkeys": [], "view": view}
     values = registry.get(found, {})
     name = args.get("name")
     if name is not None:
@@ -207,7 +275,7 @@ def registry_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
             raise SimError("invalid", f"name must be a string ('' is the default value), not {name!r}")
         value_name = find_key(values, name)
         values = {value_name: values[value_name]} if value_name is not None else {}
-    return {"exists": True, "values": values, "subkeys": subkeys(registry, found)}
+    return {"exists": True, "values": values, "subkeys": subkeys(registry, found), "view": view}
 
 
 @op("registry.set")
@@ -220,25 +288,28 @@ def registry_set(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     type_name = args.get("type")
     if type_name is not None and not isinstance(type_name, str):
         raise SimError("invalid", f"type must be one of {', '.join(TYPES)}")
+    stored = physical_key(host.state, args.get("key"), arg_view(args))
     ticked = host.mutated
-    before = set_value(host, args.get("key"), name, args.get("data"), type_name)
+    before = set_value(host, stored, name, args.get("data"), type_name)
     return {"changed": host.mutated and not ticked, "before": before}
 
 
 @op("registry.export")
 def registry_export(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
+    view = arg_view(args)
     registry = host.state.get("registry", {})
     key = arg_str(args, "key")
-    found = find_reg_key(registry, key)
+    found = find_key(registry, physical_key(host.state, key, view))
     if found is None:
         raise SimError("not_found", f"The system was unable to find the specified registry key: {key}")
     dest, real = target(host, args, "dest")
     if real.is_dir():
         raise SimError("exists", f"a folder exists at {dest}")
     require_parent(host, dest)
-    data = b"\xff\xfe" + export_text(registry, found).encode("utf-16-le")
+    text = export_text(registry, found, lambda stored: shown_key(host.state, stored, view))
+    data = b"\xff\xfe" + text.encode("utf-16-le")
     write_file(host, dest, data)
-    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "view": view}
 
 
 @op("registry.import")
@@ -251,7 +322,8 @@ def registry_import(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
         text = decode_reg(data)
     except UnicodeDecodeError:
         raise SimError("invalid", f"{path} is not a .reg file (bad text encoding)") from None
-    edits = parse_reg(text)
+    view = arg_view(args)
+    edits = [(action, physical_key(host.state, key, view), payload) for action, key, payload in parse_reg(text)]
     ticked = host.mutated
     if args.get("replace"):
         top = next((key for action, key, _payload in edits if action == "key"), None)
@@ -273,4 +345,4 @@ def registry_import(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
                     host.changed(f"registry delete {stored}\\{name}")
             else:
                 set_value(host, stored, name, value["data"], value["type"])
-    return {"changed": host.mutated and not ticked, "sha256": hashlib.sha256(data).hexdigest()}
+    return {"changed": host.mutated and not ticked, "sha256": hashlib.sha256(data).hexdigest(), "view": view}

@@ -21,8 +21,38 @@ from simulation.paths import parse_path
 from simulation.registry import delete_key, find_reg_key
 
 SERVICE_STATES = ("running", "stopped", "restarted")
+#: The Windows a simulated host runs (`initial: {windows: {...}}`), as `host.facts` reports it. The
+#: default is a Windows Server 2019 Standard: 64-bit, Windows PowerShell 5.1.17763, .NET Framework
+#: 4.7.2 (Release 461814, Microsoft's value for every Windows but the April 2018 Update).
+WINDOWS_DEFAULTS: dict[str, Any] = {
+    "architecture": "x64",
+    "caption": "Microsoft Windows Server 2019 Standard",
+    "version": "10.0.17763",
+    "powershell": "5.1.17763.1",
+    "dotnet_release": 461814,
+}
+ARCHITECTURES = ("x64", "x86")
 START_MODES = ("auto", "manual", "disabled")
 _LOCAL = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def windows_section(raw: Any) -> dict[str, Any]:
+    """The `windows` section of a host's `initial`, checked, with the defaults filled in."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SimError("invalid", f"`windows` must be a mapping, not {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(WINDOWS_DEFAULTS))
+    if unknown:
+        raise SimError("invalid", f"`windows` takes {', '.join(WINDOWS_DEFAULTS)}, not {', '.join(unknown)}")
+    section = {**WINDOWS_DEFAULTS, **raw}
+    if section["architecture"] not in ARCHITECTURES:
+        raise SimError("invalid", f"windows.architecture must be x64 or x86, not {section['architecture']!r}")
+    if not isinstance(section["dotnet_release"], int) or isinstance(section["dotnet_release"], bool):
+        raise SimError("invalid", "windows.dotnet_release must be a whole number (the NDP\\v4\\Full Release)")
+    for key in ("caption", "version", "powershell"):
+        section[key] = str(section[key])
+    return section
 
 
 # --- services ----------------------------------------------------------------------------------
@@ -329,11 +359,17 @@ def dll_registered(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
 # --- host, disks, network -----------------------------------------------------------------------
 @op("host.facts")
 def host_facts(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
+    windows = {**WINDOWS_DEFAULTS, **host.state.get("windows", {})}
     return {
         "os": "windows",
         "hostname": host.state.get("hostname", host.name.upper()),
         "user": host.state.get("user", "Administrator"),
         "simulated": True,
+        "os_name": windows["caption"],
+        "os_version": windows["version"],
+        "architecture": windows["architecture"],
+        "powershell": windows["powershell"],
+        "dotnet_release": windows["dotnet_release"],
     }
 
 

@@ -139,11 +139,26 @@ def database_version(db: Database) -> str | None:
     return read_params(db, ["Version"])["Version"]
 
 
+def eware_view(ctx: TaskContext, est: Estate) -> str | None:
+    """The registry view ('32' or '64') of this server's eWare keys; None when neither view has them.
+
+    Sage CRM is a 32-bit program: on 64-bit Windows its keys are in the 32-bit view (physically
+    HKLM\\SOFTWARE\\WOW6432Node\\eWare), where a 64-bit reader of HKLM\\SOFTWARE\\eWare finds nothing.
+    `sagecrm.registry_view` in the inventory names the view; `auto` finds it on each server.
+    """
+    from modules.windows._windows import find_view
+
+    return find_view(ctx.require_remote(), est.config_key, est.registry_view)
+
+
 def registry_version(ctx: TaskContext, est: Estate) -> str | None:
     """`Version` under `Config\\/<install>` on this host (None when the key or value is missing)."""
     from modules._common import call
 
-    value = call(ctx.require_remote(), "registry.get", key=est.config_key)
+    view = eware_view(ctx, est)
+    if view is None:
+        return None
+    value = call(ctx.require_remote(), "registry.get", key=est.config_key, view=view)
     if not value.get("exists"):
         return None
     entry = (value.get("values") or {}).get("Version")

@@ -136,9 +136,12 @@ class CrmBackup(Module):
         from modules.windows.registry_export import RegistryExport
 
         out = Result(output={})
+        # Both keys from the view that holds the install (WOW6432Node for a 32-bit Sage CRM on 64-bit
+        # Windows); None: neither has it, and the export says so.
+        view = crm.eware_view(ctx, est) or est.registry_view
         for key, name in zip(est.registry_keys, ("Config", "Mappings"), strict=True):
             dest = ntpath.join(folder, f"{ctx.host.name}-{name}.reg")
-            step = RegistryExport().run(ctx, {"key": key, "dest": dest})
+            step = RegistryExport().run(ctx, {"key": key, "dest": dest, "view": view})
             crm.combine(out, name, step)
         return out
 

@@ -103,16 +103,22 @@ class CrmRestore(Module):
     def _registry(self, ctx: TaskContext, est: Estate, args: _Source) -> Result:
         from modules.windows.registry_import import RegistryImport
 
-        keep = _own_database_server(ctx, est) if args.mirror else None
+        view = crm.eware_view(ctx, est) or est.registry_view
+        keep = _own_database_server(ctx, est, view) if args.mirror else None
         out = Result(output={})
         for index, (key, name) in enumerate(zip(est.registry_keys, ("Config", "Mappings"), strict=True)):
             backup = args.backup(
                 ctx, est, lambda e, h, i=index: e.registry_resources(h)[i], "registry_export"
             )
-            crm.combine(out, name, RegistryImport().run(ctx, {"path": backup.location, "key": key}))
+            # Into the view the export was taken from (recorded with it): a 32-bit Sage CRM's keys
+            # imported into the 64-bit view would be keys it never reads.
+            into = str(backup.meta.get("view") or view)
+            crm.combine(out, name, RegistryImport().run(ctx, {"path": backup.location, "key": key, "view": into}))
+            view = into
         if keep is not None and not ctx.check_mode:
             answer = call(
-                ctx.require_remote(), "registry.set", key=est.config_key, name=DB_SERVER_VALUE, data=keep
+                ctx.require_remote(), "registry.set", key=est.config_key, name=DB_SERVER_VALUE, data=keep,
+                view=view,
             )
             out.output["kept_database_server"] = keep
             out.changed = out.changed or bool(answer.get("changed"))
@@ -176,10 +182,12 @@ class CrmRestore(Module):
 DB_SERVER_VALUE = "DefaultDatabaseServer"
 
 
-def _own_database_server(ctx: TaskContext, est: Estate) -> str | None:
+def _own_database_server(ctx: TaskContext, est: Estate, view: str) -> str | None:
     """A test server's own `DefaultDatabaseServer`, kept through the import of the live registry:
     with the live value it would connect to the LIVE database."""
-    value = call(ctx.require_remote(), "registry.get", key=est.config_key)
+    if view not in ("32", "64"):
+        return None  # no eWare keys on this server yet: nothing of its own to keep
+    value = call(ctx.require_remote(), "registry.get", key=est.config_key, view=view)
     entry = (value.get("values") or {}).get(DB_SERVER_VALUE) if value.get("exists") else None
     return None if entry is None else str(entry.get("data"))
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from engine.api.module import Artifact, ModuleFailed, Result, TaskContext
-from modules._common import StateModule, call_optional, digest
+from modules._common import StateModule, call_many, call_optional, digest
 from modules.windows import _regfile
 
 #: Every module of this family runs on Windows hosts: over WinRM, and simulated ones (whose
@@ -29,6 +29,15 @@ _SECRET_NAME = re.compile(r"pass|pwd|secret|token|credential", re.IGNORECASE)
 
 #: A registry key argument (short or long root; `/` is an ordinary character: `Config\\/CRM`).
 KEY_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^(?:[Rr]egistry::)?(HK|hk)"}
+#: The registry views of 64-bit Windows, as the primitives name them (`view` argument).
+VIEWS = ("64", "32")
+#: The `view` argument of the registry modules.
+VIEW_SCHEMA: dict[str, Any] = {
+    "enum": ["auto", "32", "64"],
+    "default": "auto",
+    "description": "Registry view on 64-bit Windows: 32 is where 32-bit programs such as Sage CRM keep "
+    "HKLM\\SOFTWARE (WOW6432Node); auto finds the view that holds the key.",
+}
 
 
 # --- names ---------------------------------------------------------------------------------------
@@ -84,6 +93,40 @@ def masked_value(name: str, value: Any) -> Any:
     if isinstance(value, Mapping) and _SECRET_NAME.search(name or ""):
         return {**value, "data": "********"}
     return value
+
+
+# --- registry views --------------------------------------------------------------------------------
+
+
+def find_view(remote: Any, key: str, asked: Any = "auto") -> str | None:
+    """The view ('64' or '32') that holds `key`: the one asked, else the one where it exists.
+
+    On 64-bit Windows a 32-bit program's keys under HKLM\\SOFTWARE exist only in the 32-bit view
+    (WOW6432Node); a key outside the redirected part (HKLM\\SYSTEM), or any key on 32-bit Windows,
+    answers the same in both, and is used in the 64-bit view. A key that exists in both views with
+    different contents is two keys, and which one the task means is the operator's to say. None
+    when neither view holds it (an explicit view is returned as asked, whether the key exists or not).
+    """
+    if asked is not None and str(asked) in VIEWS:
+        return str(asked)
+    answers = call_many(remote, [("registry.get", {"key": key, "view": view}) for view in VIEWS])
+    found: dict[str, Any] = {}
+    for view, (value, failed) in zip(VIEWS, answers, strict=True):
+        if failed is not None:
+            raise ModuleFailed(f"registry.get {key} (view {view}): {failed.get('error')}")
+        if value.get("exists"):
+            found[view] = {"values": value.get("values"), "subkeys": value.get("subkeys")}
+    if len(found) == 2 and found["64"] != found["32"]:
+        raise ModuleFailed(
+            f"{key} exists in both the 64-bit and the 32-bit (WOW6432Node) registry view with different "
+            "contents; say which one the task means (view: 32 for a 32-bit program such as Sage CRM)"
+        )
+    return next(iter(found), None)
+
+
+def view_name(view: str | None) -> str:
+    """How a view is named in messages."""
+    return {"32": "32-bit view (WOW6432Node)", "64": "64-bit view"}.get(str(view), "registry view")
 
 
 # --- .reg files ------------------------------------------------------------------------------------

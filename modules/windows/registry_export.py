@@ -18,6 +18,12 @@ re-run after a failed upgrade must not replace the export taken before the upgra
 half-upgraded key. Prefer a new `dest` per run (a date in the name). The folder of `dest` is
 created when missing. Root names may be short or long (`HKLM` or `HKEY_LOCAL_MACHINE`); the
 rest of the key must be spelled as in the matching `registry_import`.
+
+Registry view: on 64-bit Windows a 32-bit program (Sage CRM) keeps HKLM\\SOFTWARE in the 32-bit
+view (WOW6432Node). `view: auto` (the default) exports from the view that holds the key, `32` or
+`64` names it. The view is recorded with the artifact (`meta.view`), and `registry_import` of the
+file imports into that view: a file exported from one view and imported into the other would
+write the keys where the program never reads them.
 """
 
 from __future__ import annotations
@@ -38,7 +44,17 @@ from modules._common import (
     read_bytes,
     sha256,
 )
-from modules.windows._windows import KEY_SCHEMA, WINDOWS, holds_key, reg_text, registry_key, registry_resource
+from modules.windows._windows import (
+    KEY_SCHEMA,
+    VIEW_SCHEMA,
+    WINDOWS,
+    find_view,
+    holds_key,
+    reg_text,
+    registry_key,
+    registry_resource,
+    view_name,
+)
 
 #: Bigger exports are verified by the host's hash rather than read back whole.
 READ_BACK_LIMIT = 8 << 20
@@ -58,6 +74,7 @@ class RegistryExport(StateModule):
                 "default": True,
                 "description": "Export again even when dest exists (false: keep and re-verify an existing dest).",
             },
+            "view": VIEW_SCHEMA,
         },
         ("key", "dest"),
     )
@@ -69,9 +86,13 @@ class RegistryExport(StateModule):
         remote = ctx.require_remote()
         key, dest = str(args["key"]), str(args["dest"])
         registry_key(key)  # a malformed root fails here, in check mode too
-        if not call(remote, "registry.get", key=key).get("exists"):
-            raise ModuleFailed(f"registry key {key} does not exist on {ctx.host.name}")
-        return {"key": key, "dest": dest, "sha256": digest(remote, dest)}
+        asked = str(args.get("view", "auto"))
+        view = find_view(remote, key, asked)
+        if view is None:
+            raise ModuleFailed(f"registry key {key} does not exist on {ctx.host.name} (in either registry view)")
+        if asked == view and not call(remote, "registry.get", key=key, view=view).get("exists"):
+            raise ModuleFailed(f"registry key {key} does not exist in the {view_name(view)} on {ctx.host.name}")
+        return {"key": key, "dest": dest, "sha256": digest(remote, dest), "view": view}
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         if state["sha256"] is not None and not args.get("force", True):
@@ -86,21 +107,22 @@ class RegistryExport(StateModule):
         key, dest = change["key"], change["dest"]
         folder = pathmod(ctx).dirname(dest)
         created = bool(folder) and bool(call(remote, "file.mkdir", path=folder, parents=True).get("changed"))
-        exported = call(remote, "registry.export", key=key, dest=dest)
-        artifact = self._verify(ctx, key, dest, exported.get("sha256"))
+        exported = call(remote, "registry.export", key=key, dest=dest, view=change["view"])
+        artifact = self._verify(ctx, key, dest, exported.get("sha256"), change["view"])
         changed = created or artifact.sha256 != change["sha256"]
         diff = None
         if ctx.diff_mode and changed:
             diff = {"path": dest, "before": change["before"], "after": {"sha256": artifact.sha256}}
         return Result(
             changed=changed,
-            msg=f"exported {key} to {dest}" if changed else f"{dest} already held this export of {key}",
+            msg=(f"exported {key} ({view_name(change['view'])}) to {dest}" if changed
+                 else f"{dest} already held this export of {key}"),
             output=_output(key, dest, artifact, changed),
             artifacts=[artifact],
             diff=diff,
         )
 
-    def _verify(self, ctx: TaskContext, key: str, dest: str, expected: str | None) -> Artifact:
+    def _verify(self, ctx: TaskContext, key: str, dest: str, expected: str | None, view: str) -> Artifact:
         """Read the file back: same sha256 as exported, a .reg file, holding the key."""
         remote = ctx.require_remote()
         data, cut = read_bytes(remote, dest, max_bytes=READ_BACK_LIMIT)
@@ -118,16 +140,23 @@ class RegistryExport(StateModule):
             size=size,
             sha256=actual,
             verified=True,
-            meta={"key": key, "format": "reg"},
+            meta={"key": key, "format": "reg", "view": view},
         )
 
     def settle(self, ctx: TaskContext, result: Result, state: dict[str, Any]) -> None:
         """A kept export (force: false) is verified again and reported, so this run holds the backup."""
-        artifact = self._verify(ctx, state["key"], state["dest"], state["sha256"])
+        artifact = self._verify(ctx, state["key"], state["dest"], state["sha256"], state["view"])
         result.output = _output(state["key"], state["dest"], artifact, changed=False)
         result.artifacts.append(artifact)
         result.msg = f"kept the existing export {state['dest']} (force: false)"
 
 
 def _output(key: str, dest: str, artifact: Artifact, changed: bool) -> dict[str, Any]:
-    return {"key": key, "dest": dest, "changed": changed, "sha256": artifact.sha256, "size": artifact.size}
+    return {
+        "key": key,
+        "dest": dest,
+        "changed": changed,
+        "sha256": artifact.sha256,
+        "size": artifact.size,
+        "view": artifact.meta["view"],
+    }

@@ -16,6 +16,12 @@ Idempotent: the file is parsed on the controller and compared with the keys it n
 task is `ok`. After the import the comparison is made again and must find nothing left to do.
 As on Windows, importing merges: values the file does not name are kept (a `[-KEY]` section in
 the file deletes a key first). Values whose names look like secrets are masked in diffs.
+
+Registry view: a .reg file names keys as the view it was exported from shows them, so it must be
+imported into that same view (`reg import /reg:32` for a 32-bit program's keys on 64-bit Windows;
+into the other view it writes keys the program never reads). `view: auto` (the default) takes
+the view recorded with the file's `registry_export` artifact, else the view that holds `key` now,
+else the 64-bit view; `32` or `64` names it. The view used is in the output.
 """
 
 from __future__ import annotations
@@ -29,13 +35,17 @@ from modules._common import PATH_SCHEMA, StateModule, call, call_many, digest, o
 from modules.windows import _regfile
 from modules.windows._windows import (
     KEY_SCHEMA,
+    VIEW_SCHEMA,
     WINDOWS,
+    find_view,
     long_key,
     masked_value,
     reg_text,
     registry_key,
     registry_resource,
     require_backup,
+    same_path,
+    view_name,
 )
 
 READ_LIMIT = 16 << 20
@@ -60,14 +70,14 @@ def _within(key: str, scope: str) -> bool:
     return k == s or k.startswith(s + "\\")
 
 
-def read_model(ctx: TaskContext, keys: list[str], deep: list[str]) -> Model:
-    """The registry as it is for `keys`, and everything below the keys in `deep` (deleted ones)."""
+def read_model(ctx: TaskContext, keys: list[str], deep: list[str], view: str = "64") -> Model:
+    """The registry (in one view) as it is for `keys`, and everything below the keys in `deep`."""
     remote = ctx.require_remote()
     model: Model = {}
     todo = list(dict.fromkeys(keys + deep))
     deep_cf = [d.casefold() for d in deep]
     while todo:
-        answers = call_many(remote, [("registry.get", {"key": k}) for k in todo])
+        answers = call_many(remote, [("registry.get", {"key": k, "view": view}) for k in todo])
         following: list[str] = []
         for key, (value, failed) in zip(todo, answers, strict=True):
             if failed is not None:
@@ -152,6 +162,7 @@ class RegistryImport(StateModule):
             "replace": {"type": "boolean", "default": True,
                         "description": "Delete the file's top key first, so the key ends exactly as exported "
                                        "(values added since do not survive); false merges, as `reg import` does."},
+            "view": VIEW_SCHEMA,
         },
         ("path", "key"),
     )
@@ -185,14 +196,25 @@ class RegistryImport(StateModule):
             )
         keys = [k for action, k, _p in edits if action != "delkey"]
         deep = [k for action, k, _p in edits if action == "delkey"]
-        model = read_model(ctx, keys, deep)
+        view = self._view(ctx, path, key, args.get("view", "auto"))
+        model = read_model(ctx, keys, deep, view)
         return {
             "path": path,
             "key": key,
             "edits": edits,
             "changes": differences(model, imported(model, edits)),
             "replace": bool(args.get("replace", True)),
+            "view": view,
         }
+
+    def _view(self, ctx: TaskContext, path: str, key: str, asked: Any) -> str:
+        """The view to import into: asked, else the one recorded with the export, else where `key` is."""
+        if str(asked) != "auto":
+            return str(asked)
+        for art in ctx.run.artifacts_for(registry_resource(ctx.host.name, key)):
+            if art.host in (None, ctx.host.name) and same_path(art.location, path) and art.meta.get("view"):
+                return str(art.meta["view"])
+        return find_view(ctx.require_remote(), key) or "64"
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         if not state["changes"]:
@@ -217,10 +239,11 @@ class RegistryImport(StateModule):
         remote = ctx.require_remote()
         path, key = change["path"], change["key"]
         backup = require_backup(ctx, registry_resource(ctx.host.name, key), source=path)
-        answer = call(remote, "registry.import", path=path, replace=change.get("replace", True))
+        view = change["view"]
+        answer = call(remote, "registry.import", path=path, replace=change.get("replace", True), view=view)
         edits = change["edits"]
         keys = [k for action, k, _p in edits if action != "delkey"]
-        model = read_model(ctx, keys, [k for action, k, _p in edits if action == "delkey"])
+        model = read_model(ctx, keys, [k for action, k, _p in edits if action == "delkey"], view)
         left = differences(model, imported(model, edits))
         if left:
             first = left[0]
@@ -231,7 +254,7 @@ class RegistryImport(StateModule):
             )
         return Result(
             changed=True,
-            msg=f"imported {path} ({len(change['changes'])} change(s) under {key})",
+            msg=f"imported {path} into the {view_name(view)} ({len(change['changes'])} change(s) under {key})",
             output={
                 "path": path,
                 "key": key,
@@ -239,10 +262,17 @@ class RegistryImport(StateModule):
                 "sha256": answer.get("sha256"),
                 "changes": len(change["changes"]),
                 "backup": backup.location if backup else None,
+                "view": view,
             },
             diff=self.describe_change(change) if ctx.diff_mode else None,
         )
 
     def settle(self, ctx: TaskContext, result: Result, state: dict[str, Any]) -> None:
-        result.output = {"path": state["path"], "key": state["key"], "changed": False, "changes": 0}
+        result.output = {
+            "path": state["path"],
+            "key": state["key"],
+            "changed": False,
+            "changes": 0,
+            "view": state["view"],
+        }
         result.msg = f"the registry already holds what {state['path']} says"

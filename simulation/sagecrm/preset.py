@@ -1,10 +1,17 @@
 """The `sagecrm` preset of the simulated host: a Sage CRM server as its installer leaves it.
 
 `initial: {preset: sagecrm, version: "7.2", install_name: CRM, roles: [...], db_server, database,
-sage_dir}` builds the program files, services, registry keys, IIS applications, COM classes and
-disks of one server, by role (see docs/simulation.md for the table). The host it builds loads
-`simulation.sagecrm.plugin` whenever it is opened (the `plugins` of its state), which plugs in
-the simulated installer and the simulated CRM database.
+sage_dir, architecture, registry_view}` builds the program files, services, registry keys, IIS
+applications, COM classes and disks of one server, by role (see docs/simulation.md for the table).
+
+As real servers are: 64-bit Windows (`architecture: x64`, every Windows Server from 2008 R2 on)
+running the 32-bit Sage CRM, whose eWare keys are in the 32-bit registry view, physically
+HKLM\\SOFTWARE\\WOW6432Node\\eWare (`registry_view: "32"`, the default). `registry_view: "64"` puts
+them in the 64-bit view instead (HKLM\\SOFTWARE\\eWare: a 64-bit layout, or keys imported with the
+64-bit reg.exe), and `architecture: x86` models a 32-bit Windows, where both views are one.
+
+The host it builds loads `simulation.sagecrm.plugin` whenever it is opened (the `plugins` of its
+state), which plugs in the simulated installer and the simulated CRM database.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from simulation.presets import GIB
 
 #: what the preset takes next to `preset: sagecrm`, besides `roles` (which every preset takes; through
 #: a SimConnection it defaults to the inventory host's roles)
-OPTIONS = ("install_name", "version", "db_server", "database", "sage_dir")
+OPTIONS = ("install_name", "version", "db_server", "database", "sage_dir", "architecture", "registry_view")
 #: the plug-in every host of this preset loads when it opens
 PLUGIN = "simulation.sagecrm.plugin"
 #: Sage CRM roles -> what they put on a server (unknown roles, e.g. `dtls`, add nothing).
@@ -72,7 +79,13 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
     version = str(options.get("version", "7.2"))
     database = str(options.get("database", install_name))
     db_server = str(options.get("db_server", "DBSERVER"))
-    sage = str(options.get("sage_dir", "C:\\Program Files (x86)\\Sage\\CRM")).rstrip("\\")
+    architecture = str(options.get("architecture", "x64"))
+    view = str(options.get("registry_view", "32"))
+    if architecture not in ("x64", "x86") or view not in ("32", "64"):
+        raise UserError("preset sagecrm: architecture is x64 or x86 and registry_view is '32' or '64'")
+    programs_dir = "C:\\Program Files (x86)" if architecture == "x64" else "C:\\Program Files"
+    sage = str(options.get("sage_dir", f"{programs_dir}\\Sage\\CRM")).rstrip("\\")
+    eware = "HKLM\\SOFTWARE\\WOW6432Node\\eWare" if architecture == "x64" and view == "32" else "HKLM\\SOFTWARE\\eWare"
     install = f"{sage}\\{install_name}"
     roles = _roles(options)
     stamp = f"Sage CRM {version} (simulation; install {install_name})"
@@ -107,17 +120,18 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
         "programs": programs,
         "products": {"Sage CRM": {"version": version}},
         "registry": {
-            f"HKLM\\SOFTWARE\\eWare\\Config\\/{install_name}": {
+            f"{eware}\\Config\\/{install_name}": {
                 "Version": version,
                 "DefaultDatabase": database,
                 "DefaultDatabaseServer": db_server,
                 "RootPath": install + "\\",
                 "InstallName": install_name,
             },
-            "HKLM\\SOFTWARE\\eWare\\Mappings": {f"/{install_name}": install_name},
+            f"{eware}\\Mappings": {f"/{install_name}": install_name},
         },
         "com": {"servers": {"eware.dll": ["eWare.eWare", "eWare.eWareSelfService"]}, "classes": {}},
         "disks": {"C": {"total": 120 * GIB, "free": 40 * GIB}},
+        "windows": {"architecture": architecture},
         "ports": {},
         "plugins": [PLUGIN],
     }

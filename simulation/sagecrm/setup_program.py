@@ -148,8 +148,11 @@ def _yes(answers: dict[str, str], key: str) -> bool:
 def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
     install_name = answers.get("installname", "CRM")
     config_key = f"HKLM\\SOFTWARE\\eWare\\Config\\/{install_name}"
-    root = host.registry_value(config_key, "RootPath")
-    current = host.registry_value(config_key, "Version")
+    # A 32-bit InstallShield setup reads and writes the 32-bit registry view; keys found only in the
+    # 64-bit view (a 64-bit layout) are upgraded where they are.
+    view = "32" if host.registry_value(config_key, "Version", view="32") is not None else "64"
+    root = host.registry_value(config_key, "RootPath", view=view)
+    current = host.registry_value(config_key, "Version", view=view)
     if root is None or current is None:
         raise InstallerError(f"no Sage CRM installation {install_name!r} on this server")
     install = str(root["data"]).rstrip("\\")
@@ -171,7 +174,7 @@ def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
     if _yes(answers, "backup"):
         OPS["file.copy"](host, {"src": install, "dest": install + "_backup", "overwrite": True})
     _replace_files(host, install, target)
-    host.set_registry_value(config_key, "Version", target)
+    host.set_registry_value(config_key, "Version", target, view=view)
     if reports is not None and database is not None:
         try:
             reports = crm_database.upgrade_database(database, current_version, target)

@@ -53,7 +53,7 @@ def upgraded_versions(work: Path) -> dict[str, Any]:
     from simulation.host import SimHost
 
     key = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
-    return {h: SimHost.open(work / ".cutover", h).registry_value(key, "Version")["data"] for h in HOSTS}
+    return {h: SimHost.open(work / ".cutover", h).registry_value(key, "Version", view="32")["data"] for h in HOSTS}
 
 
 def _integrity(work: Path) -> None:

@@ -65,7 +65,7 @@ def report_of(root: Path, run_id: str) -> dict[str, Any]:
 
 def versions(root: Path) -> dict[str, str]:
     """Each server's registry Version and the CRM database's."""
-    found = {h: SimHost.open(root / ".cutover", h).registry_value(CONFIG, "Version")["data"] for h in HOSTS}
+    found = {h: SimHost.open(root / ".cutover", h).registry_value(CONFIG, "Version", view="32")["data"] for h in HOSTS}
     with sqlite3.connect(root / DATABASE) as db:
         row = db.execute("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'Version'").fetchone()
     return {**found, "database": row[0]}

@@ -22,7 +22,7 @@ def test_upgrade_verify_rollback_restores_exactly(tmp_path, kind):
     upgrade_run = estate.last_run()
     assert estate.db_version() == "7.3"
     for name in estate.hosts:
-        version = estate.host(name).registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version")
+        version = estate.host(name).registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version", view="32")
         assert version["data"] == "7.3"
     upgraded = estate.snapshot()
     assert differences(before, upgraded), "the upgrade changed nothing"

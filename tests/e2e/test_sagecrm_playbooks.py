@@ -31,7 +31,7 @@ def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
     with sqlite3.connect(test.db_path) as db:  # the test database has drifted from the live one
         db.execute("DELETE FROM Company WHERE Comp_CompanyId = 1")
     db_server = test.host("test-crm2").registry_value(
-        "HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "DefaultDatabaseServer"
+        "HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "DefaultDatabaseServer", view="32"
     )
     live_before = live.snapshot()
 
@@ -46,8 +46,8 @@ def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
         assert db.execute("SELECT Comp_Name FROM Company WHERE Comp_CompanyId = 1").fetchone() is not None
     for name in test.hosts:
         host = test.host(name)
-        assert host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version")["data"] == "7.3"
-        kept = host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "DefaultDatabaseServer")
+        assert host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version", view="32")["data"] == "7.3"
+        kept = host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "DefaultDatabaseServer", view="32")
         assert kept == db_server
     gates = {f["category"] for f in test.findings(test.last_run())}
     assert "checklist" in gates
@@ -108,7 +108,7 @@ def test_the_demo_runs_from_a_fresh_folder(tmp_path):
     assert statuses <= {"ok", "changed", "skipped"}, statuses
     for name in ("crm1", "crm2", "crm3"):
         host = SimHost.open(tmp_path / ".cutover", name)
-        assert host.registry_value(CRM_KEY, "Version")["data"] == "7.3", name
+        assert host.registry_value(CRM_KEY, "Version", view="32")["data"] == "7.3", name
 
 
 @pytest.mark.parametrize("name", ["sagecrm-single.yml", "sagecrm-cluster.yml", "sagecrm-test-mirror.yml"])

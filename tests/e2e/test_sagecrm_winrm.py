@@ -33,7 +33,7 @@ def test_three_server_upgrade_and_rollback_over_winrm(tmp_path, winrm_endpoint):
     assert estate.db_version() == "7.3"
     for name in hosts:
         assert (
-            estate.host(name).registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version")["data"]
+            estate.host(name).registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version", view="32")["data"]
             == "7.3"
         )
         assert endpoints[name].stats["command"] > 0

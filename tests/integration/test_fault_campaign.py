@@ -104,7 +104,7 @@ def target(tmp: Path, host: str = "web1") -> dict[str, Any]:
     answers = sim.call(
         [
             {"op": "file.tree_hash", "args": {"path": CRM}},
-            {"op": "registry.get", "args": {"key": CONFIG}},
+            {"op": "registry.get", "args": {"key": CONFIG, "view": "32"}},
         ]
     )
     return json.loads(
@@ -239,7 +239,7 @@ def test_a_backup_corrupted_after_it_was_verified_is_refused_by_the_restore(
     assert upgrade.rc == 0, upgrade.err + upgrade.out
     upgrade_id = journal_of(tmp_path).find_run("last")["id"]
     sim = SimHost.open(tmp_path / ".cutover", "web1")
-    sim.set_registry_value(CONFIG, "Version", "7.3")  # what the failed upgrade left behind
+    sim.set_registry_value(CONFIG, "Version", "7.3", view="32")  # what the failed upgrade left behind
     _corrupt(sim, corrupted)
     before = target(tmp_path)
 
@@ -370,4 +370,4 @@ def test_winrm_link_dropped_mid_batch(tmp_path: Path, winrm_endpoint: Any) -> No
     assert step["task"] == "zip program files"
     assert "connection" in step["error"].lower() or "shell" in step["error"].lower(), step["error"]
     assert json.dumps(endpoint.sim.call([{"op": "file.tree_hash", "args": {"path": CRM}}])) == before
-    assert endpoint.sim.registry_value(CONFIG, "Version")["data"] == "7.2"
+    assert endpoint.sim.registry_value(CONFIG, "Version", view="32")["data"] == "7.2"

@@ -32,6 +32,7 @@ from tests.support.modharness import check_args, run_module
 SAGE = "C:\\Program Files (x86)\\Sage\\CRM"
 CRM = f"{SAGE}\\CRM"
 BACKUP = f"{SAGE}\\CRM_backup"
+#: The 32-bit Sage CRM's key: in the 32-bit registry view of the 64-bit simulated server (WOW6432Node).
 CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
 EMAIL = "eWareEmailManager"
 EMAIL_EXE = f"{SAGE}\\Services\\eWareEmailManager.exe"
@@ -261,7 +262,7 @@ def test_registry_export_is_verified_then_ok(conn):
 def test_registry_export_check_mode_and_force_false(conn):
     check_mode_changes_nothing("registry_export", {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}, conn)
     first = export(conn)
-    sim(conn).set_registry_value(CONFIG, "Version", "7.3")
+    sim(conn).set_registry_value(CONFIG, "Version", "7.3", view="32")
     kept = export(conn, force=False)
     assert not kept.changed
     assert kept.artifacts[0].sha256 == first.artifacts[0].sha256
@@ -280,8 +281,8 @@ def test_registry_import_refuses_without_a_verified_backup(conn):
 def test_registry_import_restores_the_export_then_is_ok(conn):
     backup = export(conn)
     original = sim(conn).snapshot(exclude=["C:\\Backup"])
-    sim(conn).set_registry_value(CONFIG, "Version", "7.3")
-    sim(conn).set_registry_value(CONFIG, "DefaultDatabase", "CRM73")
+    sim(conn).set_registry_value(CONFIG, "Version", "7.3", view="32")
+    sim(conn).set_registry_value(CONFIG, "DefaultDatabase", "CRM73", view="32")
     args = {"path": "C:\\Backup\\config.reg", "key": CONFIG}
     first, _ = twice("registry_import", args, conn, run=with_artifacts(backup))
     assert first.output["changes"] == 2 and first.output["backup"] == "C:\\Backup\\config.reg"
@@ -290,7 +291,7 @@ def test_registry_import_restores_the_export_then_is_ok(conn):
 
 def test_registry_import_check_mode_changes_nothing(conn):
     export(conn)
-    sim(conn).set_registry_value(CONFIG, "Version", "7.3")
+    sim(conn).set_registry_value(CONFIG, "Version", "7.3", view="32")
     result = check_mode_changes_nothing(
         "registry_import", {"path": "C:\\Backup\\config.reg", "key": CONFIG}, conn
     )
@@ -319,7 +320,7 @@ def test_registry_import_refuses_a_backup_changed_since_it_was_verified(conn):
     assert sim(conn).snapshot() == before
     forced = run_module("registry_import", args, connection=conn, run=with_artifacts(allow_unprotected=True))
     assert forced.changed and not forced.failed
-    assert sim(conn).registry_value(CONFIG, "Version")["data"] == "6.0"
+    assert sim(conn).registry_value(CONFIG, "Version", view="32")["data"] == "6.0"
 
 
 def test_registry_import_refuses_a_file_that_writes_outside_its_key(conn):

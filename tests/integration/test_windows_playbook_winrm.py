@@ -93,7 +93,7 @@ def test_rollback_imports_the_export_recorded_by_an_earlier_run(tmp_path: Path, 
     options = ["-i", "inv.yml", "--output", "jsonl", "--no-report"]
     assert run_cli(["run", "pb.yml", *options], tmp_path).rc == 0
     maintenance = journal_of(tmp_path).runs()[0]["id"]
-    endpoint.sim.set_registry_value(CONFIG, "Version", "7.3")  # what the failed upgrade left
+    endpoint.sim.set_registry_value(CONFIG, "Version", "7.3", view="32")  # what the failed upgrade left
     commands = endpoint.stats["command"]
 
     refused = run_cli(["run", "rollback.yml", *options], tmp_path)
@@ -104,4 +104,4 @@ def test_rollback_imports_the_export_recorded_by_an_earlier_run(tmp_path: Path, 
     rollback = run_cli(["run", "rollback.yml", *options, "--from-run", maintenance], tmp_path)
     assert rollback.rc == 0, rollback.err + rollback.out
     assert list(rollback.statuses().values()) == ["changed"]
-    assert endpoint.sim.registry_value(CONFIG, "Version")["data"] == "7.2"
+    assert endpoint.sim.registry_value(CONFIG, "Version", view="32")["data"] == "7.2"

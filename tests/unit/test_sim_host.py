@@ -56,6 +56,12 @@ def crm(tmp_path: Path) -> SimHost:
 
 
 @pytest.fixture
+def crm64(tmp_path: Path) -> SimHost:
+    """A Sage CRM server whose eWare keys are in the 64-bit registry view (HKLM\\SOFTWARE\\eWare)."""
+    return SimHost.open(tmp_path, "web1", {"preset": "sagecrm", "registry_view": "64"})
+
+
+@pytest.fixture
 def bare(tmp_path: Path) -> SimHost:
     return SimHost.open(tmp_path, "plain", {"disks": {"C": {"total": 10_000, "free": 8_000}}})
 
@@ -102,6 +108,11 @@ def test_a_failed_call_does_not_stop_the_batch(crm: SimHost) -> None:
         "hostname": "WEB1",
         "user": "Administrator",
         "simulated": True,
+        "os_name": "Microsoft Windows Server 2019 Standard",
+        "os_version": "10.0.17763",
+        "architecture": "x64",
+        "powershell": "5.1.17763.1",
+        "dotnet_release": 461814,
     }
 
 
@@ -280,14 +291,21 @@ def test_archive_extract_strip_overwrite_and_corruption(bare: SimHost) -> None:
 
 
 # --- registry -------------------------------------------------------------------------------------------
-def test_registry_get_set_types_and_case(crm: SimHost) -> None:
+def test_registry_get_set_types_and_case(crm64: SimHost) -> None:
+    crm = crm64
     got = ok(crm, "registry.get", key="hklm:\\software\\EWARE\\config\\/crm", name="version")
-    assert got == {"exists": True, "values": {"Version": {"type": "REG_SZ", "data": "7.2"}}, "subkeys": []}
+    assert got == {
+        "exists": True,
+        "values": {"Version": {"type": "REG_SZ", "data": "7.2"}},
+        "subkeys": [],
+        "view": "64",
+    }
     assert ok(crm, "registry.get", key="HKLM\\SOFTWARE\\eWare")["subkeys"] == ["Config", "Mappings"]
     assert ok(crm, "registry.get", key="HKLM\\SOFTWARE\\Nope") == {
         "exists": False,
         "values": {},
         "subkeys": [],
+        "view": "64",
     }
     result = ok(crm, "registry.set", key=CONFIG, name="Version", data="7.3")
     assert result == {"changed": True, "before": {"type": "REG_SZ", "data": "7.2"}}
@@ -301,7 +319,8 @@ def test_registry_get_set_types_and_case(crm: SimHost) -> None:
     fails(crm, "registry.get", "invalid", key="HKXX\\Software")
 
 
-def test_registry_export_is_a_real_reg_file_and_import_restores(crm: SimHost) -> None:
+def test_registry_export_is_a_real_reg_file_and_import_restores(crm64: SimHost) -> None:
+    crm = crm64
     ok(crm, "file.mkdir", path="C:\\Backups")
     ok(crm, "registry.set", key=CONFIG, name="Big", data=list(range(60)), type="REG_BINARY")
     ok(crm, "registry.set", key=CONFIG, name="Path", data="%ProgramFiles%\\x", type="REG_EXPAND_SZ")
@@ -320,12 +339,13 @@ def test_registry_export_is_a_real_reg_file_and_import_restores(crm: SimHost) ->
     ok(crm, "registry.set", key=CONFIG, name="Version", data="7.3")
     ok(crm, "registry.set", key=CONFIG, name="Q", data=5, type="REG_QWORD")
     imported = ok(crm, "registry.import", path="C:\\Backups\\config.reg")
-    assert imported == {"changed": True, "sha256": exported["sha256"]}
+    assert imported == {"changed": True, "sha256": exported["sha256"], "view": "64"}
     assert crm.snapshot(exclude=["C:\\Backups"]) == before
     assert ok(crm, "registry.import", path="C:\\Backups\\config.reg")["changed"] is False
 
 
-def test_registry_import_merges_and_honours_delete_markers(crm: SimHost) -> None:
+def test_registry_import_merges_and_honours_delete_markers(crm64: SimHost) -> None:
+    crm = crm64
     ok(crm, "registry.set", key=CONFIG, name="Added", data="by upgrade")
     reg = (
         "Windows Registry Editor Version 5.00\r\n\r\n"
@@ -474,7 +494,7 @@ def test_registered_program_plugins_can_change_the_host(crm: SimHost) -> None:
 
     def installer(host: SimHost, argv: list[str], stdin: bytes) -> tuple[int, str, str]:
         seen.append((argv, stdin, host.process))
-        host.set_registry_value(CONFIG, "Version", "7.3")
+        host.set_registry_value(CONFIG, "Version", "7.3", view="32")
         host.write_bytes(CRM + "\\eware.dll", b"eware.dll Sage CRM 7.3\n")
         host.set_product("Sage CRM", "7.3")
         return 0, "upgraded", ""
@@ -489,7 +509,7 @@ def test_registered_program_plugins_can_change_the_host(crm: SimHost) -> None:
         assert ok(crm, "process.run", argv=["D:\\other\\unheard-of.exe"])["rc"] == 9009
     finally:
         assert unregister_program("C:\\Media\\SageCRM*\\setup.exe")
-    assert crm.registry_value(CONFIG, "version") == {"type": "REG_SZ", "data": "7.3"}
+    assert crm.registry_value(CONFIG, "version", view="32") == {"type": "REG_SZ", "data": "7.3"}
     page = ok(crm, "http.get", url="http://localhost/CRM/eware.dll/Logon")
     assert page["status"] == 200 and "Sage CRM 7.3" in page["body"]
     assert crm.snapshot()["products"] == {"Sage CRM": {"version": "7.3"}}
@@ -614,12 +634,12 @@ def test_sagecrm_preset_builds_a_realistic_server(crm: SimHost) -> None:
         assert CRM + "\\" + path in files, path
     assert SERVICES + "\\IISUtils\\CRMRewriter\\web.config" in files
     registry = snap["registry"]
-    config = registry["HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare\\Config\\/CRM"]
+    config = registry["HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\eWare\\Config\\/CRM"]
     assert {k: v["data"] for k, v in config.items() if k.startswith("Default")} == {
         "DefaultDatabase": "CRM",
         "DefaultDatabaseServer": "DBSERVER",
     }
-    assert "HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare\\Mappings" in registry
+    assert "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\eWare\\Mappings" in registry
     assert set(snap["services"]) == {
         "W3SVC",
         "WAS",
@@ -646,7 +666,7 @@ def test_sagecrm_preset_options_and_roles(tmp_path: Path) -> None:
     snap = host.snapshot()
     assert set(snap["services"]) == {"MSSQLSERVER", "CRMEscalationService"}
     assert snap["iis"] is None and snap["disks"]["D"]["total"] > 0
-    key = "HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare\\Config\\/Sales"
+    key = "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\eWare\\Config\\/Sales"
     assert snap["registry"][key]["Version"]["data"] == "7.1"
     assert "C:\\Program Files (x86)\\Sage\\CRM\\Sales\\eware.dll" in snap["files"]
     fails(host, "iis.state", "not_found")
@@ -721,7 +741,7 @@ def test_the_sagecrm_preset_plugs_in_its_installer_in_every_process(tmp_path: Pa
     )
     assert (run.returncode, run.stdout.strip()) == (0, "0"), run.stderr
     reopened = SimHost.open(tmp_path, "web1")  # this process gets it back when it opens the host
-    assert reopened.registry_value(CONFIG, "Version")["data"] == "7.3"
+    assert reopened.registry_value(CONFIG, "Version", view="32")["data"] == "7.3"
     again = ok(reopened, "process.run", argv=argv)  # the installer answers in this process too
     assert again["rc"] == 1 and "already at version 7.3" in again["stderr"]
 
@@ -872,7 +892,7 @@ def test_state_persists_across_opens(tmp_path: Path) -> None:
     ok(first, "file.write", path="C:\\marker.txt", content_b64=b64(b"m"))
     second = SimHost.open(tmp_path, "web1", {"preset": "sagecrm", "version": "9.9"})
     assert ok(second, "service.get", name="W3SVC")["state"] == "stopped"
-    assert ok(second, "registry.get", key=CONFIG, name="Version")["values"]["Version"]["data"] == "7.2"
+    assert ok(second, "registry.get", key=CONFIG, name="Version", view="32")["values"]["Version"]["data"] == "7.2"
     assert second.snapshot() == first.snapshot()
     assert (tmp_path / "sim" / "web1.json").is_file() and (tmp_path / "sim" / "web1" / "fs" / "C").is_dir()
     ok(second, "service.set", name="WAS", state="stopped")
@@ -1011,7 +1031,7 @@ def test_the_documented_installer_plugin_works(crm: SimHost) -> None:
             "stdout": "",
             "stderr": "",
         }
-        assert crm.registry_value(CONFIG, "Version")["data"] == "7.3"
+        assert crm.registry_value(CONFIG, "Version", view="32")["data"] == "7.3"
         assert "Sage CRM 7.3" in ok(crm, "http.get", url="http://localhost/CRM/eware.dll")["body"]
         assert ok(crm, "file.stat", path=CRM + "\\Setup\\UPGRADELOG.HTML")["exists"]
     finally:

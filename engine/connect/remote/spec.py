@@ -39,7 +39,8 @@ WINDOWS = frozenset({"windows"})
 _SPECS = [
     # --- host facts
     PrimitiveSpec("host.facts", (), (), ALL,
-                  "-> {os: 'posix'|'windows', hostname, python?, user, simulated: bool}"),
+                  "-> {os: 'posix'|'windows', hostname, python?, user, simulated: bool}; windows also "
+                  "{os_name, os_version, architecture: x64|x86, powershell, dotnet_release}"),
     # --- files
     PrimitiveSpec("file.stat", ("path",), ("follow",), ALL,
                   "-> {exists, type: file|directory|link|other, size, mode (octal str), mtime, owner, group, target?}"),
@@ -87,12 +88,15 @@ _SPECS = [
     PrimitiveSpec("service.uninstall", ("name", "executable"), ("arguments",), WINDOWS,
                   "runs `executable arguments` (default /u) -> {changed, rc}"),
     # --- registry
-    PrimitiveSpec("registry.get", ("key",), ("name",), WINDOWS,
-                  "-> {exists, values: {name: {type, data}}, subkeys: [...]}"),
-    PrimitiveSpec("registry.set", ("key", "name", "data"), ("type",), WINDOWS, "-> {changed, before}"),
-    PrimitiveSpec("registry.export", ("key", "dest"), (), WINDOWS, ".reg file -> {sha256, size}"),
-    PrimitiveSpec("registry.import", ("path",), ("replace",), WINDOWS,
-                  "-> {changed, sha256}; replace=true first deletes the file's top key, so values added "
+    # view: '64' (the default) or '32', the registry view of a 64-bit Windows (RegistryView.Registry64/32,
+    # reg.exe /reg:64 | /reg:32). A 32-bit program's keys under HKLM\SOFTWARE live in the 32-bit view
+    # (physically HKLM\SOFTWARE\WOW6432Node); a .reg file names keys as seen in its view.
+    PrimitiveSpec("registry.get", ("key",), ("name", "view"), WINDOWS,
+                  "-> {exists, values: {name: {type, data}}, subkeys: [...], view}"),
+    PrimitiveSpec("registry.set", ("key", "name", "data"), ("type", "view"), WINDOWS, "-> {changed, before}"),
+    PrimitiveSpec("registry.export", ("key", "dest"), ("view",), WINDOWS, ".reg file -> {sha256, size, view}"),
+    PrimitiveSpec("registry.import", ("path",), ("replace", "view"), WINDOWS,
+                  "-> {changed, sha256, view}; replace=true first deletes the file's top key, so values added "
                   "since the export do not survive (reg import alone merges)"),
     # --- IIS
     PrimitiveSpec("iis.state", (), (), WINDOWS,

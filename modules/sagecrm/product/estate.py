@@ -118,6 +118,7 @@ SECTION_SCHEMA: dict[str, Any] = {
         },
         "replication": {"type": "object", "additionalProperties": False, "properties": {"group": _STR}},
         "lock_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 3},
+        "registry_view": {"enum": ["auto", "32", "64"]},
         "mirror_of": _STR,
         "mirror_hosts": {"type": "object", "additionalProperties": _STR},
         "simulation": {
@@ -171,6 +172,12 @@ class Estate:
     @property
     def registry_keys(self) -> tuple[str, str]:
         return (self.config_key, MAPPINGS_KEY)
+
+    @property
+    def registry_view(self) -> str:
+        """Where the eWare keys are on 64-bit Windows: `32` (WOW6432Node, a 32-bit Sage CRM), `64`,
+        or `auto` (the default: found on each server, see modules.sagecrm._sagecrm.eware_view)."""
+        return str(self.setting("registry_view", default="auto"))
 
     @property
     def log_path(self) -> str:

@@ -1,5 +1,14 @@
 # The registry.* primitives: get, set, export, import. Keys are reached through
 # Microsoft.Win32.RegistryKey with the names as data; export and import use reg.exe by exit code.
+#
+# Every primitive works in one registry view, '64' unless the call asks for '32': on 64-bit
+# Windows a 32-bit program (Sage CRM's eware.dll, its InstallShield setup) reads and writes
+# HKLM\SOFTWARE through the 32-bit view, physically HKLM\SOFTWARE\WOW6432Node ("Registry
+# Redirector", learn.microsoft.com/windows/win32/winprog64/registry-redirector). The view is always
+# explicit (RegistryKey.OpenBaseKey with RegistryView.Registry64/Registry32, reg.exe /reg:64 or
+# /reg:32, "reg import", learn.microsoft.com/windows-server/administration/windows-commands/reg-import),
+# never the helper process's own default. A .reg file names keys as its view shows them, so a file
+# exported with /reg:32 must be imported with /reg:32.
 
 $CutoverHives = @{
     'HKEY_LOCAL_MACHINE'  = 'LocalMachine'
@@ -39,9 +48,21 @@ function Split-CutoverKey($Key) {
     return [ordered]@{ hive = $hive; sub = $sub; full = (@($hive) + @($sub | Where-Object { $_ -ne '' })) -join '\' }
 }
 
-function Open-CutoverKey($Parts, [bool]$Writable, [bool]$Create) {
-    $base = [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]$CutoverHives[$Parts.hive],
-        [Microsoft.Win32.RegistryView]::Default)
+function Get-CutoverRegView($Value) {
+    # '64' (the default) or '32': the RegistryView and the reg.exe switch of that view.
+    if ($null -eq $Value) { $Value = '64' }
+    $name = [string]$Value
+    if ($name -eq '64') { return [ordered]@{ name = '64'; view = [Microsoft.Win32.RegistryView]::Registry64; switch = '/reg:64' } }
+    if ($name -eq '32') { return [ordered]@{ name = '32'; view = [Microsoft.Win32.RegistryView]::Registry32; switch = '/reg:32' } }
+    Stop-CutoverCall 'invalid' "view must be '32' or '64', not '$Value'"
+}
+
+function Open-CutoverBase($Parts, $View) {
+    return [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]$CutoverHives[$Parts.hive], $View.view)
+}
+
+function Open-CutoverKey($Parts, [bool]$Writable, [bool]$Create, $View) {
+    $base = Open-CutoverBase $Parts $View
     if ($Parts.sub -eq '') { return $base }
     if ($Create) { return $base.CreateSubKey($Parts.sub) }
     return $base.OpenSubKey($Parts.sub, $Writable)
@@ -120,11 +141,11 @@ function Add-CutoverRegLines($RegKey, [string]$Path, $Lines) {
     }
 }
 
-function Get-CutoverRegSnapshot([string[]]$Keys) {
+function Get-CutoverRegSnapshot([string[]]$Keys, $View) {
     $lines = New-Object System.Collections.ArrayList
     foreach ($key in $Keys) {
         $parts = Split-CutoverKey $key
-        $regKey = Open-CutoverKey $parts $false $false
+        $regKey = Open-CutoverKey $parts $false $false $View
         if ($null -eq $regKey) { [void]$lines.Add("$($parts.full)|absent"); continue }
         Add-CutoverRegLines $regKey $parts.full $lines
         $regKey.Close()
@@ -135,9 +156,10 @@ function Get-CutoverRegSnapshot([string[]]$Keys) {
 # registry.get: the values (or one value) and subkey names of a key.
 function Invoke-CutoverRegistryGet {
     param($a)
+    $view = Get-CutoverRegView $a.view
     $parts = Split-CutoverKey $a.key
-    $regKey = Open-CutoverKey $parts $false $false
-    if ($null -eq $regKey) { return [ordered]@{ exists = $false; values = [ordered]@{}; subkeys = [object[]]@() } }
+    $regKey = Open-CutoverKey $parts $false $false $view
+    if ($null -eq $regKey) { return [ordered]@{ exists = $false; values = [ordered]@{}; subkeys = [object[]]@(); view = $view.name } }
     try {
         $values = [ordered]@{}
         $only = $a.name
@@ -150,7 +172,7 @@ function Invoke-CutoverRegistryGet {
         [Array]::Sort($subkeys, [StringComparer]::OrdinalIgnoreCase)
     }
     finally { $regKey.Close() }
-    return [ordered]@{ exists = $true; values = $values; subkeys = [object[]]@($subkeys) }
+    return [ordered]@{ exists = $true; values = $values; subkeys = [object[]]@($subkeys); view = $view.name }
 }
 
 # registry.set: write one value when it differs, typed as asked or as its data suggests.
@@ -161,7 +183,7 @@ function Invoke-CutoverRegistrySet {
     if (-not ($name -is [string]) -or $name.IndexOf([char]0) -ge 0) { Stop-CutoverCall 'invalid' "name must be a string without NUL ('' is the default value)" }
     $type = if ($null -eq $a.type) { '' } else { [string]$a.type }
     $new = ConvertTo-CutoverRegData $a.data $type
-    $regKey = Open-CutoverKey $parts $true $true
+    $regKey = Open-CutoverKey $parts $true $true (Get-CutoverRegView $a.view)
     try {
         $before = $null
         if (@($regKey.GetValueNames()) -contains $name) { $before = Get-CutoverRegValue $regKey $name }
@@ -173,24 +195,26 @@ function Invoke-CutoverRegistrySet {
     return [ordered]@{ changed = $changed; before = $before }
 }
 
-# registry.export: reg.exe export of a key to a .reg file.
+# registry.export: reg.exe export of a key (in one view) to a .reg file.
 function Invoke-CutoverRegistryExport {
     param($a)
+    $view = Get-CutoverRegView $a.view
     $parts = Split-CutoverKey $a.key
-    $regKey = Open-CutoverKey $parts $false $false
+    $regKey = Open-CutoverKey $parts $false $false $view
     if ($null -eq $regKey) { Stop-CutoverCall 'not_found' "The system was unable to find the specified registry key: $($parts.full)" }
     $regKey.Close()
     $dest = Resolve-CutoverPath $a.dest 'dest'
     if ([IO.Directory]::Exists($dest)) { Stop-CutoverCall 'exists' "a folder exists at $dest" }
     Assert-CutoverParent $dest
-    $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('export', $parts.full, $dest, '/y')
-    if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe export exited with $rc" }
-    return [ordered]@{ sha256 = Get-CutoverFileSha256 $dest; size = [long](Get-Item -LiteralPath $dest -Force).Length }
+    $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('export', $parts.full, $dest, '/y', $view.switch)
+    if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe export $($view.switch) exited with $rc" }
+    return [ordered]@{ sha256 = Get-CutoverFileSha256 $dest; size = [long](Get-Item -LiteralPath $dest -Force).Length; view = $view.name }
 }
 
-# registry.import: reg.exe import of a .reg file, optionally deleting its top key first.
+# registry.import: reg.exe import of a .reg file (into one view), optionally deleting its top key first.
 function Invoke-CutoverRegistryImport {
     param($a)
+    $view = Get-CutoverRegView $a.view
     $path = Resolve-CutoverPath $a.path 'path'
     Assert-CutoverFile $path
     $text = [IO.File]::ReadAllText($path)
@@ -198,18 +222,19 @@ function Invoke-CutoverRegistryImport {
         Stop-CutoverCall 'invalid' "not a .reg file: the first line must be 'Windows Registry Editor Version 5.00'"
     }
     $keys = @([regex]::Matches($text, '(?m)^\s*\[-?([^\]\r\n]+)\]\s*$') | ForEach-Object { $_.Groups[1].Value })
-    $before = Get-CutoverRegSnapshot $keys
+    $before = Get-CutoverRegSnapshot $keys $view
     if ($a.replace -eq $true -and $keys.Count -gt 0 -and -not $keys[0].StartsWith('-')) {
         $top = Split-CutoverKey $keys[0]
-        $existing = Open-CutoverKey $top $false $false
-        if ($null -ne $existing) {
+        $existing = Open-CutoverKey $top $false $false $view
+        if ($null -ne $existing -and $top.sub -ne '') {
             $existing.Close()
-            $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('delete', $top.full, '/f')
-            if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe delete exited with $rc" }
+            # In the same view as the import (RegistryKey.DeleteSubKeyTree on a base key opened in it).
+            $base = Open-CutoverBase $top $view
+            try { $base.DeleteSubKeyTree($top.sub, $false) } finally { $base.Close() }
         }
     }
-    $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('import', $path)
-    if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe import exited with $rc" }
-    $after = Get-CutoverRegSnapshot $keys
-    return [ordered]@{ changed = ($before -ne $after); sha256 = Get-CutoverFileSha256 $path }
+    $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\reg.exe" @('import', $path, $view.switch)
+    if ($rc -ne 0) { Stop-CutoverCall 'failed' "reg.exe import $($view.switch) exited with $rc" }
+    $after = Get-CutoverRegSnapshot $keys $view
+    return [ordered]@{ changed = ($before -ne $after); sha256 = Get-CutoverFileSha256 $path; view = $view.name }
 }
