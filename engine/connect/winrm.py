@@ -17,6 +17,11 @@ Why it looks like this:
 - A shell the server dropped (idle timeout, restart of WinRM, quota) is reopened once, and the
   batch is sent again, but only when the server refused the batch itself: a batch whose Send
   was accepted may have run, so then the caller gets ConnectionFailed instead of a silent rerun.
+- A helper that ended between batches (killed on the host, crashed) makes the server refuse the
+  next Send with "The pipe has been ended."; the connection forgets that helper, starts a new one
+  in the same shell and sends the batch to it, once: the refused batch never reached any helper.
+- The shell loads the user's profile (WINRS_NOPROFILE false, what `winrs` does unless told
+  -noprofile): an installer needs the account's own %TEMP%, HKEY_CURRENT_USER and its DPAPI keys.
 - NTLM sealing is stateful, so a `Protocol` must never be used by two threads at once: the
   executor holds `self.lock`, and every wire exchange also holds the private `_wire` lock
   (re-entrant; `interrupt()` never takes it: it only raises a flag the call loop checks).
@@ -42,6 +47,7 @@ from engine.connect.base import Connection
 from engine.connect.remote.powershell import script as primitives_script
 from engine.connect.winrm_errors import (
     is_envelope_limit,
+    is_pipe_ended,
     is_shell_gone,
     is_transport_failure,
     translate,
@@ -94,6 +100,10 @@ STDERR_KEEP = 16 * 1024
 
 class _ShellGone(Exception):
     """The server refused a request because our shell no longer exists there (or is full)."""
+
+
+class _HelperGone(Exception):
+    """The server refused a Send because the helper process has exited ("The pipe has been ended")."""
 
 
 @lru_cache(maxsize=4)
@@ -195,13 +205,14 @@ class WinRMConnection(Connection):
         """Ensure shell and helper, then send `line`; a dropped shell is reopened once.
 
         Resending is safe here: a shell-gone fault on Command or Send means the server refused
-        the request, so no complete batch line reached any helper.
+        the request, so no complete batch line reached any helper; the same holds for a Send the
+        server refused because the helper had exited (a batch runs only once its whole line is in).
         """
         for attempt in (1, 2):
             try:
                 self._session()
                 if self._shell_id is None:
-                    self._shell_id = self._protocol.open_shell(codepage=SHELL_CODEPAGE, noprofile=True)
+                    self._shell_id = self._protocol.open_shell(codepage=SHELL_CODEPAGE, noprofile=False)
                     self._command_id = None
                 needs_helper = self._command_id is None if self.persistent else line is not None
                 if needs_helper:
@@ -215,6 +226,16 @@ class WinRMConnection(Connection):
                 if attempt == 2:
                     raise ConnectionFailed(
                         f"{self.settings.endpoint} dropped two new shells in a row", self.host.name
+                    ) from None
+            except _HelperGone:
+                self._raise_last_words()
+                log.info("%s: the PowerShell helper had ended; starting a new one", self.host.name)
+                self._kill()  # releases the ended command on the server
+                if attempt == 2:
+                    raise ConnectionFailed(
+                        "the PowerShell helper ended again as soon as it was started; look for what stops "
+                        "powershell.exe on the host (antivirus, the Application event log)",
+                        self.host.name,
                     ) from None
 
     def _session(self) -> None:
@@ -271,6 +292,8 @@ class WinRMConnection(Connection):
                     continue
                 if is_shell_gone(exc):
                     raise _ShellGone from exc
+                if is_pipe_ended(exc):
+                    raise _HelperGone from exc
                 raise
             offset += len(piece)
             if last:
@@ -310,6 +333,23 @@ class WinRMConnection(Connection):
                 notice = self._death_notice(code)
                 self._kill()
                 raise RemoteError(notice, self.host.name)
+
+    def _raise_last_words(self) -> None:
+        """What an ended helper wrote before it exited: its refusal or failure frame is the reason
+        (too old a PowerShell, a script that did not load), raised as a live helper's would be."""
+        try:
+            out, err, _code, _done = self._receive(1)
+        except Exception as exc:  # the output may be gone with the process: then there is nothing to say
+            log.debug("%s: no output from the ended helper: %s", self.host.name, type(exc).__name__)
+            return
+        self._stderr += err
+        frame = self._reader.feed(out) if out else None
+        if frame is None or frame.ok:
+            return
+        self._kill()
+        if frame.refused:
+            raise ConnectionFailed(refusal_message(frame.data), self.host.name)
+        raise RemoteError(f"PowerShell helper: {frame.data.decode('utf-8', 'replace')}", self.host.name)
 
     def _receive(self, wait: int) -> tuple[bytes, bytes, int, bool]:
         """One Receive whose server-side wait is `wait` seconds."""

@@ -3,7 +3,17 @@
 Test support, not product. It lets the real pywinrm client, and `WinRMConnection` above it,
 be exercised on the wire: Create / Command / Send / Receive / Signal / Delete on `/wsman`,
 HTTP/1.1 keep-alive, Basic or NTLM authentication with message encryption (pyspnego acceptor),
-and Windows' faults (Receive operation timeout, unknown ShellId, MaxEnvelopeSize, quota).
+and Windows' faults, with the codes and texts Windows sends (winrm_soap.py):
+- Receive with no output within the OperationTimeout: w:TimedOut 2150858793;
+- a request over MaxEnvelopeSizekb (500 KB by default): 2150859025;
+- Create past winrs MaxShellsPerUser (30, MS-WSMV 2.2.4.42 WinrsType): w:QuotaLimit 2150859173;
+- a shell the client left idle past winrs IdleTimeout (180 s, same table: "the server will wait
+  for the specified amount of time since the last received message from the client before
+  terminating the open shell"): the shell is gone, w:InvalidSelectors 2150858843;
+- Send to a command whose process has exited: "The pipe has been ended." (ERROR_BROKEN_PIPE);
+- 401 on wrong credentials; over HTTP with NTLM, an unsealed message is refused with HTTP 500, as
+  the service's AllowUnencrypted=false (its default) does.
+Time is the endpoint's own clock: `advance(seconds)` lets a test pass idle time without waiting.
 
 Each endpoint serves ONE host: the batches the cutover helper would answer are answered by the
 simulated host `simulation.host.SimHost` (or by any `dispatch(host_name, calls)` callable).
@@ -22,6 +32,7 @@ import base64
 import socket
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,13 +59,19 @@ SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 DEFAULT_MAX_ENVELOPE = 500 * 1024
 #: What pywinrm announces in every request (w:MaxEnvelopeSize); bounds each Receive answer.
 CLIENT_MAX_ENVELOPE = 153600
+#: winrm/config/winrs defaults of MS-WSMV 2.2.4.42 WinrsType: MaxShellsPerUser, IdleTimeout (s).
+DEFAULT_MAX_SHELLS_PER_USER = 30
+DEFAULT_IDLE_TIMEOUT = 180.0
 
 
 class WinRMEndpoint:
     """One WS-Management endpoint on 127.0.0.1:<free port> serving one (simulated) host.
 
     `stats` counts what the endpoint saw: create, command, send, receive, signal, delete,
-    receive_timeout, envelope_rejected, auth_rejected, shell_not_found, quota_rejected.
+    receive_timeout, envelope_rejected, auth_rejected, shell_not_found, quota_rejected,
+    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed.
+    `allow_unencrypted` is the service's AllowUnencrypted; None: false for NTLM (Windows' default,
+    NTLM seals every message), true for Basic (a test server configured for it).
     """
 
     def __init__(
@@ -69,6 +86,9 @@ class WinRMEndpoint:
         dispatch: Dispatch | None = None,
         max_envelope_size: int = DEFAULT_MAX_ENVELOPE,
         max_commands_per_shell: int | None = None,
+        max_shells_per_user: int = DEFAULT_MAX_SHELLS_PER_USER,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        allow_unencrypted: bool | None = None,
         ntlm_user_file: str | Path | None = None,
         runtime: HostRuntime | None = None,
     ) -> None:
@@ -80,6 +100,10 @@ class WinRMEndpoint:
         self.password = password
         self.max_envelope_size = max_envelope_size
         self.max_commands_per_shell = max_commands_per_shell
+        self.max_shells_per_user = max_shells_per_user
+        self.idle_timeout = idle_timeout
+        self.allow_unencrypted = auth == "basic" if allow_unencrypted is None else allow_unencrypted
+        self._clock_offset = 0.0
         #: The Windows PowerShell and .NET Framework the host's bootstrap finds.
         self.runtime = runtime or HostRuntime()
         self.stats: Counter[str] = Counter()
@@ -171,6 +195,22 @@ class WinRMEndpoint:
             settings["password"] = password
         return Host(name=name or self.name, address="127.0.0.1", connection="winrm", settings=settings)
 
+    def now(self) -> float:
+        """The endpoint's clock (monotonic seconds, moved on by `advance`)."""
+        return time.monotonic() + self._clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass on the endpoint's clock, as if the client sent nothing meanwhile."""
+        with self._lock:
+            self._clock_offset += seconds
+
+    def end_processes(self, exit_code: int = 1) -> int:
+        """Every running command ends on the host (killed, crashed); returns how many did."""
+        ended = [p for p in self.processes() if not p.ended]
+        for process in ended:
+            process.die(exit_code)
+        return len(ended)
+
     def drop_shells(self) -> int:
         """Forget every shell, as a WinRM service restart or idle timeout does; returns how many."""
         with self._lock:
@@ -205,16 +245,34 @@ class WinRMEndpoint:
         return 500, fault.render(request.message_id, "127.0.0.1")
 
     def _shell(self, request: soap.WsmanRequest) -> Shell | None:
+        """The request's shell, unless it is gone; a shell found is active from now on."""
         with self._lock:
-            return self.shells.get(request.shell_id or "")
+            self._expire_idle()
+            shell = self.shells.get(request.shell_id or "")
+            if shell is not None:
+                shell.last_seen = self.now()
+            return shell
+
+    def _expire_idle(self) -> None:
+        """Delete the shells the client left idle past the IdleTimeout (with their processes)."""
+        now = self.now()
+        for shell_id, shell in list(self.shells.items()):
+            if now - shell.last_seen > self.idle_timeout:
+                del self.shells[shell_id]
+                shell.close()
+                self.stats["idle_expired"] += 1
 
     def _missing(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
         self.stats["shell_not_found"] += 1
         return self._fault(request, soap.shell_not_found_fault(request.shell_id or ""))
 
     def _on_create(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
-        shell = Shell(request.options.get("WINRS_CODEPAGE", "437"))
         with self._lock:
+            self._expire_idle()
+            if len(self.shells) >= self.max_shells_per_user:  # one user per endpoint
+                self.stats["shell_quota_rejected"] += 1
+                return self._fault(request, soap.max_shells_fault())
+            shell = Shell(request.options.get("WINRS_CODEPAGE", "437"), self.now(), request.options)
             self.shells[shell.id] = shell
         return 200, soap.create_response(request.message_id, self.url, shell.id)
 
@@ -259,6 +317,9 @@ class WinRMEndpoint:
             return self._missing(request)
         stream = request.find("rsp:Send/rsp:Stream")
         assert stream is not None
+        if process.ended:
+            self.stats["pipe_ended"] += 1
+            return self._fault(request, soap.pipe_ended_fault())
         process.feed(base64.b64decode(stream.text or ""), stream.get("End", "false").lower() == "true")
         return 200, soap.send_response(request.message_id)
 
@@ -380,6 +441,11 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("Content-Type", "").startswith("multipart/encrypted"):
                 body = self.ntlm.unseal(body)
                 sealed = True
+                endpoint.stats["sealed"] += 1
+            elif body and not endpoint.allow_unencrypted:
+                endpoint.stats["unencrypted_rejected"] += 1
+                self._reply(500, b"", SOAP_CONTENT_TYPE)
+                return
         if not body:
             self._reply(200, b"", SOAP_CONTENT_TYPE)  # end of the NTLM handshake (no SOAP yet)
             return

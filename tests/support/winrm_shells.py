@@ -110,6 +110,18 @@ class Process:
                 self.exit_code = code
             self._cond.notify_all()
 
+    def die(self, code: int) -> None:
+        """The process ends on its own (killed on the host, crashed): what it wrote stays readable."""
+        with self._cond:
+            self.cancel.set()
+            if self.exit_code is None:
+                self.exit_code = code
+            self._cond.notify_all()
+
+    @property
+    def ended(self) -> bool:
+        return self.exit_code is not None
+
     def terminate(self) -> None:
         """Signal terminate: the runner stops, pending output is discarded."""
         with self._cond:
@@ -140,13 +152,17 @@ class Process:
 
 
 class Shell:
-    """A WinRS shell: its processes and how many commands it has started (for quotas)."""
+    """A WinRS shell: its processes, how many commands it has started (for quotas) and when the
+    client last sent it a message (for the idle timeout), on the endpoint's clock."""
 
-    def __init__(self, codepage: str) -> None:
+    def __init__(self, codepage: str, now: float = 0.0, options: dict[str, str] | None = None) -> None:
         self.id = str(uuid.uuid4()).upper()
         self.codepage = codepage
+        #: The Create's WINRS options as sent (WINRS_CODEPAGE, WINRS_NOPROFILE).
+        self.options = dict(options or {})
         self.processes: dict[str, Process] = {}
         self.commands_started = 0
+        self.last_seen = now
 
     def close(self) -> None:
         for process in self.processes.values():

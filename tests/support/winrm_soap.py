@@ -156,22 +156,41 @@ def receive_response(
 
 @dataclass(frozen=True)
 class Fault:
-    """A WS-Man fault as Windows words it: SOAP code/subcode, reason and the MS fault code."""
+    """A WS-Man fault as Windows words it: SOAP code/subcode, reason and the MS fault code.
+
+    `provider` names the WinRM plug-in that raised it (the shell's own errors come from the "Shell
+    cmd plugin", `%systemroot%\\system32\\winrscmd.dll`), wrapped in f:ProviderFault as Windows does.
+    """
 
     subcode: str
     reason: str
     wsman_code: int
     code: str = "s:Receiver"
+    provider: tuple[str, str] | None = None
 
     def render(self, relates_to: str, machine: str) -> bytes:
+        message = escape(self.reason)
+        if self.provider is not None:
+            message = (
+                f"<f:ProviderFault provider={quoteattr(self.provider[0])} path={quoteattr(self.provider[1])}>"
+                f"{message}</f:ProviderFault>"
+            )
         body = (
             f"<s:Fault><s:Code><s:Value>{self.code}</s:Value>"
             f"<s:Subcode><s:Value>{self.subcode}</s:Value></s:Subcode></s:Code>"
             f'<s:Reason><s:Text xml:lang="en-US">{escape(self.reason)}</s:Text></s:Reason>'
             f'<s:Detail><f:WSManFault xmlns:f="{NS["f"]}" Code="{self.wsman_code}" Machine={quoteattr(machine)}>'
-            f"<f:Message>{escape(self.reason)}</f:Message></f:WSManFault></s:Detail></s:Fault>"
+            f"<f:Message>{message}</f:Message></f:WSManFault></s:Detail></s:Fault>"
         )
         return envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
+
+
+#: The plug-in that runs commands in a cmd shell (what Windows names in its provider faults).
+SHELL_CMD_PLUGIN = ("Shell cmd plugin", "%systemroot%\\system32\\winrscmd.dll")
+
+
+# Fault codes are the ERROR_WSMAN_* values of wsman.h (Windows SDK) and the texts those Windows
+# sends; MS-WSMV is https://learn.microsoft.com/openspecs/windows_protocols/ms-wsmv/.
 
 
 def timeout_fault() -> Fault:
@@ -201,6 +220,25 @@ def envelope_too_large_fault(size: int, limit: int) -> Fault:
         2150859025,
         code="s:Sender",
     )
+
+
+def max_shells_fault() -> Fault:
+    """Create past winrm/config/winrs/MaxShellsPerUser: MS-WSMV 3.1.4.5.2.1 wsman:QuotaLimit ("A
+    wsman:QuotaLimit fault SHOULD be returned by the wst:Create operation when a quota limit is
+    exceeded"), with the f:Message text it gives; ERROR_WSMAN_QUOTA_MAX_SHELLS (0x803381A5)."""
+    return Fault(
+        "w:QuotaLimit",
+        "The Windows Remote Shell cannot process the request. The server is already executing the maximum "
+        "number of concurrent shells a user can remotely open on the same system. Retry later.",
+        2150859173,
+    )
+
+
+def pipe_ended_fault() -> Fault:
+    """Send to a command whose process has exited: the shell plug-in cannot write to its stdin pipe
+    and answers with the Win32 error ERROR_BROKEN_PIPE (109, "The pipe has been ended.", System Error
+    Codes), as a provider fault of the Shell cmd plugin."""
+    return Fault("w:InternalError", "The pipe has been ended. ", 109, provider=SHELL_CMD_PLUGIN)
 
 
 def max_operations_fault(limit: int) -> Fault:
