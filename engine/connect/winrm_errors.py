@@ -91,9 +91,17 @@ def is_transport_failure(exc: BaseException) -> bool:
     return isinstance(exc, requests.RequestException | InvalidCredentialsError | WinRMTransportError)
 
 
+#: The `kind` of a ConnectionFailed that the credentials caused: trying again cannot help, and each
+#: try counts towards the account's lockout threshold, so the run does not try again.
+AUTH_FAILED = "auth"
+
+
 def translate(exc: BaseException, s: WinRMSettings) -> ConnectionFailed:
     """One `ConnectionFailed` with a plain reason for anything the WinRM stack raised."""
-    return ConnectionFailed(_reason(exc, s), host=s.host)
+    refused = (isinstance(exc, InvalidCredentialsError) and "rejected by the server" in str(exc)) or (
+        _kerberos_reason(exc, s) is not None
+    )
+    return ConnectionFailed(_reason(exc, s), host=s.host, kind=AUTH_FAILED if refused else "connection")
 
 
 def _reason(exc: BaseException, s: WinRMSettings) -> str:

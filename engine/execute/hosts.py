@@ -26,6 +26,8 @@ class HostConnections:
         self.resolve = resolve or (lambda host: host)
         self._conns: dict[str, Connection] = {}
         self._failed: dict[str, str] = {}
+        #: host -> the authentication failure of its first open, raised again instead of a new try
+        self._refused: dict[str, ConnectionFailed] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -46,10 +48,18 @@ class HostConnections:
             conn = self._conns.get(name)
             if conn is not None:
                 return conn
+            refused = self._refused.get(name)
+            if refused is not None:  # the credentials were refused: another try would only lock the account
+                raise refused
             host = self.resolve(self.host(name))
             kwargs: dict[str, Any] = {"state_dir": self.state_dir} if host.connection == "sim" else {}
             conn = connection_for(host, **kwargs)
-            conn.open()
+            try:
+                conn.open()
+            except ConnectionFailed as failed:
+                if failed.kind == "auth":
+                    self._refused[name] = failed
+                raise
             self._conns[name] = conn
             return conn
 
