@@ -244,6 +244,8 @@ def _services(raw: dict[str, Any]) -> dict[str, Any]:
         }
         if spec.get("depends_on"):
             record["depends_on"] = [str(d) for d in spec["depends_on"]]
+        if spec.get("hangs") in ("stop", "start"):  # never leaves StopPending / StartPending
+            record["hangs"] = spec["hangs"]
         services[str(name)] = record
     return services
 

@@ -101,6 +101,8 @@ def _start(host: HostState, name: str) -> None:
             "failed",
             f"Service '{name}' cannot be started: the service is disabled (start mode disabled).",
         )
+    if record.get("hangs") == "start":
+        raise SimError("timeout", _hung(name, "Running", "StartPending", None))
     for dependency in record.get("depends_on", []):
         found = find_service(host.state, dependency)
         if found is None:
@@ -112,15 +114,30 @@ def _start(host: HostState, name: str) -> None:
     host.changed(f"service {name} started")
 
 
-def _stop(host: HostState, name: str) -> None:
+def _stop(host: HostState, name: str, stopped: list[str] | None = None, timeout: float | None = None) -> list[str]:
+    """Stop a service after the services that depend on it (theirs first); the names stopped, in order.
+
+    A service whose record says `hangs: stop` never leaves StopPending: with a timeout the call
+    fails as ServiceController.WaitForStatus does, kind `timeout`, naming the state it is in.
+    """
+    stopped = [] if stopped is None else stopped
     for other, record in host.state.get("services", {}).items():
         deps = [d.casefold() for d in record.get("depends_on", [])]
         if name.casefold() in deps and record["state"] != "stopped":
-            _stop(host, other)
+            _stop(host, other, stopped, timeout)
     record = host.state["services"][name]
     if record["state"] != "stopped":
+        if record.get("hangs") == "stop":
+            raise SimError("timeout", _hung(name, "Stopped", "StopPending", timeout))
         record["state"] = "stopped"
         host.changed(f"service {name} stopped")
+        stopped.append(name)
+    return stopped
+
+
+def _hung(name: str, wanted: str, state: str, timeout: float | None) -> str:
+    waited = "" if timeout is None else f" ({timeout:g} s)"
+    return f"Service '{name}' did not reach {wanted} before the step's deadline{waited} (it is {state})."
 
 
 def restart(host: HostState) -> None:
@@ -182,21 +199,31 @@ def service_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
 def service_set(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     wanted = arg_choice(args, "state", SERVICE_STATES) if args.get("state") is not None else None
     mode = arg_choice(args, "start_mode", START_MODES) if args.get("start_mode") is not None else None
+    timeout = args.get("timeout")
+    if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
+        raise SimError("invalid", f"timeout must be a number of seconds > 0, not {timeout!r}")
     name, record = _service(host, arg_str(args, "name"))
     before = {"state": record["state"], "start_mode": record["start_mode"]}
     if mode is not None and record["start_mode"] != mode:
         record["start_mode"] = mode
         host.changed(f"service {name} start mode {mode}")
-    if wanted == "running":
+    stopped: list[str] = []
+    if wanted in ("stopped", "restarted"):
+        _stop(host, name, stopped, timeout)
+    if wanted in ("running", "restarted"):
         _start(host, name)
-    elif wanted == "stopped":
-        _stop(host, name)
-    elif wanted == "restarted":
-        _stop(host, name)
-        _start(host, name)
+    dependents = [s for s in stopped if s != name]
+    if wanted == "restarted":
+        for dependent in reversed(dependents):  # what depends on the service starts after it
+            _start(host, dependent)
         host.changed(f"service {name} restarted")
     after = {"state": record["state"], "start_mode": record["start_mode"]}
-    return {"changed": after != before or wanted == "restarted", "before": before, "after": after}
+    return {
+        "changed": after != before or wanted == "restarted",
+        "before": before,
+        "after": after,
+        "dependents_stopped": dependents,
+    }
 
 
 # --- IIS -------------------------------------------------------------------------------------------

@@ -9,6 +9,12 @@ the service is missing, `installed: false` runs the uninstaller (the service's o
 Idempotent: `started`/`stopped` and `start_mode` change only what differs, so a second run is
 `ok`; `restarted` always restarts (and always reports `changed`).
 
+Stopping and starting keep to the step's own `timeout` (the primitive waits for the service with
+that deadline and fails with kind `timeout`, naming the state the service is in); without one,
+the host allows 120 s. A service cannot stop while services that depend on it run: those are
+stopped first and listed in the output (`dependents_stopped`); `restarted` starts them again, and
+`undo` of a stop starts them again after the service.
+
 Rollback: the output keeps the service's state before the change, and `undo` puts it back
 (reinstalling an uninstalled service from its recorded binary, uninstalling one this task
 installed, then the old start mode and state). Uninstalling records the old binary as a
@@ -121,6 +127,7 @@ class WinService(WindowsStateModule):
         remote = ctx.require_remote()
         name = str(args["name"])
         result = Result(changed=True)
+        dependents: list[str] = []
         if change.get("uninstall"):
             before = change["before"]
             result.artifacts.append(
@@ -140,13 +147,15 @@ class WinService(WindowsStateModule):
                     ctx, "service.install", name, str(args["executable"]), args.get("install_args", ["/i"])
                 )
             if change.get("start_mode") or change.get("state"):
-                call(
+                answer = call(
                     remote,
                     "service.set",
                     name=name,
                     start_mode=change.get("start_mode"),
                     state=change.get("state"),
+                    timeout=_deadline(remote),
                 )
+                dependents = list(answer.get("dependents_stopped") or [])
         after = _read(ctx, name)
         result.output = {
             "name": name,
@@ -155,9 +164,12 @@ class WinService(WindowsStateModule):
             "before": change["before"],
             "install_args": list(args.get("install_args", ["/i"])),
             "uninstall_args": list(args.get("uninstall_args", ["/u"])),
+            "dependents_stopped": dependents,
         }
         result.diff = {"before": change["before"], "after": after} if ctx.diff_mode else None
         result.msg = _message(change)
+        if dependents and change.get("state") == "stopped":
+            result.msg += f" (and the services depending on it: {', '.join(dependents)})"
         return result
 
     def restore(
@@ -184,9 +196,20 @@ class WinService(WindowsStateModule):
         if state == now["state"]:
             state = None
         if mode or state:
-            call(remote, "service.set", name=name, start_mode=mode, state=state)
+            call(remote, "service.set", name=name, start_mode=mode, state=state, timeout=_deadline(remote))
             changed = True
+        if before.get("state") == "running":
+            for dependent in out.get("dependents_stopped") or []:  # stopped with it: back as they were
+                answer = call(remote, "service.set", name=str(dependent), state="running", timeout=_deadline(remote))
+                changed = changed or bool(answer.get("changed"))
         return Result(changed=changed, output={"name": name, **_read(ctx, name)})
+
+
+def _deadline(remote: Any) -> float | None:
+    """What is left of the step's timeout, less a second so the host answers before the connection
+    gives up on it; None (the host's default) when the step has no timeout."""
+    left = remote.timeout
+    return None if left is None else round(max(1.0, left - 1.0), 1)
 
 
 def _installer(ctx: TaskContext, op: str, name: str, executable: str, arguments: Any) -> None:

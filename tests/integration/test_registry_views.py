@@ -139,7 +139,9 @@ def test_registry_export_finds_the_32_bit_view_and_records_it_with_the_artifact(
 
 
 def test_registry_import_restores_into_the_view_recorded_with_the_export(conn) -> None:
-    exported = run_module("registry_export", {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}, connection=conn)
+    exported = run_module(
+        "registry_export", {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}, connection=conn
+    )
     before = conn.sim.snapshot(exclude=["C:\\Backup"])
     conn.sim.set_registry_value(CONFIG, "Version", "7.3", view="32")  # what the upgrade did
 
@@ -154,7 +156,9 @@ def test_registry_import_restores_into_the_view_recorded_with_the_export(conn) -
 
 
 def test_an_explicit_view_wins_over_the_recorded_one(conn) -> None:
-    exported = run_module("registry_export", {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}, connection=conn)
+    exported = run_module(
+        "registry_export", {"key": CONFIG, "dest": "C:\\Backup\\config.reg"}, connection=conn
+    )
 
     result = run_module(
         "registry_import", {"path": "C:\\Backup\\config.reg", "key": CONFIG, "view": "64"}, connection=conn,
@@ -253,6 +257,10 @@ def test_the_file_of_a_32_bit_export_is_what_reg_exe_writes(conn) -> None:
     content = ok(conn.sim, "file.read", path="C:\\Backup\\c.reg")["content_b64"]
 
     assert raw.startswith(b"\xff\xfe") and base64.b64decode(content) == raw
-    assert raw[2:].decode("utf-16-le").startswith(
-        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare\\Config\\/CRM]\r\n"
+    assert (
+        raw[2:]
+        .decode("utf-16-le")
+        .startswith(
+            "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare\\Config\\/CRM]\r\n"
+        )
     )

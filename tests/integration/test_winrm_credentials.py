@@ -38,7 +38,9 @@ def test_refused_credentials_are_tried_once_per_run_whatever_the_retries(
     one_logon = endpoint.stats["auth_rejected"]
     settings = {**endpoint.settings(), "password": WRONG}
     write_yaml(tmp_path / "inv.yml", {"estate": "creds", "hosts": {"web1": settings}})
-    tasks = [{"name": f"stat {i}", "win_stat": {"path": f"C:\\x{i}"}, "retries": 3, "delay": 0} for i in range(3)]
+    tasks = [
+        {"name": f"stat {i}", "win_stat": {"path": f"C:\\x{i}"}, "retries": 3, "delay": 0} for i in range(3)
+    ]
     write_yaml(tmp_path / "pb.yml", [{"name": "p", "hosts": "all", "tasks": tasks}])
 
     run = run_cli(["run", "pb.yml", "-i", "inv.yml", "--no-report"], tmp_path)
@@ -70,7 +72,12 @@ def test_a_refusal_says_what_windows_cannot_tell_apart_over_ntlm(winrm_endpoint)
 
 
 def _kerberos() -> WinRMSettings:
-    host = Host("web1", "web1.crm.local", "winrm", settings={"user": "svc@CRM.LOCAL", "winrm": {"transport": "kerberos"}})
+    host = Host(
+        "web1",
+        "web1.crm.local",
+        "winrm",
+        settings={"user": "svc@CRM.LOCAL", "winrm": {"transport": "kerberos"}},
+    )
     return WinRMSettings.from_host(host)
 
 

@@ -96,7 +96,9 @@ def test_a_receive_with_no_output_within_the_operation_timeout_is_the_timedout_f
     assert FAULT_OPERATION_TIMEOUT == 0x80338029
 
 
-def test_a_batch_running_past_the_operation_timeout_is_polled_until_it_answers(winrm_endpoint, connect) -> None:
+def test_a_batch_running_past_the_operation_timeout_is_polled_until_it_answers(
+    winrm_endpoint, connect
+) -> None:
     endpoint = winrm_endpoint("web1", auth="ntlm")
     conn = connect(endpoint, operation_timeout=1, read_timeout=5)
     endpoint.sim.add_fault({"op": "host.facts", "latency": 3, "mode": "once"})
@@ -111,7 +113,9 @@ def test_a_batch_running_past_the_operation_timeout_is_polled_until_it_answers(w
 # --- MaxEnvelopeSizekb -------------------------------------------------------------------------------
 
 
-def test_an_envelope_limit_below_the_smallest_piece_names_the_quota_and_how_to_raise_it(winrm_endpoint) -> None:
+def test_an_envelope_limit_below_the_smallest_piece_names_the_quota_and_how_to_raise_it(
+    winrm_endpoint,
+) -> None:
     endpoint = winrm_endpoint("web1", auth="basic", max_envelope_size=4_000)
     conn = WinRMConnection(endpoint.host())
 
@@ -212,7 +216,9 @@ def test_a_send_to_an_ended_powershell_is_the_pipe_has_been_ended_fault(winrm_en
     assert detail is not None and detail.get("provider") == "Shell cmd plugin"
 
 
-def test_a_helper_that_ended_between_batches_is_replaced_and_the_batch_runs_once(winrm_endpoint, connect) -> None:
+def test_a_helper_that_ended_between_batches_is_replaced_and_the_batch_runs_once(
+    winrm_endpoint, connect
+) -> None:
     endpoint = winrm_endpoint("web1", auth="ntlm")
     remote = Remote(connect(endpoint))
     remote.call("host.facts")

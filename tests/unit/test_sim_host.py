@@ -376,6 +376,7 @@ def test_service_get_and_set(crm: SimHost) -> None:
         "changed": True,
         "before": {"state": "running", "start_mode": "auto"},
         "after": {"state": "stopped", "start_mode": "manual"},
+        "dependents_stopped": [],
     }
     assert ok(crm, "service.set", name="CRMEscalationService", state="stopped")["changed"] is False
     restarted = ok(crm, "service.set", name="CRMEscalationService", state="restarted")

@@ -82,7 +82,9 @@ _SPECS = [
     PrimitiveSpec("service.get", ("name",), (), ALL,
                   "-> {exists, state: running|stopped|paused|unknown, start_mode: auto|manual|disabled|unknown, path?}"),
     PrimitiveSpec("service.set", ("name",), ("state", "start_mode", "timeout"), ALL,
-                  "state: running|stopped|restarted -> {changed, before, after}"),
+                  "state: running|stopped|restarted, within `timeout` s (default 120; kind `timeout` past it) "
+                  "-> {changed, before, after, dependents_stopped?: [names stopped first; restarted starts "
+                  "them again]}"),
     PrimitiveSpec("service.install", ("name", "executable"), ("arguments",), WINDOWS,
                   "runs `executable arguments` (Sage CRM services install with /i) -> {changed, rc}"),
     PrimitiveSpec("service.uninstall", ("name", "executable"), ("arguments",), WINDOWS,

@@ -1,5 +1,13 @@
 # The service.* primitives: get, set (state and start mode, with a timeout), install, uninstall.
 # Services are found through CIM by exact name and driven through ServiceController.
+#
+# service.set keeps to ONE deadline (its `timeout`, the step's time): Stop-Service -Force and
+# Start-Service wait as long as the service control manager lets them, so the service is driven
+# with ServiceController.Stop()/Start() and ServiceController.WaitForStatus(status, timeout),
+# which "waits for the service to reach the specified status or for the specified time-out to
+# expire" (TimeoutException then: the answer is kind 'timeout', with the state the service is in).
+# A service cannot stop while services that depend on it run: those are stopped first (each within
+# the same deadline), named in the answer (`dependents_stopped`), and a restart starts them again.
 
 Add-Type -AssemblyName System.ServiceProcess
 
@@ -47,6 +55,37 @@ function Get-CutoverArguments($Value, [string]$Default) {
     return , $list
 }
 
+function Wait-CutoverServiceStatus($Controller, [string]$Status, [DateTime]$Deadline) {
+    # WaitForStatus until the deadline; a service still on its way is a 'timeout' that says where it is.
+    $left = $Deadline - [DateTime]::UtcNow
+    if ($left -lt [TimeSpan]::Zero) { $left = [TimeSpan]::Zero }
+    try { $Controller.WaitForStatus($Status, $left) }
+    catch {
+        $Controller.Refresh()
+        Stop-CutoverCall 'timeout' "Service '$($Controller.ServiceName)' did not reach $Status before the step's deadline (it is $($Controller.Status))."
+    }
+}
+
+function Stop-CutoverServiceTree($Controller, [DateTime]$Deadline, $Stopped) {
+    # Stop the services that depend on this one (theirs first), then this one; add each stopped to $Stopped.
+    foreach ($dependent in $Controller.DependentServices) {
+        $dependent.Refresh()
+        if ($dependent.Status -ne 'Stopped') { Stop-CutoverServiceTree $dependent $Deadline $Stopped }
+    }
+    $Controller.Refresh()
+    if ($Controller.Status -eq 'Stopped') { return }
+    if ($Controller.Status -ne 'StopPending') { $Controller.Stop() }
+    Wait-CutoverServiceStatus $Controller 'Stopped' $Deadline
+    [void]$Stopped.Add($Controller.ServiceName)
+}
+
+function Start-CutoverService($Controller, [DateTime]$Deadline) {
+    $Controller.Refresh()
+    if ($Controller.Status -eq 'Running') { return }
+    if ($Controller.Status -ne 'StartPending') { $Controller.Start() }
+    Wait-CutoverServiceStatus $Controller 'Running' $Deadline
+}
+
 # service.get: a service's state, start mode and executable path.
 function Invoke-CutoverServiceGet {
     param($a)
@@ -63,11 +102,12 @@ function Invoke-CutoverServiceSet {
     $want = if ($null -eq $a.state) { $null } else { Get-CutoverChoice $a.state 'state' @('running', 'stopped', 'restarted') }
     $mode = if ($null -eq $a.start_mode) { $null } else { Get-CutoverChoice $a.start_mode 'start_mode' @('auto', 'manual', 'disabled') }
     $seconds = if ($null -eq $a.timeout) { 120 } else { [double]$a.timeout }
+    $deadline = [DateTime]::UtcNow.AddSeconds($seconds)
     $info = Get-CutoverServiceInfo $name
     if ($null -eq $info) { Stop-CutoverCall 'not_found' "Cannot find any service with service name '$name'." }
     $before = Get-CutoverServiceState $info
     $controller = New-Object System.ServiceProcess.ServiceController ([string]$info.Name)
-    $span = [TimeSpan]::FromSeconds($seconds)
+    $stopped = New-Object System.Collections.ArrayList
     if ($null -ne $mode -and $mode -ne $before.start_mode) {
         $startup = @{ auto = 'Automatic'; manual = 'Manual'; disabled = 'Disabled' }[$mode]
         Set-Service -InputObject $controller -StartupType $startup
@@ -76,18 +116,18 @@ function Invoke-CutoverServiceSet {
     if (($want -eq 'running' -or $want -eq 'restarted') -and $disabled) {
         Stop-CutoverCall 'failed' "Service '$name' cannot be started: the service is disabled (start mode disabled)."
     }
-    if ($want -eq 'stopped' -or $want -eq 'restarted') {
-        if ($controller.Status -ne 'Stopped') { Stop-Service -InputObject $controller -Force }
-        $controller.WaitForStatus('Stopped', $span)
-    }
-    if ($want -eq 'running' -or $want -eq 'restarted') {
-        $controller.Refresh()
-        if ($controller.Status -ne 'Running') { Start-Service -InputObject $controller }
-        $controller.WaitForStatus('Running', $span)
+    if ($want -eq 'stopped' -or $want -eq 'restarted') { Stop-CutoverServiceTree $controller $deadline $stopped }
+    $dependents = @($stopped | Where-Object { $_ -ne $controller.ServiceName })
+    if ($want -eq 'running' -or $want -eq 'restarted') { Start-CutoverService $controller $deadline }
+    if ($want -eq 'restarted') {
+        [array]::Reverse($dependents)  # what depends on the service starts after it
+        foreach ($dependent in $dependents) {
+            Start-CutoverService (New-Object System.ServiceProcess.ServiceController $dependent) $deadline
+        }
     }
     $after = Get-CutoverServiceState (Get-CutoverServiceInfo $name)
     $changed = ($before.state -ne $after.state) -or ($before.start_mode -ne $after.start_mode) -or ($want -eq 'restarted')
-    return [ordered]@{ changed = $changed; before = $before; after = $after }
+    return [ordered]@{ changed = $changed; before = $before; after = $after; dependents_stopped = [object[]]@($dependents) }
 }
 
 # service.install: run the service's own installer (/i by default) unless it is installed.
