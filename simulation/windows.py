@@ -293,7 +293,7 @@ def iis_set_state(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     if before != state:
         table[name] = state
         host.changed(f"iis {kind} {name} {state}")
-    return {"changed": before != state, "before": before}
+    return {"changed": before != state, "before": before, "workers_exited": []}  # no w3wp.exe is simulated
 
 
 @op("iis.recycle")

@@ -166,12 +166,10 @@ class CrmRestore(Module):
         if ctx.check_mode:
             return Result(changed=True, msg=f"would extract {backup.location} to {target}")
         require_backup(ctx, resource, source=backup.location)
-        if current is not None:
-            call(remote, "file.remove", path=target, recursive=True)
-        call(remote, "archive.extract", src=backup.location, dest=target, overwrite=True)
-        final = call(remote, "file.tree_hash", path=target)
-        if expected and final.get("digest") != expected:
-            raise ModuleFailed(f"{target} does not match the folder recorded in {backup.location}")
+        from modules.windows.win_archive import extract_staged, swap_in
+
+        # staged next to it and swapped in: a failure never leaves the guide's rollback folder missing
+        final = swap_in(ctx, target, extract_staged(ctx, backup.location, target, expected or None))
         return Result(
             changed=True,
             msg=f"extracted {backup.location} to {target}",

@@ -95,6 +95,17 @@ def masked_value(name: str, value: Any) -> Any:
     return value
 
 
+# --- time ----------------------------------------------------------------------------------------
+
+
+def host_deadline(remote: Any) -> float | None:
+    """The `timeout` to give a primitive that waits on the host (a service, an application pool):
+    what is left of the step's timeout, less a second so the host answers before the connection
+    gives up on it; None (the host's own default) when the step has no timeout."""
+    left = remote.timeout
+    return None if left is None else round(max(1.0, left - 1.0), 1)
+
+
 # --- registry views --------------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from engine.api.module import Artifact, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
 from modules._common import call, object_schema, stat
-from modules.windows._windows import WindowsStateModule, same_path, setting_resource
+from modules.windows._windows import WindowsStateModule, host_deadline, same_path, setting_resource
 
 _TARGETS = ("app", "site", "pool", "recycle")
 _RUNNING = {"running": "started", "stopped": "stopped"}
@@ -207,10 +207,11 @@ class Iis(WindowsStateModule):
         elif wanted == "restarted" and target == "pool":
             call(remote, "iis.recycle", pool=name)
         elif wanted == "restarted":
-            call(remote, "iis.set_state", kind=target, name=name, state="stopped")
-            call(remote, "iis.set_state", kind=target, name=name, state="started")
+            call(remote, "iis.set_state", kind=target, name=name, state="stopped", timeout=host_deadline(remote))
+            call(remote, "iis.set_state", kind=target, name=name, state="started", timeout=host_deadline(remote))
         else:
-            call(remote, "iis.set_state", kind=target, name=name, state=wanted)
+            # a stopped pool is waited for until its w3wp.exe processes exit (they keep files locked)
+            call(remote, "iis.set_state", kind=target, name=name, state=wanted, timeout=host_deadline(remote))
 
     def restore(
         self, ctx: TaskContext, args: Mapping[str, Any], out: Mapping[str, Any], before: Mapping[str, Any]

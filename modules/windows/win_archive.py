@@ -13,16 +13,22 @@ last good backup with the state of a failed upgrade is the mistake this refusal 
 at run time the task refuses unless a verified backup of `path` was recorded (this run, or the
 run rolled back from) and is still intact; when `dest` is that recorded zip it must still have
 its recorded sha256. `--allow-unprotected` overrides the refusal. The zip is extracted into a
-staging folder next to `path` (`<path>.cutover-restore`), whose tree hash must match the one
-recorded when the zip was made; only then is `path` removed and the staging folder moved in
-its place, so a failed extraction never leaves a half-restored folder. Files added to `path`
-since the backup are gone afterwards: the folder equals the backup. Idempotent: when the
-folder's tree hash already equals the recorded one the task is `ok`. The staging folder needs
-as much free space as the folder (check with `disk_space`).
+staging folder next to `path` (`<path>.cutover-<tag>.new`), whose tree hash must match the one
+recorded when the zip was made. Only then is the live folder renamed aside
+(`<path>.cutover-<tag>.old`), the staging folder moved in its place, checked, and the aside
+copy deleted last: at no moment is there no install folder, and a failure while the folders
+change places moves the live one back. A rename refused because files are in use (a w3wp.exe
+still running) fails before anything changed. `<tag>` comes from the run id, so a resumed run
+finds and finishes its own folders and never touches a folder it did not make; the suffixes add
+21 characters to the path. Files added to `path` since the backup are gone afterwards: the folder
+equals the backup. Idempotent: when the folder's tree hash already equals the recorded one the
+task is `ok` (and an aside copy its run left behind is deleted). The staging folder needs as
+much free space as the folder (check with `disk_space`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -32,11 +38,69 @@ from modules._common import PATH_SCHEMA, call, call_optional, digest, object_sch
 from modules.files.archive import Archive, _read_sidecar
 from modules.windows._windows import WINDOWS, require_backup, same_path
 
-STAGING_SUFFIX = ".cutover-restore"
+
+def work_folders(ctx: TaskContext, path: str) -> tuple[str, str]:
+    """(staging, aside) next to `path`: names of this run only, so none is a folder of the estate's."""
+    tag = hashlib.sha256(ctx.run.run_id.encode("utf-8")).hexdigest()[:8]
+    base = path.rstrip("\\/")
+    return f"{base}.cutover-{tag}.new", f"{base}.cutover-{tag}.old"
 
 
-def _staging(path: str) -> str:
-    return path.rstrip("\\/") + STAGING_SUFFIX
+def extract_staged(ctx: TaskContext, zip_path: str, path: str, expected: str | None) -> dict[str, Any]:
+    """The zip extracted to this run's staging folder next to `path`, checked against the tree
+    hash recorded when it was made; the staging folder's tree hash."""
+    remote = ctx.require_remote()
+    staging, _aside = work_folders(ctx, path)
+    if stat(remote, staging) is not None:  # this run's own, from an attempt cut short
+        call(remote, "file.remove", path=staging, recursive=True)
+    call(remote, "archive.extract", src=zip_path, dest=staging, overwrite=True)
+    staged = call(remote, "file.tree_hash", path=staging)
+    if expected is not None and staged["digest"] != expected:
+        call(remote, "file.remove", path=staging, recursive=True)
+        raise ModuleFailed(
+            f"{zip_path} does not extract to the folder recorded when it was made "
+            f"(tree sha256 {staged['digest']}, recorded {expected}); {path} was left as it was"
+        )
+    return staged
+
+
+def swap_in(ctx: TaskContext, path: str, staged: Mapping[str, Any]) -> dict[str, Any]:
+    """Put the staging folder at `path`: the live folder renamed aside, the staged one moved in and
+    checked, the aside copy deleted last; a failure in between moves the live folder back."""
+    remote = ctx.require_remote()
+    staging, aside = work_folders(ctx, path)
+    if stat(remote, path) is not None:
+        if stat(remote, aside) is not None:
+            raise ModuleFailed(
+                f"both {path} and {aside} exist: an earlier attempt of this run was cut short while the "
+                "folders changed places; check which one is the install and remove the other"
+            )
+        call(remote, "file.move", src=path, dest=aside)  # a rename: files in use refuse it, nothing changed
+    try:
+        call(remote, "file.move", src=staging, dest=path)
+    except ModuleFailed as failed:
+        if stat(remote, aside) is not None and stat(remote, path) is None:
+            call(remote, "file.move", src=aside, dest=path)
+        raise ModuleFailed(f"{failed}; {path} was put back as it was") from failed
+    final = call(remote, "file.tree_hash", path=path)
+    if final["digest"] != staged["digest"]:
+        raise ModuleFailed(
+            f"{path} differs from the extracted backup after the move; the folder it replaced is kept at "
+            f"{aside}: check the host"
+        )
+    if stat(remote, aside) is not None:
+        call(remote, "file.remove", path=aside, recursive=True)
+    return final
+
+
+def drop_aside(ctx: TaskContext, path: str) -> bool:
+    """Delete the aside copy this run left next to `path` (True when there was one)."""
+    remote = ctx.require_remote()
+    _staging, aside = work_folders(ctx, path)
+    if stat(remote, aside) is None:
+        return False
+    call(remote, "file.remove", path=aside, recursive=True)
+    return True
 
 
 class WinArchive(Archive):
@@ -105,6 +169,8 @@ class WinArchive(Archive):
             "tree_digest": state["current"],
         }
         result.msg = f"{state['path']} already equals the backup {state['dest']}"
+        if not ctx.check_mode and drop_aside(ctx, state["path"]):
+            result.msg += " (the copy it replaced, left by an attempt cut short, was deleted)"
 
     # --- extracted ----------------------------------------------------------------------------
     def _check_restore(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,31 +203,16 @@ class WinArchive(Archive):
         remote = ctx.require_remote()
         path, dest = change["path"], change["dest"]
         backup: Artifact | None = require_backup(ctx, resource(ctx, path), source=dest)
-        staging = _staging(path)
-        if stat(remote, staging) is not None:
-            call(remote, "file.remove", path=staging, recursive=True)
-        call(remote, "archive.extract", src=dest, dest=staging, overwrite=True)
-        staged = call(remote, "file.tree_hash", path=staging)
         expected = change["expected"]
-        if expected is not None and staged["digest"] != expected:
-            call(remote, "file.remove", path=staging, recursive=True)
-            raise ModuleFailed(
-                f"{dest} does not extract to the folder recorded when it was made "
-                f"(tree sha256 {staged['digest']}, recorded {expected}); {path} was left as it was"
-            )
+        staged = extract_staged(ctx, dest, path, expected)
         if expected is None and staged["digest"] == change["current"]:
-            call(remote, "file.remove", path=staging, recursive=True)
+            call(remote, "file.remove", path=work_folders(ctx, path)[0], recursive=True)
             return Result(
                 changed=False,
                 msg=f"{path} already equals {dest}",
                 output={"path": path, "dest": dest, "changed": False, "tree_digest": staged["digest"]},
             )
-        if change["current"] is not None or stat(remote, path) is not None:
-            call(remote, "file.remove", path=path, recursive=True)
-        call(remote, "file.move", src=staging, dest=path)
-        final = call(remote, "file.tree_hash", path=path)
-        if final["digest"] != staged["digest"]:
-            raise ModuleFailed(f"{path} differs from the extracted backup after the move; check the host")
+        final = swap_in(ctx, path, staged)
         return Result(
             changed=True,
             msg=f"restored {path} from {dest} ({final['files']} files)",

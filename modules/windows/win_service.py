@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from engine.api.module import ModuleFailed, Result, TaskContext
 from modules._common import call, object_schema
-from modules.windows._windows import WindowsStateModule, file_artifact, setting_resource
+from modules.windows._windows import WindowsStateModule, file_artifact, host_deadline, setting_resource
 
 _STATE = {"started": "running", "stopped": "stopped"}
 _ARGS = {"type": "array", "items": {"type": "string"}}
@@ -153,7 +153,7 @@ class WinService(WindowsStateModule):
                     name=name,
                     start_mode=change.get("start_mode"),
                     state=change.get("state"),
-                    timeout=_deadline(remote),
+                    timeout=host_deadline(remote),
                 )
                 dependents = list(answer.get("dependents_stopped") or [])
         after = _read(ctx, name)
@@ -196,20 +196,14 @@ class WinService(WindowsStateModule):
         if state == now["state"]:
             state = None
         if mode or state:
-            call(remote, "service.set", name=name, start_mode=mode, state=state, timeout=_deadline(remote))
+            call(remote, "service.set", name=name, start_mode=mode, state=state, timeout=host_deadline(remote))
             changed = True
         if before.get("state") == "running":
             for dependent in out.get("dependents_stopped") or []:  # stopped with it: back as they were
-                answer = call(remote, "service.set", name=str(dependent), state="running", timeout=_deadline(remote))
+                answer = call(remote, "service.set", name=str(dependent), state="running", timeout=host_deadline(remote))
                 changed = changed or bool(answer.get("changed"))
         return Result(changed=changed, output={"name": name, **_read(ctx, name)})
 
-
-def _deadline(remote: Any) -> float | None:
-    """What is left of the step's timeout, less a second so the host answers before the connection
-    gives up on it; None (the host's default) when the step has no timeout."""
-    left = remote.timeout
-    return None if left is None else round(max(1.0, left - 1.0), 1)
 
 
 def _installer(ctx: TaskContext, op: str, name: str, executable: str, arguments: Any) -> None:

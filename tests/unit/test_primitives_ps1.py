@@ -44,7 +44,7 @@ CMDLETS = {
     "Add-Type", "ConvertFrom-Json", "ConvertTo-Json", "Copy-Item", "ForEach-Object", "Get-Acl",
     "Get-ChildItem", "Get-CimInstance", "Get-Command", "Get-FileHash", "Get-Item", "Get-Service",
     "Invoke-WebRequest", "Join-Path", "Move-Item", "New-CimInstance", "New-Object", "Remove-Item",
-    "Select-Object", "Set-Acl", "Set-Service", "Start-Process", "Start-Service", "Stop-Service",
+    "Select-Object", "Set-Acl", "Set-Service", "Start-Process", "Start-Service", "Start-Sleep", "Stop-Service",
     "Test-Path", "Where-Object",
 }  # fmt: skip
 FORBIDDEN = {"invoke-expression", "iex", "invoke-command", "icm"}

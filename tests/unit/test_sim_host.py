@@ -537,6 +537,7 @@ def test_iis_state_paths_pools_and_reset(crm: SimHost) -> None:
     assert ok(crm, "iis.set_state", kind="pool", name="CRM App Pool", state="stopped") == {
         "changed": True,
         "before": "started",
+        "workers_exited": [],
     }
     fails(crm, "iis.recycle", "failed", pool="CRM App Pool")
     ok(crm, "iis.set_state", kind="pool", name="crm app pool", state="started")

@@ -104,8 +104,9 @@ _SPECS = [
     PrimitiveSpec("iis.state", (), (), WINDOWS,
                   "-> {service: running|stopped, sites: {name: state}, pools: {name: state}, "
                   "apps: {'site/app': {physical_path, pool}}}"),
-    PrimitiveSpec("iis.set_state", ("kind", "name", "state"), (), WINDOWS,
-                  "kind: site|pool; state: started|stopped -> {changed, before}"),
+    PrimitiveSpec("iis.set_state", ("kind", "name", "state"), ("timeout",), WINDOWS,
+                  "kind: site|pool; state: started|stopped; a stopped pool is waited for until its w3wp.exe "
+                  "processes have exited (within `timeout` s, default 120) -> {changed, before, workers_exited}"),
     PrimitiveSpec("iis.recycle", ("pool",), (), WINDOWS, "-> {changed: true}"),
     PrimitiveSpec("iis.get_path", ("site", "app"), (), WINDOWS, "-> {physical_path}"),
     PrimitiveSpec("iis.set_path", ("site", "app", "path"), (), WINDOWS, "-> {changed, before}"),

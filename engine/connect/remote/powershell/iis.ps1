@@ -54,21 +54,45 @@ function Invoke-CutoverIisState {
     return [ordered]@{ service = Get-CutoverIisService; sites = $sites; pools = $pools; apps = $apps }
 }
 
-# iis.set_state: start or stop one site or application pool.
+function Wait-CutoverPoolStopped($Pool, [int[]]$Workers, [DateTime]$Deadline) {
+    # ApplicationPool.Stop() returns while the pool is Stopping and before its w3wp.exe processes
+    # exit, and those keep the application's files open: wait for both, within the deadline.
+    while ((Get-CutoverObjectState $Pool) -ne 'stopped') {
+        if ([DateTime]::UtcNow -ge $Deadline) {
+            Stop-CutoverCall 'timeout' "application pool '$($Pool.Name)' is still $(Get-CutoverObjectState $Pool) at the step's deadline"
+        }
+        Start-Sleep -Milliseconds 250
+    }
+    foreach ($id in $Workers) {
+        try { $process = [Diagnostics.Process]::GetProcessById($id) } catch { continue }  # gone already
+        $left = [int][Math]::Max(0, ($Deadline - [DateTime]::UtcNow).TotalMilliseconds)
+        if (-not $process.WaitForExit($left)) {
+            Stop-CutoverCall 'timeout' "w3wp.exe (PID $id) of application pool '$($Pool.Name)' still runs at the step's deadline; its files stay locked"
+        }
+    }
+}
+
+# iis.set_state: start or stop one site or application pool (a pool's worker processes waited for).
 function Invoke-CutoverIisSetState {
     param($a)
     $kind = Get-CutoverChoice $a.kind 'kind' @('site', 'pool')
     $state = Get-CutoverChoice $a.state 'state' @('started', 'stopped')
     $name = Get-CutoverText $a.name 'name'
+    $seconds = if ($null -eq $a.timeout) { 120 } else { [double]$a.timeout }
+    $deadline = [DateTime]::UtcNow.AddSeconds($seconds)
     $manager = Get-CutoverServerManager
     $table = if ($kind -eq 'site') { $manager.Sites } else { $manager.ApplicationPools }
     $object = @($table | Where-Object { $_.Name -eq $name }) | Select-Object -First 1
     if ($null -eq $object) { Stop-CutoverCall 'not_found' "IIS $kind '$name' does not exist" }
     $before = Get-CutoverObjectState $object
+    $workers = @()
+    if ($kind -eq 'pool') { $workers = @($object.WorkerProcesses | ForEach-Object { [int]$_.ProcessId }) }
     if ($before -ne $state) {
         if ($state -eq 'started') { [void]$object.Start() } else { [void]$object.Stop() }
     }
-    return [ordered]@{ changed = ($before -ne $state); before = $before }
+    if ($kind -eq 'pool' -and $state -eq 'stopped') { Wait-CutoverPoolStopped $object $workers $deadline }
+    else { $workers = @() }
+    return [ordered]@{ changed = ($before -ne $state); before = $before; workers_exited = [object[]]@($workers) }
 }
 
 # iis.recycle: recycle a started application pool.
