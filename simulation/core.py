@@ -68,10 +68,15 @@ class HostState:
         return float(EPOCH + int(self.state.get("clock", 0)))
 
     def require_drive(self, path: WinPath) -> None:
-        """SimError(not_found) when the path's drive or share does not exist on this host."""
-        if path.drive not in self.state.get("disks", {}):
+        """SimError(not_found) when the path's drive or share does not exist on this host, and
+        SimError(denied) when it is a share this host's session may not open (`access: denied`:
+        the second hop, a WinRM logon whose credentials do not travel on to the file server)."""
+        disk = self.state.get("disks", {}).get(path.drive)
+        if disk is None:
             what = f"drive {path.root}" if len(path.root) == 2 else f"network path {path.root}"
             raise SimError("not_found", f"{what} does not exist on {self.name} (simulation)")
+        if disk.get("access") == "denied":
+            raise SimError("denied", denied_message(str(path)))
 
     def drive_dir(self, drive: str) -> Path:
         """The real folder of one drive (`C`) or share (`\\\\server\\share`)."""
@@ -104,6 +109,18 @@ class HostState:
                 f"There is not enough space on the disk. ({path.root} has {free} bytes free, "
                 f"{max(needed, 1)} needed; simulation)",
             )
+
+
+def denied_message(path: str) -> str:
+    """What the PowerShell primitives say for a path Windows refuses (powershell/paths.ps1)."""
+    message = f"Access to the path '{path}' is denied."
+    if path.startswith("\\\\"):
+        message += (
+            " Over WinRM a share sees the account only if its credentials travel on (the second hop): use "
+            "transport credssp, or Kerberos with delegation to the file server, or give the server's "
+            "computer account access to the share."
+        )
+    return message
 
 
 def drive_root(drive: str) -> str:

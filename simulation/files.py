@@ -27,6 +27,8 @@ DEFAULT_OWNER = "BUILTIN\\Administrators"
 DEFAULT_GROUP = "NT AUTHORITY\\SYSTEM"
 HASHES = ("sha256", "sha1", "md5", "sha384", "sha512")
 _CHUNK = 1 << 20
+#: The most file.read answers in one call, as powershell/files.ps1 ($CutoverMaxRead): read in pieces.
+MAX_READ = 32 << 20
 
 
 def os_error_kind(exc: OSError) -> str:
@@ -253,18 +255,34 @@ def file_hash(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
 
 @op("file.read")
 def file_read(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
-    limit = args.get("max_bytes")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise SimError("invalid", f"max_bytes must be a whole number >= 0, not {limit!r}")
-    _path, real = _existing_file(host, args)
+    limit = _count(args, "max_bytes")
+    offset = _count(args, "offset") or 0
+    path, real = _existing_file(host, args)
     size = real.stat().st_size
+    left = max(size - offset, 0)
+    want = left if limit is None else min(left, limit)
+    if want > MAX_READ:
+        raise SimError(
+            "invalid",
+            f"{path} has {left} bytes to read; one call reads at most {MAX_READ} "
+            "(read it in pieces with offset and max_bytes)",
+        )
     with open(real, "rb") as handle:
-        data = handle.read() if limit is None else handle.read(limit)
+        handle.seek(offset)
+        data = handle.read(want)
     return {
         "content_b64": base64.b64encode(data).decode("ascii"),
         "size": size,
-        "truncated": len(data) < size,
+        "truncated": offset + len(data) < size,
+        "offset": offset,
     }
+
+
+def _count(args: dict[str, Any], name: str) -> int | None:
+    value = args.get(name)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise SimError("invalid", f"{name} must be a whole number >= 0, not {value!r}")
+    return value
 
 
 def decode_b64(value: Any, name: str) -> bytes:
@@ -280,10 +298,16 @@ def decode_b64(value: Any, name: str) -> bytes:
 def file_write(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     data = decode_b64(args.get("content_b64"), "content_b64")
     backup = arg_bool(args, "backup", False)
+    append = arg_bool(args, "append", False)
     path, real = target(host, args)
     if real.is_dir():
         raise SimError("exists", f"a folder exists at {path}")
     require_parent(host, path)
+    if append:  # a piece of a chunked upload, added at the end
+        old = real.read_bytes() if real.is_file() else b""
+        if data:
+            write_file(host, path, old + data)
+        return {"changed": bool(data), "size": len(old) + len(data)}
     answer: dict[str, Any] = {"changed": False, "sha256": hashlib.sha256(data).hexdigest()}
     existed = real.is_file()
     if not existed or real.read_bytes() != data:
@@ -388,6 +412,7 @@ def _copy_folders(host: HostState, src_real: Path, dest: WinPath) -> None:
 
 @op("file.move")
 def file_move(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
+    overwrite = arg_bool(args, "overwrite", False)
     src, src_real = target(host, args, "src")
     dest, dest_real = target(host, args, "dest")
     same = str(src).casefold() == str(dest).casefold()
@@ -395,6 +420,12 @@ def file_move(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
         if dest_real.exists():
             return {"changed": False}
         raise SimError("not_found", f"Cannot find path '{src}' because it does not exist.")
+    if overwrite and src_real.is_file() and dest_real.is_file() and not same:  # File.Replace
+        if src.drive != dest.drive:
+            host.ensure_space(dest, src_real.stat().st_size - dest_real.stat().st_size)
+        place(host, src_real, dest_real, host.changed(f"move {src} -> {dest}"))
+        folder_changed(host, src_real)
+        return {"changed": True}
     if dest_real.exists() and not same:
         raise SimError(
             "exists", f"Cannot create '{dest}' because a file or folder with that name already exists."

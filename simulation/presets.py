@@ -168,6 +168,8 @@ def _normalize(name: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tup
         if not isinstance(total, int) or not isinstance(free, int) or total < 0 or not 0 <= free <= total:
             raise SimError("invalid", f"disks.{drive}: total and free are byte counts with free <= total")
         state["disks"][drive_key(drive)] = {"total": total, "free": free}
+        if spec.get("access") == "denied":  # a share this host's WinRM session may not open (second hop)
+            state["disks"][drive_key(drive)]["access"] = "denied"
     files = _files(raw, state["disks"])
     state["services"] = _services(_mapping(raw.get("services"), "services"))
     state["registry"] = _registry(_mapping(raw.get("registry"), "registry"))

@@ -148,6 +148,8 @@ class WinRMConnection(Connection):
         self._wire = threading.RLock()
         self._interrupted = threading.Event()
         self._busy = False
+        #: What the batch in flight runs, for the message when it is stopped (never its arguments).
+        self._running = ""
 
     # --- the Connection contract -------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class WinRMConnection(Connection):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._wire:
             self._interrupted.clear()
+            self._running = running_what(calls)
             self._busy = True
             try:
                 data = self._guarded(self._round_trip, line, deadline, timeout)
@@ -364,18 +367,16 @@ class WinRMConnection(Connection):
 
     def _check_stop(self, deadline: float | None, timeout: float | None) -> None:
         """Deadline passed or Ctrl-C: stop the helper, then raise TaskTimeout."""
+        stopped = (
+            "the remote PowerShell helper and the programs it started were stopped"
+            + (f" (it was running {self._running})" if self._running else "")
+        )
         if self._interrupted.is_set():
             self._kill()
-            raise TaskTimeout(
-                "interrupted; the remote PowerShell helper was stopped", self.host.name, "timeout"
-            )
+            raise TaskTimeout(f"interrupted; {stopped}", self.host.name, "timeout")
         if deadline is not None and time.monotonic() >= deadline:
             self._kill()
-            raise TaskTimeout(
-                f"no answer within {round(timeout or 0, 1):g} s; the remote PowerShell helper was stopped",
-                self.host.name,
-                "timeout",
-            )
+            raise TaskTimeout(f"no answer within {round(timeout or 0, 1):g} s; {stopped}", self.host.name, "timeout")
 
     def _kill(self) -> None:
         """Signal terminate to the helper and forget it; the next batch starts a new one."""
@@ -409,6 +410,17 @@ class WinRMConnection(Connection):
                 self._protocol.transport.close_session()
                 self._command_id = None
             raise translate(exc, self.settings) from exc
+
+
+def running_what(calls: list[dict[str, Any]]) -> str:
+    """What a batch runs, for an operator: the primitives, and the program of a process.run (only
+    its path: arguments may carry secrets)."""
+    shown = []
+    for item in calls:
+        op = str(item.get("op"))
+        argv = (item.get("args") or {}).get("argv") if op == "process.run" else None
+        shown.append(f"{op} {argv[0]}" if isinstance(argv, list) and argv and isinstance(argv[0], str) else op)
+    return ", ".join(dict.fromkeys(shown))
 
 
 def _clean_stderr(raw: bytes) -> str:

@@ -13,7 +13,6 @@ share both estates reach, at the same path, and nothing is copied.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from pathlib import Path
 
@@ -74,23 +73,23 @@ def bring(ctx: TaskContext, live: Estate, live_host: str, artifact: Artifact) ->
         return
     if ctx.check_mode:
         return
-    source = _open_live(ctx, live, live_host)
-    try:
-        if (artifact.size or 0) > COPY_LIMIT:
-            raise ModuleFailed(
-                f"{artifact.location} is {artifact.size} bytes: copy it to {ctx.host.name} at the "
-                "same path (or use a share both estates reach), then run again"
-            )
-        data = call(source, "file.read", path=artifact.location)
-    finally:
-        source.connection.close()
-    content = base64.b64decode(data["content_b64"])
+    from modules.windows._transfer import copy_between
+
+    if (artifact.size or 0) > COPY_LIMIT:
+        raise ModuleFailed(
+            f"{artifact.location} is {artifact.size} bytes: copy it to {ctx.host.name} at the "
+            "same path (or use a share both estates reach), then run again"
+        )
     folder = artifact.location.rsplit("\\", 1)[0]
     call(remote, "file.mkdir", path=folder, parents=True)
-    call(remote, "file.write", path=artifact.location, content_b64=data["content_b64"])
-    if digest(remote, artifact.location) != artifact.sha256 or len(content) != (
-        artifact.size or len(content)
-    ):
+    source = _open_live(ctx, live, live_host)
+    try:  # in pieces: a backup zip is never held whole by either helper or by the controller
+        copied = copy_between(source, artifact.location, remote, artifact.location, artifact.sha256)
+    except ModuleFailed as failed:
+        raise ModuleFailed(f"{artifact.location} copied from {live_host}: {failed}") from failed
+    finally:
+        source.connection.close()
+    if copied != artifact.sha256:
         raise ModuleFailed(f"{artifact.location} copied from {live_host} does not have the recorded sha256")
 
 

@@ -29,6 +29,7 @@ Use it from pytest through the `winrm_endpoint` fixture (a factory; import
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import tempfile
 import threading
@@ -69,7 +70,8 @@ class WinRMEndpoint:
 
     `stats` counts what the endpoint saw: create, command, send, receive, signal, delete,
     receive_timeout, envelope_rejected, auth_rejected, shell_not_found, quota_rejected,
-    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed.
+    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed, and largest_batch
+    (the JSON size of the largest batch the helper answered).
     `allow_unencrypted` is the service's AllowUnencrypted; None: false for NTLM (Windows' default,
     NTLM seals every message), true for Basic (a test server configured for it).
     """
@@ -357,6 +359,8 @@ class WinRMEndpoint:
 
     def _runner(self) -> Runner:
         def run(host: str, calls: list[dict[str, Any]], cancel: threading.Event) -> list[dict[str, Any]]:
+            size = len(json.dumps(calls))
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], size)
             with self._dispatch_lock:
                 if self._dispatch is not None:
                     return self._dispatch(host, calls)

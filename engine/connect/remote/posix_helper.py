@@ -293,18 +293,21 @@ def file_hash(path: str, algorithm: str) -> dict[str, Any]:
     return {"algorithm": algorithm.lower(), "digest": digest, "size": size}
 
 
-@op("file.read", "path", max_bytes=None)
-def file_read(path: str, max_bytes: int | None) -> dict[str, Any]:
+@op("file.read", "path", max_bytes=None, offset=0)
+def file_read(path: str, max_bytes: int | None, offset: int) -> dict[str, Any]:
     _path(path)
     if max_bytes is not None:
         _need(max_bytes, int, "max_bytes", "an integer")
+    _need(offset, int, "offset", "an integer")
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
+        fh.seek(max(offset, 0))
         data = fh.read() if max_bytes is None else fh.read(max_bytes)
     return {
         "content_b64": base64.b64encode(data).decode("ascii"),
         "size": size,
-        "truncated": len(data) < size,
+        "truncated": max(offset, 0) + len(data) < size,
+        "offset": offset,
     }
 
 
@@ -352,9 +355,9 @@ def _umask() -> int:
     return mask
 
 
-@op("file.write", "path", "content_b64", mode=None, owner=None, group=None, backup=False)
+@op("file.write", "path", "content_b64", mode=None, owner=None, group=None, backup=False, append=False)
 def file_write(
-    path: str, content_b64: str, mode: Any, owner: Any, group: Any, backup: bool
+    path: str, content_b64: str, mode: Any, owner: Any, group: Any, backup: bool, append: bool
 ) -> dict[str, Any]:
     _path(path)
     _need(content_b64, str, "content_b64", "a base64 string")
@@ -362,6 +365,10 @@ def file_write(
         data = base64.b64decode(content_b64, validate=True)
     except ValueError:
         raise Fail("invalid", "content_b64 is not valid base64") from None
+    if _flag(append, "append"):  # a piece of a chunked upload
+        with open(path, "ab") as fh:
+            fh.write(data)
+            return {"changed": bool(data), "size": fh.tell()}
     mode, uid, gid = _mode(mode), _uid(owner), _gid(group)
     if os.path.islink(path):  # write the file a link points to; never replace the link by a file
         path = os.path.realpath(path)
@@ -538,15 +545,19 @@ def file_copy(src: str, dest: str, overwrite: bool) -> dict[str, Any]:
     return {"changed": changed, "files": files, "bytes": total}
 
 
-@op("file.move", "src", "dest")
-def file_move(src: str, dest: str) -> dict[str, Any]:
-    """Move src to dest; already moved (src gone, dest there) is not a change, an occupied dest is refused."""
+@op("file.move", "src", "dest", overwrite=False)
+def file_move(src: str, dest: str, overwrite: bool) -> dict[str, Any]:
+    """Move src to dest; already moved (src gone, dest there) is not a change, an occupied dest is refused
+    unless both are files and `overwrite` is on (then dest is replaced atomically)."""
     _path(src, "src")
     _path(dest, "dest")
     if not os.path.lexists(src):
         if os.path.lexists(dest):
             return {"changed": False}
         raise Fail("not_found", f"{src} does not exist")
+    if _flag(overwrite, "overwrite") and os.path.isfile(src) and os.path.isfile(dest):
+        os.replace(src, dest)
+        return {"changed": True}
     if os.path.lexists(dest):
         raise Fail("exists", f"{dest} already exists")
     shutil.move(src, dest)

@@ -50,7 +50,10 @@ function Open-CutoverZip([string]$Path) {
     catch { Stop-CutoverCall 'invalid' "not a readable zip archive: $Path" }
 }
 
-# archive.create: zip a file or a folder through a temporary file swapped in at the end.
+# archive.create: zip a file or a folder through a temporary file swapped in at the end. Streaming:
+# a ZipArchive opened in Create mode on a FileStream writes each entry to the file as it is added
+# (ZipArchiveMode.Create, learn.microsoft.com/dotnet/api/system.io.compression.ziparchivemode), and
+# CreateEntryFromFile copies the file through a buffer, so no file is ever held whole in memory.
 function Invoke-CutoverArchiveCreate {
     param($a)
     $format = if ($null -eq $a.format) { 'zip' } else { ([string]$a.format).ToLowerInvariant() }
@@ -62,7 +65,7 @@ function Invoke-CutoverArchiveCreate {
     if (Test-CutoverWithin $dest $src) { Stop-CutoverCall 'invalid' "the archive $dest cannot be inside the folder it archives ($src)" }
     if ([IO.Directory]::Exists($dest)) { Stop-CutoverCall 'exists' "a folder exists at $dest" }
     Assert-CutoverParent $dest
-    $tmp = $dest + '.cutover-tmp'
+    $tmp = Get-CutoverTempPath $dest
     $count = 0
     $stream = [IO.File]::Open($tmp, [IO.FileMode]::Create)
     try {
@@ -166,7 +169,9 @@ function Invoke-CutoverArchiveExtract {
             if ($null -ne $problem) { [void]$unsafe.Add("$($entry.FullName) ($problem)"); continue }
             $parts = @($entry.FullName.Replace('\', '/').Split('/') | Where-Object { $_ -ne '' } | Select-Object -Skip $strip)
             if ($parts.Count -eq 0) { continue }
-            [void]$plan.Add(@($entry, (Join-Path $dest ($parts -join '\')), $entry.FullName.EndsWith('/')))
+            $target = Join-Path $dest ($parts -join '\')
+            Assert-CutoverPathLength $target  # said with the member's path, before anything is written
+            [void]$plan.Add(@($entry, $target, $entry.FullName.EndsWith('/')))
         }
         if ($unsafe.Count -gt 0) {
             Stop-CutoverCall 'unsafe' ('archive refused, nothing written: unsafe member(s) ' + ($unsafe.ToArray() -join '; '))
@@ -191,7 +196,7 @@ function Invoke-CutoverArchiveExtract {
         }
         foreach ($step in $writes) {
             [void](New-CutoverDirectory ([IO.Path]::GetDirectoryName($step[1])))
-            $tmp = $step[1] + '.cutover-tmp'
+            $tmp = Get-CutoverTempPath $step[1]
             [IO.Compression.ZipFileExtensions]::ExtractToFile($step[0], $tmp, $true)
             Move-CutoverTemp $tmp $step[1]
         }

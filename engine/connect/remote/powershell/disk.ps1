@@ -9,6 +9,9 @@ function Invoke-CutoverDiskFree {
         if ($inner -is [ComponentModel.Win32Exception] -and @(3, 15, 53, 67) -contains $inner.NativeErrorCode) {
             Stop-CutoverCall 'not_found' "drive or share $root does not exist"
         }
+        if ($inner -is [ComponentModel.Win32Exception] -and $inner.NativeErrorCode -eq 5) {
+            Stop-CutoverCall 'denied' (Get-CutoverDeniedMessage $root)  # ERROR_ACCESS_DENIED
+        }
         throw
     }
     return [ordered]@{ free = [long]$space[0]; total = [long]$space[1] }

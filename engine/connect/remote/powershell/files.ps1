@@ -1,5 +1,12 @@
 # The file.* primitives: stat, hash, read, write, mkdir, remove, touch, attrs, copy, move, list,
 # tree_hash. Windows keeps one bit of a POSIX mode (read-only); owner and group are the ACL's.
+#
+# Large files move in pieces: file.read takes an offset and returns at most $CutoverMaxRead bytes
+# (more is refused, naming the limit), file.write appends a piece with `append`, and file.move
+# with `overwrite` swaps the finished file in, so no call holds a whole backup zip in memory
+# (a shell may have as little as MaxMemoryPerShellMB = 150 on older Windows).
+
+$CutoverMaxRead = 32 * 1024 * 1024
 
 function ConvertTo-CutoverMode($Mode, [bool]$IsDir) {
     # Windows keeps one bit of a mode, read-only: no owner-write bit means read-only.
@@ -45,7 +52,7 @@ function Set-CutoverAttrs([string]$Path, $Mode, $Owner, $Group) {
 
 function Write-CutoverFile([string]$Path, [byte[]]$Data) {
     # Atomic replace: write a temp file next to the target, then swap it in.
-    $tmp = Join-Path ([IO.Path]::GetDirectoryName($Path)) ('.' + [IO.Path]::GetFileName($Path) + '.cutover-tmp')
+    $tmp = Get-CutoverTempPath $Path
     try {
         [IO.File]::WriteAllBytes($tmp, $Data)
         if ([IO.File]::Exists($Path)) { [IO.File]::Replace($tmp, $Path, [NullString]::Value) }
@@ -67,8 +74,16 @@ function Invoke-CutoverFileStat {
     param($a)
     $path = Resolve-CutoverPath $a.path 'path'
     $follow = Get-CutoverFlag $a.follow $true 'follow'
-    $item = Get-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue
-    if ($null -eq $item) { return [ordered]@{ exists = $false } }
+    # Not -ErrorAction SilentlyContinue: a path Windows refuses to show (a share without the second
+    # hop) must not look absent.
+    try { $item = Get-Item -LiteralPath $path -Force -ErrorAction Stop }
+    catch [System.Management.Automation.ItemNotFoundException] { return [ordered]@{ exists = $false } }
+    catch {
+        if ($_.Exception -is [UnauthorizedAccessException] -or [string]$_.CategoryInfo.Category -eq 'PermissionDenied') {
+            Stop-CutoverCall 'denied' (Get-CutoverDeniedMessage $path)
+        }
+        throw
+    }
     $attrs = Get-CutoverAttrs $path
     $isLink = ($item.Attributes -band [IO.FileAttributes]::ReparsePoint) -ne 0
     $type = if ($isLink -and -not $follow) { 'link' } elseif ($item.PSIsContainer) { 'directory' } else { 'file' }
@@ -98,16 +113,23 @@ function Invoke-CutoverFileHash {
     return [ordered]@{ algorithm = $algorithm; digest = $digest; size = [long](Get-Item -LiteralPath $path -Force).Length }
 }
 
-# file.read: a file's bytes as base64, cut at max_bytes when given.
+# file.read: a file's bytes as base64 from an offset, cut at max_bytes when given.
 function Invoke-CutoverFileRead {
     param($a)
     $limit = Get-CutoverCount $a.max_bytes 'max_bytes'
+    $offset = Get-CutoverCount $a.offset 'offset'
+    if ($null -eq $offset) { $offset = 0 }
     $path = Resolve-CutoverPath $a.path 'path'
     Assert-CutoverFile $path
     $stream = [IO.File]::OpenRead($path)
     try {
         $size = $stream.Length
-        $want = if ($null -eq $limit) { $size } else { [Math]::Min($size, $limit) }
+        $left = [Math]::Max(0, $size - $offset)
+        $want = if ($null -eq $limit) { $left } else { [Math]::Min($left, $limit) }
+        if ($want -gt $CutoverMaxRead) {
+            Stop-CutoverCall 'invalid' "$path has $left bytes to read; one call reads at most $CutoverMaxRead (read it in pieces with offset and max_bytes)"
+        }
+        [void]$stream.Seek($offset, [IO.SeekOrigin]::Begin)
         $buffer = New-Object byte[] $want
         $read = 0
         while ($read -lt $want) {
@@ -117,17 +139,25 @@ function Invoke-CutoverFileRead {
         }
     }
     finally { $stream.Dispose() }
-    return [ordered]@{ content_b64 = [Convert]::ToBase64String($buffer, 0, $read); size = [long]$size; truncated = ($read -lt $size) }
+    return [ordered]@{ content_b64 = [Convert]::ToBase64String($buffer, 0, $read); size = [long]$size; truncated = (($offset + $read) -lt $size); offset = [long]$offset }
 }
 
-# file.write: replace a file atomically when its content differs, optionally keeping a .bak copy.
+# file.write: replace a file atomically when its content differs, optionally keeping a .bak copy;
+# with append, add a piece at the end of the file (a chunked upload to a temporary file).
 function Invoke-CutoverFileWrite {
     param($a)
     $data = ConvertFrom-CutoverBase64 $a.content_b64 'content_b64'
     $backup = Get-CutoverFlag $a.backup $false 'backup'
+    $append = Get-CutoverFlag $a.append $false 'append'
     $path = Resolve-CutoverPath $a.path 'path'
     if ([IO.Directory]::Exists($path)) { Stop-CutoverCall 'exists' "a folder exists at $path" }
     Assert-CutoverParent $path
+    Assert-CutoverPathLength $path
+    if ($append) {
+        $stream = [IO.File]::Open($path, [IO.FileMode]::Append, [IO.FileAccess]::Write)
+        try { $stream.Write($data, 0, $data.Length); $size = $stream.Length } finally { $stream.Dispose() }
+        return [ordered]@{ changed = ($data.Length -gt 0); size = [long]$size }
+    }
     $sha = [Security.Cryptography.SHA256]::Create()
     $answer = [ordered]@{ changed = $false; sha256 = (ConvertTo-CutoverHex $sha.ComputeHash($data)) }
     $sha.Dispose()
@@ -242,9 +272,11 @@ function Invoke-CutoverFileCopy {
     return [ordered]@{ changed = ($count -gt 0 -or $created); files = $count; bytes = $bytes }
 }
 
-# file.move: rename or move a path; a move already done (source gone, target there) is no change.
+# file.move: rename or move a path; a move already done (source gone, target there) is no change;
+# overwrite replaces an existing file atomically (File.Replace).
 function Invoke-CutoverFileMove {
     param($a)
+    $overwrite = Get-CutoverFlag $a.overwrite $false 'overwrite'
     $src = Resolve-CutoverPath $a.src 'src'
     $dest = Resolve-CutoverPath $a.dest 'dest'
     $same = [string]::Equals($src, $dest, [StringComparison]::OrdinalIgnoreCase)
@@ -253,6 +285,10 @@ function Invoke-CutoverFileMove {
     if (-not $srcExists) {
         if ($destExists) { return [ordered]@{ changed = $false } }
         Stop-CutoverCall 'not_found' "Cannot find path '$src' because it does not exist."
+    }
+    if ($overwrite -and [IO.File]::Exists($src) -and [IO.File]::Exists($dest) -and -not $same) {
+        Move-CutoverTemp $src $dest
+        return [ordered]@{ changed = $true }
     }
     if ($destExists -and -not $same) { Stop-CutoverCall 'exists' "Cannot create '$dest' because a file or folder with that name already exists." }
     if ((Test-CutoverWithin $dest $src) -and -not $same) { Stop-CutoverCall 'invalid' "cannot move $src into itself ($dest)" }

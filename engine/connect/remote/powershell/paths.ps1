@@ -42,14 +42,58 @@ function Get-CutoverStreamSha256($Stream) {
     try { return ConvertTo-CutoverHex $sha.ComputeHash($Stream) } finally { $sha.Dispose() }
 }
 
+#: The longest path Windows PowerShell 5.1 opens: powershell.exe is not long-path aware, so .NET
+#: Framework keeps MAX_PATH (260 characters with the terminating NUL) for every file API it calls.
+$CutoverMaxPath = 259
+
 function Get-CutoverTree([string]$Root, [bool]$Directories) {
     # Every file (or folder) below Root: sorted (ordinal) map of relative path with '/' -> full path.
+    # Folder by folder, so a name too long for MAX_PATH is reported with the folder that holds it.
     $found = New-Object 'System.Collections.Generic.SortedDictionary[string,string]' ([StringComparer]::Ordinal)
     $base = $Root.TrimEnd('\').Length + 1
-    $all = [IO.SearchOption]::AllDirectories
-    $items = if ($Directories) { [IO.Directory]::EnumerateDirectories($Root, '*', $all) } else { [IO.Directory]::EnumerateFiles($Root, '*', $all) }
-    foreach ($full in $items) { $found[$full.Substring($base).Replace('\', '/')] = $full }
+    $pending = New-Object System.Collections.Stack
+    $pending.Push($Root)
+    while ($pending.Count -gt 0) {
+        $folder = [string]$pending.Pop()
+        try {
+            $subfolders = @([IO.Directory]::EnumerateDirectories($folder))
+            $files = if ($Directories) { @() } else { @([IO.Directory]::EnumerateFiles($folder)) }
+        }
+        catch [IO.PathTooLongException] {
+            Stop-CutoverCall 'invalid' "a name in $folder ($($folder.Length) characters) makes a path longer than the $CutoverMaxPath characters Windows PowerShell 5.1 can open"
+        }
+        foreach ($sub in $subfolders) {
+            if ($Directories) { $found[$sub.Substring($base).Replace('\', '/')] = $sub }
+            $pending.Push($sub)
+        }
+        foreach ($full in $files) { $found[$full.Substring($base).Replace('\', '/')] = $full }
+    }
     return , $found
+}
+
+function Assert-CutoverPathLength([string]$Path) {
+    # A path the target would need that is over MAX_PATH: said with the path, before anything is written.
+    if ($Path.Length -gt $CutoverMaxPath) {
+        Stop-CutoverCall 'invalid' "$Path is $($Path.Length) characters long, over the $CutoverMaxPath characters Windows PowerShell 5.1 can open"
+    }
+}
+
+function Get-CutoverTempPath([string]$Path) {
+    # A temporary file beside Path, for an atomic replace: a random short name (16 characters), so
+    # it never meets a real file and is never longer than Path by more than a few characters.
+    $folder = [IO.Path]::GetDirectoryName($Path)
+    $temp = Join-Path $folder ('~ct-' + [Guid]::NewGuid().ToString('N').Substring(0, 8) + '.tmp')
+    Assert-CutoverPathLength $temp
+    return $temp
+}
+
+function Get-CutoverDeniedMessage([string]$Path) {
+    # Access denied, with the second hop named when the path is on a share.
+    $message = "Access to the path '$Path' is denied."
+    if ($Path.StartsWith('\\')) {
+        $message += ' Over WinRM a share sees the account only if its credentials travel on (the second hop): use transport credssp, or Kerberos with delegation to the file server, or give the server''s computer account access to the share.'
+    }
+    return $message
 }
 
 function Move-CutoverTemp([string]$Temp, [string]$Path) {

@@ -95,6 +95,10 @@ function Invoke-CutoverProcessRun {
     $info.StandardErrorEncoding = $encoding
     $process = New-Object Diagnostics.Process
     $process.StartInfo = $info
+    $job = [CutoverNative]::JoinKillOnCloseJob()  # so ending the helper ends what it starts (native.ps1)
+    if ($job -ne 0) {
+        Stop-CutoverCall 'unsupported' "the helper cannot put what it starts in a job object (Win32 error $job; Windows Server 2012 or later is needed): a program it starts would outlive an interrupted step"
+    }
     try { [void]$process.Start() }
     catch {
         $inner = $_.Exception.InnerException
