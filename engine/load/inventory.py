@@ -16,17 +16,17 @@ from typing import Any
 
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Group, Host, Inventory
-from engine.load.inventory_ansible import from_ansible
+from engine.load.inventory_dirs import read_inventory_source
 from engine.load.schema import load_schema, validate
-from engine.load.yaml_marks import LDict, LList, bulk_allocation, load_file
+from engine.load.yaml_marks import LDict, LList, bulk_allocation
 
 CONNECTION_KEYS = ("connection", "address", "port", "user", "password", "ssh", "winrm", "sim")
 _GROUP_NAME_RESERVED = {"all", "ungrouped"}
 
 
-def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
+def load_inventory(path: str | Path, keyring: Any = None, playbook_dir: str | Path | None = None) -> Inventory:
     """Load, validate and resolve an inventory file; UserError listing every problem found."""
-    source = load_file(path, keyring)
+    source = read_inventory_source(path, keyring, playbook_dir)  # cutover YAML, Ansible YAML/INI, a directory
     doc = source.value
     if doc is None:
         raise UserError(
@@ -34,8 +34,6 @@ def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
         )
     if not isinstance(doc, dict):
         raise UserError("an inventory must be a mapping", getattr(doc, "loc", Location(str(path))))
-    if "all" in doc and "hosts" not in doc:
-        doc = from_ansible(doc, str(path))
     with bulk_allocation():
         problems = validate(doc, load_schema("inventory"), Location(str(path), 1, 1))
         if problems:
