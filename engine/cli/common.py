@@ -164,7 +164,7 @@ def load_all(args: argparse.Namespace, **plan_extra: Any) -> tuple[Any, Any, Any
     if not Path(args.playbook).is_file():
         raise UserError(f"playbook not found: {args.playbook}")
     try:
-        inventory = load_inventory(args.inventory, keyring)
+        inventory = load_inventory(args.inventory, keyring, playbook_dir=Path(args.playbook).parent)
     except UserError as err:
         problems.extend(err.problems)
     try:

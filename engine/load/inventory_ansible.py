@@ -72,6 +72,8 @@ class TreeGroup:
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: LDict = field(default_factory=LDict)
+    #: `ansible_group_priority`: orders sibling groups when variables merge; not a variable itself
+    priority: int = 1
 
 
 @dataclass
@@ -142,6 +144,14 @@ class AnsibleTree:
     def finish(self) -> None:
         """What Ansible does once every source is read: parentless groups go under `all`,
         hosts in no group go to `ungrouped`, and nesting must not loop."""
+        for group in self.groups.values():
+            if PRIORITY_VAR in group.vars:
+                value = group.vars.pop(PRIORITY_VAR)
+                try:
+                    group.priority = int(value)
+                except (TypeError, ValueError):
+                    self.problems.append(Problem(f"{PRIORITY_VAR} must be a whole number, not {value!r}",
+                                                 group.vars.value_locs.get(PRIORITY_VAR, group.loc)))
         for name, group in self.groups.items():
             if name != "all" and not group.parents:
                 self.child("all", name, group.loc)
@@ -190,13 +200,6 @@ class AnsibleTree:
                     stack.append(child)
         return depth
 
-    def priority(self, name: str) -> int:
-        value = self.groups[name].vars.get(PRIORITY_VAR, 1)
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return 1
-
     def groups_of(self, host: str, depth: Mapping[str, int] | None = None) -> list[str]:
         """Every group the host is in (through children too) but `all`, in the order Ansible
         merges their variables: by depth, then `ansible_group_priority`, then name."""
@@ -208,7 +211,7 @@ class AnsibleTree:
             if name not in found and name != "all":
                 found.add(name)
                 stack.extend(self.groups[name].parents)
-        return sorted(found, key=lambda g: (depth.get(g, 0), self.priority(g), g))
+        return sorted(found, key=lambda g: (depth.get(g, 0), self.groups[g].priority, g))
 
     def host_layers(self, host: str, depth: Mapping[str, int] | None = None) -> list[Layer]:
         """The host's variables lowest first, in the precedence Ansible documents: inventory

@@ -51,6 +51,8 @@ class VarsFolder:
 
     base: Path
     keyring: Any = None
+    #: whose folder this is: `inventory` or `playbook` (shown by `cutover inventory --vars-origin`)
+    beside: str = "inventory"
     read: list[SourceFile] = field(default_factory=list)
     _cache: dict[tuple[str, str], list[tuple[str, LDict]]] = field(default_factory=dict)
 
@@ -63,7 +65,10 @@ class VarsFolder:
     def _layers(self, kind: str, name: str) -> list[tuple[str, LDict]]:
         key = (kind, name)
         if key not in self._cache:
-            self._cache[key] = [(str(path), self._load(path)) for path in vars_files(self.base / kind, name)]
+            self._cache[key] = [
+                (f"{kind}/{name} beside the {self.beside}", self._load(path))
+                for path in vars_files(self.base / kind, name)
+            ]
         return self._cache[key]
 
     def _load(self, path: Path) -> LDict:
@@ -181,7 +186,7 @@ def _translate(
     """Translate with the vars folders of the inventory's directory, then the playbook's."""
     folders = [VarsFolder(base, keyring)]
     if playbook_dir is not None and Path(playbook_dir).resolve() != base.resolve():
-        folders.append(VarsFolder(Path(playbook_dir), keyring))
+        folders.append(VarsFolder(Path(playbook_dir), keyring, "playbook"))
     tree.vars_files = folders
     if tree.problems:  # reading errors first: resolving variables of a broken tree says little
         raise UserError.many(_unique(tree.problems))
