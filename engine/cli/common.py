@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from engine.cli.vault_flags import add_vault_flags
 from engine.core.errors import Location, UserError
 
 
@@ -20,6 +21,7 @@ def add_inventory_args(parser: argparse.ArgumentParser) -> None:
         metavar="ID@SOURCE",
         help="vault password source: ID@prompt, ID@FILE, ID@env:VAR, ID@exec:SCRIPT (repeatable)",
     )
+    add_vault_flags(parser)
 
 
 def add_plan_args(parser: argparse.ArgumentParser) -> None:
