@@ -154,6 +154,7 @@ def plan_options(args: argparse.Namespace, **extra: Any) -> Any:
 def load_all(args: argparse.Namespace, **plan_extra: Any) -> tuple[Any, Any, Any]:
     """(playbook, inventory, plan) for a command's arguments; every problem raised as one UserError."""
     from engine.api.registry import ModuleRegistry
+    from engine.cli.plan_flags import start_at_task
     from engine.core.errors import Problem
     from engine.load.inventory import load_inventory
     from engine.load.playbook import load_playbook
@@ -170,7 +171,7 @@ def load_all(args: argparse.Namespace, **plan_extra: Any) -> tuple[Any, Any, Any
     except UserError as err:
         problems.extend(err.problems)
     try:
-        playbook = load_playbook(args.playbook, registry, keyring=keyring)
+        playbook = start_at_task(load_playbook(args.playbook, registry, keyring=keyring), args)
     except UserError as err:
         problems.extend(err.problems)
     if problems:

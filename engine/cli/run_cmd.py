@@ -8,6 +8,9 @@ import sys
 from typing import Any
 
 from engine.cli.common import add_plan_args, keyring_from, load_all
+from engine.cli.plan_flags import add_run_flags, answer_listing, refusals_recorded
+from engine.cli.step import step_reporter
+from engine.cli.validate_cmd import execute as validate_execute
 
 
 def add_execution_args(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,7 @@ def add_execution_args(parser: argparse.ArgumentParser) -> None:
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_args(parser)
     add_execution_args(parser)
+    add_run_flags(parser)  # --list-*, --syntax-check, --start-at-task, --step: engine.cli.plan_flags
     parser.add_argument("-C", "--check", action="store_true", help="change nothing; report what would change")
     parser.add_argument("-D", "--diff", action="store_true", help="show before/after of what changes")
     parser.add_argument("--from-run", metavar="RUN",
@@ -54,6 +58,7 @@ def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
             masker.add(password)
     reporter = JsonlReporter(masker) if cli.output == "jsonl" else \
         ConsoleReporter(masker, cli.verbose, show_diff=bool(getattr(cli, "diff", False)))
+    reporter = step_reporter(cli, reporter)  # --step asks before each step (engine.cli.step)
     approved = {}
     for item in cli.approve:
         gate, _, comment = item.partition("=")
@@ -72,10 +77,15 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.forks < 1:
         raise UserError("--forks must be at least 1")
+    if args.syntax_check:
+        return validate_execute(args)
     prior: frozenset[str] = frozenset()
     if args.from_run:
         prior = _prior_resources(args)
-    _playbook, _inventory, plan = load_all(args, prior_resources=prior)
+    with refusals_recorded(args):
+        _playbook, _inventory, plan = load_all(args, prior_resources=prior)
+    if (listed := answer_listing(args, plan)) is not None:
+        return listed
     request = build_request(
         args, plan, check_mode=args.check, diff_mode=args.diff, from_run=args.from_run,
         allow_unprotected=args.allow_unprotected,

@@ -37,6 +37,10 @@ class Reporter:
     def message(self, text: str) -> None: ...
     def run_ended(self, summary: RunSummary) -> None: ...
 
+    def may_start(self, node: Node) -> bool:
+        """False stops the run before `node` starts, as an interrupt does (`--step` asks here)."""
+        return True
+
 
 @dataclass
 class RunSummary:
@@ -220,6 +224,9 @@ class Scheduler:
                 self.summary.reason = self.stopping
                 self.reporter.message(f"stopping: {self.stopping}")
                 return "hold", None
+        if not self.reporter.may_start(node):
+            self.interrupt()
+            return "hold", None
         return "run", None
 
     def _runs_while_stopping(self, node: Node) -> bool:

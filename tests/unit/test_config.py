@@ -95,3 +95,12 @@ def test_without_inventory_anywhere_the_message_says_where_to_put_one(home, caps
     with pytest.raises(SystemExit) as stopped:
         main(["inventory", "--list"])
     assert stopped.value.code == 2 and "the following arguments are required: -i" in capsys.readouterr().err
+
+
+def test_verbosity_levels_add_the_settings_and_their_origins(home, capsys):
+    write(home, {"repo/cutover.toml": "forks = 5\n", "repo/team/acme/hosts.ini": "[web]\nweb1\n"})
+    assert main(["inventory", "-i", "hosts.ini", "--list", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert f"cutover: settings from {home}/repo/cutover.toml" in err and "forks = 5" not in err
+    assert main(["inventory", "-i", "hosts.ini", "--list", "-vv"]) == 0
+    assert f"cutover: forks = 5  ({home}/repo/cutover.toml:1:1)" in capsys.readouterr().err
