@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from engine.cli.diff_view import diff_lines
 from engine.execute.outcome import NodeOutcome
 from engine.execute.scheduler import Reporter, RunSummary
 from engine.plan.graph import Node, Plan
@@ -139,7 +140,8 @@ class ConsoleReporter(Reporter):
         if self.verbosity and outcome.registered and not hidden:
             pieces.append(("\n" + m(json.dumps(outcome.registered, default=str, indent=2)[:4000]), ""))
         if (self.verbosity or self.show_diff) and outcome.diff and not hidden:
-            pieces.append(("\n" + m(_diff_text(outcome.diff)), ""))
+            for line, style in diff_lines(outcome.diff, node.host, node.label, m):
+                pieces.append(("\n" + line, style))
         return pieces
 
     def _write(self, pieces: list[tuple[str, str]]) -> None:
@@ -175,18 +177,3 @@ class ConsoleReporter(Reporter):
         if summary.status != "succeeded":
             self.console.print(f"resume with: cutover resume {summary.run_id}")
 
-
-def _diff_text(diff: Any) -> str:
-    import difflib
-
-    diffs = diff if isinstance(diff, list) else [diff]
-    out = []
-    for d in diffs:
-        if not isinstance(d, dict):
-            continue
-        before, after = d.get("before"), d.get("after")
-        if isinstance(before, str) and isinstance(after, str):
-            out.extend(difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after", lineterm=""))
-        else:
-            out.append(f"before: {before!r}\nafter:  {after!r}")
-    return "\n".join(out)
