@@ -9,6 +9,7 @@ rule hooks in `engine.api.estate_rules`.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -180,7 +181,7 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         databases=MappingProxyType({k: v for k, v in (doc.get("databases") or {}).items()}),
         sagecrm=doc.get("sagecrm"),
         onecrm=doc.get("onecrm"),
-        timezone=str(doc.get("timezone") or "UTC"),
+        timezone=str(doc.get("timezone") or os.environ.get("CUTOVER_TIMEZONE") or "UTC"),  # cutover.toml timezone
         content_hash=sha,
         location=doc.loc,
         source=doc,

@@ -104,3 +104,14 @@ def test_verbosity_levels_add_the_settings_and_their_origins(home, capsys):
     assert f"cutover: settings from {home}/repo/cutover.toml" in err and "forks = 5" not in err
     assert main(["inventory", "-i", "hosts.ini", "--list", "-vv"]) == 0
     assert f"cutover: forks = 5  ({home}/repo/cutover.toml:1:1)" in capsys.readouterr().err
+
+
+def test_the_time_zone_applies_to_inventories_that_set_none(home):
+    from engine.load.inventory import load_inventory
+
+    write(home, {"repo/cutover.toml": 'timezone = "Europe/Paris"\n',
+                 "repo/team/acme/plain.yml": "hosts:\n  h1: {}\n",
+                 "repo/team/acme/own.yml": "timezone: Asia/Tokyo\nhosts:\n  h1: {}\n"})
+    build_parser(["inventory"])
+    assert load_inventory("plain.yml").timezone == "Europe/Paris"
+    assert load_inventory("own.yml").timezone == "Asia/Tokyo"
