@@ -5,6 +5,10 @@ are decremented as nodes end. Nodes that ended together are journaled in one tra
 only then are their dependents released, so a crash never loses a recorded end. Failures follow
 the play's policy: `stop` (start nothing new), `continue` (independent branches go on),
 `max_fail_percentage`, `any_errors_fatal`; blocks with `rescue`/`always` are honoured per host.
+
+A failure inside a block that has a `rescue:` section is counted as rescued, as in Ansible: the
+step stays `failed` in the journal, the host runs the rescue and goes on, and the run succeeds
+unless something else failed (a failing rescue task is an ordinary failure of its own).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class RunSummary:
     status: str = "succeeded"  # succeeded | failed | interrupted | stopped
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (node id, error)
+    #: failures a block's `rescue:` handled (node id, error): they do not fail the run
+    rescued: list[tuple[str, str]] = field(default_factory=list)
     not_run: int = 0
     reason: str | None = None
 
@@ -296,7 +302,10 @@ class Scheduler:
         self.outcomes[node.id] = outcome
         if not node.is_step:
             return
-        self.summary.counts[outcome.status] = self.summary.counts.get(outcome.status, 0) + 1
+        failed = outcome.status == "failed" and not outcome.ignored
+        rescued = failed and self._rescued(node)
+        counted = "rescued" if rescued else outcome.status
+        self.summary.counts[counted] = self.summary.counts.get(counted, 0) + 1
         hosts = node.shared_with or (node.host,)
         for host in hosts:
             state = self.states[host]
@@ -306,14 +315,17 @@ class Scheduler:
         for art in outcome.artifacts:
             self.runner.run_ctx.artifacts.setdefault(art.resource, []).append(art)
         self.reporter.node_ended(node, outcome)
-        if outcome.status == "failed" and not outcome.ignored:
-            self.summary.failed.append((node.id, outcome.error or "failed"))
+        if failed:
             for host in hosts:
                 self.states[host].failure = node.scope
-            if not self._rescued(node):
+            if rescued:
+                self.summary.rescued.append((node.id, outcome.error or "failed"))
+            else:
+                self.summary.failed.append((node.id, outcome.error or "failed"))
                 self._host_failed(node, hosts)
 
     def _rescued(self, node: Node) -> bool:
+        """Whether an enclosing block (at any depth) has a `rescue:` that handles this node's failure."""
         return any(
             section == "block" and (node.play, block) in self.block_has_rescue
             for block, section in node.scope
