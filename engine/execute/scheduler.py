@@ -30,6 +30,10 @@ from engine.journal.store import Journal
 from engine.plan.graph import Node, Plan
 
 BAD = frozenset({"failed", "blocked"})
+#: why a rescue step is skipped when its block did not fail (also how resume tells it from a rescue that ran)
+NO_FAILURE_TO_RESCUE = "no failure to rescue"
+#: why a step of a block is skipped after an earlier one failed (resume runs it again with its cause)
+AFTER_A_FAILURE = "an earlier task of the block failed"
 
 
 class Reporter:
@@ -104,11 +108,23 @@ class Scheduler:
 
     # --- resume ------------------------------------------------------------------------------
     def restore(self, done: dict[str, dict[str, Any]]) -> None:
-        """Mark nodes recorded done in the journal, replaying their facts and notifications."""
+        """Mark nodes recorded done in the journal, replaying their facts and notifications.
+
+        Two kinds of recorded outcome are not final. A step skipped because an earlier step of
+        its block failed runs again, since the failed step does. And a rescue that had started
+        goes on where it stopped: on resume its recorded steps release the next ones at once,
+        before the block's failed step could fail again, so without this the rest of the rescue
+        would be skipped for want of a failure and a half-done rescue would pass for a success.
+        A block whose rescue already ran on a host therefore keeps its failure there: its failed
+        step is not run again, and the remaining rescue steps run.
+        """
+        started = self._started_rescues(done)
         for node_id in self.plan.order():
             row = done.get(node_id)
             node = self.plan.nodes[node_id]
             if row is None or not node.is_step:
+                continue
+            if row["status"] == "skipped" and row.get("msg") == AFTER_A_FAILURE and not _in_rescued(node, started):
                 continue
             self.status[node_id] = row["status"]
             facts = row.get("facts") or {}
@@ -116,6 +132,24 @@ class Scheduler:
                 self.states[host].facts.update(facts)
                 if row["status"] == "changed" and node.task is not None:
                     self.states[host].notified.update(node.task.notify)
+        for host, block in started:
+            self.rescuing[host].add(block)
+        for node_id, node in self.plan.nodes.items():
+            if node.is_step and node_id not in self.status and _in_rescued(node, started):
+                self.status[node_id] = "failed"
+                self.outcomes[node_id] = NodeOutcome("failed", error="failed in an earlier attempt (rescued)")
+
+    def _started_rescues(self, done: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+        """(host, block) whose `rescue:` section ran in an earlier attempt."""
+        started: set[tuple[str, str]] = set()
+        for node_id, row in done.items():
+            node = self.plan.nodes.get(node_id)
+            if node is None or (row["status"] == "skipped" and row.get("msg") == NO_FAILURE_TO_RESCUE):
+                continue
+            for block, section in node.scope:
+                if section == "rescue":
+                    started.update((host, block) for host in node.shared_with or (node.host,))
+        return started
 
     # --- main loop ---------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -256,14 +290,14 @@ class Scheduler:
         if failure is None:
             for block, section in scope:
                 if section == "rescue" and block not in self.rescuing[host]:
-                    return "skipped", "no failure to rescue"
+                    return "skipped", NO_FAILURE_TO_RESCUE
             return "run", None
         if node.kind == "handler" and self.plan.plays[node.play].force_handlers:
             return "run", None
         for depth, (block, section) in enumerate(scope):
             if depth >= len(failure) or failure[depth][0] != block:
                 return (
-                    ("skipped", "an earlier task of the block failed")
+                    ("skipped", AFTER_A_FAILURE)
                     if depth > 0
                     else ("blocked", "an earlier step on this host failed")
                 )
@@ -278,7 +312,7 @@ class Scheduler:
                 return "run", None
             return "blocked", "an earlier step on this host failed"
         return (
-            ("skipped", "an earlier task of the block failed")
+            ("skipped", AFTER_A_FAILURE)
             if scope
             else ("blocked", "an earlier step on this host failed")
         )
@@ -363,6 +397,12 @@ class Scheduler:
                 s.status = "stopped"
         s.reason = s.reason or self.stopping
         return s
+
+
+def _in_rescued(node: Node, started: set[tuple[str, str]]) -> bool:
+    """Whether `node` is in the `block:` section of a block whose rescue has started on its host."""
+    hosts = node.shared_with or (node.host,)
+    return any((host, block) in started for host in hosts for block, section in node.scope if section == "block")
 
 
 def _result_of(future: Any) -> NodeOutcome:

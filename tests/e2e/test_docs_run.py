@@ -182,3 +182,17 @@ def test_every_yaml_snippet_loads_with_the_engines_loaders(block: Block, tmp_pat
         load_playbook(snippet, ModuleRegistry([snippet.parent / "library"]))
     except UserError as err:
         pytest.fail(f"{block.where}: {err}")
+
+
+def test_the_guides_mariadb_grants_are_the_ones_the_demo_proves() -> None:
+    """docs/operator-guide.md lists the grants of cutover's 1CRM login; the demo runs with exactly those."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+
+    path = str(REPO / "examples/demo-onecrm/start")
+    spec = importlib.util.spec_from_loader("demo_onecrm_start", SourceFileLoader("demo_onecrm_start", path))
+    start = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(start)
+    guide = (REPO / "docs/operator-guide.md").read_text(encoding="utf-8")
+    for grant in start.CUTOVER_GRANTS:
+        assert grant.format(who="'cutover'@'localhost'") + ";" in guide

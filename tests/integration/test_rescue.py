@@ -121,3 +121,84 @@ def test_a_rescued_failure_does_not_trigger_any_errors_fatal(tmp_path: Path) -> 
 
     assert result.rc == 0, result.out
     assert result.statuses()["p0/1@a"] == "changed" and result.statuses()["p0/1@b"] == "changed"
+
+
+# --- resume ------------------------------------------------------------------------------------
+def test_resume_continues_a_rescue_that_had_started(tmp_path: Path) -> None:
+    """The failure a rescue handles is final: resume runs the rest of the rescue, not the block again."""
+    log, flag = tmp_path / "log", tmp_path / "flag"
+    plays = [{"hosts": "all", "tasks": [
+        {"name": "guarded", "block": [{"name": "breaks", "shell": f"echo block >> {log}; false"}],
+         "rescue": [
+             {"name": "first repair", "shell": f"echo repair >> {log}"},
+             {"name": "second repair", "shell": f"test -f {flag} && echo second >> {log}"},
+         ]},
+    ]}]
+    first = _run(tmp_path, plays)
+    assert first.rc == 1 and log.read_text().split() == ["block", "repair"]
+    flag.touch()
+
+    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+
+    assert resumed.rc == 0, resumed.out
+    assert log.read_text().split() == ["block", "repair", "second"]  # neither the block nor step 1 again
+    assert [e["task"] for e in resumed.events() if e["event"] == "node_ended"] == ["second repair"]
+
+
+def test_resume_does_not_invent_a_rescue_for_a_block_that_succeeded(tmp_path: Path) -> None:
+    log, flag = tmp_path / "log", tmp_path / "flag"
+    plays = [{"hosts": "all", "tasks": [
+        {"name": "guarded", "block": [{"name": "works", "shell": f"echo block >> {log}"}],
+         "rescue": [{"name": "repair", "shell": f"echo repair >> {log}"}]},
+        {"name": "later", "shell": f"test -f {flag} && echo later >> {log}"},
+    ]}]
+    first = _run(tmp_path, plays)
+    assert first.rc == 1 and log.read_text().split() == ["block"]
+    flag.touch()
+
+    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+
+    assert resumed.rc == 0, resumed.out
+    assert log.read_text().split() == ["block", "later"]
+
+
+def test_resume_finishes_a_rescue_whose_own_step_failed(tmp_path: Path) -> None:
+    """Steps skipped after a failed rescue step run on resume: the rescue completes (the 1CRM decision)."""
+    log, flag = tmp_path / "log", tmp_path / "flag"
+    plays = [{"hosts": "all", "tasks": [
+        {"name": "guarded", "block": [{"name": "breaks", "shell": f"echo block >> {log}; false"}],
+         "rescue": [
+             {"name": "confirm", "shell": f"test -f {flag}"},
+             {"name": "restore", "shell": f"echo restored >> {log}"},
+         ]},
+        {"name": "after the block", "shell": f"echo after >> {log}"},
+    ]}]
+    first = _run(tmp_path, plays)
+    assert first.rc == 1 and log.read_text().split() == ["block"]
+    assert first.statuses()["p0/0.r1@a"] == "skipped"  # after the failed confirm
+    flag.touch()
+
+    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+
+    assert resumed.rc == 0, resumed.out
+    assert log.read_text().split() == ["block", "restored", "after"]
+    assert [e["task"] for e in resumed.events() if e["event"] == "node_ended"] == [
+        "confirm", "restore", "after the block"]
+
+
+def test_resume_runs_again_what_a_failure_in_a_block_skipped(tmp_path: Path) -> None:
+    log, flag = tmp_path / "log", tmp_path / "flag"
+    plays = [{"hosts": "all", "tasks": [
+        {"name": "plain block", "block": [
+            {"name": "needs the flag", "shell": f"test -f {flag}"},
+            {"name": "next in the block", "shell": f"echo next >> {log}"},
+        ]},
+    ]}]
+    first = _run(tmp_path, plays)
+    assert first.rc == 1 and first.statuses()["p0/0.b1@a"] == "skipped"
+    flag.touch()
+
+    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+
+    assert resumed.rc == 0, resumed.out
+    assert log.read_text().split() == ["next"]
