@@ -28,7 +28,7 @@ def _run(tmp: Path, plays: list[dict[str, Any]], hosts: tuple[str, ...] = ("a",)
     return run_cli(["run", "pb.yml", "-i", "inv.yml", *JSONL], tmp)
 
 
-def _ended(result: CliResult) -> dict[str, Any]:
+def _summary(result: CliResult) -> dict[str, Any]:
     (ended,) = [e for e in result.events() if e["event"] == "run_ended"]
     return ended
 
@@ -45,7 +45,7 @@ def test_a_rescued_failure_lets_the_run_succeed(tmp_path: Path) -> None:
     result = _run(tmp_path, plays, hosts=("a", "b"))
 
     assert result.rc == 0, result.out
-    ended = _ended(result)
+    ended = _summary(result)
     assert ended["status"] == "succeeded"
     assert ended["counts"] == {"rescued": 2, "ok": 2, "changed": 2}
     journal = journal_of(tmp_path)
@@ -66,7 +66,7 @@ def test_a_failing_rescue_fails_the_run(tmp_path: Path) -> None:
     result = _run(tmp_path, plays)
 
     assert result.rc == 1
-    ended = _ended(result)
+    ended = _summary(result)
     assert ended["status"] == "failed"
     assert ended["counts"]["rescued"] == 1 and ended["counts"]["failed"] == 1
     assert result.statuses()["p0/1@a"] == "blocked"
@@ -80,7 +80,7 @@ def test_a_failure_elsewhere_still_fails_a_run_that_rescued_one(tmp_path: Path) 
     result = _run(tmp_path, plays, hosts=("a", "b"))
 
     assert result.rc == 1
-    ended = _ended(result)
+    ended = _summary(result)
     assert ended["status"] == "failed"
     assert ended["counts"]["rescued"] == 2 and ended["counts"]["failed"] == 1
 
@@ -94,7 +94,7 @@ def test_an_outer_rescue_handles_a_failure_inside_an_inner_rescue(tmp_path: Path
     result = _run(tmp_path, plays)
 
     assert result.rc == 0, result.out
-    assert _ended(result)["counts"] == {"rescued": 2, "ok": 1, "changed": 1}
+    assert _summary(result)["counts"] == {"rescued": 2, "ok": 1, "changed": 1}
 
 
 def test_without_rescue_an_always_section_does_not_rescue(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_without_rescue_an_always_section_does_not_rescue(tmp_path: Path) -> Non
     result = _run(tmp_path, plays)
 
     assert result.rc == 1
-    ended = _ended(result)
+    ended = _summary(result)
     assert ended["status"] == "failed" and "rescued" not in ended["counts"]
     assert ended["counts"] == {"failed": 1, "changed": 1}
 
@@ -124,81 +124,77 @@ def test_a_rescued_failure_does_not_trigger_any_errors_fatal(tmp_path: Path) -> 
 
 
 # --- resume ------------------------------------------------------------------------------------
+def _fail_then_resume(tmp: Path, tasks: list[dict[str, Any]]) -> tuple[CliResult, CliResult]:
+    """Run `tasks` (they fail while `tmp/flag` is missing), create the flag, resume the run."""
+    first = _run(tmp, [{"hosts": "all", "tasks": tasks}])
+    assert first.rc == 1, first.out
+    (tmp / "flag").touch()
+    return first, run_cli(["resume", "last", *JSONL], tmp)
+
+
+def _sh(name: str, line: str) -> dict[str, Any]:
+    return {"name": name, "shell": line}
+
+
+def _logged(tmp: Path) -> list[str]:
+    return (tmp / "log").read_text().split()
+
+
+def _ended(result: CliResult) -> list[str]:
+    return [e["task"] for e in result.events() if e["event"] == "node_ended"]
+
+
 def test_resume_continues_a_rescue_that_had_started(tmp_path: Path) -> None:
     """The failure a rescue handles is final: resume runs the rest of the rescue, not the block again."""
     log, flag = tmp_path / "log", tmp_path / "flag"
-    plays = [{"hosts": "all", "tasks": [
-        {"name": "guarded", "block": [{"name": "breaks", "shell": f"echo block >> {log}; false"}],
-         "rescue": [
-             {"name": "first repair", "shell": f"echo repair >> {log}"},
-             {"name": "second repair", "shell": f"test -f {flag} && echo second >> {log}"},
-         ]},
-    ]}]
-    first = _run(tmp_path, plays)
-    assert first.rc == 1 and log.read_text().split() == ["block", "repair"]
-    flag.touch()
+    guarded = {"name": "guarded", "block": [_sh("breaks", f"echo block >> {log}; false")], "rescue": [
+        _sh("first repair", f"echo repair >> {log}"),
+        _sh("second repair", f"test -f {flag} && echo second >> {log}"),
+    ]}
 
-    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+    first, resumed = _fail_then_resume(tmp_path, [guarded])
 
     assert resumed.rc == 0, resumed.out
-    assert log.read_text().split() == ["block", "repair", "second"]  # neither the block nor step 1 again
-    assert [e["task"] for e in resumed.events() if e["event"] == "node_ended"] == ["second repair"]
+    assert _logged(tmp_path) == ["block", "repair", "second"]  # neither the block nor step 1 again
+    assert _ended(resumed) == ["second repair"]
 
 
 def test_resume_does_not_invent_a_rescue_for_a_block_that_succeeded(tmp_path: Path) -> None:
     log, flag = tmp_path / "log", tmp_path / "flag"
-    plays = [{"hosts": "all", "tasks": [
-        {"name": "guarded", "block": [{"name": "works", "shell": f"echo block >> {log}"}],
-         "rescue": [{"name": "repair", "shell": f"echo repair >> {log}"}]},
-        {"name": "later", "shell": f"test -f {flag} && echo later >> {log}"},
-    ]}]
-    first = _run(tmp_path, plays)
-    assert first.rc == 1 and log.read_text().split() == ["block"]
-    flag.touch()
+    guarded = {"name": "guarded", "block": [_sh("works", f"echo block >> {log}")],
+               "rescue": [_sh("repair", f"echo repair >> {log}")]}
 
-    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+    first, resumed = _fail_then_resume(tmp_path, [guarded, _sh("later", f"test -f {flag} && echo later >> {log}")])
 
     assert resumed.rc == 0, resumed.out
-    assert log.read_text().split() == ["block", "later"]
+    assert _logged(tmp_path) == ["block", "later"]
 
 
 def test_resume_finishes_a_rescue_whose_own_step_failed(tmp_path: Path) -> None:
     """Steps skipped after a failed rescue step run on resume: the rescue completes (the 1CRM decision)."""
     log, flag = tmp_path / "log", tmp_path / "flag"
-    plays = [{"hosts": "all", "tasks": [
-        {"name": "guarded", "block": [{"name": "breaks", "shell": f"echo block >> {log}; false"}],
-         "rescue": [
-             {"name": "confirm", "shell": f"test -f {flag}"},
-             {"name": "restore", "shell": f"echo restored >> {log}"},
-         ]},
-        {"name": "after the block", "shell": f"echo after >> {log}"},
-    ]}]
-    first = _run(tmp_path, plays)
-    assert first.rc == 1 and log.read_text().split() == ["block"]
+    guarded = {"name": "guarded", "block": [_sh("breaks", f"echo block >> {log}; false")], "rescue": [
+        _sh("confirm", f"test -f {flag}"),
+        _sh("restore", f"echo restored >> {log}"),
+    ]}
+
+    first, resumed = _fail_then_resume(tmp_path, [guarded, _sh("after the block", f"echo after >> {log}")])
+
     assert first.statuses()["p0/0.r1@a"] == "skipped"  # after the failed confirm
-    flag.touch()
-
-    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
-
     assert resumed.rc == 0, resumed.out
-    assert log.read_text().split() == ["block", "restored", "after"]
-    assert [e["task"] for e in resumed.events() if e["event"] == "node_ended"] == [
-        "confirm", "restore", "after the block"]
+    assert _logged(tmp_path) == ["block", "restored", "after"]
+    assert _ended(resumed) == ["confirm", "restore", "after the block"]
 
 
 def test_resume_runs_again_what_a_failure_in_a_block_skipped(tmp_path: Path) -> None:
     log, flag = tmp_path / "log", tmp_path / "flag"
-    plays = [{"hosts": "all", "tasks": [
-        {"name": "plain block", "block": [
-            {"name": "needs the flag", "shell": f"test -f {flag}"},
-            {"name": "next in the block", "shell": f"echo next >> {log}"},
-        ]},
-    ]}]
-    first = _run(tmp_path, plays)
-    assert first.rc == 1 and first.statuses()["p0/0.b1@a"] == "skipped"
-    flag.touch()
+    plain = {"name": "plain block", "block": [
+        _sh("needs the flag", f"test -f {flag}"),
+        _sh("next in the block", f"echo next >> {log}"),
+    ]}
 
-    resumed = run_cli(["resume", "last", *JSONL], tmp_path)
+    first, resumed = _fail_then_resume(tmp_path, [plain])
 
+    assert first.statuses()["p0/0.b1@a"] == "skipped"
     assert resumed.rc == 0, resumed.out
-    assert log.read_text().split() == ["next"]
+    assert _logged(tmp_path) == ["next"]
