@@ -17,7 +17,6 @@ the playbook with the playbook loader (schema, module arguments) or, when its co
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import shutil
 import subprocess
@@ -46,6 +45,7 @@ from tests.support.docblocks import (
     problems_of,
     run_block,
 )
+from tests.support.required import server_unavailable
 from tests.support.runs import run_cli
 
 ALL_BLOCKS = [block for page in doc_pages() for block in blocks_of(page)]
@@ -68,16 +68,13 @@ def fresh_copy(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
 
 
 def need_what_the_blocks_use(blocks: list[Block]) -> None:
-    """The 1CRM demo starts a real MariaDB: without its programs, skip (a failure in CI)."""
+    """The 1CRM demo starts a real MariaDB: without its programs, skip on a workstation, fail in CI."""
     if not any("examples/demo-onecrm/start" in b.body for b in blocks):
         return
     missing = [p for p in ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")
                if not (shutil.which(p) or shutil.which(p, path="/usr/sbin:/usr/libexec"))]
     if missing:
-        message = f"the 1CRM demo needs the MariaDB programs; missing: {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        server_unavailable("MariaDB (for the 1CRM demo)", f"missing {', '.join(missing)}")
 
 
 def run_page(page: str, repo: Path, env: dict[str, str]) -> list[str]:
