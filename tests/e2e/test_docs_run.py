@@ -10,8 +10,9 @@ page whose commands drift from the engine fails here.
 Every ```` ```yaml ```` block is an inventory (a mapping with `hosts:`, or Ansible's `all:`) or a
 playbook (a list of plays) and is loaded with the engine's own loaders, the ones `cutover
 validate` uses: the inventory with `cutover inventory -i` (schema, references, estate rules),
-the playbook with the playbook loader (schema, module arguments) or, when its comment says
-`validate=...`, with `cutover validate`; each `!vault` value must have the real vault format.
+the playbook with the playbook loader (schema, module arguments; the pages' example modules of
+docs/examples/library/ in its library) or, when its comment says `validate=...`, with `cutover
+validate`; each `!vault` value must have the real vault format.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ RUNNABLE = [b for b in ALL_BLOCKS if b.runnable and not b.option("skip")]
 PAGES_THAT_RUN = sorted({b.page for b in RUNNABLE} - {"README.md"})
 YAML_BLOCKS = [b for b in ALL_BLOCKS if b.language == "yaml" and not b.option("skip")]
 CONNECTION_SETTINGS = {"winrm": WinRMSettings.from_host, "ssh": SSHSettings.from_host}
+#: modules written as examples on the pages (docs/modules.md, "Writing your own module")
+EXAMPLE_LIBRARY = REPO / "docs" / "examples" / "library"
 
 
 @contextlib.contextmanager
@@ -171,6 +174,8 @@ def _vault_values(node: Any) -> Iterator[EncryptedValue]:
 def test_every_yaml_snippet_loads_with_the_engines_loaders(block: Block, tmp_path: Path) -> None:
     snippet = tmp_path / "snippet.yml"
     snippet.write_text(block.body, encoding="utf-8")
+    if EXAMPLE_LIBRARY.is_dir():  # the modules the pages write as examples, next to the snippet
+        shutil.copytree(EXAMPLE_LIBRARY, tmp_path / "library")
     data = load_file(snippet).value
     for value in _vault_values(data):
         try:
