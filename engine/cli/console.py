@@ -19,8 +19,10 @@ from engine.plan.graph import Node, Plan
 
 STATUS_STYLE = {
     "ok": "green", "changed": "yellow", "would-change": "cyan", "skipped": "dim", "failed": "bold red",
-    "blocked": "red", "running": "blue",
+    "blocked": "red", "running": "blue", "rescued": "magenta",
 }
+#: the run summary's columns; `rescued` counts failed steps a block's `rescue:` handled
+SUMMARY_COLUMNS = ("ok", "changed", "would-change", "skipped", "rescued", "failed", "blocked")
 
 
 class JsonlReporter(Reporter):
@@ -164,11 +166,10 @@ class ConsoleReporter(Reporter):
         from rich.table import Table
 
         table = Table(title=f"run {summary.run_id}: {summary.status}", box=None)
-        for status in ("ok", "changed", "would-change", "skipped", "failed", "blocked"):
-            if summary.counts.get(status):
-                table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
-        table.add_row(*[str(summary.counts[s]) for s in ("ok", "changed", "would-change", "skipped", "failed",
-                                                          "blocked") if summary.counts.get(s)])
+        shown = [s for s in SUMMARY_COLUMNS if summary.counts.get(s)]
+        for status in shown:
+            table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
+        table.add_row(*[str(summary.counts[s]) for s in shown])
         self.console.print(table)
         if summary.not_run:
             self.console.print(f"{summary.not_run} step(s) not run")
