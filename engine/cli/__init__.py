@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unlock": ("engine.cli.unlock_cmd", "break a stale estate lock"),
     "report": ("engine.cli.report_cmd", "write a run's report (html, json, junit)"),
     "vault": ("engine.cli.vault_cmd", "encrypt and decrypt secrets"),
+    "campaign": ("engine.cli.campaign_cmd", "many estates in their maintenance windows (plan, validate, run, serve)"),
+    "worker": ("engine.cli.worker_cmd", "run campaign estates for a Celery fleet"),
+    "approve": ("engine.cli.approve_cmd", "answer a gate a run waits at, from any terminal"),
 }
 
 
