@@ -36,6 +36,13 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def campaign_settings(campaign: Campaign) -> dict[str, Any]:
+    """What the workers need to know of a campaign's backend settings (kept with the campaign)."""
+    backend = campaign.backend
+    return {"lease_seconds": backend.lease_seconds, "heartbeat_seconds": backend.heartbeat,
+            "requeue_after": backend.requeue_after}
+
+
 class CampaignStore:
     def __init__(self, journal: Journal):
         self.journal = journal
@@ -49,10 +56,11 @@ class CampaignStore:
             db.execute("DELETE FROM campaigns WHERE name = ?", (campaign.name,))
             db.execute(
                 "INSERT INTO campaigns (name, file, workdir, backend, operator, state, concurrency,"
-                " stop_after_failures, created, updated, reason, driver, driver_pid)"
-                " VALUES (?,?,?,?,?,'active',?,?,?,?,NULL,?,?)",
+                " stop_after_failures, created, updated, reason, driver, driver_pid, settings)"
+                " VALUES (?,?,?,?,?,'active',?,?,?,?,NULL,?,?,?)",
                 (campaign.name, campaign.path, campaign.workdir, backend, operator, campaign.concurrency,
-                 campaign.stop_after_failures, now, now, socket.gethostname(), os.getpid()),
+                 campaign.stop_after_failures, now, now, socket.gethostname(), os.getpid(),
+                 json.dumps(campaign_settings(campaign))),
             )
             for entry in campaign.estates:
                 values = (entry.playbook, entry.inventory, json.dumps(entry.run.to_dict(), default=str),

@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS gate_answers (
 CREATE TABLE IF NOT EXISTS campaigns (
     name TEXT PRIMARY KEY, file TEXT, workdir TEXT, backend TEXT, operator TEXT, state TEXT,
     concurrency INTEGER, stop_after_failures INTEGER, created TEXT, updated TEXT, reason TEXT,
-    driver TEXT, driver_pid {bigint}{seq});
+    driver TEXT, driver_pid {bigint}, settings TEXT{seq});
 CREATE TABLE IF NOT EXISTS campaign_estates (
     campaign TEXT, estate TEXT, position INTEGER, playbook TEXT, inventory TEXT, args TEXT,
     timezone TEXT, window_start TEXT, window_end TEXT, state TEXT, run_id TEXT, worker TEXT,

@@ -138,7 +138,7 @@ class Journal:
             "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, attempts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, 1)"
             " ON CONFLICT (run_id, node_id) DO UPDATE SET status='running', started=excluded.started,"
-            " attempts = attempts + 1, error = NULL",
+            " attempts = nodes.attempts + 1, error = NULL",
             (
                 run_id,
                 node.id,
