@@ -16,6 +16,8 @@ the test instead of skipping it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -190,3 +192,56 @@ class Workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+#: the estates' playbook of the campaign tests: each step leaves a line in a log (what really ran)
+ESTATE_PLAYBOOK = """\
+- name: upgrade
+  hosts: all
+  tasks:
+    - name: stop the service
+      command: "sh -c 'echo {{ estate }} stop >> {{ log }}'"
+    - name: long upgrade step
+      command: "sleep {{ nap }}"
+    - name: client sign-off
+      gate: {id: signoff, prompt: "the client has tested the upgraded CRM"}
+      when: with_gate | default(false)
+    - name: fail if asked
+      command: "sh -c 'echo upgrade of {{ estate }} broke >&2; exit 4'"
+      when: broken | default(false)
+    - name: start the service
+      command: "sh -c 'echo {{ estate }} start >> {{ log }}'"
+"""
+
+
+def open_window(hours: float = 2.0) -> dict[str, str]:
+    now = dt.datetime.now(dt.UTC)
+    return {"start": (now - dt.timedelta(hours=1)).isoformat(), "end": (now + dt.timedelta(hours=hours)).isoformat()}
+
+
+def write_campaign(work: Path, name: str, estates: dict[str, dict[str, Any]], concurrency: int,
+                   window: dict[str, str] | None = None, backend: dict[str, Any] | None = None,
+                   **top: Any) -> Path:
+    """`<name>.campaign.yml` in `work`: local-connection estates whose steps log to `<name>.log`.
+
+    `estates` maps an estate name to its extra vars (`nap`, `with_gate`, `broken`), plus an
+    optional `window` of its own.
+    """
+    (work / "upgrade.yml").write_text(ESTATE_PLAYBOOK)
+    entries = []
+    for estate, extra in estates.items():
+        extra = dict(extra)
+        (work / f"{estate}.yml").write_text(
+            f"estate: {estate}\ntimezone: Europe/Paris\nhosts:\n  app1: {{connection: local}}\n")
+        entry: dict[str, Any] = {"inventory": f"{estate}.yml"}
+        if "window" in extra:
+            entry["window"] = extra.pop("window")
+        entry["run"] = {"extra_vars": {"log": str(work / f"{name}.log"), "nap": 0, **extra}}
+        entries.append(entry)
+    doc: dict[str, Any] = {"campaign": name, "playbook": "upgrade.yml", "concurrency": concurrency,
+                           "operator": "olivia", "window": window or open_window(), **top, "estates": entries}
+    if backend:
+        doc["backend"] = backend
+    path = work / f"{name}.campaign.yml"
+    path.write_text(json.dumps(doc, indent=1))  # JSON is YAML
+    return path
