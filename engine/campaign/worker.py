@@ -159,17 +159,15 @@ def _run_with_lease(ctx: WorkerContext, journal: Journal, store: CampaignStore, 
                   env={JOURNAL_URL_ENV: ctx.journal_url}, die_with_parent=True)
     log.info("campaign %s: %s: %s on %s", name, estate, f"resuming {job.resume_of}" if job.resume_of else "starting",
              worker)
-    beat_journal = ctx.journal()
-    try:
-        with leases.Heartbeat(beat_journal, estate, token, lease_seconds,
-                              float(settings.get("heartbeat_seconds") or lease_seconds / 3)) as beat:
-            def record(run_id: str) -> None:
-                store.note(name, estate, run_id=run_id)
-                leases.note_run(journal, estate, token, run_id)
+    # the heartbeat shares the task's connection (the backend serialises its use): two connections
+    # per running estate, this one and the run's own, three while the run waits at a gate
+    with leases.Heartbeat(journal, estate, token, lease_seconds,
+                          float(settings.get("heartbeat_seconds") or lease_seconds / 3)) as beat:
+        def record(run_id: str) -> None:
+            store.note(name, estate, run_id=run_id)
+            leases.note_run(journal, estate, token, run_id)
 
-            result = run_estate(job, record, fenced=beat.fenced)
-    finally:
-        beat_journal.close()
+        result = run_estate(job, record, fenced=beat.fenced)
     if beat.fenced.is_set():
         return f"{name}/{estate}: this worker lost the estate's lease; the run was stopped here"
     fields: dict[str, Any] = {"ended_at": utcnow(), "reason": result.reason or None}
