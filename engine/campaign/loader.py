@@ -182,6 +182,10 @@ class _Reader:
             if str(source).split("@", 1)[-1] == "prompt":
                 self.problems.append(Problem(f"vault source {source!r} needs a prompt, which a campaign cannot answer",
                                              where, hint="use ID@FILE, ID@env:VAR or ID@exec:SCRIPT"))
+        if _has_vault_value(doc.get("extra_vars")):
+            self.problems.append(Problem(
+                "a vault value in a campaign's extra_vars would be passed on a command line", where,
+                hint="keep secrets in the estate's inventory (!vault values there stay encrypted until used)"))
         extra = dict(base.extra_vars)
         extra.update(doc.get("extra_vars") or {})
         return RunOptions(
@@ -191,3 +195,16 @@ class _Reader:
             vault_id=tuple(dict.fromkeys([*base.vault_id, *(doc.get("vault_id") or ())])),
             allow_unprotected=bool(doc.get("allow_unprotected", base.allow_unprotected)),
         )
+
+
+def _has_vault_value(value: Any) -> bool:
+    """Extra vars reach `cutover run -e` as JSON on its command line, which any local user can read."""
+    from engine.load.vault.keyring import EncryptedValue
+
+    if isinstance(value, EncryptedValue):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_vault_value(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_vault_value(v) for v in value)
+    return False

@@ -92,9 +92,13 @@ def test_a_campaign_loads_with_windows_in_each_estate_s_own_time_zone(work):
         ("campaign: x\nplaybook: upgrade.yml\nrun: {vault_id: [prod@prompt]}\n"
          "window: {start: '2026-05-02 20:00', end: '2026-05-03 01:00'}\nestates: [{inventory: acme.yml}]\n",
          "needs a prompt, which a campaign cannot answer"),
+        ("campaign: x\nplaybook: upgrade.yml\nwindow: {start: '2026-05-02 20:00', end: '2026-05-03 01:00'}\n"
+         "estates:\n  - inventory: acme.yml\n    run:\n      extra_vars:\n        db_password: !vault |\n"
+         "          $ANSIBLE_VAULT;1.1;AES256\n          3132\n",
+         "campaign.yml:7:7: a vault value in a campaign's extra_vars would be passed on a command line"),
     ],
     ids=["no-estates", "typo", "end-before-start", "bad-zone", "bad-time", "no-window", "missing-files",
-         "twice", "vault-prompt"],
+         "twice", "vault-prompt", "vault-on-a-command-line"],
 )
 def test_a_broken_campaign_is_located(work, text, expected):
     assert expected in problems(write(work, text))
