@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.campaign.model import BackendSettings, Campaign, EstateEntry, RunOptions, Window
 from engine.core.errors import Location, Problem, UserError
 from engine.load.schema import load_schema, validate
+from engine.load.templating import _contains_encrypted as contains_encrypted
 from engine.load.yaml_marks import LDict, LList, load_file, location_of
 
 BROKER_URL_ENV = "CUTOVER_BROKER_URL"
@@ -182,7 +183,7 @@ class _Reader:
             if str(source).split("@", 1)[-1] == "prompt":
                 self.problems.append(Problem(f"vault source {source!r} needs a prompt, which a campaign cannot answer",
                                              where, hint="use ID@FILE, ID@env:VAR or ID@exec:SCRIPT"))
-        if _has_vault_value(doc.get("extra_vars")):
+        if contains_encrypted(doc.get("extra_vars")):  # -e JSON is on a command line any user can read
             self.problems.append(Problem(
                 "a vault value in a campaign's extra_vars would be passed on a command line", where,
                 hint="keep secrets in the estate's inventory (!vault values there stay encrypted until used)"))
@@ -196,15 +197,3 @@ class _Reader:
             allow_unprotected=bool(doc.get("allow_unprotected", base.allow_unprotected)),
         )
 
-
-def _has_vault_value(value: Any) -> bool:
-    """Extra vars reach `cutover run -e` as JSON on its command line, which any local user can read."""
-    from engine.load.vault.keyring import EncryptedValue
-
-    if isinstance(value, EncryptedValue):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_vault_value(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_vault_value(v) for v in value)
-    return False

@@ -32,6 +32,14 @@ def work(tmp_path: Path) -> Path:
     return tmp_path
 
 
+#: a campaign's first lines, for the tests that vary its estates
+HEADER = """\
+        campaign: x
+        playbook: upgrade.yml
+        window: {start: "2026-05-02 20:00", end: "2026-05-03 01:00"}
+"""  # indented like the tests' own text, which write() dedents
+
+
 def write(work: Path, text: str) -> Path:
     path = work / "campaign.yml"
     path.write_text(textwrap.dedent(text))
@@ -123,10 +131,7 @@ def test_every_problem_is_reported_at_once_and_the_cli_exits_2_without_a_traceba
 
 def test_an_estate_inventory_mistake_is_located_in_the_inventory(work):
     (work / "acme.yml").write_text("estate: acme\nhosts:\n  app1: {connection: telnet}\n")
-    path = write(work, """\
-        campaign: x
-        playbook: upgrade.yml
-        window: {start: "2026-05-02 20:00", end: "2026-05-03 01:00"}
+    path = write(work, HEADER + """\
         estates: [{inventory: acme.yml}]
         """)
     assert "acme.yml:3:22: hosts.app1.connection" in problems(path)
@@ -134,10 +139,7 @@ def test_an_estate_inventory_mistake_is_located_in_the_inventory(work):
 
 def test_validate_checks_every_playbook_with_its_inventory(work):
     (work / "bad.yml").write_text("- name: up\n  hosts: all\n  tasks:\n    - debgu: {msg: hi}\n")
-    path = write(work, """\
-        campaign: x
-        playbook: upgrade.yml
-        window: {start: "2026-05-02 20:00", end: "2026-05-03 01:00"}
+    path = write(work, HEADER + """\
         estates:
           - inventory: acme.yml
           - {inventory: bolt.yml, playbook: bad.yml}
