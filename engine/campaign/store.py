@@ -53,11 +53,14 @@ class CampaignStore:
         now = utcnow()
         retaken = set(RETAKEN) | ({"failed"} if retry_failed else set())
         with self.journal.transaction() as db:
-            db.execute("DELETE FROM campaigns WHERE name = ?", (campaign.name,))
             db.execute(
                 "INSERT INTO campaigns (name, file, workdir, backend, operator, state, concurrency,"
                 " stop_after_failures, created, updated, reason, driver, driver_pid, settings)"
-                " VALUES (?,?,?,?,?,'active',?,?,?,?,NULL,?,?,?)",
+                " VALUES (?,?,?,?,?,'active',?,?,?,?,NULL,?,?,?) ON CONFLICT (name) DO UPDATE SET"
+                " file = excluded.file, workdir = excluded.workdir, backend = excluded.backend,"
+                " operator = excluded.operator, state = 'active', concurrency = excluded.concurrency,"
+                " stop_after_failures = excluded.stop_after_failures, updated = excluded.updated, reason = NULL,"
+                " driver = excluded.driver, driver_pid = excluded.driver_pid, settings = excluded.settings",
                 (campaign.name, campaign.path, campaign.workdir, backend, operator, campaign.concurrency,
                  campaign.stop_after_failures, now, now, socket.gethostname(), os.getpid(),
                  json.dumps(campaign_settings(campaign))),
