@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("engine.cli.report_cmd", "write a run's report (html, json, junit)"),
     "vault": ("engine.cli.vault_cmd", "encrypt and decrypt secrets"),
     "config": ("engine.cli.config_cmd", "show the effective cutover.toml settings and where each came from"),
+    "campaign": ("engine.cli.campaign_cmd", "many estates in their maintenance windows (plan, validate, run, serve)"),
+    "worker": ("engine.cli.worker_cmd", "run campaign estates for a Celery fleet"),
+    "approve": ("engine.cli.approve_cmd", "answer a gate a run waits at, from any terminal"),
 }
 
 

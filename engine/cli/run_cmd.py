@@ -26,6 +26,9 @@ def add_execution_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--approve-all", action="store_true",
                         help="answer every gate yes (demos and rehearsals only; recorded as such)")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML/JSON/JUnit report")
+    parser.add_argument("--gate-wait", type=float, metavar="SECONDS",
+                        help="at a gate not approved here, wait up to SECONDS for `cutover approve RUN GATE` "
+                             "from any terminal sharing the journal")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +67,12 @@ def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
         gate, _, comment = item.partition("=")
         approved[gate] = comment
     operator = operator_name(cli.operator)
-    gatekeeper = CliGatekeeper(operator, approved, cli.approve_all, interactive=sys.stdin.isatty())
+    gate_wait = getattr(cli, "gate_wait", None)
+    gatekeeper = CliGatekeeper(operator, approved, cli.approve_all, interactive=sys.stdin.isatty() and not gate_wait)
+    if gate_wait:
+        from engine.journal.gates import JournalGatekeeper
+
+        gatekeeper = JournalGatekeeper(cli.state_dir, plan.inventory.name, gatekeeper, gate_wait)
     return RunRequest(
         plan=plan, state_dir=cli.state_dir, forks=cli.forks, operator=operator, gatekeeper=gatekeeper,
         reporter=reporter, keyring=keyring, masker=masker, write_report=not cli.no_report, **extra,
