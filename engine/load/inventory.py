@@ -2,8 +2,8 @@
 
 The result is an immutable `Inventory` whose hosts carry resolved roles, groups, variables
 (estate < group (parents before children) < host) and connection settings (defaults < group <
-host). Estate rules of a product section (`sagecrm`, `onecrm`) run after this, through the
-rule hooks in `engine.api.estate_rules`.
+host). Each product plug-in's section is kept as loaded in `Inventory.products`; the product's
+estate rules run after this (`engine.api.estate_rules`).
 """
 
 from __future__ import annotations
@@ -152,10 +152,10 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         variables.update(h.get("vars") or {})
         settings = _merge_settings(settings, _settings_of(h))
         settings.setdefault("connection", "ssh")
-        settings.setdefault("address", hname)
+        address = settings.pop("address", hname)  # kept once: on the Host, not among its settings
         hosts[hname] = Host(
             name=hname,
-            address=str(settings["address"]),
+            address=str(address),
             connection=str(settings["connection"]),
             roles=tuple(h.get("roles") or ()),
             groups=groups,
@@ -180,13 +180,19 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         groups=MappingProxyType(groups),
         vars=MappingProxyType(estate_vars),
         databases=MappingProxyType({k: v for k, v in (doc.get("databases") or {}).items()}),
-        sagecrm=doc.get("sagecrm"),
-        onecrm=doc.get("onecrm"),
+        products=MappingProxyType({name: doc[name] for name in _product_sections(doc)}),
         timezone=str(doc.get("timezone") or "UTC"),
         content_hash=sha,
         location=doc.loc,
         source=doc,
     )
+
+
+def _product_sections(doc: Mapping[str, Any]) -> list[str]:
+    """The product sections the document has, in the order the products are declared."""
+    from engine.api.plugins import PLUGINS
+
+    return [p.name for p in PLUGINS.products() if doc.get(p.name) is not None]
 
 
 def _known(names: Any, known: Mapping[str, Any], what: str, problems: list[Problem]) -> list[str]:

@@ -3,7 +3,9 @@
 A policy is a function `(plan: Plan, context: PolicyContext) -> list[Problem]`; it may add edges
 (ordering the engine must enforce) and returns the problems that make the plan unacceptable.
 The engine's own rule (a destructive step needs a verified backup of what it destroys upstream)
-is always on; products add theirs with `@plan_policy` (e.g. Sage CRM's "DB server first").
+is always on; a product declares its own in its plug-in (`Plugin.policies`, engine/api/plugins.py,
+e.g. "the database server's installer first"), applied to plans against an inventory with the
+product's section. Code may also register one for every plan with `@plan_policy` (tests, embedders).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 import networkx as nx
 
+from engine.api.plugins import PLUGINS
 from engine.api.registry import ModuleRegistry
 from engine.core.errors import Problem
+from engine.core.model import Inventory
 from engine.plan.graph import Node, Plan
 
 
@@ -47,6 +51,12 @@ def plan_policy(name: str) -> Callable[[Policy], Policy]:
 
 def registered_policies() -> list[tuple[str, Policy]]:
     return list(_POLICIES)
+
+
+def policies_for(inventory: Inventory) -> list[tuple[str, Policy]]:
+    """(name, policy) of the inventory's products (imported now), then those registered in code."""
+    found = [named for product in PLUGINS.products_of(inventory) for named in product.plan_policies()]
+    return found + registered_policies()
 
 
 def remove_policy(name: str) -> None:

@@ -233,7 +233,7 @@ def parse(inventory: Inventory) -> tuple[Estate | None, list[Problem]]:
     """The estate of an inventory with a `onecrm:` section, and the section's shape problems."""
     from engine.load.schema import validate
 
-    raw = inventory.onecrm
+    raw = inventory.products.get("onecrm")
     if raw is None:
         return None, []
     problems = validate(raw, SECTION_SCHEMA, getattr(raw, "loc", None) or inventory.location)

@@ -18,7 +18,7 @@ import networkx as nx
 
 from engine.core.errors import Problem
 from engine.plan.graph import Node, Plan
-from engine.plan.policies import PolicyContext, plan_policy
+from engine.plan.policies import PolicyContext
 from modules.onecrm.product.estate import estate_of
 
 Want = Callable[[str, Mapping[str, Any]], bool]
@@ -56,7 +56,6 @@ def _is_live_install(node: Node, ctx: PolicyContext) -> bool:
     return args.get("site") == "live" and args.get("step") == "install"
 
 
-@plan_policy("onecrm")
 def onecrm_procedure(plan: Plan, ctx: PolicyContext) -> list[Problem]:
     """Each live install needs the flavour's steps upstream of it."""
     estate = estate_of(plan.inventory)

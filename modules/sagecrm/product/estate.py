@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.api.hosts import host_kind
 from engine.core.errors import Location, Problem
 from engine.core.model import Host, Inventory
 
@@ -285,7 +286,7 @@ class Estate:
     def simulated(self) -> bool:
         """Every CRM server is a simulated host (the demo and the tests)."""
         hosts = [self.inventory.hosts[h] for h in self.servers]
-        return bool(hosts) and all(h.connection == "sim" for h in hosts)
+        return bool(hosts) and all(host_kind(h).simulated for h in hosts)
 
     def location(self, *path: str) -> Location | None:
         """file:line:col of a key of the section (the section itself for an empty path)."""
@@ -303,7 +304,7 @@ def parse(inventory: Inventory) -> tuple[Estate | None, list[Problem]]:
     """The estate of an inventory with a `sagecrm:` section, and the section's shape problems."""
     from engine.load.schema import validate
 
-    section = inventory.sagecrm
+    section = inventory.products.get("sagecrm")
     if section is None:
         return None, []
     base = getattr(section, "loc", None) or inventory.location

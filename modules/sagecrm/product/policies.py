@@ -26,7 +26,7 @@ import networkx as nx
 
 from engine.core.errors import Problem
 from engine.plan.graph import Node, Plan
-from engine.plan.policies import PolicyContext, covers, plan_policy, resources_of
+from engine.plan.policies import PolicyContext, covers, resources_of
 from modules.sagecrm.product.estate import Estate, estate_of
 
 DISCONNECT = "crm_disconnect"
@@ -52,7 +52,6 @@ def _where(node: Node) -> Any:
     return node.task.location if node.task else None
 
 
-@plan_policy("sagecrm")
 def sagecrm_policy(plan: Plan, ctx: PolicyContext) -> list[Problem]:
     """The three rules above; edges added where the playbook leaves the order open."""
     installers = installer_nodes(plan, ctx)
