@@ -112,7 +112,7 @@ def execute_run(request: RunRequest) -> RunSummary:
     from engine.core.secrets import Masker
 
     plan = request.plan
-    masker = request.masker or Masker()
+    masker = request.masker if request.masker is not None else Masker()  # an empty one is still the one
     operator = operator_name(request.operator)
     state_dir = request.state_dir
     journal = Journal(Path(state_dir) / "runs.db", masker)
