@@ -166,7 +166,7 @@ def attrs_to_change(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> di
 
 def pathmod(ctx: TaskContext) -> Any:
     """posixpath or ntpath, by the host's platform (paths are the host's, not the controller's)."""
-    platform = ctx.remote.platform if ctx.remote is not None else ctx.host.platform
+    platform = ctx.platform
     return ntpath if platform in ("windows", "sim") else posixpath
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
-from engine.execute.scheduler import RunSummary
 from engine.pipeline.stages import (
     RunSettings,
     Sources,
@@ -23,6 +22,9 @@ from engine.pipeline.stages import (
 )
 from engine.plan.builder import PlanOptions
 from engine.plan.graph import Plan
+
+if TYPE_CHECKING:  # the executor is imported only by the commands that run something
+    from engine.execute.scheduler import RunSummary
 
 
 def plan(sources: Sources) -> Plan:

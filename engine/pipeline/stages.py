@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.api.module import Gatekeeper
 from engine.api.registry import ModuleRegistry
 from engine.core.errors import Problem, UserError
 from engine.core.model import Inventory, Playbook
-from engine.execute.scheduler import Reporter, RunSummary
 from engine.plan.builder import PlanOptions
 from engine.plan.graph import Plan
+
+if TYPE_CHECKING:  # the executor is imported only by the commands that run something
+    from engine.execute.scheduler import Reporter, RunSummary
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,14 @@ def test_the_address_is_stored_once_and_resolved_with_the_settings(tmp_path):
     web1 = resolve(inventory.hosts["web1"])
     assert web1.address == "10.1.2.3" and "address" not in web1.settings and web1.settings["user"] == "ops"
     assert resolve(inventory.hosts["web2"]) is inventory.hosts["web2"]  # nothing to resolve
+
+
+def test_a_module_without_a_connection_still_knows_its_hosts_paths():
+    from engine.api.module import RunContext, TaskContext
+    from modules._common import pathmod
+
+    def context(connection: str) -> TaskContext:
+        return TaskContext(host=Host("h", "h", connection), vars={}, remote=None, run=RunContext("r", "me"))
+
+    assert context("winrm").platform == "windows" and pathmod(context("winrm")).sep == "\\"
+    assert context("ssh").platform == "posix" and pathmod(context("ssh")).sep == "/"
