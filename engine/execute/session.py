@@ -23,6 +23,7 @@ from engine.core.errors import RefusedError, UserError
 from engine.execute.hosts import HostConnections
 from engine.execute.hoststate import HostState
 from engine.execute.lock import EstateLock
+from engine.execute.options import RunOptions
 from engine.execute.runner import NodeRunner
 from engine.execute.scheduler import Reporter, RunSummary, Scheduler
 from engine.execute.timewindow import zone
@@ -42,22 +43,16 @@ def operator_name(explicit: str | None = None) -> str:
     return explicit or os.environ.get("CUTOVER_OPERATOR") or getpass.getuser()
 
 
-@dataclass
-class RunRequest:
+@dataclass(kw_only=True)
+class RunRequest(RunOptions):
+    """One run of one plan."""
+
     plan: Plan
-    state_dir: str = ".cutover"
-    forks: int = 20
-    check_mode: bool = False
-    diff_mode: bool = False
-    operator: str | None = None
-    gatekeeper: Gatekeeper | None = None
     reporter: Reporter | None = None
     keyring: Any = None
     masker: Any = None
     args: dict[str, Any] = field(default_factory=dict)
     resume_of: str | None = None
-    from_run: str | None = None
-    allow_unprotected: bool = False
 
 
 def _decrypt_with(keyring: Any, masker: Any) -> Any:

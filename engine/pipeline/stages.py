@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.api.module import Gatekeeper
 from engine.api.registry import ModuleRegistry
 from engine.core.errors import Problem, UserError
 from engine.core.model import Inventory, Playbook
+from engine.execute.options import RunOptions
 from engine.plan.builder import PlanOptions
 from engine.plan.graph import Plan
 
@@ -49,22 +49,13 @@ class Loaded:
     registry: ModuleRegistry
 
 
-@dataclass
-class RunSettings:
+@dataclass(kw_only=True)
+class RunSettings(RunOptions):
     """How to run a plan: everything a run needs besides the plan (the CLI fills it from its flags)."""
 
-    state_dir: str = ".cutover"
-    forks: int = 20
-    check_mode: bool = False
-    diff_mode: bool = False
-    operator: str | None = None
-    gatekeeper: Gatekeeper | None = None
     #: a reporter for each run (a rollback after a failure is a run of its own)
     new_reporter: Any = None
     masker: Any = None
-    #: the run whose recorded backups and old settings this one uses (rollback playbooks)
-    from_run: str | None = None
-    allow_unprotected: bool = False
     write_report: bool = True
     #: `stop`, or `rollback`: a failed run is rolled back at once (engine/pipeline/on_failure.py)
     on_failure: str = "stop"
@@ -136,10 +127,8 @@ def execute_plan(
     reporter = settings.new_reporter() if settings.new_reporter is not None else None
     summary = execute_run(
         RunRequest(
-            plan=plan, state_dir=settings.state_dir, forks=settings.forks, check_mode=settings.check_mode,
-            diff_mode=settings.diff_mode, operator=settings.operator, gatekeeper=settings.gatekeeper,
-            reporter=reporter, keyring=keyring, masker=masker, args=settings.recorded_args, resume_of=resume_of,
-            from_run=settings.from_run, allow_unprotected=settings.allow_unprotected,
+            plan=plan, **settings.run_options(), reporter=reporter, keyring=keyring, masker=masker,
+            args=settings.recorded_args, resume_of=resume_of,
         )
     )
     if settings.write_report:
