@@ -44,15 +44,16 @@ def add_plan_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def keyring_from(args: argparse.Namespace, masker: Any = None) -> Any:
-    """The vault keyring for `--vault-id` sources; decrypted values are registered with `masker`."""
+def keyring_from(args: argparse.Namespace) -> Any:
+    """The vault keyring for `--vault-id` sources (one per command); its `masker` knows every
+    password it holds and every value it decrypts, and is the run's masker."""
     from engine.load.vault.keyring import VaultKeyring
 
     cached = getattr(args, "_keyring", None)
     if cached is not None:
         return cached
     keyring = VaultKeyring.from_sources(
-        list(getattr(args, "vault_id", []) or []), interactive=_interactive(), masker=masker
+        list(getattr(args, "vault_id", []) or []), interactive=_interactive()
     )
     args._keyring = keyring
     return keyring

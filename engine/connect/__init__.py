@@ -60,10 +60,7 @@ def _kind_of(connection: str) -> HostKind:
 
 
 def _kind_of_class(cls: type[Connection]) -> HostKind:
-    platform, simulated = cls.platform, bool(getattr(cls, "simulated", False))
-    if platform == "sim":  # the simulation's older spelling of (windows, simulated)
-        platform, simulated = "windows", True
-    return HostKind(platform, simulated)
+    return HostKind(cls.platform, cls.simulated)
 
 
 def connection_for(host: Host, state_dir: str | None = None) -> Connection:

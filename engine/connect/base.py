@@ -17,8 +17,10 @@ from engine.core.model import Host
 class Connection(ABC):
     """One host's channel. Subclasses implement the four methods below."""
 
-    #: `posix`, `windows` or `sim`: which implementation of the primitives answers.
+    #: `posix` or `windows`: which kind of host answers the primitives (and whose paths they are).
     platform: str = "posix"
+    #: True for a simulated host (labelled as such in reports); it answers as its platform does.
+    simulated: bool = False
     #: Shown next to the host wherever results appear (the sim says it is a simulation).
     label: str = ""
 

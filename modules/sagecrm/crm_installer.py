@@ -153,8 +153,6 @@ class CrmInstaller(Module):
             if call(remote, "file.stat", path=path).get("exists") is False:
                 raise ModuleFailed(f"{path} does not exist on {ctx.host.name}")
         env = crm.sim_env(ctx, est)
-        if env is not None:
-            import simulation.sagecrm.setup_program  # noqa: F401 - the simulated setup.exe (a fresh process after resume)
         log = ntpath.join(ntpath.dirname(str(installer)), f"cutover-{ctx.host.name}-setup.log")
         timeout = float(args.get("timeout") or est.setting("installer", "timeout", default=3600))
         ctx.progress(f"running {installer} silently on {ctx.host.name}")

@@ -26,7 +26,8 @@ def test_each_connection_says_what_it_reaches(connection, kind):
     host = Host(name="h", address="h", connection=connection)
     assert host_kind(host) == kind
     assert host_kind_for_modules(host) == kind
-    assert connection_class(host).platform in (kind.platform, "sim")  # the class is what answered
+    cls = connection_class(host)  # the class is what answered
+    assert (cls.platform, cls.simulated) == kind
 
 
 def test_an_unknown_connection_names_the_known_ones():
