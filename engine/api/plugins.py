@@ -9,10 +9,12 @@ embedders). A plug-in is a Python package that exposes one `Plugin` and names it
     thirdcrm = "thirdcrm:PLUGIN"
 
 The entry's name is the plug-in's name. A **product** is a plug-in with an inventory section:
-the section has the plug-in's name (`thirdcrm:` at the top of an inventory), the inventory schema
-publishes and checks it with `section_schema`, its `estate_rules` run when an inventory with the
-section loads, its `policies` when a plan is made against one, and the run variable of the same
-name holds the section (`{{ thirdcrm.database }}`; None where the inventory has no such section).
+the section has the plug-in's name (`thirdcrm:` at the top of an inventory; the published
+inventory schema lists it with `section_description`); when an inventory with the section loads,
+the engine checks it against `section_schema` (each mistake at its file:line:col, prefixed with the
+section's name) and then runs the product's `estate_rules`; its `policies` apply when a plan is
+made against such an inventory, and the run variable of the same name holds the section
+(`{{ thirdcrm.database }}`; None where the inventory has no such section).
 A group of generic modules (`modules.flow`, `modules.windows`, ...) is a plug-in with only
 `modules`. Every module a plug-in adds is a public file of one of its `modules` packages
 (`thirdcrm/thirdcrm_ping.py` is the module `thirdcrm_ping`), as in the built-in groups.
@@ -20,8 +22,8 @@ A group of generic modules (`modules.flow`, `modules.windows`, ...) is a plug-in
 Why lazy references: start-up time matters, and a run must not import a product it does not use.
 The engine reads every plug-in's declaration (its package's `__init__`, which by contract holds
 the declaration only) to know which sections and module names exist; rules, policies and
-variable functions are written as `"package.module:name"` strings (or given as callables) and
-imported when an inventory with the section loads; modules when a playbook calls them. The
+variable functions (and the section's schema) are written as `"package.module:name"` strings (or
+given as objects) and imported when an inventory with the section loads; modules when a playbook calls them. The
 entry-point scan runs once per process. During development the source tree's own
 `pyproject.toml` is read for this project's entries, so a checkout works before `pip install`.
 """
@@ -44,13 +46,13 @@ ENTRY_POINT_GROUP = "cutover.plugins"
 DISTRIBUTION = "cutover"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent
 
-#: a function given as itself or as "package.module:name", imported on first use
+#: a function (or a schema) given as itself or as "package.module:name", imported on first use
 Ref = str | Callable[..., Any]
 
 
-def resolve(ref: Ref) -> Callable[..., Any]:
-    """The function a reference names (imported now, not when the plug-in was declared)."""
-    if callable(ref):
+def resolve(ref: Any) -> Any:
+    """What a reference names (imported now, not when the plug-in was declared)."""
+    if not isinstance(ref, str):
         return ref
     module_name, _, attribute = ref.partition(":")
     try:
@@ -69,8 +71,11 @@ class Plugin:
     name: str
     #: packages whose public `*.py` files are modules (found by file name, imported on use)
     modules: tuple[str, ...] = ()
-    #: JSON Schema of the inventory section `<name>:` (with a `description`); None: no section
-    section_schema: Mapping[str, Any] | None = None
+    #: JSON Schema of the inventory section `<name>:` (or a reference to it), which the engine
+    #: checks before the estate rules run; None: the plug-in has no section (a group of modules)
+    section_schema: Mapping[str, Any] | str | None = None
+    #: the one line the published inventory schema shows for the section
+    section_description: str = ""
     #: `(Inventory) -> list[Problem]`, run when an inventory with the section loads
     estate_rules: tuple[Ref, ...] = ()
     #: `(Plan, PolicyContext) -> list[Problem]`, run when a plan is made against such an inventory
@@ -88,6 +93,11 @@ class Plugin:
     def variable_names(self) -> tuple[str, ...]:
         """Every run variable a product defines: its section, then its own ones (none for module groups)."""
         return (self.name, *self.variables) if self.is_product else ()
+
+    def section_shape(self) -> Mapping[str, Any]:
+        """The section's JSON Schema (imported now when the plug-in names it by reference)."""
+        schema = self.section_schema
+        return resolve(schema) if isinstance(schema, str) else dict(schema or {})
 
     def rules(self) -> list[Callable[..., list[Problem]]]:
         return [resolve(ref) for ref in self.estate_rules]

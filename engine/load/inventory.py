@@ -2,8 +2,8 @@
 
 The result is an immutable `Inventory` whose hosts carry resolved roles, groups, variables
 (estate < group (parents before children) < host) and connection settings (defaults < group <
-host). Each product plug-in's section is kept as loaded in `Inventory.products`; the product's
-estate rules run after this (`engine.api.estate_rules`).
+host). Each product plug-in's section is kept as loaded in `Inventory.products`, then checked
+against the product's schema and by its estate rules (`engine.load.products`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from engine.api import inventories
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Group, Host, Inventory
 from engine.load.inventory_ansible import from_ansible
@@ -41,12 +42,12 @@ def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
         if problems:
             raise UserError.many(problems)
         inventory = _build(doc, str(path), source.sha256)
-    from engine.api.estate_rules import check_estate
+    from engine.load.products import check_products
 
     database_problems = check_databases(inventory)
     if database_problems:
         raise UserError.many(database_problems)
-    check_estate(inventory)
+    check_products(inventory)
     return inventory
 
 
@@ -267,3 +268,6 @@ def _ancestors(order: list[str], parents: dict[str, list[str]]) -> dict[str, fro
 def inventory_digest(inventory: Inventory) -> str:
     """Stable digest of what was loaded (the file's bytes)."""
     return hashlib.sha256(inventory.content_hash.encode()).hexdigest()
+
+
+inventories.provide(load_inventory)  # products read another estate's inventory through engine.api

@@ -17,6 +17,7 @@ import base64
 import dataclasses
 from pathlib import Path
 
+from engine.api.inventories import load_inventory
 from engine.api.module import Artifact, ModuleFailed, TaskContext
 from engine.core.errors import UserError
 from modules._common import call, digest
@@ -29,8 +30,6 @@ COPY_LIMIT = 512 << 20
 
 def live_estate(est: Estate) -> Estate:
     """The live estate the test estate mirrors."""
-    from engine.load.inventory import load_inventory
-
     mirror = est.setting("mirror_of")
     if not mirror:
         raise ModuleFailed("source: mirror needs sagecrm.mirror_of (the live estate's inventory)")

@@ -29,9 +29,10 @@ THIRD = {
         PLUGIN = Plugin(
             "thirdcrm",
             modules=(__name__,),
+            section_description="Third CRM estate section.",
             section_schema={
                 "type": "object",
-                "description": "Third CRM estate section.",
+                "additionalProperties": False,
                 "required": ["database"],
                 "properties": {"database": {"type": "string"}},
             },
@@ -138,9 +139,20 @@ def test_a_third_products_section_is_in_the_published_inventory_schema(tmp_path,
     result = engine(["schema", "--name", "inventory"], tmp_path, third)
     assert result.returncode == 0, result.stderr
     schema = json.loads(result.stdout)
-    assert schema["properties"]["thirdcrm"]["required"] == ["database"]
+    assert schema["properties"]["thirdcrm"] == {"type": "object", "description": "Third CRM estate section."}
     assert list(schema["properties"])[-3:] == ["sagecrm", "onecrm", "thirdcrm"]
     assert schema["description"].endswith("the product section (sagecrm or onecrm or thirdcrm).")
+
+
+def test_the_engine_checks_a_third_products_section_before_its_rules(tmp_path, third):
+    work = estate(tmp_path, database="live")
+    doc = (work / "inventory.yml").read_text().replace("database: live", "databse: live")
+    (work / "inventory.yml").write_text(doc)
+    result = engine(["validate", "site.yml", "-i", "inventory.yml"], work, third)
+    assert result.returncode == 2
+    assert "inventory.yml:6:3: thirdcrm: unknown key 'databse'" in result.stderr
+    assert "missing" in result.stderr and "database" in result.stderr
+    assert "never the live database" not in result.stderr  # the rules wait for a section of the right shape
 
 
 def test_without_the_product_its_section_is_an_unknown_key(tmp_path):

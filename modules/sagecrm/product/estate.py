@@ -3,8 +3,9 @@
 Why one object: the estate rules, the plan policies, the CRM modules and the resource strings
 the planner compares must all derive the same facts (which host is the database server, where
 the program files are, which registry keys a backup must cover) from the same text, so they are
-computed here once. The section's shape is checked with JSON Schema (every mistake located at
-the inventory's file:line:col); the cross-host rules live in `sagecrm_rules`.
+computed here once. The section's shape is `SECTION_SCHEMA`, which the engine checks when the
+inventory loads (every mistake located at the inventory's file:line:col); the cross-host rules
+live in `rules.py`.
 
 See docs/sagecrm.md for the section's reference.
 """
@@ -301,16 +302,11 @@ class Estate:
 
 
 def parse(inventory: Inventory) -> tuple[Estate | None, list[Problem]]:
-    """The estate of an inventory with a `sagecrm:` section, and the section's shape problems."""
-    from engine.load.schema import validate
-
+    """The estate of an inventory with a `sagecrm:` section (which the engine checked against
+    SECTION_SCHEMA when the inventory loaded), and the problems found reading it (none today)."""
     section = inventory.products.get("sagecrm")
-    if section is None:
+    if not isinstance(section, Mapping):
         return None, []
-    base = getattr(section, "loc", None) or inventory.location
-    problems = validate(section, SECTION_SCHEMA, base)
-    if problems or not isinstance(section, Mapping):
-        return None, [Problem(f"sagecrm: {p.message}", p.location, p.hint) for p in problems]
     servers = tuple(h.name for h in inventory.hosts.values() if set(h.roles) & set(ROLES))
     services = {**DEFAULT_SERVICES, **{k: str(v) for k, v in (section.get("services") or {}).items()}}
     install_name = str(section.get("install_name", "CRM"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.hosts import host_kind
+from engine.api.inventories import load_inventory
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Inventory
 from modules.sagecrm.product.estate import ROLES, SERVICE_ROLES, Estate, parse, remember, version_tuple
@@ -273,8 +274,6 @@ def _versions(estate: Estate) -> list[Problem]:
 
 # --- a test estate mirrors its live estate ----------------------------------------------------
 def _mirror(estate: Estate) -> list[Problem]:
-    from engine.load.inventory import load_inventory
-
     where = estate.location("mirror_of")
     live_path = Path(estate.inventory.path).parent / str(estate.setting("mirror_of"))
     key = str(live_path.resolve())
