@@ -3,7 +3,7 @@
 The sim serves the demo, the tests and rehearsals: it holds files, services, the registry, IIS,
 registered COM classes, disks and runnable programs, and answers every primitive of
 `engine.connect.remote.spec` that Windows hosts have, with the same answers and error kinds as
-`primitives.ps1` on a real server. It is always labelled a simulation.
+`engine/connect/remote/powershell/` on a real server. It is always labelled a simulation.
 
 Persistence: `<state_dir>/sim/<host>.json` holds everything but file contents, which live as
 real files under `<state_dir>/sim/<host>/fs/<drive>/...`. Every call runs under a cross-process

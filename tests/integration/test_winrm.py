@@ -30,13 +30,13 @@ from engine.core.model import Host
 from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  # noqa: F401 - fixture
 
 AUTHS = pytest.mark.parametrize("auth", ["basic", "ntlm"])
-PRIMITIVES = Path(engine.connect.remote.__file__).with_name("primitives.ps1")
+PRIMITIVES = Path(engine.connect.remote.__file__).with_name("powershell")
 Connect = Callable[..., WinRMConnection]
 
 
 @pytest.fixture(scope="module")
 def script_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """The real primitives.ps1 when it is installed; until then a stand-in defining the entry point."""
+    """The real primitives script when it is installed; until then a stand-in defining the entry point."""
     if PRIMITIVES.exists():
         return None
     path = tmp_path_factory.mktemp("ps") / "primitives.ps1"
