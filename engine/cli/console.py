@@ -87,7 +87,7 @@ class ConsoleReporter(Reporter):
 
     def run_started(self, plan: Plan, run_id: str) -> None:
         self.total = len(plan.steps())
-        self.simulated = any(h.connection == "sim" for h in plan.inventory.hosts.values())
+        self.simulated = plan.simulated
         sim = " [magenta](SIMULATION: sim hosts are models, not machines)[/]" if self.simulated else ""
         self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
                            f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")

@@ -16,19 +16,15 @@ is refused under the rule "a destructive step needs a verified backup upstream"
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from engine.core.errors import Problem, UserError
-from engine.core.model import Playbook, Task
+from engine.plan.start_at import BEFORE_START, walk_tasks
 
-#: the tag given to tasks before `--start-at-task`'s, and skipped (never shown: those tasks are not in the plan)
-BEFORE_START = "__before_start_at_task__"
 BACKUP_RULE = "a destructive step needs a verified backup upstream"
 
 
@@ -41,51 +37,6 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="start at the first task named NAME (a glob); the ones before are left out")
     parser.add_argument("--step", action="store_true",
                         help="ask before each step: y(es), c(ontinue without asking), q(uit; resume later)")
-
-
-# --- --start-at-task ------------------------------------------------------------------------------
-
-
-def start_at_task(playbook: Playbook, args: argparse.Namespace) -> Playbook:
-    """The playbook with every task before the first one named `--start-at-task` tagged to be left out."""
-    name = getattr(args, "start_at_task", None)
-    if not name:
-        return playbook
-    found = False
-
-    def mark(tasks: tuple[Task, ...]) -> tuple[Task, ...]:
-        nonlocal found
-        out = []
-        for task in tasks:
-            if found:
-                out.append(task)
-            elif task.is_block:
-                out.append(replace(task, block=mark(task.block), rescue=mark(task.rescue), always=mark(task.always)))
-            elif fnmatch.fnmatchcase(task.label, name) or task.label == name:
-                found = True
-                out.append(task)
-            else:
-                out.append(replace(task, tags=(*task.tags, BEFORE_START)))
-        return tuple(out)
-
-    plays = tuple(replace(play, tasks=mark(play.tasks)) for play in playbook.plays)
-    if not found:
-        names = [t.label for p in playbook.plays for t in _tasks(p.tasks)]
-        from engine.core.errors import closest
-
-        guess = closest(name, names)
-        raise UserError(f"--start-at-task: no task is named {name!r}",
-                        hint=f"did you mean {guess!r}?" if guess else "`cutover run --list-tasks ...` lists them")
-    args.skip_tags = [*args.skip_tags, BEFORE_START]
-    return replace(playbook, plays=plays)
-
-
-def _tasks(tasks: tuple[Task, ...]) -> Iterator[Task]:
-    for task in tasks:
-        if task.is_block:
-            yield from _tasks(task.block + task.rescue + task.always)
-        else:
-            yield task
 
 
 @contextmanager
@@ -157,7 +108,7 @@ def answer_listing(args: argparse.Namespace, plan: Any) -> int | None:
         for node in nodes:
             tags = tuple(t for t in node.tags if t != BEFORE_START)
             tasks.setdefault(node.task.path, (node.label, tags))
-        ordered = [tasks[t.path] for t in _tasks(play.tasks) if t.path in tasks]
+        ordered = [tasks[t.path] for t in walk_tasks(play.tasks) if t.path in tasks]
         if args.list_tasks:
             lines.append("    tasks:")
             lines.extend(f"      {label}\tTAGS: [{', '.join(tags)}]" for label, tags in ordered)

@@ -27,8 +27,9 @@ def execute(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
-        (out / path.name).write_text(path.read_text())
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):  # the inventory's with the products' sections
+        schema = load_schema(path.name.removesuffix(".schema.json"))
+        (out / path.name).write_text(json.dumps(schema, indent=2) + "\n")
         print(out / path.name)
     print("# add to the top of a file for yaml-language-server (VS Code settings: docs/from-ansible.md#editors):")
     for kind, name in (("playbook", "editor-playbook"), ("task file", "editor-tasks"), ("inventory", "inventory"),

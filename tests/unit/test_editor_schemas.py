@@ -26,7 +26,10 @@ EDITOR = editor_schemas(REGISTRY)
 
 
 def _schema(name: str) -> dict:
-    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    """The schema as `cutover schema` publishes it (the inventory's completed with each product's section)."""
+    from engine.load.schema import load_schema
+
+    return load_schema(name)
 
 
 class _VaultAsText(yaml.SafeLoader):

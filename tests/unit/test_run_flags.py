@@ -120,15 +120,16 @@ def test_step_asks_yes_continue_quit_and_never_skips():
 
 def test_step_quit_ends_the_run_interrupted_and_resumable(tmp_path, monkeypatch):
     from engine.cli import build_parser
-    from engine.cli.common import load_all
+    from engine.cli.common import sources_from
     from engine.execute.session import RunRequest, execute_run
+    from engine.pipeline import flows
 
     _local(tmp_path)
     monkeypatch.chdir(tmp_path)
     parser, _ = build_parser(["run"])
-    _pb, _inv, plan = load_all(parser.parse_args(["run", "pb.yml", "-i", "inv.yml"]))
+    plan = flows.plan(sources_from(parser.parse_args(["run", "pb.yml", "-i", "inv.yml"])))
     answers = iter(["y", "q"])
-    summary = execute_run(RunRequest(plan=plan, state_dir=str(tmp_path / ".cutover"), forks=1, write_report=False,
+    summary = execute_run(RunRequest(plan=plan, state_dir=str(tmp_path / ".cutover"), forks=1,
                                      reporter=StepReporter(_Inner(), ask=lambda prompt: next(answers))))
     assert summary.status == "interrupted" and summary.counts == {"ok": 1}
     assert journal_of(tmp_path).run(summary.run_id)["status"] == "interrupted"
