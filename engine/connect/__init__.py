@@ -9,6 +9,7 @@ the engine asks it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from functools import cache
 from typing import NamedTuple
 
@@ -71,4 +72,17 @@ def connection_for(host: Host, state_dir: str | None = None) -> Connection:
     return cls(host)
 
 
-__all__ = ["Connection", "HostKind", "connection_class", "connection_for", "host_kind"]
+def check_available(hosts: Iterable[Host]) -> None:
+    """Every host's connection can be made from this machine (engine/connect/base.py
+    `check_available`); one UserError listing each host whose cannot."""
+    problems = []
+    for host in hosts:
+        try:
+            connection_class(host).check_available(host)
+        except UserError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise UserError.many(problems)
+
+
+__all__ = ["Connection", "HostKind", "check_available", "connection_class", "connection_for", "host_kind"]

@@ -122,9 +122,11 @@ def execute_plan(
 ) -> RunSummary:
     """Run (or continue) a plan, then write its reports; RefusedError when the estate is locked.
     `keyring` decrypts the vault values the steps use (in memory only)."""
+    from engine.connect import check_available
     from engine.core.secrets import Masker
     from engine.execute.session import RunRequest, execute_run
 
+    check_available(plan.inventory.hosts[name] for name in sorted({n.host for n in plan.nodes.values() if n.host}))
     masker = settings.masker if settings.masker is not None else Masker()
     for host in plan.inventory.hosts.values():
         password = host.settings.get("password")
