@@ -54,6 +54,10 @@ class SimConnection(Connection):
     platform = "windows"
     simulated = True
 
+    @classmethod
+    def check_available(cls, host: Host) -> None:
+        simulator(host)
+
     def __init__(self, host: Host, state_dir: str = ".cutover"):
         super().__init__(host)
         self.label = f"{host.name} (simulation)"

@@ -5,7 +5,7 @@ the live ones (`mirror_hosts`, else by position). A live backup run (`backup.yml
 estate) recorded verified artifacts for the LIVE servers; `crm_restore source: mirror` on a
 test server finds the artifact of its live twin, makes sure the file is on the test server
 with the recorded sha256 (copying it from the live server through the controller when it is
-not: the live server is only read), and then records it as a backup of the TEST server's
+not: the live server is only read, through the run's connection pool), and then records it as a backup of the TEST server's
 resource, so the restoring modules' own checks (an intact verified backup of what they
 overwrite) hold. Copy through the controller is for moderate sizes; put larger backups on a
 share both estates reach, at the same path, and nothing is copied.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from engine.api.inventories import load_inventory
 from engine.api.module import Artifact, ModuleFailed, TaskContext
 from engine.core.errors import UserError
 from modules._common import call, digest
@@ -28,8 +29,6 @@ COPY_LIMIT = 512 << 20
 
 def live_estate(est: Estate) -> Estate:
     """The live estate the test estate mirrors."""
-    from engine.load.inventory import load_inventory
-
     mirror = est.setting("mirror_of")
     if not mirror:
         raise ModuleFailed("source: mirror needs sagecrm.mirror_of (the live estate's inventory)")
@@ -82,32 +81,13 @@ def bring(ctx: TaskContext, live: Estate, live_host: str, artifact: Artifact) ->
         )
     folder = artifact.location.rsplit("\\", 1)[0]
     call(remote, "file.mkdir", path=folder, parents=True)
-    source = _open_live(ctx, live, live_host)
+    source = ctx.remote_for(live.inventory.hosts[live_host])
     try:  # in pieces: a backup zip is never held whole by either helper or by the controller
         copied = copy_between(source, artifact.location, remote, artifact.location, artifact.sha256)
     except ModuleFailed as failed:
         raise ModuleFailed(f"{artifact.location} copied from {live_host}: {failed}") from failed
-    finally:
-        source.connection.close()
     if copied != artifact.sha256:
         raise ModuleFailed(f"{artifact.location} copied from {live_host} does not have the recorded sha256")
-
-
-def _open_live(ctx: TaskContext, live: Estate, live_host: str):  # noqa: ANN202 - a Remote
-    from engine.api.primitives import Remote
-    from engine.connect import connection_for
-    from engine.load.templating import has_templates
-
-    host = live.inventory.hosts[live_host]
-    if any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in host.settings.values()):
-        raise ModuleFailed(
-            f"the live server {live_host}'s connection settings need templates or the vault: copy "
-            "the backups to the test servers at the same paths yourself, then run again"
-        )
-    options = {"state_dir": ctx.run.state_dir} if host.connection == "sim" else {}
-    connection = connection_for(host, **options)
-    connection.open()
-    return Remote(connection)
 
 
 def as_test_backup(ctx: TaskContext, artifact: Artifact, resource: str) -> Artifact:

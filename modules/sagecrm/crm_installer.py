@@ -1,6 +1,6 @@
 """Run the Sage CRM upgrade installer on one server, then verify the result the engine's own way.
 
-Two ways to run it, as DOMAIN.md section 3 says the public record leaves both open:
+Two ways to run it, since Sage documents no silent mode and the public record leaves both open:
 - silent, when `sagecrm.installer.response_files` names a response file for this kind of server
   (`db` for the database server, which takes the "back up" path, `others` for the rest, which
   take "no backup required"): `setup.exe /s /f1<response file> /f2<log>` with the task's timeout;

@@ -36,13 +36,13 @@ def inventory_commands() -> list[str]:
 
 
 def readme_commands() -> list[str]:
-    """The `cutover ...` lines of README.md's shell blocks that use the demo inventory, in order."""
+    """The `cutover run ...` lines of README.md's shell blocks that use the demo inventory, in order."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
     lines = []
-    for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", text, flags=re.S):
+    for block in re.findall(r"```(?:sh|bash|console)[^\n`]*\n(.*?)```", text, flags=re.S):
         for line in block.splitlines():
             line = line.strip().removeprefix("$ ")
-            if line.startswith("cutover ") and INVENTORY in line:
+            if line.startswith("cutover run ") and INVENTORY in line:
                 lines.append(line.split(" #", 1)[0].strip())
     return lines
 

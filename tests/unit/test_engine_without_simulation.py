@@ -95,3 +95,29 @@ def test_the_simulator_is_an_import_path_setting(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(sim, "SIMULATOR", "simulation.host:NoSuchClass")
     with pytest.raises(UserError, match="simulation.host has no NoSuchClass"):
         conn.open()
+
+
+def test_a_run_on_sim_hosts_without_the_simulation_is_refused_before_any_step(tmp_path: Path) -> None:
+    """Exit 2 and one located line per simulated host, before the run starts: nothing journaled as run."""
+    inventory = write_yaml(tmp_path / "inventory.yml", {
+        "estate": "nosim",
+        "hosts": {"web1": {"connection": "sim"}, "web2": {"connection": "sim"}},
+    })
+    playbook = write_yaml(
+        tmp_path / "play.yml",
+        [{"name": "Say hello", "hosts": "all", "tasks": [{"name": "hello", "win_stat": {"path": "C:/x"}}]}],
+    )
+    code = f"""
+        from engine.cli import main
+        rc = main(["run", {str(playbook)!r}, "-i", {str(inventory)!r}, "--no-report",
+                   "--state-dir", {str(tmp_path / "state")!r}])
+        print("rc", rc)
+    """
+    done = run_without_simulation(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "rc 2"
+    for host, line in (("web1", 3), ("web2", 5)):
+        assert f"inventory.yml:{line}:" in done.stderr and f"host {host}: `connection: sim` needs the simulation" in (
+            done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "state" / "sim").exists()
