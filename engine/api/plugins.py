@@ -84,6 +84,9 @@ class Plugin:
     variables: tuple[str, ...] = ()
     #: `(Inventory) -> Mapping[str, Any]`: the values of `variables` for an inventory with the section
     variables_from: Ref | None = None
+    #: `(engine.api.probe.ProbeContext) -> Mapping[str, Any]`: what `cutover probe` reports of one host
+    #: of an inventory with the section (read-only: the context's Remote refuses every write)
+    probes: tuple[Ref, ...] = ()
 
     @property
     def is_product(self) -> bool:
@@ -101,6 +104,9 @@ class Plugin:
 
     def rules(self) -> list[Callable[..., list[Problem]]]:
         return [resolve(ref) for ref in self.estate_rules]
+
+    def host_probes(self) -> list[Callable[..., Mapping[str, Any]]]:
+        return [resolve(ref) for ref in self.probes]
 
     def plan_policies(self) -> list[tuple[str, Callable[..., list[Problem]]]]:
         """(name shown when it refuses a plan, policy function)."""

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("engine.cli.plan_cmd", "show the ordered plan (waves, critical path) without touching a host"),
     "validate": ("engine.cli.validate_cmd", "check a playbook and inventory without touching a host"),
     "inventory": ("engine.cli.inventory_cmd", "list an inventory's hosts, roles and variables"),
+    "probe": ("engine.cli.probe_cmd", "look at every host of an estate, read-only (OS, PowerShell, product, database)"),
     "schema": ("engine.cli.schema_cmd", "write the JSON Schemas for editors"),
     "runs": ("engine.cli.runs_cmd", "list recorded runs"),
     "show": ("engine.cli.show_cmd", "show one recorded run"),

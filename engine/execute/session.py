@@ -55,6 +55,11 @@ class RunRequest(RunOptions):
     resume_of: str | None = None
 
 
+def decrypt_with(keyring: Any, masker: Any) -> Any:
+    """Vault values decrypted with `keyring`, each told to `masker` (the run's or the probe's)."""
+    return _decrypt_with(keyring, masker)
+
+
 def _decrypt_with(keyring: Any, masker: Any) -> Any:
     cache: dict[str, str] = {}
 
@@ -73,6 +78,10 @@ def _decrypt_with(keyring: Any, masker: Any) -> Any:
 
 
 def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
+    return settings_resolver(plan.extra_vars, decrypt)
+
+
+def settings_resolver(extra_vars: Any, decrypt: Any) -> Any:
     """Connection settings may be templates (`{{ winrm_password }}`) or vault values: resolve them."""
     from dataclasses import replace
     from types import MappingProxyType
@@ -84,7 +93,7 @@ def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
         if not any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in settings.values()) and \
                 not any(isinstance(v, dict) for v in settings.values()):
             return host
-        scope = Scope([plan.extra_vars, dict(host.vars), {"inventory_hostname": host.name}], decrypt)
+        scope = Scope([extra_vars, dict(host.vars), {"inventory_hostname": host.name}], decrypt)
         rendered = Templar(scope, host.location).render(settings)
         address = str(rendered.pop("address"))
         return replace(host, settings=MappingProxyType(rendered), address=address)
@@ -94,10 +103,15 @@ def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
 
 def resolved_databases(plan: Plan, decrypt: Any) -> dict[str, dict[str, Any]]:
     """Database targets with vault values decrypted (in memory only)."""
+    return databases_of(plan.inventory, plan.extra_vars, decrypt)
+
+
+def databases_of(inventory: Any, extra_vars: Any, decrypt: Any) -> dict[str, dict[str, Any]]:
+    """An inventory's database targets with templates rendered and vault values decrypted."""
     from engine.load.templating import Scope, Templar
 
-    scope = Scope([plan.extra_vars, dict(plan.inventory.vars)], decrypt)
-    return {name: dict(Templar(scope).render(dict(target))) for name, target in plan.inventory.databases.items()}
+    scope = Scope([extra_vars, dict(inventory.vars)], decrypt)
+    return {name: dict(Templar(scope).render(dict(target))) for name, target in inventory.databases.items()}
 
 
 def execute_run(request: RunRequest) -> RunSummary:
