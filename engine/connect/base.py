@@ -28,8 +28,8 @@ class Connection(ABC):
         self.host = host
         self.lock = threading.Lock()
 
-    @classmethod
-    def check_available(cls, host: Host) -> None:  # noqa: B027 - optional: most connections are always available
+    @classmethod  # noqa: B027 - optional: most connections are always available
+    def check_available(cls, host: Host) -> None:
         """Raise a located UserError when this kind of connection cannot be made from here at all
         (a package it needs is missing): asked for every host of a plan before its first step, so such
         a run is refused with exit 2 instead of failing step by step. Default: always available."""
