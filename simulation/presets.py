@@ -246,6 +246,8 @@ def _services(raw: dict[str, Any]) -> dict[str, Any]:
         }
         if spec.get("depends_on"):
             record["depends_on"] = [str(d) for d in spec["depends_on"]]
+        if spec.get("account"):  # the account it runs as (Win32_Service.StartName)
+            record["account"] = str(spec["account"])
         if spec.get("hangs") in ("stop", "start"):  # never leaves StopPending / StartPending
             record["hangs"] = spec["hangs"]
         services[str(name)] = record

@@ -192,6 +192,7 @@ def service_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
         "state": record["state"],
         "start_mode": record["start_mode"],
         "path": record["path"],
+        "account": record.get("account", "LocalSystem"),
     }
 
 

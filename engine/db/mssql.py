@@ -39,8 +39,53 @@ def compression_supported(db: Database) -> bool:
     )
     if not row:
         return False
-    engine, edition = row[0][0], str(row[0][1] or "")
-    return engine in _COMPRESSING_ENGINES and not edition.lower().startswith(_NO_COMPRESSION_EDITIONS)
+    return _compresses(row[0][0], row[0][1])
+
+
+def _compresses(engine: Any, edition: Any) -> bool:
+    return engine in _COMPRESSING_ENGINES and not str(edition or "").lower().startswith(_NO_COMPRESSION_EDITIONS)
+
+
+#: SERVERPROPERTY names as documented ("SERVERPROPERTY (Transact-SQL)",
+#: learn.microsoft.com/sql/t-sql/functions/serverproperty-transact-sql); InstanceDefaultBackupPath
+#: exists from SQL Server 2019 on (NULL before).
+SERVER_FACTS = (
+    "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version, "
+    "CAST(SERVERPROPERTY('ProductLevel') AS nvarchar(128)) AS level, "
+    "CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition, "
+    "CAST(SERVERPROPERTY('EngineEdition') AS int) AS engine_edition, "
+    "@@MAX_CONNECTIONS AS max_connections, "
+    "CAST(SERVERPROPERTY('InstanceDefaultBackupPath') AS nvarchar(4000)) AS backup_directory"
+)
+#: The accounts the instance's services run as (sys.dm_server_services: servicename, service_account).
+SERVICE_ACCOUNTS = "SELECT servicename, service_account FROM sys.dm_server_services"
+
+
+def server_facts(db: Database) -> dict[str, Any]:
+    """What `cutover probe` reports of a SQL Server: version, edition, compression, connections,
+    the default backup directory and the account of the database engine's service (read only)."""
+    row = db.query(SERVER_FACTS)[0]
+    facts = {**row, "compression": _compresses(row.get("engine_edition"), row.get("edition"))}
+    facts["service_account"] = engine_service_account(db)
+    return facts
+
+
+def engine_service_account(db: Database) -> str | None:
+    """The account SQL Server's database engine runs as (it is the one that writes backup files)."""
+    try:
+        rows = db.query(SERVICE_ACCOUNTS)
+    except DbError:  # VIEW SERVER STATE is needed; without it the account stays unknown
+        return None
+    for row in rows:
+        if str(row.get("servicename") or "").startswith("SQL Server ("):
+            return str(row.get("service_account"))
+    return None
+
+
+#: SQL Server's error when it cannot open a backup file (BACKUP/RESTORE, "Cannot open backup
+#: device ... Operating system error 5(Access is denied.)"): the service account's rights.
+_DEVICE_DENIED = re.compile(r"\b3201\b|Cannot open backup device", re.I)
+_OS_ACCESS_DENIED = re.compile(r"Operating system error 5\b", re.I)
 
 
 def backup(
@@ -65,7 +110,25 @@ def backup(
     compressed = can_compress and compress is not False
     if compressed:
         options.append("COMPRESSION")
-    return db.run_drained(f"BACKUP {verb} {q} TO DISK = ? WITH {', '.join(options)}", (path,)), compressed
+    try:
+        return db.run_drained(f"BACKUP {verb} {q} TO DISK = ? WITH {', '.join(options)}", (path,)), compressed
+    except DbError as failed:
+        raise _explained(db, failed, path) from failed
+
+
+def _explained(db: Database, failed: DbError, path: str) -> DbError:
+    """A backup file SQL Server may not write, said as what it is: its service account's rights."""
+    text = str(failed)
+    if not (_DEVICE_DENIED.search(text) and _OS_ACCESS_DENIED.search(text)):
+        return failed
+    account = engine_service_account(db) or "the SQL Server service account"
+    folder = ntpath.dirname(path) or path
+    return DbError(
+        f"SQL Server cannot write {path}: {account} (the account the database engine runs as, which "
+        f"writes the backup file) has no write access to {folder} (error 3201, operating system error 5, "
+        "access denied); grant it Modify on that folder, or back up to the instance's backup directory",
+        failed.sqlstate,
+    )
 
 
 def verify(db: Database, path: str) -> Drained:

@@ -14,4 +14,5 @@ PLUGIN = Plugin(
     section_schema="modules.sagecrm.product.estate:SECTION_SCHEMA",
     estate_rules=("modules.sagecrm.product.rules:check_sagecrm",),
     policies=("modules.sagecrm.product.policies:sagecrm_policy",),
+    probes=("modules.sagecrm._probe:probe_host",),
 )

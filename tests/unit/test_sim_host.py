@@ -370,6 +370,7 @@ def test_service_get_and_set(crm: SimHost) -> None:
         "state": "running",
         "start_mode": "auto",
         "path": SERVICES + "\\CRMEscalationService.exe",
+        "account": "LocalSystem",
     }
     result = ok(crm, "service.set", name="CRMEscalationService", state="stopped", start_mode="manual")
     assert result == {

@@ -84,7 +84,8 @@ _SPECS = [
     PrimitiveSpec("net.port", ("port",), ("address", "timeout"), ALL, "-> {open}"),
     # --- services
     PrimitiveSpec("service.get", ("name",), (), ALL,
-                  "-> {exists, state: running|stopped|paused|unknown, start_mode: auto|manual|disabled|unknown, path?}"),
+                  "-> {exists, state: running|stopped|paused|unknown, start_mode: auto|manual|disabled|unknown, path?, "
+                  "account?}"),
     PrimitiveSpec("service.set", ("name",), ("state", "start_mode", "timeout"), ALL,
                   "state: running|stopped|restarted, within `timeout` s (default 120; kind `timeout` past it) "
                   "-> {changed, before, after, dependents_stopped?: [names stopped first; restarted starts "

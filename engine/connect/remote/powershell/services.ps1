@@ -92,7 +92,7 @@ function Invoke-CutoverServiceGet {
     $info = Get-CutoverServiceInfo (Get-CutoverText $a.name 'name')
     if ($null -eq $info) { return [ordered]@{ exists = $false; state = 'unknown'; start_mode = 'unknown' } }
     $state = Get-CutoverServiceState $info
-    return [ordered]@{ exists = $true; state = $state.state; start_mode = $state.start_mode; path = [string]$info.PathName }
+    return [ordered]@{ exists = $true; state = $state.state; start_mode = $state.start_mode; path = [string]$info.PathName; account = [string]$info.StartName }
 }
 
 # service.set: bring a service to a state and start mode, waiting up to the timeout.

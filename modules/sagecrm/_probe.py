@@ -1,0 +1,180 @@
+"""What `cutover probe` reports of a Sage CRM server, read-only, against what the inventory says.
+
+Per server: the install (which registry view holds the eWare keys, the installs the server has,
+Version, RootPath and the database it points at), the registered eware.dll, IIS (sites, the CRM
+application's physical path and pool, the pools' states), the CRM services and Tomcat with their
+state, start mode and account, the free space of the drives the backups and program files use;
+on the database server, the database: reachable, version, edition (whether backups may be
+compressed), max connections, the default backup directory and the account that writes backups,
+and the CRM version in custom_sysparams. A finding is written wherever the host and the
+inventory disagree (an install name that is not there, a service missing on the server the
+inventory puts it on, a registry view the inventory names that does not hold the keys).
+
+Everything goes through the probe's read-only Remote; the database is only queried (a simulated
+estate's SQLite file is opened read-only and never created).
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from engine.api.probe import ProbeContext, finding
+from engine.db import DbError, connect, mssql, target_from
+from modules._common import call_many
+from modules.sagecrm.product.estate import CONFIG_ROOT, Estate, estate_of
+
+VIEWS = ("64", "32")
+
+
+def probe_host(ctx: ProbeContext) -> dict[str, Any]:
+    est = estate_of(ctx.inventory)
+    if est is None or ctx.host.name not in est.servers or ctx.remote is None:
+        return {}
+    name = ctx.host.name
+    findings: list[dict[str, str]] = []
+    out: dict[str, Any] = {"roles": list(est.roles.get(name, ()))}
+    out["install"] = _install(ctx, est, findings)
+    out["services"] = _services(ctx, est, findings)
+    if "web" in est.roles.get(name, ()):
+        out["iis"] = _iis(ctx, est, findings)
+    out["disks"] = _disks(ctx, est)
+    if est.db_server == name:
+        out["database"] = _database(ctx, est, findings)
+    out["findings"] = findings
+    return out
+
+
+def _install(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
+    """The eWare keys in both registry views, in one round trip."""
+    calls = [("registry.get", {"key": CONFIG_ROOT, "view": v}) for v in VIEWS]
+    calls += [("registry.get", {"key": est.config_key, "view": v}) for v in VIEWS]
+    calls.append(("dll.registered", {"clsid_name": "eWare.eWare"}))
+    answers = call_many(ctx.remote, calls)  # type: ignore[arg-type]
+    installs: dict[str, list[str]] = {}
+    for view, (value, _failed) in zip(VIEWS, answers[:2], strict=True):
+        for sub in (value or {}).get("subkeys") or []:
+            if sub.startswith("/"):
+                installs.setdefault(sub[1:], []).append(view)
+    holding = [v for v, (value, _f) in zip(VIEWS, answers[2:4], strict=True) if (value or {}).get("exists")]
+    out: dict[str, Any] = {"name": est.install_name, "installs_found": installs, "registry_view": None}
+    if not holding:
+        others = ", ".join(sorted(installs)) or "none"
+        findings.append(finding("error", f"no Sage CRM install {est.install_name!r} ({est.config_key}) in "
+                                         f"either registry view; installs on this server: {others}"))  # fmt: skip
+        return out
+    view = "32" if "32" in holding else holding[0]
+    out["registry_view"] = view
+    values = (answers[2 + VIEWS.index(view)][0] or {}).get("values") or {}
+    for key in ("Version", "RootPath", "DefaultDatabase", "DefaultDatabaseServer"):
+        if key in values:
+            out[key] = values[key].get("data")
+    if est.registry_view in VIEWS and est.registry_view not in holding:
+        findings.append(finding("error", f"the inventory says sagecrm.registry_view {est.registry_view}, but the "
+                                         f"eWare keys are in the {view}-bit view"))  # fmt: skip
+    version = str(out.get("Version") or "")
+    if version not in (est.current_version, est.target_version):
+        findings.append(finding("error", f"the registry says Sage CRM {version or '(no Version)'}, the inventory "
+                                         f"says {est.current_version}"))  # fmt: skip
+    root = str(out.get("RootPath") or "").rstrip("\\")
+    if root and ntpath.normcase(root) != ntpath.normcase(est.install_path):
+        findings.append(finding("warning", f"the install is at {root}, the inventory says {est.install_path} "
+                                           "(sagecrm.program_files)"))  # fmt: skip
+    dll, _failed = answers[4]
+    if dll is not None:
+        out["eware_dll"] = dll.get("path") if dll.get("registered") else None
+    return out
+
+
+def _services(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
+    wanted = est.services_on(ctx.host.name)
+    answers = call_many(ctx.remote, [("service.get", {"name": n}) for n in wanted.values()])  # type: ignore[arg-type]
+    out: dict[str, Any] = {}
+    for (role, service), (value, failed) in zip(wanted.items(), answers, strict=True):
+        if failed is not None or not (value or {}).get("exists"):
+            out[service] = {"role": role, "installed": False}
+            findings.append(finding("error", f"service {service} ({role}) is not installed here, where the "
+                                             "inventory puts it"))  # fmt: skip
+            continue
+        out[service] = {"role": role, **{k: value.get(k) for k in ("state", "start_mode", "account")}}
+    return out
+
+
+def _iis(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
+    [(state, failed)] = call_many(ctx.remote, [("iis.state", {})])  # type: ignore[arg-type]
+    if failed is not None:
+        findings.append(finding("error", f"IIS: {failed.get('error')}"))
+        return {"error": failed.get("error")}
+    apps = state.get("apps") or {}
+    app = next((v for k, v in apps.items() if k.casefold() == est.iis_app.casefold()), None)
+    if app is None:
+        findings.append(finding("error", f"IIS has no application {est.iis_app}"))
+    pools = {p: (state.get("pools") or {}).get(p) for p in est.iis_pools}
+    return {
+        "service": state.get("service"),
+        "sites": state.get("sites"),
+        "application": {"name": est.iis_app, **(app or {})},
+        "pools": pools,
+    }
+
+
+def _disks(ctx: ProbeContext, est: Estate) -> dict[str, Any]:
+    roots = list(dict.fromkeys(ntpath.splitdrive(p)[0] + "\\" for p in (est.backup_root, est.program_files)))
+    answers = call_many(ctx.remote, [("disk.free", {"path": r}) for r in roots])  # type: ignore[arg-type]
+    return {r: value if failed is None else {"error": failed.get("error")} for r, (value, failed) in zip(roots, answers, strict=True)}
+
+
+def _database(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
+    raw = ctx.databases.get(est.database)
+    if raw is None:
+        findings.append(finding("error", f"the inventory has no database target {est.database!r}"))
+        return {"reachable": False}
+    target = target_from(est.database, raw)
+    try:
+        if target.dialect == "sqlite":
+            return _sqlite(str(target.path))
+        with connect(target) as db:
+            facts: dict[str, Any] = {"reachable": True, "dialect": target.dialect}
+            if target.dialect == "mssql":
+                facts.update(mssql.server_facts(db))
+                facts["backup_directory_writable"] = "not checked: a probe writes nothing (a backup step checks it)"
+                if not facts.get("compression"):
+                    findings.append(finding("info", f"{facts.get('edition')}: backups cannot be compressed"))
+            facts["crm_version"] = _crm_version(db.rows("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = ?",
+                                                        ("Version",)))  # fmt: skip
+    except DbError as exc:
+        findings.append(finding("error", f"database {est.database}: {exc}"))
+        return {"reachable": False, "error": str(exc)}
+    _compare_versions(est, facts.get("crm_version"), findings)
+    return facts
+
+
+def _sqlite(path: str) -> dict[str, Any]:
+    """A simulated estate's CRM database, opened read-only (never created by a probe)."""
+    if not os.path.exists(path):
+        return {"reachable": False, "dialect": "sqlite", "error": f"{path} does not exist"}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'Version'").fetchall()
+    return {"reachable": True, "dialect": "sqlite", "crm_version": _crm_version(rows)}
+
+
+def _crm_version(rows: Any) -> str | None:
+    return str(rows[0][0]) if rows else None
+
+
+def _compare_versions(est: Estate, found: Any, findings: list[dict[str, str]]) -> None:
+    if found not in (est.current_version, est.target_version):
+        findings.append(finding("error", f"custom_sysparams says Sage CRM {found}, the inventory says "
+                                         f"{est.current_version}"))  # fmt: skip
+
+
+def install_names(report: Mapping[str, Any]) -> set[str]:
+    """Every install name a saved probe found on any server (for `validate --probe`)."""
+    return {
+        name
+        for entry in report.get("hosts", {}).values()
+        for name in ((entry.get("sagecrm") or {}).get("install") or {}).get("installs_found", {})
+    }
