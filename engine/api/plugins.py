@@ -87,6 +87,9 @@ class Plugin:
     #: `(engine.api.probe.ProbeContext) -> Mapping[str, Any]`: what `cutover probe` reports of one host
     #: of an inventory with the section (read-only: the context's Remote refuses every write)
     probes: tuple[Ref, ...] = ()
+    #: `(Inventory, saved probe) -> list[Problem]`: `cutover validate --probe FILE` holds the inventory
+    #: to what a probe found (install names, services on the servers the inventory says)
+    probe_checks: tuple[Ref, ...] = ()
 
     @property
     def is_product(self) -> bool:
@@ -107,6 +110,9 @@ class Plugin:
 
     def host_probes(self) -> list[Callable[..., Mapping[str, Any]]]:
         return [resolve(ref) for ref in self.probes]
+
+    def saved_probe_checks(self) -> list[Callable[..., list[Problem]]]:
+        return [resolve(ref) for ref in self.probe_checks]
 
     def plan_policies(self) -> list[tuple[str, Callable[..., list[Problem]]]]:
         """(name shown when it refuses a plan, policy function)."""

@@ -34,7 +34,9 @@ class ReadOnlyRemote(Remote):
     def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         for op, _args in calls:
             if op not in READ_ONLY:
-                raise PrimitiveFailed(op, "refused: a probe reads and never writes", self.host_name, "refused")
+                raise PrimitiveFailed(
+                    op, "refused: a probe reads and never writes", self.host_name, "refused"
+                )
         return super().batch(calls)
 
 

@@ -16,12 +16,19 @@ from engine.cli.common import add_inventory_args, keyring_from
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_inventory_args(parser)
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="text for a person, json to attach to a bug report or give to `validate --probe`")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for a person, json to attach to a bug report or give to `validate --probe`",
+    )
     parser.add_argument("--output", metavar="FILE", help="write the probe to FILE instead of standard output")
     parser.add_argument("--forks", type=int, default=8, metavar="N", help="hosts probed at once (default 8)")
-    parser.add_argument("--state-dir", default=os.environ.get("CUTOVER_STATE_DIR", ".cutover"),
-                        help="where simulated hosts keep their state (default .cutover)")
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get("CUTOVER_STATE_DIR", ".cutover"),
+        help="where simulated hosts keep their state (default .cutover)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -37,14 +44,24 @@ def execute(args: argparse.Namespace) -> int:
     keyring = keyring_from(args)
     inventory = load_inventory(args.inventory, keyring)
     decrypt = decrypt_with(keyring, keyring.masker)
-    connections = HostConnections(dict(inventory.hosts), args.state_dir, resolve=settings_resolver({}, decrypt),
-                                  add_secret=keyring.masker.add)
+    connections = HostConnections(
+        dict(inventory.hosts),
+        args.state_dir,
+        resolve=settings_resolver({}, decrypt),
+        add_secret=keyring.masker.add,
+    )
     try:
-        report = probe_estate(inventory, connections, databases_of(inventory, {}, decrypt), PLUGINS, args.forks)
+        report = probe_estate(
+            inventory, connections, databases_of(inventory, {}, decrypt), PLUGINS, args.forks
+        )
     finally:
         connections.close_all()
     report = keyring.masker.mask(report)
-    text = json.dumps(report, indent=2, ensure_ascii=False, default=str) if args.format == "json" else render_text(report)
+    text = (
+        json.dumps(report, indent=2, ensure_ascii=False, default=str)
+        if args.format == "json"
+        else render_text(report)
+    )
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")

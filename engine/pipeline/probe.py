@@ -24,7 +24,7 @@ from engine import __version__
 from engine.api.plugins import PluginRegister
 from engine.api.probe import ProbeContext, ReadOnlyRemote, finding
 from engine.connect.winrm_requirements import dotnet_name
-from engine.core.errors import CutoverError
+from engine.core.errors import CutoverError, Problem, UserError
 from engine.core.model import Host, Inventory
 from engine.execute.hosts import HostConnections
 
@@ -45,7 +45,9 @@ def probe_estate(
     def one(host: Host) -> tuple[str, dict[str, Any]]:
         return host.name, probe_host(inventory, host, connections, databases, products)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1)), thread_name_prefix="probe") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(forks, len(hosts) or 1)), thread_name_prefix="probe"
+    ) as pool:
         probed = dict(pool.map(one, hosts))
     findings = [
         {"host": name, **item}
@@ -73,7 +75,11 @@ def probe_host(
     databases: Mapping[str, Mapping[str, Any]],
     products: list[Any],
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"connection": host.connection, "address": host.address, "roles": list(host.roles)}
+    entry: dict[str, Any] = {
+        "connection": host.connection,
+        "address": host.address,
+        "roles": list(host.roles),
+    }
     remote: ReadOnlyRemote | None = None
     try:
         conn = connections.get(host.name)
@@ -110,6 +116,42 @@ def _system(remote: ReadOnlyRemote, conn: Any) -> dict[str, Any]:
     value, failed = remote.try_call("disk.free", path=root)
     system["disks"] = {root: value if failed is None else {"error": failed.get("error")}}
     return system
+
+
+# --- a saved probe ----------------------------------------------------------------------------------
+
+
+def read_saved(path: str) -> dict[str, Any]:
+    """A probe written by `cutover probe --format json`; UserError naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+    except OSError as exc:
+        raise UserError(f"--probe {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UserError(f"{path}:{getattr(exc, 'lineno', 1)}:{getattr(exc, 'colno', 1)}: not a probe (invalid "
+                        f"JSON: {getattr(exc, 'msg', exc)})") from None  # fmt: skip
+    if (
+        not isinstance(report, dict)
+        or report.get("format") != FORMAT
+        or not isinstance(report.get("hosts"), dict)
+    ):
+        raise UserError(f"{path}: not a probe of this cutover (format {FORMAT}); write one with "
+                        "`cutover probe -i INV --format json --output FILE`")  # fmt: skip
+    return report
+
+
+def check_saved(inventory: Inventory, report: Mapping[str, Any], plugins: PluginRegister) -> list[Problem]:
+    """The inventory held to a saved probe: its hosts, then what each product checks."""
+    problems = [
+        Problem(f"host {name!r} is not in the probe (it was probed from another inventory?)", host.location)
+        for name, host in inventory.hosts.items()
+        if name not in report["hosts"]
+    ]
+    for plugin in plugins.products_of(inventory):
+        for check in plugin.saved_probe_checks():
+            problems.extend(check(inventory, report))
+    return problems
 
 
 # --- text ------------------------------------------------------------------------------------------

@@ -15,4 +15,5 @@ PLUGIN = Plugin(
     estate_rules=("modules.sagecrm.product.rules:check_sagecrm",),
     policies=("modules.sagecrm.product.policies:sagecrm_policy",),
     probes=("modules.sagecrm._probe:probe_host",),
+    probe_checks=("modules.sagecrm._probe:check_inventory",),
 )

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.api.probe import ProbeContext, finding
+from engine.core.errors import Problem
+from engine.core.model import Inventory
 from engine.db import DbError, connect, mssql, target_from
 from modules._common import call_many
 from modules.sagecrm.product.estate import CONFIG_ROOT, Estate, estate_of
@@ -90,16 +92,19 @@ def _install(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> 
 
 
 def _services(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
+    """Every Sage CRM service (all roles, so a saved probe tells `validate` where each one is)."""
     wanted = est.services_on(ctx.host.name)
-    answers = call_many(ctx.remote, [("service.get", {"name": n}) for n in wanted.values()])  # type: ignore[arg-type]
+    every = dict(est.services)
+    answers = call_many(ctx.remote, [("service.get", {"name": n}) for n in every.values()])  # type: ignore[arg-type]
     out: dict[str, Any] = {}
-    for (role, service), (value, failed) in zip(wanted.items(), answers, strict=True):
-        if failed is not None or not (value or {}).get("exists"):
+    for (role, service), (value, failed) in zip(every.items(), answers, strict=True):
+        installed = failed is None and bool((value or {}).get("exists"))
+        if installed:
+            out[service] = {"role": role, **{k: value.get(k) for k in ("state", "start_mode", "account")}}
+        elif role in wanted:
             out[service] = {"role": role, "installed": False}
             findings.append(finding("error", f"service {service} ({role}) is not installed here, where the "
                                              "inventory puts it"))  # fmt: skip
-            continue
-        out[service] = {"role": role, **{k: value.get(k) for k in ("state", "start_mode", "account")}}
     return out
 
 
@@ -124,7 +129,10 @@ def _iis(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict
 def _disks(ctx: ProbeContext, est: Estate) -> dict[str, Any]:
     roots = list(dict.fromkeys(ntpath.splitdrive(p)[0] + "\\" for p in (est.backup_root, est.program_files)))
     answers = call_many(ctx.remote, [("disk.free", {"path": r}) for r in roots])  # type: ignore[arg-type]
-    return {r: value if failed is None else {"error": failed.get("error")} for r, (value, failed) in zip(roots, answers, strict=True)}
+    return {
+        r: value if failed is None else {"error": failed.get("error")}
+        for r, (value, failed) in zip(roots, answers, strict=True)
+    }
 
 
 def _database(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
@@ -140,7 +148,9 @@ def _database(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) ->
             facts: dict[str, Any] = {"reachable": True, "dialect": target.dialect}
             if target.dialect == "mssql":
                 facts.update(mssql.server_facts(db))
-                facts["backup_directory_writable"] = "not checked: a probe writes nothing (a backup step checks it)"
+                facts["backup_directory_writable"] = (
+                    "not checked: a probe writes nothing (a backup step checks it)"
+                )
                 if not facts.get("compression"):
                     findings.append(finding("info", f"{facts.get('edition')}: backups cannot be compressed"))
             facts["crm_version"] = _crm_version(db.rows("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = ?",
@@ -171,10 +181,29 @@ def _compare_versions(est: Estate, found: Any, findings: list[dict[str, str]]) -
                                          f"{est.current_version}"))  # fmt: skip
 
 
-def install_names(report: Mapping[str, Any]) -> set[str]:
-    """Every install name a saved probe found on any server (for `validate --probe`)."""
-    return {
-        name
-        for entry in report.get("hosts", {}).values()
-        for name in ((entry.get("sagecrm") or {}).get("install") or {}).get("installs_found", {})
-    }
+# --- `cutover validate --probe FILE` ------------------------------------------------------------
+
+
+def check_inventory(inventory: Inventory, report: Mapping[str, Any]) -> list[Problem]:
+    """The inventory held to a saved probe: the install name on every CRM server, and each service
+    on the servers the inventory puts it on; each problem at the inventory's line."""
+    est = estate_of(inventory)
+    if est is None:
+        return []
+    problems: list[Problem] = []
+    hosts = report.get("hosts") or {}
+    for name in est.servers:
+        seen = (hosts.get(name) or {}).get("sagecrm")
+        if not isinstance(seen, Mapping):
+            continue  # not probed (unreachable then, or not a CRM server then): nothing to hold it to
+        installs = (seen.get("install") or {}).get("installs_found") or {}
+        if est.install_name not in installs:
+            found = ", ".join(sorted(installs)) or "none"
+            problems.append(Problem(f"sagecrm.install_name is {est.install_name!r}, but the probe of {name} "
+                                    f"found the installs: {found}", est.location("install_name")))  # fmt: skip
+        services = seen.get("services") or {}
+        for role, service in est.services_on(name).items():
+            if (services.get(service) or {}).get("installed") is False or service not in services:
+                problems.append(Problem(f"host {name!r} has role {role}, but the probe found no service {service} "
+                                        "on it", inventory.hosts[name].location))  # fmt: skip
+    return problems

@@ -109,6 +109,8 @@ class WinRMEndpoint:
         #: The Windows PowerShell and .NET Framework the host's bootstrap finds.
         self.runtime = runtime or HostRuntime()
         self.stats: Counter[str] = Counter()
+        #: how many times each primitive reached the host
+        self.ops: Counter[str] = Counter()
         self.shells: dict[str, Shell] = {}
         self._lock = threading.RLock()
         self._dispatch_lock = threading.Lock()
@@ -361,6 +363,7 @@ class WinRMEndpoint:
         def run(host: str, calls: list[dict[str, Any]], cancel: threading.Event) -> list[dict[str, Any]]:
             size = len(json.dumps(calls))
             self.stats["largest_batch"] = max(self.stats["largest_batch"], size)
+            self.ops.update(str(call.get("op")) for call in calls)
             with self._dispatch_lock:
                 if self._dispatch is not None:
                     return self._dispatch(host, calls)
