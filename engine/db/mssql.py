@@ -143,6 +143,13 @@ def file_list(db: Database, path: str) -> list[dict[str, Any]]:
     return db.query("RESTORE FILELISTONLY FROM DISK = ?", (path,))
 
 
+def header(db: Database, path: str) -> list[dict[str, Any]]:
+    """The backup sets of a file (DatabaseName, BackupType, BackupFinishDate, HasBackupChecksums,
+    Compressed, ...): what a restore checks it is about to use (RESTORE HEADERONLY)."""
+    _require_autocommit(db, "RESTORE HEADERONLY")
+    return db.query("RESTORE HEADERONLY FROM DISK = ?", (path,))
+
+
 def database_exists(db: Database, database: str) -> bool:
     return db.value("SELECT DB_ID(?)", (database,)) is not None
 
