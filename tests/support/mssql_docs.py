@@ -32,7 +32,7 @@ def _with(options: str) -> str:
 
 _BACKUP_OPTIONS = r"CHECKSUM|NO_CHECKSUM|INIT|NOINIT|FORMAT|NOFORMAT|DIFFERENTIAL|COPY_ONLY|COMPRESSION|NO_COMPRESSION|STATS(?: = \d+)?"
 _RESTORE_OPTIONS = rf"REPLACE|RECOVERY|NORECOVERY|CHECKSUM|NO_CHECKSUM|STATS(?: = \d+)?|FILE = (?:\d+|\?)|MOVE {_VALUE} TO {_VALUE}"
-_CHECK_OPTIONS = rf"CHECKSUM|NO_CHECKSUM|FILE = (?:\d+|\?)|LOADHISTORY"
+_CHECK_OPTIONS = r"CHECKSUM|NO_CHECKSUM|FILE = (?:\d+|\?)|LOADHISTORY"
 
 #: name -> (compiled grammar, the page of its documented syntax)
 GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
