@@ -12,7 +12,7 @@ whenever the channel is plain HTTP, and no proxy taken from the environment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,28 @@ KNOWN_KEYS = (
     "read_timeout",
     "persistent",
 )
+
+
+def insecure_notes(hosts: Iterable[Host]) -> list[str]:
+    """One warning per WinRM host whose settings turn a protection off, for every run's console,
+    journal and report: an unchecked server certificate, or messages (and Basic's password) in clear."""
+    notes: list[str] = []
+    for host in hosts:
+        if host.connection != "winrm":
+            continue
+        raw = (host.settings or {}).get("winrm") or {}
+        winrm = raw if isinstance(raw, Mapping) else {}
+        scheme = str(winrm.get("scheme") or "https").lower()
+        if winrm.get("validate_certs") is False and scheme == "https":
+            notes.append(f"INSECURE: host {host.name}: winrm.validate_certs is false, so the server's TLS "
+                         "certificate is not checked (anyone between here and it can read the session)")  # fmt: skip
+        if scheme == "http" and str(winrm.get("transport") or "ntlm").lower() == "basic":
+            notes.append(f"INSECURE: host {host.name}: Basic authentication over http sends the password and "
+                         "every message in clear")  # fmt: skip
+        elif scheme == "http" and str(winrm.get("message_encryption") or "auto").lower() == "never":
+            notes.append(f"INSECURE: host {host.name}: winrm.message_encryption is never over http, so every "
+                         "message travels in clear")  # fmt: skip
+    return notes
 
 
 @dataclass(frozen=True, slots=True)

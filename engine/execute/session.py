@@ -140,6 +140,13 @@ def execute_run(request: RunRequest) -> RunSummary:
         state_dir=state_dir, allow_unprotected=request.allow_unprotected,
     )
     notes = list(plan.notes)
+    from engine.connect.winrm_settings import insecure_notes
+
+    planned = sorted({h for hosts in plan.play_hosts.values() for h in hosts if h in plan.inventory.hosts})
+    for warning in insecure_notes(plan.inventory.hosts[h] for h in planned):
+        notes.append(warning)  # journaled, so the report shows it; and said now, at every run
+        if request.reporter is not None:
+            request.reporter.message(warning)
     if request.resume_of:
         row = journal.run(run_id)
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)

@@ -108,3 +108,44 @@ def test_kerberos_failures_give_the_reason_the_kdc_named(raised: str, reason: st
         f"web1: Kerberos authentication failed for user svc@CRM.LOCAL at https://web1.crm.local:5986/wsman: {reason}"
     )
     assert failed.kind == AUTH_FAILED
+
+
+# --- a protection turned off is said at every run -----------------------------------------------------
+
+
+def test_a_protection_turned_off_is_warned_at_every_run_and_kept_in_the_report(
+    tmp_path: Path, winrm_endpoint
+) -> None:
+    from tests.support.runs import journal_of
+
+    endpoint = winrm_endpoint("web1", auth="basic")
+    write_yaml(tmp_path / "inv.yml", {"estate": "insecure", "hosts": {"web1": endpoint.settings()}})
+    write_yaml(
+        tmp_path / "pb.yml",
+        [{"name": "p", "hosts": "all", "tasks": [{"name": "s", "win_stat": {"path": "C:\\x"}}]}],
+    )
+
+    first = run_cli(["run", "pb.yml", "-i", "inv.yml"], tmp_path)
+    second = run_cli(["run", "pb.yml", "-i", "inv.yml", "--no-report"], tmp_path)
+
+    warning = (
+        "INSECURE: host web1: Basic authentication over http sends the password and every message in clear"
+    )
+    assert first.rc == second.rc == 0
+    assert warning in first.out and warning in second.out
+    runs = journal_of(tmp_path).runs()
+    assert all(warning in run["notes"] for run in runs)
+    reports = list((tmp_path / ".cutover" / "reports").glob("*/report.json"))
+    assert reports and warning in reports[0].read_text(encoding="utf-8")
+
+
+def test_certificate_checks_off_are_named_for_https_hosts() -> None:
+    from engine.connect.winrm_settings import insecure_notes
+
+    https = Host("web1", "web1", "winrm", settings={"winrm": {"validate_certs": False}})
+    sealed = Host("web2", "web2", "winrm", settings={"winrm": {"scheme": "http", "transport": "ntlm"}})
+
+    assert insecure_notes([https, sealed]) == [
+        "INSECURE: host web1: winrm.validate_certs is false, so the server's TLS certificate is not checked "
+        "(anyone between here and it can read the session)"
+    ]
