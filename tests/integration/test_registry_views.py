@@ -28,10 +28,10 @@ import pytest
 
 from engine.api.module import Artifact, RunContext
 from engine.connect.sim import SimConnection
-from engine.core.model import Host
 from simulation.host import SimHost
 from tests.support.modharness import run_module
 from tests.support.sagecrm_estates import SimEstate, differences, inventory_doc
+from tests.support.sim_hosts import sagecrm_server
 
 CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
 PHYSICAL_32 = "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\eWare\\Config\\/CRM"
@@ -45,10 +45,7 @@ def ok(host: SimHost, op: str, **args: Any) -> Any:
 
 
 def connection(tmp_path: Path, **initial: Any) -> SimConnection:
-    host = Host("web1", "web1", "sim", settings={"sim": {"initial": {"preset": "sagecrm", **initial}}})
-    conn = SimConnection(host, state_dir=str(tmp_path / "state"))
-    conn.open()
-    return conn
+    return sagecrm_server(tmp_path, **initial)
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import pytest
 
 from engine.api.module import Artifact, RunContext
 from engine.connect.sim import SimConnection
-from engine.core.model import Host
 from modules.windows.win_archive import work_folders
 from tests.support.modharness import run_module
+from tests.support.sim_hosts import sagecrm_server
 
 SAGE = "C:\\Program Files (x86)\\Sage\\CRM"
 CRM = f"{SAGE}\\CRM"
@@ -30,9 +30,7 @@ EXTRACT = {"path": CRM, "dest": ZIP, "state": "extracted"}
 
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[SimConnection]:
-    host = Host("web1", "web1", "sim", settings={"sim": {"initial": {"preset": "sagecrm"}}})
-    connection = SimConnection(host, state_dir=str(tmp_path / "state"))
-    connection.open()
+    connection = sagecrm_server(tmp_path)
     yield connection
     connection.close()
 

@@ -27,9 +27,9 @@ from engine.api.module import Result, RunContext, TaskContext
 from engine.api.primitives import Remote
 from engine.api.registry import ModuleRegistry
 from engine.connect.sim import SimConnection
-from engine.core.model import Host
 from tests.support.modharness import check_args, run_module
 from tests.support.runs import run_cli, write_yaml
+from tests.support.sim_hosts import sagecrm_server
 
 REGISTRY = ModuleRegistry()
 HUNG = {"preset": "sagecrm", "services": {"CRMIndexerService": {"hangs": "stop"}}}
@@ -37,9 +37,7 @@ HUNG = {"preset": "sagecrm", "services": {"CRMIndexerService": {"hangs": "stop"}
 
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[SimConnection]:
-    host = Host("web1", "web1", "sim", settings={"sim": {"initial": {"preset": "sagecrm"}}})
-    connection = SimConnection(host, state_dir=str(tmp_path / "state"))
-    connection.open()
+    connection = sagecrm_server(tmp_path)
     yield connection
     connection.close()
 

@@ -12,7 +12,6 @@ import hashlib
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +26,11 @@ from engine.connect.winrm_errors import FAULT_ENVELOPE_TOO_LARGE
 from engine.connect.winrm_settings import WinRMSettings
 from engine.core.errors import ConnectionFailed, Location, RemoteError, TaskTimeout, UserError
 from engine.core.model import Host
+from tests.support.winrm_client import in_background, winrm_connect_fixture  # noqa: F401 - fixture
 from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  # noqa: F401 - fixture
 
 AUTHS = pytest.mark.parametrize("auth", ["basic", "ntlm"])
 PRIMITIVES = Path(engine.connect.remote.__file__).with_name("powershell")
-Connect = Callable[..., WinRMConnection]
 
 
 @pytest.fixture(scope="module")
@@ -42,23 +41,6 @@ def script_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
     path = tmp_path_factory.mktemp("ps") / "primitives.ps1"
     path.write_text("function Invoke-CutoverBatch([string]$Json) { '[]' }\n", encoding="utf-8")
     return str(path)
-
-
-@pytest.fixture
-def connect(script_path: str | None) -> Iterator[Connect]:
-    """Factory: an opened WinRMConnection to an endpoint, closed at the end of the test."""
-    opened: list[WinRMConnection] = []
-
-    def make(endpoint: WinRMEndpoint, **options: object) -> WinRMConnection:
-        host = options.pop("host", None) or endpoint.host()
-        conn = WinRMConnection(host, script_path=script_path, **options)  # type: ignore[arg-type]
-        opened.append(conn)
-        conn.open()
-        return conn
-
-    yield make
-    for conn in opened:
-        conn.close()
 
 
 def b64(data: bytes) -> str:
@@ -157,16 +139,8 @@ def test_interrupt_stops_the_call_in_flight(winrm_endpoint, connect) -> None:
     endpoint = winrm_endpoint("web1", auth="basic")
     conn = connect(endpoint)
     endpoint.sim.add_fault({"op": "service.get", "latency": 120, "mode": "once"})
-    outcome: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            Remote(conn).call("service.get", name="W3SVC")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    worker, outcome = in_background(lambda: Remote(conn).call("service.get", name="W3SVC"))
     while worker.is_alive():
         conn.interrupt()
         worker.join(0.05)

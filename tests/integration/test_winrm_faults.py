@@ -20,9 +20,7 @@ test shows what the connection does with it. The sources:
 from __future__ import annotations
 
 import base64
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 
 import pytest
 from winrm.exceptions import WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
@@ -32,24 +30,8 @@ from engine.api.primitives import Remote
 from engine.connect.winrm import POWERSHELL, WinRMConnection, bootstrap_arguments
 from engine.connect.winrm_errors import FAULT_MAX_SHELLS, FAULT_OPERATION_TIMEOUT
 from engine.core.errors import ConnectionFailed, RemoteError
+from tests.support.winrm_client import in_background, winrm_connect_fixture  # noqa: F401 - fixture
 from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  # noqa: F401 - fixture
-
-Connect = Callable[..., WinRMConnection]
-
-
-@pytest.fixture
-def connect() -> Iterator[Connect]:
-    opened: list[WinRMConnection] = []
-
-    def make(endpoint: WinRMEndpoint, **winrm: object) -> WinRMConnection:
-        conn = WinRMConnection(endpoint.host(**winrm))
-        opened.append(conn)
-        conn.open()
-        return conn
-
-    yield make
-    for conn in opened:
-        conn.close()
 
 
 def raw_protocol(endpoint: WinRMEndpoint, **options: object) -> Protocol:
@@ -239,16 +221,8 @@ def test_a_helper_that_ends_during_a_batch_is_an_unknown_outcome_and_the_next_ca
     endpoint = winrm_endpoint("web1", auth="basic")
     conn = connect(endpoint)
     endpoint.sim.add_fault({"op": "service.get", "latency": 30, "mode": "once"})
-    caught: list[BaseException] = []
 
-    def call() -> None:
-        try:
-            Remote(conn).call("service.get", name="W3SVC")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            caught.append(exc)
-
-    worker = threading.Thread(target=call)
-    worker.start()
+    worker, caught = in_background(lambda: Remote(conn).call("service.get", name="W3SVC"))
     while worker.is_alive() and not endpoint.sim.faults()[0]["hits"]:  # until the batch runs
         worker.join(0.05)
     ended = endpoint.end_processes(exit_code=0xC0000005)  # STATUS_ACCESS_VIOLATION: it crashed

@@ -44,18 +44,6 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
         re.compile(rf"^RESTORE (?:DATABASE|LOG) {_NAME} FROM {_DEVICE}{_with(_RESTORE_OPTIONS)};?$"),
         DOCS + "restore-statements-transact-sql",
     ),
-    "RESTORE VERIFYONLY": (
-        re.compile(rf"^RESTORE VERIFYONLY FROM {_DEVICE}{_with(_CHECK_OPTIONS)};?$"),
-        DOCS + "restore-statements-verifyonly-transact-sql",
-    ),
-    "RESTORE FILELISTONLY": (
-        re.compile(rf"^RESTORE FILELISTONLY FROM {_DEVICE}{_with(_CHECK_OPTIONS)};?$"),
-        DOCS + "restore-statements-filelistonly-transact-sql",
-    ),
-    "RESTORE HEADERONLY": (
-        re.compile(rf"^RESTORE HEADERONLY FROM {_DEVICE}{_with(_CHECK_OPTIONS)};?$"),
-        DOCS + "restore-statements-headeronly-transact-sql",
-    ),
     "ALTER DATABASE SET": (
         re.compile(
             rf"^ALTER DATABASE {_NAME} SET (?:SINGLE_USER|RESTRICTED_USER|MULTI_USER)"
@@ -79,6 +67,14 @@ GRAMMARS: dict[str, tuple[re.Pattern[str], str]] = {
         DOCS + "alter-index-transact-sql",
     ),
 }
+
+
+# RESTORE VERIFYONLY, FILELISTONLY and HEADERONLY share their syntax: FROM a device, WITH options.
+for _only in ("VERIFYONLY", "FILELISTONLY", "HEADERONLY"):
+    GRAMMARS[f"RESTORE {_only}"] = (
+        re.compile(rf"^RESTORE {_only} FROM {_DEVICE}{_with(_CHECK_OPTIONS)};?$"),
+        DOCS + f"restore-statements-{_only.lower()}-transact-sql",
+    )
 
 
 def grammar_of(statement: str) -> str | None:
