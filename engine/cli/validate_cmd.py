@@ -18,7 +18,7 @@ def execute(args: argparse.Namespace) -> int:
     from engine.pipeline import validate
 
     plan = validate(sources_from(args))
-    if args.probe:
+    if getattr(args, "probe", None):  # `run --syntax-check` comes here without it
         from engine.api.plugins import PLUGINS
         from engine.core.errors import UserError
         from engine.pipeline.probe import check_saved, read_saved
@@ -31,6 +31,6 @@ def execute(args: argparse.Namespace) -> int:
     print(f"ok: {args.playbook} with {args.inventory}: {len(steps)} steps on {len(hosts)} hosts")
     for note in plan.notes:
         print(f"note: {note}")
-    if args.probe:
+    if getattr(args, "probe", None):  # `run --syntax-check` comes here without it
         print(f"ok: the inventory agrees with the probe {args.probe}")
     return 0
