@@ -3,7 +3,8 @@
 Two ways to run it, since Sage documents no silent mode and the public record leaves both open:
 - silent, when `sagecrm.installer.response_files` names a response file for this kind of server
   (`db` for the database server, which takes the "back up" path, `others` for the rest, which
-  take "no backup required"): `setup.exe /s /f1<response file> /f2<log>` with the task's timeout;
+  take "no backup required"): `setup.exe /s /f1"<response file>" /f2"<log>"` with the task's
+  timeout, and the `[ResponseResult]` `ResultCode` of that log must say 0 (modules/sagecrm/_installshield.py);
 - otherwise an operator step: a gate `installer-<host>` asks a person to run the wizard on that
   server (the prompt says which options to pick), and the run waits for the approval.
 
@@ -27,7 +28,8 @@ from typing import Any, ClassVar
 
 from engine.api.module import Module, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
-from modules._common import call, digest, object_schema
+from modules._common import call, digest, object_schema, read_bytes
+from modules.sagecrm import _installshield as installshield
 from modules.sagecrm import _sagecrm as crm
 from modules.sagecrm.product.estate import Estate
 
@@ -153,28 +155,49 @@ class CrmInstaller(Module):
             if call(remote, "file.stat", path=path).get("exists") is False:
                 raise ModuleFailed(f"{path} does not exist on {ctx.host.name}")
         env = crm.sim_env(ctx, est)
-        log = ntpath.join(ntpath.dirname(str(installer)), f"cutover-{ctx.host.name}-setup.log")
+        # kept with this server's backups: the installer's own record of the run, out of the upgraded tree
+        log = ntpath.join(est.backup_root, f"setup-{ctx.host.name}.log")
         timeout = float(args.get("timeout") or est.setting("installer", "timeout", default=3600))
+        command = installshield.silent_command(str(installer), response, log)
+        call(remote, "file.remove", path=log)  # the ResultCode read afterwards is this run's
         ctx.progress(f"running {installer} silently on {ctx.host.name}")
-        ran = call(
-            remote,
-            "process.run",
-            argv=[str(installer), "/s", f"/f1{response}", f"/f2{log}"],
-            env=env,
-            timeout=timeout,
-        )
-        if ran.get("rc") != 0:
-            detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
+        # one command line through cmd.exe /s /c: InstallShield reads its own switches (_installshield)
+        ran = call(remote, "process.run", argv=[command], shell=True, env=env, timeout=timeout)
+        detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
+        code = self._result_code(remote, log)
+        if ran.get("rc") != 0 or code != 0:
+            why = (
+                f"Setup.log ResultCode {code}: {installshield.meaning(code)}"
+                if code is not None
+                else f"no [ResponseResult] ResultCode in {log}"
+            )
             raise ModuleFailed(
-                f"the installer exited with {ran.get('rc')} on {ctx.host.name}: {detail}",
-                {"rc": ran.get("rc"), "stdout": ran.get("stdout"), "stderr": ran.get("stderr")},
+                f"the installer failed on {ctx.host.name} (exit code {ran.get('rc')}; {why})"
+                + (f": {detail}" if detail else ""),
+                {
+                    "rc": ran.get("rc"),
+                    "result_code": code,
+                    "setup_log": log,
+                    "stdout": ran.get("stdout"),
+                    "stderr": ran.get("stderr"),
+                },
             )
         return {
             "mode": "silent",
             "rc": 0,
+            "result_code": code,
+            "setup_log": log,
             "response_file": response,
             "stdout": str(ran.get("stdout", ""))[-2000:],
         }
+
+    @staticmethod
+    def _result_code(remote: Any, log: str) -> int | None:
+        try:
+            data, _cut = read_bytes(remote, log, max_bytes=1 << 20)
+        except ModuleFailed:
+            return None
+        return installshield.result_code(data.decode("utf-8", "replace"))
 
     def _operator(self, ctx: TaskContext, est: Estate, on_db: bool) -> dict[str, Any]:
         prompt = operator_prompt(est, ctx.host.name, on_db)
