@@ -40,6 +40,7 @@ def spaced_estate(tmp_path: Path, db_response: str) -> SimEstate:
 
 
 def install(estate: SimEstate) -> Any:
+    """The _dta clean-up the playbook runs first (so no script fails), then the installer."""
     inventory = load_inventory(estate.inventory)
     run = RunContext(
         run_id="installshield",
@@ -51,6 +52,7 @@ def install(estate: SimEstate) -> Any:
     conn = SimConnection(inventory.hosts["crm"], str(estate.state_dir))
     conn.open()
     try:
+        assert run_module("crm_dta_cleanup", {}, connection=conn, run=run).changed
         return run_module("crm_installer", {}, connection=conn, run=run)
     finally:
         conn.close()

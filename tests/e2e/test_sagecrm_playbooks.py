@@ -37,7 +37,10 @@ def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
 
     backup = live.run("backup.yml")
     assert backup.rc == 0, backup.out + backup.err
-    result = test.run("test-upgrade.yml", "--approve-all", "--from-run", live.last_run())
+    result = test.run(
+        "test-upgrade.yml", "--approve-all", "--approve", "upgrade-log-fixed-test-crm2=merged",
+        "--from-run", live.last_run(),
+    )
     assert result.rc == 0, result.out + result.err
 
     assert differences(live_before, live.snapshot()) == []  # the live estate was only read
@@ -87,13 +90,15 @@ def test_maintenance_needs_a_profile(tmp_path):
 
 
 def test_the_demo_runs_from_a_fresh_folder(tmp_path):
-    """`cutover run playbooks/sagecrm/upgrade.yml -i examples/demo/inventory.yml --approve-all`."""
+    """`cutover run playbooks/sagecrm/upgrade.yml -i examples/demo/inventory.yml --approve-all --approve ...`."""
     args = [
         "run",
         str(REPO / "playbooks/sagecrm/upgrade.yml"),
         "-i",
         str(REPO / "examples/demo/inventory.yml"),
         "--approve-all",
+        "--approve",
+        "upgrade-log-fixed-crm2=vCompanyPE merged",
     ]
     result = run_cli(args, tmp_path)
     assert result.rc == 0, result.out + result.err

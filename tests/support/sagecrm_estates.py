@@ -120,6 +120,11 @@ class SimEstate:
             build_for_estate(estate_of(loaded), self.db_path)
 
     # --- runs --------------------------------------------------------------------------------
+    def repaired(self, comment: str = "vCompanyPE merged by hand") -> list[str]:
+        """`--approve upgrade-log-fixed-<db server>=...`: the repair gate --approve-all does not answer."""
+        db = next(name for name, roles in ROLES[self.kind].items() if "db" in roles)
+        return ["--approve", f"upgrade-log-fixed-{db}={comment}"]
+
     def run(self, playbook: str, *args: str) -> CliResult:
         return run_cli(
             ["run", str(PLAYBOOKS / playbook), "-i", str(self.inventory), "--no-report", *args], self.root

@@ -1,0 +1,100 @@
+"""The Sage CRM guide's repairs come before anything goes on (issue points 1 and 2).
+
+The guide (shared/seeds/sagecrm-upgrade-guide-fr.txt): of the upgrade log's lines "NB doit être
+réparé ... Vous devez corriger ces problèmes manuellement", and of the database server's errors
+"Il est important que toutes ces erreurs soit enregistrées et rectifiées" before the other
+servers are upgraded. Through the simulated estates:
+1. users are let back in only once the log's lines are signed as repaired, by the gate's own id;
+2. a failed database upgrade (Tables.es) stops the run before any other server's installer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.support.sagecrm_estates import SimEstate
+
+CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
+
+
+def locked(estate: SimEstate) -> bool:
+    with sqlite3.connect(estate.db_path) as db:
+        row = db.execute(
+            "SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'SysLockedByUsrID'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def by_module(estate: SimEstate, run_id: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for node in estate.nodes(run_id).values():
+        out.setdefault(node["module"], set()).add(node["status"])
+    return out
+
+
+def test_no_user_is_let_back_in_before_the_log_repairs_are_signed_by_name(tmp_path):
+    estate = SimEstate(tmp_path, "cluster")
+    first = estate.run("upgrade.yml", "--approve-all")  # a blanket answer does not sign repairs
+    assert first.rc != 0
+    run_id = estate.last_run()
+    nodes = estate.nodes(run_id)
+    failed = [n for n in nodes.values() if n["status"] == "failed"]
+    assert [(n["module"], n["host"]) for n in failed] == [("crm_log_review", "crm2")]
+    assert "gate upgrade-log-fixed-crm2 needs its own approval" in failed[0]["error"]
+    assert "vCompanyPE" in failed[0]["error"]  # the line to repair is named
+    modules = by_module(estate, run_id)
+    assert "crm_login_check" not in modules or modules["crm_login_check"] <= {"blocked", "pending"}
+    assert locked(estate), "users were let back in before the repairs were signed"
+
+    resumed = estate.resume(run_id, "--approve-all", "--approve", "upgrade-log-fixed-crm2=vCompanyPE merged")
+    assert resumed.rc == 0, resumed.out + resumed.err
+    assert not locked(estate)
+    with sqlite3.connect(estate.state_dir / "runs.db") as db:
+        gates = db.execute(
+            "SELECT gate_id, approved, by_whom, comment FROM gates WHERE gate_id = 'upgrade-log-fixed-crm2'"
+            " ORDER BY rowid"
+        ).fetchall()
+        result = db.execute(
+            "SELECT result FROM nodes WHERE module = 'crm_log_review' AND host = 'crm2' AND status = 'changed'"
+        ).fetchone()
+    assert gates[-1][1] == 1 and gates[-1][3] == "vCompanyPE merged" and gates[-1][2]
+    assert any("vCompanyPE" in line for line in json.loads(result[0])["lines"])
+
+
+def test_a_log_with_nothing_to_repair_asks_nobody(tmp_path):
+    estate = SimEstate(tmp_path, "single", simulation={"create_database": True, "customised_views": []})
+    assert estate.run("upgrade.yml", "--approve-all").rc == 0
+    assert by_module(estate, estate.last_run())["crm_log_review"] == {"ok"}
+    assert not locked(estate)
+
+
+def test_a_failed_database_upgrade_stops_the_run_before_the_other_servers(tmp_path):
+    estate = SimEstate(tmp_path, "cluster")
+    result = estate.run("upgrade.yml", "--approve-all", *estate.repaired(), "--skip-tags", "dta")
+    assert result.rc != 0
+    run_id = estate.last_run()
+    failed = [n for n in estate.nodes(run_id).values() if n["status"] == "failed"]
+    assert [(n["module"], n["host"]) for n in failed] == [("crm_installer", "crm2")]
+    assert "script Tables.es failed" in failed[0]["error"]
+    assert "gate db-upgrade-log-crm2 needs its own approval" in failed[0]["error"]
+    for other in ("crm1", "crm3"):
+        assert estate.host(other).registry_value(CONFIG, "Version")["data"] == "7.2", other
+    assert estate.host("crm2").registry_value(CONFIG, "Version")["data"] == "7.3"
+
+    # a resume asks again: the gate is not skipped because the installer's work is done
+    again = estate.resume(run_id, "--approve-all", *estate.repaired())
+    assert again.rc != 0
+    for other in ("crm1", "crm3"):
+        assert estate.host(other).registry_value(CONFIG, "Version")["data"] == "7.2", other
+
+    repaired = estate.resume(
+        estate.last_run(),
+        "--approve-all",
+        "--approve",
+        "db-upgrade-log-crm2=Comp_Name widened by hand",
+        *estate.repaired(),
+    )
+    assert repaired.rc == 0, repaired.out + repaired.err
+    for name in estate.hosts:
+        assert estate.host(name).registry_value(CONFIG, "Version")["data"] == "7.3", name
