@@ -98,3 +98,48 @@ def test_a_failed_database_upgrade_stops_the_run_before_the_other_servers(tmp_pa
     assert repaired.rc == 0, repaired.out + repaired.err
     for name in estate.hosts:
         assert estate.host(name).registry_value(CONFIG, "Version")["data"] == "7.3", name
+
+
+DESTRUCTIVE_OR_LOCKING = {"crm_disconnect", "crm_sysparams", "crm_backup", "crm_dta_cleanup", "crm_installer"}
+
+
+def test_the_live_upgrade_waits_for_the_test_the_freeze_and_the_client(tmp_path):
+    """Chapter 8 and the checklist: the test upgrade passed, the live system frozen, the client's go."""
+    estate = SimEstate(tmp_path, "cluster")
+    result = estate.run("upgrade.yml", "--approve", "licence-tested", "--approve", "downtime-announced")
+    assert result.rc != 0
+    nodes = estate.nodes(estate.last_run()).values()
+    failed = [n for n in nodes if n["status"] == "failed"]
+    assert [n["module"] for n in failed] == ["gate"]
+    assert "test-upgrade-passed" in failed[0]["error"]
+    touched = [n for n in nodes if n["module"] in DESTRUCTIVE_OR_LOCKING and n["status"] in ("ok", "changed")]
+    assert touched == [], "a step that locks, disconnects or changes the estate ran before the gates"
+    assert not locked(estate)
+
+    go = [
+        "--approve",
+        "test-upgrade-passed=run 20260501-test",
+        "--approve",
+        "live-frozen",
+        "--approve",
+        "client-go",
+    ]
+    approved = estate.run(
+        "upgrade.yml",
+        "--approve",
+        "licence-tested",
+        "--approve",
+        "downtime-announced",
+        *go,
+        *estate.repaired(),
+    )
+    assert approved.rc == 0, approved.out + approved.err
+    with sqlite3.connect(estate.state_dir / "runs.db") as db:
+        signed = dict(db.execute("SELECT gate_id, comment FROM gates WHERE run_id = ?", (estate.last_run(),)))
+        after = db.execute(
+            "SELECT DISTINCT host FROM artifacts WHERE run_id = ? AND location LIKE '%-after-upgrade%'",
+            (estate.last_run(),),
+        ).fetchall()
+    assert signed["test-upgrade-passed"] == "run 20260501-test"
+    assert {"live-frozen", "client-go"} <= set(signed)
+    assert sorted(h for (h,) in after) == ["crm1", "crm2", "crm3"]  # the post-upgrade manual backups

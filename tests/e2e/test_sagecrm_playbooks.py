@@ -133,8 +133,13 @@ def test_example_inventories_plan_the_upgrade(tmp_path, name):
         assert len(waves) == 1, (host, module, waves)
         return waves[0]
 
+    def backups(host: str) -> list[int]:
+        return sorted(s["wave"] for s in steps if s["host"] == host and s["module"] == "crm_backup")
+
     (db_host,) = [h for h, spec in hosts.items() if "db" in spec["roles"]]
     for host in hosts:
-        assert wave(host, "crm_backup") < wave(host, "crm_installer"), host
+        # the guide's backup before the installer, and the one after the upgrade
+        before, after = backups(host)
+        assert before < wave(host, "crm_installer") < after, host
         if host != db_host:
             assert wave(db_host, "crm_installer") < wave(host, "crm_installer"), host
