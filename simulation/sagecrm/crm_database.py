@@ -167,6 +167,9 @@ def _build(
         if version == "7.1":
             for table in SOLO_TABLES:
                 db.execute(f'CREATE TABLE "{table}" (Id INTEGER PRIMARY KEY, Data TEXT)')
+            # two remote clients with their id ranges, one change still in conflict
+            db.executemany('INSERT INTO "Rep_Ranges" (Data) VALUES (?)', [("client 4",), ("client 7",)])
+            db.execute('INSERT INTO "Rep_Conflicts" (Data) VALUES (?)', ("Company 12 changed twice",))
             db.execute(
                 "INSERT INTO Custom_Edits (ColP_Entity, ColP_ColName, ColP_CreateScript) VALUES (?, ?, ?)",
                 (

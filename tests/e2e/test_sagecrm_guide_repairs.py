@@ -13,9 +13,14 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.support.sagecrm_estates import SimEstate
+from tests.support.sagecrm_estates import SimEstate, inventory_doc
 
 CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
+#: the go/no-go gates of a live upgrade, each named (no --approve-all: every other gate refuses)
+LIVE_GATES = [
+    f"--approve={gate}"
+    for gate in ("licence-tested", "downtime-announced", "test-upgrade-passed", "live-frozen", "client-go")
+]
 
 
 def locked(estate: SimEstate) -> bool:
@@ -143,3 +148,37 @@ def test_the_live_upgrade_waits_for_the_test_the_freeze_and_the_client(tmp_path)
     assert signed["test-upgrade-passed"] == "run 20260501-test"
     assert {"live-frozen", "client-go"} <= set(signed)
     assert sorted(h for (h,) in after) == ["crm1", "crm2", "crm3"]  # the post-upgrade manual backups
+
+
+def solo_estate(tmp_path):
+    """A Sage CRM 7.1 estate with Solo: two remote clients, one replication conflict."""
+    doc = inventory_doc("single", current_version="7.1")
+    doc["defaults"]["sim"]["initial"]["version"] = "7.1"
+    return SimEstate(tmp_path, "single", doc=doc)
+
+
+def test_an_upgrade_from_solo_waits_until_every_remote_client_synchronised(tmp_path):
+    """Chapter 7: "tous les utilisateurs de clients distants sont synchronisés ... avant la mise à jour"."""
+    estate = solo_estate(tmp_path)
+    refused = estate.run("upgrade.yml", *LIVE_GATES, *estate.repaired())
+    assert refused.rc != 0
+    nodes = estate.nodes(estate.last_run()).values()
+    (failed,) = [n for n in nodes if n["status"] == "failed"]
+    assert failed["module"] == "crm_solo_sync" and "gate solo-synchronised not approved" in failed["error"]
+    assert not [
+        n for n in nodes if n["module"] in DESTRUCTIVE_OR_LOCKING and n["status"] in ("ok", "changed")
+    ]
+    solo = estate.findings(estate.last_run(), "solo")
+    assert [f["message"].split(";")[0] for f in solo] == [
+        "2 Solo remote client(s), 1 replication conflict(s) in the CRM database"
+    ]
+
+    approved = estate.run("upgrade.yml", *LIVE_GATES, "--approve", "solo-synchronised", *estate.repaired())
+    assert approved.rc == 0, approved.out + approved.err
+    assert estate.db_version() == "7.3"
+
+
+def test_an_upgrade_from_7_2_asks_nothing_about_solo(tmp_path):
+    estate = SimEstate(tmp_path, "single")
+    assert estate.run("upgrade.yml", *LIVE_GATES, *estate.repaired()).rc == 0
+    assert by_module(estate, estate.last_run())["crm_solo_sync"] == {"skipped"}

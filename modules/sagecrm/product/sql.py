@@ -104,6 +104,11 @@ def solo_modules_mssql(names: tuple[str, ...] = SOLO_TABLES) -> tuple[str, list]
     return sql, [like_from_glob(f"*{n}*") for n in names]
 
 
+def count_rows(dialect: Dialect, table: str) -> str:
+    """`SELECT COUNT(*) FROM <table>` (the name quoted by the dialect)."""
+    return f"SELECT COUNT(*) FROM {dialect.quote_ident(table)}"
+
+
 def database_size_mssql() -> str:
     """Bytes the current database's files take (8 KB pages)."""
     return "SELECT CAST(SUM(CAST(size AS BIGINT)) * 8192 AS BIGINT) FROM sys.database_files"
