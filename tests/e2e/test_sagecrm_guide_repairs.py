@@ -182,3 +182,32 @@ def test_an_upgrade_from_7_2_asks_nothing_about_solo(tmp_path):
     estate = SimEstate(tmp_path, "single")
     assert estate.run("upgrade.yml", *LIVE_GATES, *estate.repaired()).rc == 0
     assert by_module(estate, estate.last_run())["crm_solo_sync"] == {"skipped"}
+
+
+def test_a_restored_test_estate_that_still_names_a_production_server_stops_before_the_upgrade(tmp_path):
+    """Chapter 8: the test environment is "stocké de façon complètement indépendante": a restored
+    system parameter naming a live server (here the mail server) is found before the test upgrade."""
+    live = SimEstate(tmp_path, "cluster")
+    doc = inventory_doc("cluster", mirror_of="inventory.yml")
+    doc["estate"] = "sagecrm-cluster-test"
+    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
+    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
+    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"  # not the live DTLS server
+    test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
+    with sqlite3.connect(live.db_path) as db:
+        db.execute("INSERT INTO custom_sysparams (Parm_Name, Parm_Value) VALUES ('SMTPServer', 'crm3')")
+    assert live.run("backup.yml").rc == 0
+
+    result = test.run("test-upgrade.yml", "--approve-all", "--from-run", live.last_run())
+    assert result.rc != 0
+    nodes = test.nodes(test.last_run()).values()
+    assert [n["task"] for n in nodes if n["status"] == "failed"] == [
+        "The restored test system cannot reach production"
+    ]
+    assert not [n for n in nodes if n["module"] == "crm_installer" and n["status"] in ("ok", "changed")]
+    (finding,) = [
+        f for f in test.findings(test.last_run(), "checklist") if "production server" in f["message"]
+    ]
+    assert "SMTPServer names crm3" in finding["message"]
+    # the multi-server rows were rewritten for the test servers: only the mail server row is left
+    assert "MultiServer" not in finding["message"]

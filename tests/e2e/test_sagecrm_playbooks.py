@@ -27,6 +27,7 @@ def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
     doc["estate"] = "sagecrm-cluster-test"
     doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
     doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
+    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"  # not the live DTLS server
     test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
     with sqlite3.connect(test.db_path) as db:  # the test database has drifted from the live one
         db.execute("DELETE FROM Company WHERE Comp_CompanyId = 1")

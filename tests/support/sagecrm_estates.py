@@ -35,6 +35,14 @@ ROLES = {
         "crm3": ["web", "escalation"],
     },
 }
+#: custom_sysparams names of the multi-server settings in the simulated database (the real ones
+#: are an inventory setting with no default)
+SIM_PARAMETERS = {
+    "servers": "MultiServerNames",
+    "load_balancing": "MultiServerLoadBalancing",
+    "dtls_server": "MultiServerDTLSName",
+    "fqdns": "MultiServerFQDNs",
+}
 SOLO_PAGE = 'var r = CRM.FindRecord("Rep_Ranges", "Rang_UserId=1");\n'
 
 
@@ -74,7 +82,11 @@ def inventory_doc(
             "others": f"{MEDIA}\\upgrade-web.iss",
         }
     if kind == "cluster":
-        section["multi_server"] = {"load_balancing": True, "dtls_name": "crm1.test.local"}
+        section["multi_server"] = {
+            "load_balancing": True,
+            "dtls_name": "crm1.test.local",
+            "parameters": dict(SIM_PARAMETERS),
+        }
     section.update(sagecrm)
     return {
         "estate": f"sagecrm-{kind}",

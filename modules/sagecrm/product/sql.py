@@ -50,6 +50,11 @@ def select_params(dialect: Dialect, count: int) -> str:
     return f"SELECT {q(PARM_NAME)}, {q(PARM_VALUE)} FROM {q(SYSPARAMS)} WHERE {q(PARM_NAME)} IN ({marks})"
 
 
+def all_params(dialect: Dialect) -> str:
+    q = dialect.quote_ident
+    return f"SELECT {q(PARM_NAME)}, {q(PARM_VALUE)} FROM {q(SYSPARAMS)}"
+
+
 _PARAM_SQL = {
     "update": "UPDATE {table} SET {value} = ? WHERE {name} = ?",
     "insert": "INSERT INTO {table} ({name}, {value}) VALUES (?, ?)",
