@@ -211,3 +211,39 @@ def test_a_restored_test_estate_that_still_names_a_production_server_stops_befor
     assert "SMTPServer names crm3" in finding["message"]
     # the multi-server rows were rewritten for the test servers: only the mail server row is left
     assert "MultiServer" not in finding["message"]
+
+
+def test_vsentinal_is_removed_from_the_restored_test_database_not_from_live(tmp_path):
+    """Chapter 12's checklist: "Supprimer vSentinal des vues de la base de données Sage CRM restaurée"."""
+    live = SimEstate(tmp_path, "cluster")
+    doc = inventory_doc("cluster", mirror_of="inventory.yml")
+    doc["estate"] = "sagecrm-cluster-test"
+    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
+    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
+    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"
+    test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
+    with sqlite3.connect(live.db_path) as db:
+        db.execute("CREATE VIEW vSentinal AS SELECT 1 AS Sentinel")
+    assert live.run("backup.yml").rc == 0
+
+    result = test.run(
+        "test-upgrade.yml",
+        "--approve-all",
+        "--approve",
+        "upgrade-log-fixed-test-crm2=merged",
+        "--from-run",
+        live.last_run(),
+    )
+    assert result.rc == 0, result.out + result.err
+
+    def views(path) -> list[str]:
+        with sqlite3.connect(path) as db:
+            return [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'view'")]
+
+    assert "vSentinal" not in views(test.db_path)
+    assert "vSentinal" in views(live.db_path)  # the live database is only read
+    with sqlite3.connect(test.state_dir / "runs.db") as db:
+        (location,) = db.execute(
+            "SELECT location FROM artifacts WHERE run_id = ? AND kind = 'vsentinal_view'", (test.last_run(),)
+        ).fetchone()
+    assert "CREATE VIEW vSentinal" in open(location, encoding="utf-8").read()
