@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.support.sagecrm_estates import SimEstate, inventory_doc
+from tests.support.sagecrm_estates import SimEstate, inventory_doc, mirror_test_estate
 
 CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
 #: the go/no-go gates of a live upgrade, each named (no --approve-all: every other gate refuses)
@@ -188,12 +188,7 @@ def test_a_restored_test_estate_that_still_names_a_production_server_stops_befor
     """Chapter 8: the test environment is "stocké de façon complètement indépendante": a restored
     system parameter naming a live server (here the mail server) is found before the test upgrade."""
     live = SimEstate(tmp_path, "cluster")
-    doc = inventory_doc("cluster", mirror_of="inventory.yml")
-    doc["estate"] = "sagecrm-cluster-test"
-    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
-    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
-    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"  # not the live DTLS server
-    test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
+    test = mirror_test_estate(tmp_path)
     with sqlite3.connect(live.db_path) as db:
         db.execute("INSERT INTO custom_sysparams (Parm_Name, Parm_Value) VALUES ('SMTPServer', 'crm3')")
     assert live.run("backup.yml").rc == 0
@@ -216,12 +211,7 @@ def test_a_restored_test_estate_that_still_names_a_production_server_stops_befor
 def test_vsentinal_is_removed_from_the_restored_test_database_not_from_live(tmp_path):
     """Chapter 12's checklist: "Supprimer vSentinal des vues de la base de données Sage CRM restaurée"."""
     live = SimEstate(tmp_path, "cluster")
-    doc = inventory_doc("cluster", mirror_of="inventory.yml")
-    doc["estate"] = "sagecrm-cluster-test"
-    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
-    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
-    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"
-    test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
+    test = mirror_test_estate(tmp_path)
     with sqlite3.connect(live.db_path) as db:
         db.execute("CREATE VIEW vSentinal AS SELECT 1 AS Sentinel")
     assert live.run("backup.yml").rc == 0

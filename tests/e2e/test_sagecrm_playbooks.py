@@ -10,7 +10,7 @@ import yaml
 
 from simulation.host import SimHost
 from tests.support.runs import REPO, run_cli
-from tests.support.sagecrm_estates import SimEstate, differences, inventory_doc
+from tests.support.sagecrm_estates import SimEstate, differences, mirror_test_estate
 
 CRM_KEY = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
 #: what each profile changes on the SQLite demo database (the SQL Server-only tasks are skipped)
@@ -23,12 +23,7 @@ PROFILE_CHANGES = {
 
 def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
     live = SimEstate(tmp_path, "cluster")
-    doc = inventory_doc("cluster", mirror_of="inventory.yml")
-    doc["estate"] = "sagecrm-cluster-test"
-    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
-    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
-    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"  # not the live DTLS server
-    test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
+    test = mirror_test_estate(tmp_path)
     with sqlite3.connect(test.db_path) as db:  # the test database has drifted from the live one
         db.execute("DELETE FROM Company WHERE Comp_CompanyId = 1")
     db_server = test.host("test-crm2").registry_value(

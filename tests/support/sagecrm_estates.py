@@ -200,3 +200,14 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
                 out.extend(differences(before[key], after[key], where))
         return out
     return [f"~ {path}: {str(before)[:120]} -> {str(after)[:120]}"]
+
+
+def mirror_test_estate(root: Path) -> SimEstate:
+    """The test estate (`test.yml`, servers `test-crm1..3`) mirroring the cluster `inventory.yml`
+    in the same folder, with its own database and its own DTLS name (never the live one)."""
+    doc = inventory_doc("cluster", mirror_of="inventory.yml")
+    doc["estate"] = "sagecrm-cluster-test"
+    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
+    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
+    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"
+    return SimEstate(root, "cluster", doc=doc, inventory_name="test.yml")
