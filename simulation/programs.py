@@ -22,6 +22,7 @@ when the call ends. `host.process` holds its `cwd` and `env`.
 from __future__ import annotations
 
 import importlib
+import re
 import shlex
 from collections.abc import Callable
 from fnmatch import fnmatchcase
@@ -82,6 +83,32 @@ def split_command(line: str) -> list[str]:
         ]
     except ValueError:
         raise SimError("invalid", f"cannot split command line {line!r} (unbalanced quotes)") from None
+
+
+def windows_argument(value: str) -> str:
+    """One argument quoted as the helper's ConvertTo-CutoverArgument quotes it (for CommandLineToArgvW)."""
+    if value and not re.search(r'[\s"]', value):
+        return value
+    out, slashes = ['"'], 0
+    for char in value:
+        if char == "\\":
+            slashes += 1
+            continue
+        out.append("\\" * (2 * slashes + 1) if char == '"' else "\\" * slashes)
+        out.append(char)
+        slashes = 0
+    out.append("\\" * (2 * slashes) + '"')
+    return "".join(out)
+
+
+def command_line(argv: list[str], use_shell: bool) -> str:
+    """The command line the program gets on Windows: what programs that parse it themselves read.
+
+    Without `shell` each argument is quoted (windows_argument); with it, `cmd.exe /d /s /c "<line>"`
+    strips the outer quotes and passes `argv[0]` as written, the other arguments quoted.
+    """
+    words = [argv[0] if use_shell else windows_argument(argv[0])]
+    return " ".join(words + [windows_argument(a) for a in argv[1:]])
 
 
 def _basename(program: str) -> str:
@@ -287,7 +314,7 @@ def process_run(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
         if not host.fs.locate(where).is_dir():
             raise SimError("not_found", f"The directory name is invalid: {cwd} does not exist")
         cwd = str(host.fs.display(where))
-    host.process = {"cwd": cwd, "env": dict(env)}
+    host.process = {"cwd": cwd, "env": dict(env), "command_line": command_line(argv, use_shell)}
     try:
         if use_shell:
             rc, out, err = shell(host, split_command(argv[0]) + argv[1:], stdin, timeout)

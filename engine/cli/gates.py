@@ -18,12 +18,15 @@ class CliGatekeeper(Gatekeeper):
         self.interactive = interactive
 
     def approve(self, gate_id: str, prompt: str, host: str | None) -> dict[str, Any]:
+        # `blanket`: approved without naming this gate (--approve all, --approve-all); a gate that
+        # must be named by its id (a repair a person made) refuses such an answer
         if gate_id in self.approved or "all" in self.approved:
             comment = self.approved.get(gate_id) or self.approved.get("all") or "approved with --approve"
-            return {"approved": True, "by": self.operator, "at": utcnow(), "comment": comment}
+            return {"approved": True, "by": self.operator, "at": utcnow(), "comment": comment,
+                    "blanket": gate_id not in self.approved}
         if self.approve_all:
             return {"approved": True, "by": f"{self.operator} (--approve-all)", "at": utcnow(),
-                    "comment": "answered by --approve-all"}
+                    "comment": "answered by --approve-all", "blanket": True}
         if self.interactive:
             print(f"\nGATE {gate_id} on {host}: {prompt}", file=sys.stderr)
             answer = input("approve? type 'yes' to approve, anything else to refuse: ").strip()

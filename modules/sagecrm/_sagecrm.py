@@ -51,6 +51,14 @@ def estate_or_none(host: Host) -> Estate | None:
     return estate_for_host(host)
 
 
+def multi_server_values(est: Estate) -> dict[str, str]:
+    """The estate's multi-server rows; ModuleFailed when a custom_sysparams name is not given."""
+    try:
+        return est.multi_server_values()
+    except ValueError as exc:
+        raise ModuleFailed(str(exc)) from None
+
+
 def require_server(ctx: TaskContext, est: Estate) -> None:
     if ctx.host.name not in est.servers:
         raise ModuleFailed(

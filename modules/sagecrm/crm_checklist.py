@@ -18,11 +18,16 @@ Items (`item:`):
 - `data_sample`: 20 company records (a fixed sample) equal in the database and in the backup
   taken before the upgrade (SQLite backups; on SQL Server a person compares them: a gate);
 - `no_vsentinal`: no view of the database mentions `vSentinal` (to remove after restoring a
-  live database into a test estate).
+  live database into a test estate);
+- `no_live_servers`: on a test estate (`mirror_of`), no `custom_sysparams` row of the restored
+  database still names a server of the live estate (its inventory name, address, fully
+  qualified name or DTLS name): such a row would send the test system's users, mail or load
+  balancing to production.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -30,6 +35,7 @@ from typing import Any, ClassVar
 from engine.api.module import Finding, Module, Result, TaskContext
 from modules._common import call, object_schema
 from modules.sagecrm import _sagecrm as crm
+from modules.sagecrm.product import sql
 from modules.sagecrm.product.estate import Estate
 
 LABELS = {
@@ -42,6 +48,7 @@ LABELS = {
     "library": "Library location reachable",
     "data_sample": "Data integrity: random sample of 20 company records",
     "no_vsentinal": "vSentinal removed from the views of the restored database",
+    "no_live_servers": "No system parameter of the restored database names a production server",
 }
 SAMPLE = 20
 Check = Callable[[TaskContext, Estate], tuple[bool, str]]
@@ -89,7 +96,7 @@ def _new_views(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
 
 
 def _multi_server(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
-    wanted = est.multi_server_values()
+    wanted = crm.multi_server_values(est)
     with crm.crm_db(ctx, est) as db:
         found = crm.read_params(db, list(wanted))
     wrong = {k: found[k] for k in wanted if found[k] != wanted[k]}
@@ -138,6 +145,38 @@ def _no_vsentinal(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
     ) if found else "no view mentions vSentinal"
 
 
+def live_names(test: Estate, live: Estate) -> set[str]:
+    """How the live servers can be named: inventory names, addresses, FQDNs, the DTLS name;
+    minus any the test estate uses itself."""
+    names: set[str] = set()
+    for host in live.servers:
+        names.update({host, live.inventory.hosts[host].address, live.fqdn(host)})
+    names.add(str(live.setting("multi_server", "dtls_name", default="") or ""))
+    ours = {n for h in test.servers for n in (h, test.inventory.hosts[h].address, test.fqdn(h))}
+    return {n for n in names if n and n.casefold() not in {o.casefold() for o in ours}}
+
+
+def naming(value: str, names: set[str]) -> list[str]:
+    """The names that appear in `value` as whole host names (not inside `test-crm1` or `crm10`)."""
+    return sorted(
+        n for n in names if re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w-]|\.\w)", value, flags=re.IGNORECASE)
+    )
+
+
+def _no_live_servers(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
+    from modules.sagecrm._sagecrm_mirror import live_estate
+
+    names = live_names(est, live_estate(est))
+    with crm.crm_db(ctx, est) as db:
+        rows = db.rows(sql.all_params(db.dialect))
+    hits = {str(r[0]): naming(str(r[1] or ""), names) for r in rows}
+    hits = {k: v for k, v in hits.items() if v}
+    if not hits:
+        return True, f"{len(rows)} custom_sysparams row(s), none names a live server"
+    listed = "; ".join(f"{k} names {', '.join(v)}" for k, v in sorted(hits.items()))
+    return False, f"rows naming live servers: {listed}"
+
+
 CHECKS: dict[str, Check] = {
     "login": _login,
     "version": _version,
@@ -148,6 +187,7 @@ CHECKS: dict[str, Check] = {
     "library": _library,
     "data_sample": _data_sample,
     "no_vsentinal": _no_vsentinal,
+    "no_live_servers": _no_live_servers,
 }
 
 

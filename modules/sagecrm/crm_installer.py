@@ -3,14 +3,18 @@
 Two ways to run it, since Sage documents no silent mode and the public record leaves both open:
 - silent, when `sagecrm.installer.response_files` names a response file for this kind of server
   (`db` for the database server, which takes the "back up" path, `others` for the rest, which
-  take "no backup required"): `setup.exe /s /f1<response file> /f2<log>` with the task's timeout;
+  take "no backup required"): `setup.exe /s /f1"<response file>" /f2"<log>"` with the task's
+  timeout, and the `[ResponseResult]` `ResultCode` of that log must say 0 (modules/sagecrm/_installshield.py);
 - otherwise an operator step: a gate `installer-<host>` asks a person to run the wizard on that
   server (the prompt says which options to pick), and the run waits for the approval.
 
 Either way the engine then checks for itself before it goes on: the registry `Version` of the
 server and the database's `custom_sysparams` `Version` are the target version, every Sage CRM
 service of the server is installed, and `<install>\\Setup\\UPGRADELOG.HTML` exists and was
-written by this upgrade. A server other than the database server refuses to start while the
+written by this upgrade. On the database server the upgrade log is read too: a failed script or
+SQL errors stop the run at the gate `db-upgrade-log-<host>`, which only its own id approves
+(`--approve db-upgrade-log-<host>=...` once each is repaired), so no other server is upgraded on
+top of a failed database upgrade. A server other than the database server refuses to start while the
 database is not yet at the target version (the database server goes first; the planner orders
 it so, modules/sagecrm/product/policies.py).
 
@@ -27,11 +31,15 @@ from typing import Any, ClassVar
 
 from engine.api.module import Module, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
-from modules._common import call, digest, object_schema
+from modules._common import call, digest, object_schema, read_bytes
+from modules.sagecrm import _installshield as installshield
 from modules.sagecrm import _sagecrm as crm
+from modules.sagecrm._repairs import named_approval
+from modules.sagecrm.crm_upgrade_log import read_upgrade_log
 from modules.sagecrm.product.estate import Estate
 
 GATE_PREFIX = "installer-"
+DB_LOG_GATE_PREFIX = "db-upgrade-log-"
 
 
 def gate_id(host: str) -> str:
@@ -88,17 +96,19 @@ class CrmInstaller(Module):
         crm.require_server(ctx, est)
         with crm.crm_db(ctx, est) as db:
             database = crm.database_version(db)
+        log = digest(ctx.require_remote(), est.log_path)
         return {
             "registry": crm.registry_version(ctx, est),
             "database": database,
-            "log_sha256": digest(ctx.require_remote(), est.log_path),
+            "log_sha256": log,
+            "log_errors": self._log_errors(ctx, est) if log and crm.is_db_server(est, ctx.host.name) else [],
         }
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         est = crm.estate(ctx)
         done = state["registry"] == est.target_version and state["database"] == est.target_version
-        if done and state["log_sha256"]:
-            return None
+        if done and state["log_sha256"] and not state["log_errors"]:
+            return None  # a database server's log with errors asks its gate again (a resume)
         return {
             "before": {k: state[k] for k in ("registry", "database")},
             "after": {"registry": est.target_version, "database": est.target_version},
@@ -135,6 +145,8 @@ class CrmInstaller(Module):
                         output=output,
                     )
         output["verified"] = self.verify(ctx, est, log_before)
+        if on_db:
+            output["upgrade_log"] = self._database_log_repaired(ctx, est)
         return Result(
             changed=True,
             msg=f"{host} upgraded to Sage CRM {est.target_version} (verified)",
@@ -153,28 +165,71 @@ class CrmInstaller(Module):
             if call(remote, "file.stat", path=path).get("exists") is False:
                 raise ModuleFailed(f"{path} does not exist on {ctx.host.name}")
         env = crm.sim_env(ctx, est)
-        log = ntpath.join(ntpath.dirname(str(installer)), f"cutover-{ctx.host.name}-setup.log")
+        # kept with this server's backups: the installer's own record of the run, out of the upgraded tree
+        log = ntpath.join(est.backup_root, f"setup-{ctx.host.name}.log")
         timeout = float(args.get("timeout") or est.setting("installer", "timeout", default=3600))
+        command = installshield.silent_command(str(installer), response, log)
+        call(remote, "file.remove", path=log)  # the ResultCode read afterwards is this run's
         ctx.progress(f"running {installer} silently on {ctx.host.name}")
-        ran = call(
-            remote,
-            "process.run",
-            argv=[str(installer), "/s", f"/f1{response}", f"/f2{log}"],
-            env=env,
-            timeout=timeout,
-        )
-        if ran.get("rc") != 0:
-            detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
+        # one command line through cmd.exe /s /c: InstallShield reads its own switches (_installshield)
+        ran = call(remote, "process.run", argv=[command], shell=True, env=env, timeout=timeout)
+        detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
+        code = self._result_code(remote, log)
+        if ran.get("rc") != 0 or code != 0:
+            why = (
+                f"Setup.log ResultCode {code}: {installshield.meaning(code)}"
+                if code is not None
+                else f"no [ResponseResult] ResultCode in {log}"
+            )
             raise ModuleFailed(
-                f"the installer exited with {ran.get('rc')} on {ctx.host.name}: {detail}",
-                {"rc": ran.get("rc"), "stdout": ran.get("stdout"), "stderr": ran.get("stderr")},
+                f"the installer failed on {ctx.host.name} (exit code {ran.get('rc')}; {why})"
+                + (f": {detail}" if detail else ""),
+                {
+                    "rc": ran.get("rc"),
+                    "result_code": code,
+                    "setup_log": log,
+                    "stdout": ran.get("stdout"),
+                    "stderr": ran.get("stderr"),
+                },
             )
         return {
             "mode": "silent",
             "rc": 0,
+            "result_code": code,
+            "setup_log": log,
             "response_file": response,
             "stdout": str(ran.get("stdout", ""))[-2000:],
         }
+
+    @staticmethod
+    def _log_errors(ctx: TaskContext, est: Estate) -> list[str]:
+        return list(read_upgrade_log(ctx, est.log_path)[0]["errors"])
+
+    def _database_log_repaired(self, ctx: TaskContext, est: Estate) -> dict[str, Any]:
+        """The database server's upgrade log read before any other server's installer starts.
+
+        A failed script (Tables.es) or a SQL script with errors stops the run here: the other
+        servers wait until a person has repaired each and approved `db-upgrade-log-<host>` by name.
+        """
+        errors = self._log_errors(ctx, est)
+        if not errors:
+            return {"errors": []}
+        gate = named_approval(
+            ctx,
+            f"{DB_LOG_GATE_PREFIX}{ctx.host.name}",
+            errors,
+            f"The database server's upgrade log ({est.log_path}) reports errors; each was repaired "
+            "before the installer runs on the other servers.",
+        )
+        return {"errors": errors, "gate": gate}
+
+    @staticmethod
+    def _result_code(remote: Any, log: str) -> int | None:
+        try:
+            data, _cut = read_bytes(remote, log, max_bytes=1 << 20)
+        except ModuleFailed:
+            return None
+        return installshield.result_code(data.decode("utf-8", "replace"))
 
     def _operator(self, ctx: TaskContext, est: Estate, on_db: bool) -> dict[str, Any]:
         prompt = operator_prompt(est, ctx.host.name, on_db)

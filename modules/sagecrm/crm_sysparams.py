@@ -91,7 +91,7 @@ class CrmSysparams(Module):
     ) -> dict[str, Any]:
         out: dict[str, str | None] = {k: _text(v) for k, v in (args.get("set") or {}).items()}
         if args.get("multi_server"):
-            out.update(est.multi_server_values())
+            out.update(crm.multi_server_values(est))
         if args.get("lock") is True:
             hours = float(est.setting("lock_hours", default=3))
             fresh = lock_is_fresh(current.get(LOCK_TIME), hours, _dt.datetime.now(_dt.UTC))

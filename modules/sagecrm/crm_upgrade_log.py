@@ -99,6 +99,73 @@ def outcome(text: str) -> bool | None:
     return None
 
 
+def read_upgrade_log(ctx: TaskContext, path: str) -> tuple[dict[str, Any], list[Finding]]:
+    """The log's scripts, SQL logs, errors and lines to fix (output) and its Findings.
+
+    Shared with the installer, which reads the database server's log before any other server
+    starts (the guide: every error is recorded and put right first).
+    """
+    remote = ctx.require_remote()
+    try:
+        data, _cut = read_bytes(remote, path, max_bytes=MAX_PAGE)
+    except ModuleFailed as exc:
+        raise ModuleFailed(f"cannot read the upgrade log {path}: {exc}") from None
+    summary = parse_page(data)
+    base = ntpath.dirname(path)
+    scripts, sql_logs, findings = [], [], []
+    for line in marked_lines(summary.lines):
+        findings.append(_finding(ctx, "warning", f"{ntpath.basename(path)}: {line}", path, line))
+    for link in summary.links:
+        target = ntpath.join(base, link["href"].replace("/", "\\"))
+        name = link["text"]
+        if name.endswith("*"):
+            page = _read(ctx, target)
+            detail = "; ".join(page.lines[-10:]) if page else "(error file unreadable)"
+            sql_logs.append({"name": name.rstrip("*").strip(), "errors": True, "file": target})
+            findings.append(
+                _finding(
+                    ctx,
+                    "error",
+                    f"SQL script errors: {name.rstrip('*').strip()}: {detail}",
+                    target,
+                    detail,
+                )
+            )
+            continue
+        ok = outcome(link["after"])
+        if ok is None and not name.lower().endswith((".es", ".es.html")):
+            sql_logs.append({"name": name, "errors": False, "file": target})
+            continue
+        scripts.append({"name": name, "ok": ok is not False, "report": target})
+        if ok is False:
+            findings.append(_finding(ctx, "error", f"script {name} failed", target, link["after"]))
+        page = _read(ctx, target)
+        for line in marked_lines(page.lines if page else []):
+            findings.append(_finding(ctx, "warning", f"{name}: {line}", target, line))
+    output = {
+        "path": path,
+        "scripts": scripts,
+        "sql_logs": sql_logs,
+        "to_fix": [f.message for f in findings if f.severity == "warning"],
+        "errors": [f.message for f in findings if f.severity == "error"],
+    }
+    return output, findings
+
+
+def _read(ctx: TaskContext, path: str) -> _Page | None:
+    try:
+        data, _cut = read_bytes(ctx.require_remote(), path, max_bytes=MAX_PAGE)
+    except ModuleFailed:
+        return None
+    return parse_page(data)
+
+
+def _finding(ctx: TaskContext, severity: str, message: str, source: str, line: str) -> Finding:
+    return Finding(
+        "upgrade_log", message, severity, host=ctx.host.name, detail={"file": source, "line": line}
+    )
+
+
 class CrmUpgradeLog(Module):
     """UPGRADELOG.HTML and the pages it links -> script outcomes and what must be fixed, as Findings."""
 
@@ -123,69 +190,15 @@ class CrmUpgradeLog(Module):
             return Result(
                 skipped=True, msg=f"{path} does not exist yet (check mode: the installer did not run)"
             )
-        try:
-            data, _cut = read_bytes(remote, path, max_bytes=MAX_PAGE)
-        except ModuleFailed as exc:
-            raise ModuleFailed(f"cannot read the upgrade log {path}: {exc}") from None
-        summary = parse_page(data)
-        base = ntpath.dirname(path)
-        scripts, sql_logs, findings = [], [], []
-        for line in marked_lines(summary.lines):
-            findings.append(self._finding(ctx, "warning", f"{ntpath.basename(path)}: {line}", path, line))
-        for link in summary.links:
-            target = ntpath.join(base, link["href"].replace("/", "\\"))
-            name = link["text"]
-            if name.endswith("*"):
-                page = self._read(ctx, target)
-                detail = "; ".join(page.lines[-10:]) if page else "(error file unreadable)"
-                sql_logs.append({"name": name.rstrip("*").strip(), "errors": True, "file": target})
-                findings.append(
-                    self._finding(
-                        ctx,
-                        "error",
-                        f"SQL script errors: {name.rstrip('*').strip()}: {detail}",
-                        target,
-                        detail,
-                    )
-                )
-                continue
-            ok = outcome(link["after"])
-            if ok is None and not name.lower().endswith((".es", ".es.html")):
-                sql_logs.append({"name": name, "errors": False, "file": target})
-                continue
-            scripts.append({"name": name, "ok": ok is not False, "report": target})
-            if ok is False:
-                findings.append(self._finding(ctx, "error", f"script {name} failed", target, link["after"]))
-            page = self._read(ctx, target)
-            for line in marked_lines(page.lines if page else []):
-                findings.append(self._finding(ctx, "warning", f"{name}: {line}", target, line))
-        output = {
-            "path": path,
-            "scripts": scripts,
-            "sql_logs": sql_logs,
-            "to_fix": [f.message for f in findings if f.severity == "warning"],
-            "errors": [f.message for f in findings if f.severity == "error"],
-        }
+        output, findings = read_upgrade_log(ctx, path)
         result = Result(
             changed=False,
             output=output,
             findings=findings,
-            msg=f"{len(scripts)} script(s), {len(output['errors'])} error(s), "
+            msg=f"{len(output['scripts'])} script(s), {len(output['errors'])} error(s), "
             f"{len(output['to_fix'])} item(s) to fix",
         )
         if args.get("fail_on_errors") and output["errors"]:
             result.failed = True
             result.msg = f"upgrade log has {len(output['errors'])} error(s): {output['errors'][0]}"
         return result
-
-    def _read(self, ctx: TaskContext, path: str) -> _Page | None:
-        try:
-            data, _cut = read_bytes(ctx.require_remote(), path, max_bytes=MAX_PAGE)
-        except ModuleFailed:
-            return None
-        return parse_page(data)
-
-    def _finding(self, ctx: TaskContext, severity: str, message: str, source: str, line: str) -> Finding:
-        return Finding(
-            "upgrade_log", message, severity, host=ctx.host.name, detail={"file": source, "line": line}
-        )

@@ -60,11 +60,13 @@ def build_for_estate(estate: Any, path: str | Path) -> Path:
 
     The one builder: the demo (through `simulation.sagecrm.plugin`, when a module first needs the
     database) and the tests call it alike, so both get the same rows, among them the
-    `MultiServer*` parameters of an estate with several web servers.
+    multi-server parameters of an estate with several web servers, under the names its
+    inventory gives (`sagecrm.multi_server.parameters`; none given, no such rows).
     """
     views = estate.setting("simulation", "customised_views", default=None)
     custom = views if views is not None else estate.customised_views
-    params = estate.multi_server_values() if len(estate.web_servers) > 1 else None
+    named = len(estate.web_servers) > 1 and not estate.missing_parameters()
+    params = estate.multi_server_values() if named else None
     return _create(path, estate.current_version, custom, params=params)
 
 
@@ -167,6 +169,9 @@ def _build(
         if version == "7.1":
             for table in SOLO_TABLES:
                 db.execute(f'CREATE TABLE "{table}" (Id INTEGER PRIMARY KEY, Data TEXT)')
+            # two remote clients with their id ranges, one change still in conflict
+            db.executemany('INSERT INTO "Rep_Ranges" (Data) VALUES (?)', [("client 4",), ("client 7",)])
+            db.execute('INSERT INTO "Rep_Conflicts" (Data) VALUES (?)', ("Company 12 changed twice",))
             db.execute(
                 "INSERT INTO Custom_Edits (ColP_Entity, ColP_ColName, ColP_CreateScript) VALUES (?, ?, ?)",
                 (

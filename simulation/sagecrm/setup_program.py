@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulation.core import OPS
 from simulation.errors import SimError
-from simulation.programs import register_program
+from simulation.programs import command_line, register_program
 from simulation.sagecrm import crm_database
 
 if TYPE_CHECKING:
@@ -76,39 +76,111 @@ TEXT = {
 }
 
 
-class InstallerError(Exception):
-    """The installer stops with a message and an exit code, as the real one does."""
+#: The InstallShield Setup.log ResultCodes this simulation writes (Revenera, "Checking for Errors
+#: Using the Setup.log File", https://docs.revenera.com/installshield28helplib/helplibrary/SetupLog.htm).
+SUCCESS, GENERAL_ERROR, DATA_NOT_FOUND, FILE_MISSING = 0, -1, -3, -5
 
-    def __init__(self, message: str, rc: int = 1):
+
+class InstallerError(Exception):
+    """The installer stops with a message, an exit code and a Setup.log ResultCode.
+
+    `result_code` None: InstallShield Silent never started (no media, no /s), so no log is written.
+    """
+
+    def __init__(self, message: str, rc: int = 1, result_code: int | None = GENERAL_ERROR):
         super().__init__(message)
         self.rc = rc
+        self.result_code = result_code
 
 
 def setup_exe(host: SimHost, argv: list[str], stdin: bytes) -> tuple[int, str, str]:
-    """The `setup.exe` program of a simulated host."""
+    """The `setup.exe` program of a simulated host: the upgrade, then its Setup.log written.
+
+    A response file InstallShield Silent cannot use ends the run with exit code 0 and says so only
+    in the log's ResultCode, which is why the log is what the engine reads.
+    """
+    switches = installshield_switches(_command_line(host, argv))
     try:
-        return 0, run_installer(host, argv), ""
+        out = run_installer(host, argv, switches)
     except InstallerError as exc:
-        return exc.rc, "", f"Sage CRM setup (simulation): {exc}\r\n"
+        if exc.result_code is not None:
+            _write_setup_log(host, argv[0], switches, exc.result_code)
+        return exc.rc, "", f"Sage CRM setup (simulation): {exc}\r\n" if exc.rc else ""
+    _write_setup_log(host, argv[0], switches, SUCCESS)
+    return 0, out, ""
 
 
-def run_installer(host: SimHost, argv: list[str]) -> str:
+def _command_line(host: SimHost, argv: list[str]) -> str:
+    """The raw command line: InstallShield reads it itself, not the argv CommandLineToArgvW makes."""
+    line = (host.process or {}).get("command_line")
+    return str(line) if line else command_line(argv, use_shell=False)
+
+
+def installshield_switches(line: str) -> dict[str, str]:
+    """The switches InstallShield finds in a command line: `/s`, `/f1<path>`, `/f2<path>` (lower-cased).
+
+    As documented (Revenera, "Setup.exe and Update.exe Command-Line Parameters",
+    https://docs.revenera.com/installshield28helplib/helplibrary/IHelpSetup_EXECmdLine.htm): an
+    option's parameter follows it with no space, in quotes when it has spaces (`/f1"C:\\a b\\x.iss"`).
+    A word that starts with a quote (`"/f1C:\\a b\\x.iss"`) is no option at all and is ignored.
+    """
+    words, word, quoted = [], [], False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        if char in " \t" and not quoted:
+            if word:
+                words.append("".join(word))
+            word = []
+        else:
+            word.append(char)
+    if word:
+        words.append("".join(word))
+    found: dict[str, str] = {}
+    for word in words[1:]:  # words[0] is the program
+        if word[:1] not in ("/", "-"):
+            continue
+        name = word[1:3].casefold() if word[1:2].casefold() == "f" else word[1:2].casefold()
+        found[name] = word[1 + len(name) :].replace('"', "")
+    return found
+
+
+def _write_setup_log(host: SimHost, program: str, switches: dict[str, str], code: int) -> None:
+    """Setup.log as documented: [InstallShield Silent], [Application], [ResponseResult] ResultCode.
+
+    Where /f2 names none, it is written next to the response file (the documented default).
+    """
+    response = switches.get("f1") or ntpath.join(ntpath.dirname(program), "setup.iss")
+    path = switches.get("f2") or ntpath.join(ntpath.dirname(response), "Setup.log")
+    text = (
+        "[InstallShield Silent]\r\nVersion=v7.00\r\nFile=Log File\r\n"
+        "[Application]\r\nName=Sage CRM\r\nCompany=Sage\r\nLang=0009\r\n"
+        f"[ResponseResult]\r\nResultCode={code}\r\n"
+    )
+    try:
+        host.write_bytes(path, text.encode("ascii"))
+    except SimError:
+        pass  # ResultCode -7 "Unable to write to the log file": nobody can read it then
+
+
+def run_installer(host: SimHost, argv: list[str], switches: dict[str, str] | None = None) -> str:
+    if switches is None:
+        switches = installshield_switches(_command_line(host, argv))
     media_text = _read_text(host, argv[0])
     if media_text is None:
-        raise InstallerError(f"{argv[0]} does not exist", rc=2)
+        raise InstallerError(f"{argv[0]} does not exist", rc=2, result_code=None)
     match = _MEDIA.search(media_text)
     if match is None:
-        raise InstallerError(f"{argv[0]} is not Sage CRM installation media", rc=2)
+        raise InstallerError(f"{argv[0]} is not Sage CRM installation media", rc=2, result_code=None)
     target = match.group(1)
-    flags = [a for a in argv[1:]]
-    if not any(a.casefold() == "/s" for a in flags):
+    if "s" not in switches:
         raise InstallerError(
             "the installation wizard needs a person at the screen; a simulated host has none "
-            "(run it silently: /s /f1<response file>)"
+            '(run it silently: /s /f1"<response file>")',
+            result_code=None,
         )
-    response = next((a[3:].strip('"') for a in flags if a.casefold().startswith("/f1")), None)
-    if not response:
-        raise InstallerError("silent mode needs a response file (/f1<path>)")
+    # no /f1 read: InstallShield looks for setup.iss next to setup.exe
+    response = switches.get("f1") or ntpath.join(ntpath.dirname(argv[0]), "setup.iss")
     answers = _response(host, response)
     return _upgrade(host, answers, target)
 
@@ -125,19 +197,25 @@ def _read_text(host: SimHost, path: str) -> str | None:
 def _response(host: SimHost, path: str) -> dict[str, str]:
     text = _read_text(host, path)
     if text is None:
-        raise InstallerError(f"response file {path} does not exist")
+        raise InstallerError(f"response file {path} does not exist", rc=0, result_code=FILE_MISSING)
     parser = configparser.ConfigParser()
     try:
         parser.read_string(text)
     except configparser.Error as exc:
-        raise InstallerError(f"response file {path} is not readable: {exc}") from None
+        raise InstallerError(
+            f"response file {path} is not readable: {exc}", rc=0, result_code=DATA_NOT_FOUND
+        ) from None
     if not parser.has_section("SageCRM"):
-        raise InstallerError(f"response file {path} has no [SageCRM] section")
+        raise InstallerError(
+            f"response file {path} has no [SageCRM] section", rc=0, result_code=DATA_NOT_FOUND
+        )
     answers = {k.casefold(): v.strip() for k, v in parser.items("SageCRM")}
     if answers.get("mode", "").casefold() != "upgrade":
         raise InstallerError("only Mode=Upgrade is simulated")
     if not answers.get("licencekey"):
-        raise InstallerError("the licence key is missing or was not accepted", rc=3)
+        raise InstallerError(
+            "the licence key is missing or was not accepted", rc=3, result_code=DATA_NOT_FOUND
+        )
     return answers
 
 

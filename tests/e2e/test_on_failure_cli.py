@@ -17,7 +17,7 @@ def test_a_failed_upgrade_rolls_itself_back_when_asked(tmp_path):
     before = estate.snapshot()
     estate.host("crm").add_fault({"op": "process.run", "mode": "always"})
 
-    result = estate.run("upgrade.yml", "--approve-all", "--on-failure", "rollback")
+    result = estate.run("upgrade.yml", "--approve-all", *estate.repaired(), "--on-failure", "rollback")
 
     assert result.rc == 1, result.out + result.err  # the upgrade failed; its exit code is the run's
     assert "failed after a destructive step: rolling back with" in result.out
@@ -33,7 +33,7 @@ def test_without_a_destructive_step_nothing_is_rolled_back(tmp_path):
     estate = SimEstate(tmp_path, "single")
     estate.host("crm").add_fault({"op": "archive.create", "mode": "always"})
 
-    result = estate.run("upgrade.yml", "--approve-all", "--on-failure", "rollback")
+    result = estate.run("upgrade.yml", "--approve-all", *estate.repaired(), "--on-failure", "rollback")
 
     assert result.rc == 1
     assert "failed before any destructive step: nothing to roll back" in result.out

@@ -17,7 +17,7 @@ def test_upgrade_verify_rollback_restores_exactly(tmp_path, kind):
     estate = SimEstate(tmp_path, kind)
     before = estate.snapshot()
 
-    upgrade = estate.run("upgrade.yml", "--approve-all")
+    upgrade = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert upgrade.rc == 0, upgrade.out + upgrade.err
     upgrade_run = estate.last_run()
     assert estate.db_version() == "7.3"
@@ -56,8 +56,9 @@ def test_check_mode_of_the_whole_upgrade_changes_nothing(tmp_path):
 
 def test_second_upgrade_run_finds_the_estate_upgraded(tmp_path):
     estate = SimEstate(tmp_path, "single")
-    assert estate.run("upgrade.yml", "--approve-all").rc == 0
-    again = estate.run("upgrade.yml", "--approve-all", "--output", "jsonl")
+    assert estate.run("upgrade.yml", "--approve-all", *estate.repaired()).rc == 0
+    # the log still holds its lines: each run asks the repair gate again, by name
+    again = estate.run("upgrade.yml", "--approve-all", *estate.repaired(), "--output", "jsonl")
     assert again.rc == 0, again.out + again.err
     by_module = {}
     for node in estate.nodes(estate.last_run()).values():
@@ -67,10 +68,20 @@ def test_second_upgrade_run_finds_the_estate_upgraded(tmp_path):
 
 
 def test_upgrade_log_lists_what_the_skipped_dta_cleanup_broke(tmp_path):
-    """Without the _dta clean-up the simulated scripts fail: the log review says where, in French."""
+    """Without the _dta clean-up the simulated scripts fail: the run stops at the database server's
+    installer until the errors are repaired and its gate approved by name; the review says where."""
     estate = SimEstate(tmp_path, "single")
     result = estate.run("upgrade.yml", "--approve-all", "--skip-tags", "dta")
-    assert result.rc == 0, result.out + result.err
+    assert result.rc != 0
+    stopped = [n for n in estate.nodes(estate.last_run()).values() if n["status"] == "failed"]
+    assert [n["module"] for n in stopped] == ["crm_installer"]
+    assert "gate db-upgrade-log-crm needs its own approval" in stopped[0]["error"]
+    assert "script Tables.es failed" in stopped[0]["error"]
+    resumed = estate.resume(
+        estate.last_run(), "--approve-all", "--approve", "db-upgrade-log-crm=indexes dropped, Tables.es run again",
+        *estate.repaired("Comp_Name widened by hand"),
+    )
+    assert resumed.rc == 0, resumed.out + resumed.err
     log = estate.findings(estate.last_run(), "upgrade_log")
     errors = [f["message"] for f in log if f["severity"] == "error"]
     to_fix = [f["message"] for f in log if f["severity"] == "warning"]

@@ -35,7 +35,8 @@ STEPS: list[tuple[str, str, dict[str, Any] | None, str]] = [
     (
         "upgrade log",
         "crm",
-        {"op": "file.read", "match": {"path": "*UPGRADELOG.HTML"}, "mode": "always"},
+        # the installer reads the database server's log first (one read), the review next
+        {"op": "file.read", "match": {"path": "*UPGRADELOG.HTML"}, "mode": "after", "count": 1},
         "crm_upgrade_log",
     ),
     (
@@ -79,7 +80,7 @@ def _fault_and_recover(
 ) -> None:
     if rule is not None:
         estate.host(host).add_fault(rule)
-        failed = estate.run("upgrade.yml", "--approve-all", *FAST)
+        failed = estate.run("upgrade.yml", "--approve-all", *estate.repaired(), *FAST)
     else:
         failed = estate.run("upgrade.yml", *FAST)
     assert failed.rc != 0, failed.out
@@ -88,7 +89,7 @@ def _fault_and_recover(
     for name in estate.hosts:
         estate.host(name).clear_faults()
 
-    resumed = estate.resume(run_id, "--approve-all")
+    resumed = estate.resume(run_id, "--approve-all", *estate.repaired())
     assert resumed.rc == 0, resumed.out + resumed.err
     assert estate.db_version() == "7.3"
 
@@ -158,7 +159,7 @@ def test_on_failure_rollback_after_the_installer_started(tmp_path, monkeypatch):
     estate = SimEstate(tmp_path, "cluster")
     before = estate.snapshot()
     estate.host("crm1").add_fault({"op": "process.run", "mode": "always"})
-    assert estate.run("upgrade.yml", "--approve-all").rc != 0
+    assert estate.run("upgrade.yml", "--approve-all", *estate.repaired()).rc != 0
     monkeypatch.chdir(tmp_path)  # the simulated database path is relative to where cutover runs
     summary, messages = _roll_back_failed(estate, estate.last_run())
     assert summary is not None and summary.status == "succeeded", messages
@@ -169,7 +170,7 @@ def test_on_failure_rollback_after_the_installer_started(tmp_path, monkeypatch):
 def test_on_failure_rollback_is_not_needed_before_destructive_steps(tmp_path, monkeypatch):
     estate = SimEstate(tmp_path, "single")
     estate.host("crm").add_fault({"op": "archive.create", "mode": "always"})
-    assert estate.run("upgrade.yml", "--approve-all").rc != 0
+    assert estate.run("upgrade.yml", "--approve-all", *estate.repaired()).rc != 0
     monkeypatch.chdir(tmp_path)
     summary, messages = _roll_back_failed(estate, estate.last_run())
     assert summary is None

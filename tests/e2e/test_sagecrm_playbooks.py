@@ -10,7 +10,7 @@ import yaml
 
 from simulation.host import SimHost
 from tests.support.runs import REPO, run_cli
-from tests.support.sagecrm_estates import SimEstate, differences, inventory_doc
+from tests.support.sagecrm_estates import SimEstate, differences, mirror_test_estate
 
 CRM_KEY = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
 #: what each profile changes on the SQLite demo database (the SQL Server-only tasks are skipped)
@@ -23,11 +23,7 @@ PROFILE_CHANGES = {
 
 def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
     live = SimEstate(tmp_path, "cluster")
-    doc = inventory_doc("cluster", mirror_of="inventory.yml")
-    doc["estate"] = "sagecrm-cluster-test"
-    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
-    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
-    test = SimEstate(tmp_path, "cluster", doc=doc, inventory_name="test.yml")
+    test = mirror_test_estate(tmp_path)
     with sqlite3.connect(test.db_path) as db:  # the test database has drifted from the live one
         db.execute("DELETE FROM Company WHERE Comp_CompanyId = 1")
     db_server = test.host("test-crm2").registry_value(
@@ -37,7 +33,10 @@ def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
 
     backup = live.run("backup.yml")
     assert backup.rc == 0, backup.out + backup.err
-    result = test.run("test-upgrade.yml", "--approve-all", "--from-run", live.last_run())
+    result = test.run(
+        "test-upgrade.yml", "--approve-all", "--approve", "upgrade-log-fixed-test-crm2=merged",
+        "--from-run", live.last_run(),
+    )
     assert result.rc == 0, result.out + result.err
 
     assert differences(live_before, live.snapshot()) == []  # the live estate was only read
@@ -87,13 +86,15 @@ def test_maintenance_needs_a_profile(tmp_path):
 
 
 def test_the_demo_runs_from_a_fresh_folder(tmp_path):
-    """`cutover run playbooks/sagecrm/upgrade.yml -i examples/demo/inventory.yml --approve-all`."""
+    """`cutover run playbooks/sagecrm/upgrade.yml -i examples/demo/inventory.yml --approve-all --approve ...`."""
     args = [
         "run",
         str(REPO / "playbooks/sagecrm/upgrade.yml"),
         "-i",
         str(REPO / "examples/demo/inventory.yml"),
         "--approve-all",
+        "--approve",
+        "upgrade-log-fixed-crm2=vCompanyPE merged",
     ]
     result = run_cli(args, tmp_path)
     assert result.rc == 0, result.out + result.err
@@ -128,8 +129,13 @@ def test_example_inventories_plan_the_upgrade(tmp_path, name):
         assert len(waves) == 1, (host, module, waves)
         return waves[0]
 
+    def backups(host: str) -> list[int]:
+        return sorted(s["wave"] for s in steps if s["host"] == host and s["module"] == "crm_backup")
+
     (db_host,) = [h for h, spec in hosts.items() if "db" in spec["roles"]]
     for host in hosts:
-        assert wave(host, "crm_backup") < wave(host, "crm_installer"), host
+        # the guide's backup before the installer, and the one after the upgrade
+        before, after = backups(host)
+        assert before < wave(host, "crm_installer") < after, host
         if host != db_host:
             assert wave(db_host, "crm_installer") < wave(host, "crm_installer"), host

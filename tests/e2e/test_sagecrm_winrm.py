@@ -27,7 +27,7 @@ def test_three_server_upgrade_and_rollback_over_winrm(tmp_path, winrm_endpoint):
     estate = SimEstate(tmp_path, "cluster", doc=doc)
     before = estate.snapshot()
 
-    upgrade = estate.run("upgrade.yml", "--approve-all")
+    upgrade = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert upgrade.rc == 0, upgrade.out + upgrade.err
     run_id = estate.last_run()
     assert estate.db_version() == "7.3"

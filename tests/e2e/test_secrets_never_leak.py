@@ -182,7 +182,8 @@ def test_no_secret_in_any_byte_a_whole_upgrade_writes(tmp_path: Path, endpoint: 
         demo_with_secrets(work, endpoint, encrypter)
         run = ["run", "site.yml", "-i", "examples/demo/inventory.yml", "--vault-id", "default@vault-pass",
                "-e", "@secrets.yml", "-e", "note=plain-extra-value", "-e", '{"ticket": "CHG-4711"}',
-               "--approve-all", "-v", "--diff", "--output", output]  # fmt: skip
+               "--approve-all", "--approve", "upgrade-log-fixed-crm2=vCompanyPE merged",
+               "-v", "--diff", "--output", output]  # fmt: skip
         rc, out, err = cutover(work, *run)
         assert rc == 0, (out + err).decode(errors="replace")[-4000:]
         outputs[f"{output} run stdout"], outputs[f"{output} run stderr"] = out, err

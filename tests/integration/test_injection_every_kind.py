@@ -313,7 +313,8 @@ KEY = "HKLM\\SOFTWARE\\CutoverProbe"
 
 def _win_echo(host: SimHost, argv: list[str], stdin: bytes) -> tuple[int, str, str]:
     """A program on the simulated host that answers what it was given, as JSON."""
-    seen = {"argv": argv[1:], "stdin": b64(stdin), **(host.process or {})}
+    process = host.process or {}
+    seen = {"argv": argv[1:], "stdin": b64(stdin), "cwd": process.get("cwd"), "env": process.get("env")}
     return 0, json.dumps(seen), ""
 
 

@@ -35,6 +35,14 @@ ROLES = {
         "crm3": ["web", "escalation"],
     },
 }
+#: custom_sysparams names of the multi-server settings in the simulated database (the real ones
+#: are an inventory setting with no default)
+SIM_PARAMETERS = {
+    "servers": "MultiServerNames",
+    "load_balancing": "MultiServerLoadBalancing",
+    "dtls_server": "MultiServerDTLSName",
+    "fqdns": "MultiServerFQDNs",
+}
 SOLO_PAGE = 'var r = CRM.FindRecord("Rep_Ranges", "Rang_UserId=1");\n'
 
 
@@ -74,7 +82,11 @@ def inventory_doc(
             "others": f"{MEDIA}\\upgrade-web.iss",
         }
     if kind == "cluster":
-        section["multi_server"] = {"load_balancing": True, "dtls_name": "crm1.test.local"}
+        section["multi_server"] = {
+            "load_balancing": True,
+            "dtls_name": "crm1.test.local",
+            "parameters": dict(SIM_PARAMETERS),
+        }
     section.update(sagecrm)
     return {
         "estate": f"sagecrm-{kind}",
@@ -120,6 +132,11 @@ class SimEstate:
             build_for_estate(estate_of(loaded), self.db_path)
 
     # --- runs --------------------------------------------------------------------------------
+    def repaired(self, comment: str = "vCompanyPE merged by hand") -> list[str]:
+        """`--approve upgrade-log-fixed-<db server>=...`: the repair gate --approve-all does not answer."""
+        db = next(name for name, roles in ROLES[self.kind].items() if "db" in roles)
+        return ["--approve", f"upgrade-log-fixed-{db}={comment}"]
+
     def run(self, playbook: str, *args: str) -> CliResult:
         return run_cli(
             ["run", str(PLAYBOOKS / playbook), "-i", str(self.inventory), "--no-report", *args], self.root
@@ -183,3 +200,14 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
                 out.extend(differences(before[key], after[key], where))
         return out
     return [f"~ {path}: {str(before)[:120]} -> {str(after)[:120]}"]
+
+
+def mirror_test_estate(root: Path) -> SimEstate:
+    """The test estate (`test.yml`, servers `test-crm1..3`) mirroring the cluster `inventory.yml`
+    in the same folder, with its own database and its own DTLS name (never the live one)."""
+    doc = inventory_doc("cluster", mirror_of="inventory.yml")
+    doc["estate"] = "sagecrm-cluster-test"
+    doc["hosts"] = {f"test-{name}": spec for name, spec in doc["hosts"].items()}
+    doc["databases"]["crm"]["path"] = ".cutover/sim/test-crm.sqlite"
+    doc["sagecrm"]["multi_server"]["dtls_name"] = "test-crm1.test.local"
+    return SimEstate(root, "cluster", doc=doc, inventory_name="test.yml")

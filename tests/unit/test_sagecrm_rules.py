@@ -138,7 +138,24 @@ def mirror_of_base() -> dict[str, Any]:
     test["hosts"] = {f"test-{k}": v for k, v in test["hosts"].items()}
     test["databases"]["crm"].update(server="test-crm2", host="test-crm2")
     test["sagecrm"]["mirror_of"] = "live.yml"
+    test["sagecrm"]["multi_server"] = {"parameters": dict(NAMES)}
     return test
+
+
+#: the custom_sysparams names a test estate must give (read on the live system; no default)
+NAMES = {"servers": "S", "load_balancing": "LB", "dtls_server": "D", "fqdns": "F"}
+
+
+def test_a_test_estate_refuses_to_run_without_the_real_multi_server_names(tmp_path):
+    """Written under guessed names the restored production rows would stay: the names must be given."""
+    write(tmp_path, BASE, "live.yml")
+    test = mirror_of_base()
+    del test["sagecrm"]["multi_server"]["parameters"]["dtls_server"]
+    with pytest.raises(UserError) as caught:
+        load_inventory(write(tmp_path, test, "test.yml"))
+    problems = [p.message for p in caught.value.problems]
+    assert len(problems) == 1 and problems[0].startswith("sagecrm.multi_server.parameters.dtls_server is not set")
+    assert caught.value.problems[0].location is not None
 
 
 def test_a_test_estate_mirrors_its_live_estate(tmp_path):

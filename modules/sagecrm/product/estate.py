@@ -41,14 +41,13 @@ SERVICE_EXECUTABLES = {
     "quickfind": "SageCRMQuickFindService.exe",
     "integration": "CRMIntegrationService.exe",
 }
-#: custom_sysparams names of the multi-server settings: the real names were not found in public
-#: sources, so they are settings (`sagecrm.multi_server.parameters`); these are placeholders.
-DEFAULT_PARAMETERS = {
-    "servers": "MultiServerNames",
-    "load_balancing": "MultiServerLoadBalancing",
-    "dtls_server": "MultiServerDTLSName",
-    "fqdns": "MultiServerFQDNs",
-}
+#: The multi-server settings whose custom_sysparams names the estate must give
+#: (`sagecrm.multi_server.parameters`). Sage CRM's public material documents the settings
+#: (Administration | System | System Behavior, load balancing "obtained from the custom_sysparams
+#: table") but not the row names under which 7.3 stores them, so there is no default: a name
+#: must be read on the client's own system (docs/sagecrm.md). A test estate (`mirror_of`) whose
+#: restored database must be pointed away from production refuses to run without them.
+MULTI_SERVER_SETTINGS = ("servers", "load_balancing", "dtls_server", "fqdns")
 DEFAULT_PROGRAM_FILES = "C:\\Program Files (x86)\\Sage\\CRM"
 CONFIG_ROOT = "HKLM\\SOFTWARE\\eWare\\Config"
 MAPPINGS_KEY = "HKLM\\SOFTWARE\\eWare\\Mappings"
@@ -92,7 +91,7 @@ SECTION_SCHEMA: dict[str, Any] = {
                 "parameters": {
                     "type": "object",
                     "additionalProperties": False,
-                    "properties": {k: _STR for k in DEFAULT_PARAMETERS},
+                    "properties": {k: _STR for k in MULTI_SERVER_SETTINGS},
                 },
             },
         },
@@ -262,11 +261,26 @@ class Estate:
 
     @property
     def parameters(self) -> dict[str, str]:
+        """The custom_sysparams name of each multi-server setting the inventory gives."""
         given = self.setting("multi_server", "parameters", default={}) or {}
-        return {k: str(given.get(k, v)) for k, v in DEFAULT_PARAMETERS.items()}
+        return {k: str(given[k]) for k in MULTI_SERVER_SETTINGS if given.get(k)}
+
+    def missing_parameters(self) -> list[str]:
+        """`sagecrm.multi_server.parameters.<setting>` entries not given (no name is assumed)."""
+        return [f"sagecrm.multi_server.parameters.{k}" for k in MULTI_SERVER_SETTINGS if k not in self.parameters]
 
     def multi_server_values(self) -> dict[str, str]:
-        """The custom_sysparams rows of the estate's multi-server settings (names configurable)."""
+        """The custom_sysparams rows of the estate's multi-server settings, under the names given.
+
+        ValueError when a name is not given: writing a setting under a guessed name would leave
+        the real row (naming the servers it was copied from) in place.
+        """
+        missing = self.missing_parameters()
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} not set: the custom_sysparams names of the multi-server "
+                "settings must be read on this Sage CRM system (docs/sagecrm.md)"
+            )
         names = self.parameters
         web = list(self.web_servers)
         balancing = self.setting("multi_server", "load_balancing", default=True)

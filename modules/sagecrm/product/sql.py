@@ -50,6 +50,11 @@ def select_params(dialect: Dialect, count: int) -> str:
     return f"SELECT {q(PARM_NAME)}, {q(PARM_VALUE)} FROM {q(SYSPARAMS)} WHERE {q(PARM_NAME)} IN ({marks})"
 
 
+def all_params(dialect: Dialect) -> str:
+    q = dialect.quote_ident
+    return f"SELECT {q(PARM_NAME)}, {q(PARM_VALUE)} FROM {q(SYSPARAMS)}"
+
+
 _PARAM_SQL = {
     "update": "UPDATE {table} SET {value} = ? WHERE {name} = ?",
     "insert": "INSERT INTO {table} ({name}, {value}) VALUES (?, ?)",
@@ -102,6 +107,11 @@ def solo_modules_mssql(names: tuple[str, ...] = SOLO_TABLES) -> tuple[str, list]
         "ORDER BY o.name"
     )
     return sql, [like_from_glob(f"*{n}*") for n in names]
+
+
+def count_rows(dialect: Dialect, table: str) -> str:
+    """`SELECT COUNT(*) FROM <table>` (the name quoted by the dialect)."""
+    return f"SELECT COUNT(*) FROM {dialect.quote_ident(table)}"
 
 
 def database_size_mssql() -> str:
