@@ -8,12 +8,14 @@ finish, resumable). `cutover run` and `cutover resume` both come here through th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import os
 import secrets as _random
 import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,38 +149,111 @@ def execute_run(request: RunRequest) -> RunSummary:
                                   add_secret=masker.add)
     runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
                         states, decrypt, masker)
-    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, request.reporter,
+    reporter = PipeSafeReporter(request.reporter) if request.reporter is not None else None
+    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, reporter,
                           timezone=zone(plan.inventory.timezone))
     if request.resume_of:
         scheduler.restore(journal.done_nodes(run_id))
+
+    def stop(why: str) -> None:
+        """An interrupt: no new step starts, running ones finish; the run ends `interrupted`, resumable."""
+        run_ctx.interrupted.set()
+        scheduler.interrupt()
+        stopped.append(why)
+
+    stopped: list[str] = []
+    if reporter is not None:
+        reporter.on_closed = lambda: stop("the output was closed (broken pipe): interrupted")
 
     def on_signal(signum: int, frame: Any) -> None:
         if run_ctx.interrupted.is_set():
             connections.interrupt_all()
             return
+        if signum == signal.SIGHUP:
+            stop("the terminal hung up (SIGHUP): interrupted")
+            return
         run_ctx.interrupted.set()
         scheduler.interrupt()
-        if request.reporter is not None:
-            request.reporter.message("interrupt: no new step starts; running steps finish "
-                                     "(press Ctrl-C again to stop them)")
+        if reporter is not None:
+            reporter.message("interrupt: no new step starts; running steps finish "
+                             "(press Ctrl-C again to stop them)")
 
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # started under nohup: a hang-up is meant to be ignored
             previous[sig] = signal.signal(sig, on_signal)
         except ValueError:  # not the main thread (tests drive runs from threads)
             pass
     try:
         summary = scheduler.run()
+    except BaseException as err:  # recorded, never left `running`: resume takes it up
+        journal.update_run(run_id, status="interrupted", ended=utcnow(),
+                           notes=notes + stopped + [f"stopped: {type(err).__name__}: {err}"])
+        journal.close()
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         connections.close_all()
         lock.release()
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
-                       notes=notes + ([f"stopped: {summary.reason}"] if summary.reason else []))
+                       notes=notes + stopped + ([f"stopped: {summary.reason}"] if summary.reason else []))
     journal.close()
     return summary
+
+
+class PipeSafeReporter(Reporter):
+    """The run's reporter, minus what a closed output does to it.
+
+    `cutover run ... | head` or a terminal gone: the next write raises BrokenPipeError (Python
+    ignores SIGPIPE) or EIO. The run must not die half-journaled on it: the first such error sends
+    stdout and stderr to /dev/null, calls `on_closed` (the session interrupts the run: running
+    steps finish, the run ends `interrupted` and resumable) and mutes the reporter.
+    """
+
+    def __init__(self, inner: Reporter):
+        self.inner = inner
+        self.closed = False
+        self.on_closed: Any = lambda: None
+
+    def _say(self, method: str, *args: Any) -> Any:
+        if self.closed:
+            return None
+        try:
+            return getattr(self.inner, method)(*args)
+        except OSError:  # BrokenPipeError, EIO from a terminal that hung up
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+            self.on_closed()
+            return None
+
+    def run_started(self, plan: Plan, run_id: str) -> None:
+        self._say("run_started", plan, run_id)
+
+    def node_started(self, node: Any) -> None:
+        self._say("node_started", node)
+
+    def node_ended(self, node: Any, outcome: Any) -> None:
+        self._say("node_ended", node, outcome)
+
+    def message(self, text: str) -> None:
+        self._say("message", text)
+
+    def run_ended(self, summary: RunSummary) -> None:
+        self._say("run_ended", summary)
+
+    def may_start(self, node: Any) -> bool:
+        answer = self._say("may_start", node)
+        return True if self.closed else bool(answer)
+
+    def __getattr__(self, name: str) -> Any:  # anything else the console offers
+        return getattr(self.inner, name)
 
 
 def check_resumable(journal: Journal, run_id: str, plan: Plan, force: bool) -> None:
