@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.module import Gatekeeper, RunContext, utcnow
-from engine.core.errors import RefusedError, UserError
+from engine.core.errors import CutoverError, RefusedError, UserError
 from engine.execute.hosts import HostConnections
 from engine.execute.hoststate import HostState
 from engine.execute.lock import EstateLock
@@ -116,6 +116,11 @@ def execute_run(request: RunRequest) -> RunSummary:
     run_id = request.resume_of or new_run_id()
     lock = EstateLock(state_dir, plan.inventory.name)
     lock.acquire(run_id, operator)
+    try:
+        over = None if request.resume_of else interrupted_run_under(journal, plan.inventory.name, request)
+    except BaseException:
+        lock.release()
+        raise
     decrypt = _decrypt_with(request.keyring, masker)
     prior: dict[str, list[Any]] = {}
     if request.from_run:
@@ -128,6 +133,8 @@ def execute_run(request: RunRequest) -> RunSummary:
         state_dir=state_dir, allow_unprotected=request.allow_unprotected,
     )
     notes = list(plan.notes)
+    if over is not None:
+        notes.append(f"started anew (--start-anew) over run {over['id']}, which was left {over['status']}")
     if request.resume_of:
         row = journal.run(run_id)
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
@@ -189,8 +196,9 @@ def execute_run(request: RunRequest) -> RunSummary:
     try:
         summary = scheduler.run()
     except BaseException as err:  # recorded, never left `running`: resume takes it up
-        journal.update_run(run_id, status="interrupted", ended=utcnow(),
-                           notes=notes + stopped + [f"stopped: {type(err).__name__}: {err}"])
+        with contextlib.suppress(CutoverError):  # a journal that cannot be written (full disk) says so itself
+            journal.update_run(run_id, status="interrupted", ended=utcnow(),
+                               notes=notes + stopped + [f"stopped: {type(err).__name__}: {err}"])
         journal.close()
         raise
     finally:
@@ -202,6 +210,34 @@ def execute_run(request: RunRequest) -> RunSummary:
                        notes=notes + stopped + ([f"stopped: {summary.reason}"] if summary.reason else []))
     journal.close()
     return summary
+
+
+#: statuses a run ends with when it did not end: `running` in the journal with its lock free is a killed run
+UNFINISHED = ("interrupted", "running")
+
+
+def interrupted_run_under(journal: Journal, estate: str, request: RunRequest) -> dict[str, Any] | None:
+    """The estate's last run when it did not finish; RefusedError unless --start-anew (or harmless).
+
+    A fresh run over a half-upgraded estate would take new backups of it, and a later
+    `--from-run last` would restore those. Called with the estate lock held, so a run still marked
+    `running` is one whose process is gone. A check run changes nothing, and a run that names the
+    interrupted one with `--from-run` (its rollback) is what the operator needs: both may start.
+    """
+    runs = journal.runs(limit=200)
+    last = next((r for r in runs if r.get("estate") == estate and r.get("kind") != "check"), None)
+    if last is None or last.get("status") not in UNFINISHED:
+        return None
+    if request.check_mode or request.from_run == last["id"]:
+        return None
+    if request.start_anew:
+        return last
+    raise RefusedError(
+        f"estate {estate}: its last run {last['id']} (started {last.get('started')} by "
+        f"{last.get('operator')}) was left {last['status']}; a fresh run would back up a half-changed "
+        f"estate. Continue it: cutover resume {last['id']}  (or roll it back with --from-run "
+        f"{last['id']}; or start anew, recorded: add --start-anew)"
+    )
 
 
 class PipeSafeReporter(Reporter):
