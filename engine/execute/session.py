@@ -102,6 +102,22 @@ def resolved_databases(plan: Plan, decrypt: Any) -> dict[str, dict[str, Any]]:
     return {name: dict(Templar(scope).render(dict(target))) for name, target in plan.inventory.databases.items()}
 
 
+def _backups_checked(from_run: str, prior: dict[str, list[Any]], plan: Plan, state_dir: str,
+                     decrypt: Any, masker: Any) -> int:
+    """engine/execute/rollback_check.py over the backups of `from_run`, each read from where it is restored."""
+    from engine.api.primitives import Remote
+    from engine.execute.rollback_check import refuse_unless_whole
+
+    hosts = {node.host for node in plan.nodes.values() if getattr(node, "host", None)}
+    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
+                                  add_secret=masker.add)
+    try:
+        artifacts = [art for arts in prior.values() for art in arts]
+        return refuse_unless_whole(from_run, artifacts, hosts, lambda name: Remote(connections.get(name)))
+    finally:
+        connections.close_all()
+
+
 def execute_run(request: RunRequest) -> RunSummary:
     """Run (or continue) a plan; returns the summary (the caller tells the reporter the run ended,
     after the reports). Raises RefusedError if the estate is locked."""
@@ -132,7 +148,17 @@ def execute_run(request: RunRequest) -> RunSummary:
         databases=resolved_databases(plan, decrypt), inventory=plan.inventory, add_secret=masker.add,
         state_dir=state_dir, allow_unprotected=request.allow_unprotected,
     )
+    if request.from_run and not request.check_mode:
+        try:
+            checked = _backups_checked(request.from_run, prior, plan, state_dir, decrypt, masker)
+        except BaseException:
+            lock.release()
+            journal.close()
+            raise
     notes = list(plan.notes)
+    if request.from_run and not request.check_mode:
+        notes.append(f"{checked} backup(s) of run {request.from_run} checked (size, sha256, readable) "
+                     "before the first step")
     if over is not None:
         notes.append(f"started anew (--start-anew) over run {over['id']}, which was left {over['status']}")
     if request.resume_of:
