@@ -233,13 +233,13 @@ class Templar:
             raise
         except TemplateLimit as stop:
             raise UserError(
-                f"template {source.strip()[:80]!r} refused: {stop.reason}", location or self.location
+                f"template {shown(source)} refused: {stop.reason}", location or self.location
             ) from None
         except TemplateError as err:
             raise self._error(err, source, location) from None
         except COMPUTE_ERRORS as err:
             raise UserError(
-                f"template {source.strip()[:80]!r} failed: {compute_reason(err)}", location or self.location
+                f"template {shown(source)} failed: {compute_reason(err)}", location or self.location
             ) from None
 
     def _evaluate(self, expression: str) -> Any:
@@ -276,13 +276,13 @@ class Templar:
             raise
         except TemplateLimit as stop:
             raise UserError(
-                f"expression {text[:80]!r} refused: {stop.reason}", location or self.location
+                f"expression {shown(text)} refused: {stop.reason}", location or self.location
             ) from None
         except TemplateError as err:
             raise self._error(err, text, location) from None
         except COMPUTE_ERRORS as err:
             raise UserError(
-                f"expression {text[:80]!r} failed: {compute_reason(err)}", location or self.location
+                f"expression {shown(text)} failed: {compute_reason(err)}", location or self.location
             ) from None
 
     def _error(self, err: Exception, source: str, location: Location | None) -> UserError:
@@ -294,21 +294,34 @@ class Templar:
             text = str(err)
             if "has no attribute" in text:  # the variable exists, the key or attribute does not
                 return UserError(
-                    f"{text} in {source.strip()[:80]!r}",
+                    f"{text} in {shown(source)}",
                     where,
                     hint="check the key's name, or guard it: `x.key | default(...)`, `x.key is defined`",
                 )
             name = _undefined_name(text)
             return UserError(
-                f"undefined variable {name!r} in {source.strip()[:80]!r}" if name else f"undefined: {err}",
+                f"undefined variable {name!r} in {shown(source)}" if name else f"undefined: {err}",
                 where,
                 hint="define it in the inventory, the play's vars, or with -e; or use `| default(...)`",
             )
         if isinstance(err, TemplateSyntaxError):
-            return UserError(f"template syntax error in {source.strip()[:80]!r}: {err.message}", where)
+            return UserError(f"template syntax error in {shown(source)}: {err.message}", where)
         if isinstance(err, SecurityError):
             return UserError(f"template refused by the sandbox: {err}", where)
-        return UserError(f"template {source.strip()[:80]!r} failed: {err}", where)
+        return UserError(f"template {shown(source)} failed: {err}", where)
+
+
+#: a value longer than this is shown by its start and its length
+SHOWN_CHARS = 80
+
+
+def shown(value: Any) -> str:
+    """A value for a message: quoted, and cut to its start and its length when it is long."""
+    text = str(value).strip()
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[: SHOWN_CHARS - 20]!r}... ({len(text):,} characters)"
+
 
 
 def _undefined_name(message: str) -> str | None:
@@ -343,13 +356,13 @@ def expression_syntax_error(expression: Any) -> str | None:
     return _syntax_message(text if is_template(text) else "{{ " + text + " }}", text)
 
 
-def _syntax_message(source: str, shown: str) -> str | None:
+def _syntax_message(source: str, display: str) -> str | None:
     from jinja2 import TemplateSyntaxError
 
     try:
         _parse(source)
     except TemplateSyntaxError as err:
-        return f"template syntax error in {shown.strip()[:80]!r}: {err.message}"
+        return f"template syntax error in {shown(display)}: {err.message}"
     return None
 
 
