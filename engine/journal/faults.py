@@ -30,32 +30,29 @@ def _check_hint(path: Path) -> str:
     return f"`{CHECK} --state-dir {path.parent}` says what is damaged"
 
 
+#: (words of SQLite's message, what it means, what to do): `{path}` and `{folder}` filled in
+_SQLITE_ANSWERS = (
+    (("disk is full",), "journal {path}: the disk is full; nothing more can be recorded, so the run stopped",
+     "free space on the file system of {folder}, then `cutover resume RUN`"),
+    (("readonly", "read-only"), "journal {path} cannot be written (a read-only file or file system)",
+     "make {folder} writable by this user, or point --state-dir elsewhere"),
+    (("not a database",), "{path} is not a cutover journal (not an SQLite database)",
+     "point --state-dir at the right folder, or move the file aside; {check}"),
+    (("malformed", "corrupt"), "journal {path} is damaged (database disk image is malformed)",
+     "{check}; keep the file and its -wal beside it, then "
+     "`sqlite3 {path} .recover | sqlite3 {folder}/recovered.db`"),
+)  # fmt: skip
+
+
 def answer(err: BaseException, path: Path) -> CutoverError | None:
     """The operator's answer to `err` met while using the journal at `path`, or None (not a journal fault)."""
     folder = path.parent
     if isinstance(err, sqlite3.Error):
         text = str(err).lower()
-        if "disk is full" in text:
-            return UserError(
-                f"journal {path}: the disk is full; nothing more can be recorded, so the run stopped",
-                hint=f"free space on the file system of {folder}, then `cutover resume RUN`",
-            )
-        if "readonly" in text or "read-only" in text:
-            return UserError(
-                f"journal {path} cannot be written (a read-only file or file system)",
-                hint=f"make {folder} writable by this user, or point --state-dir elsewhere",
-            )
-        if "not a database" in text:
-            return UserError(
-                f"{path} is not a cutover journal (not an SQLite database)",
-                hint=f"point --state-dir at the right folder, or move the file aside; {_check_hint(path)}",
-            )
-        if "malformed" in text or "corrupt" in text:
-            return UserError(
-                f"journal {path} is damaged (database disk image is malformed)",
-                hint=f"{_check_hint(path)}; keep the file and its -wal beside it, then "
-                f"`sqlite3 {path} .recover | sqlite3 {folder}/recovered.db`",
-            )
+        fill = {"path": path, "folder": folder, "check": _check_hint(path)}
+        for words, message, hint in _SQLITE_ANSWERS:
+            if any(word in text for word in words):
+                return UserError(message.format(**fill), hint=hint.format(**fill))
         if "locked" in text or "busy" in text:
             return RefusedError(
                 f"journal {path} is locked by another cutover process (a run starting or "

@@ -12,26 +12,20 @@ may be a secret).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engine.api.primitives import PrimitiveFailed, Remote
 from engine.connect.local import LocalConnection
-from engine.core.model import Host
 from simulation.errors import SimError
 from simulation.host import SimHost
 from simulation.programs import _argv
+from tests.integration import test_posix_primitives
 from tests.support.runs import local_inventory, run_cli
 
-
-@pytest.fixture(scope="module")
-def conn() -> Iterator[LocalConnection]:
-    connection = LocalConnection(Host(name="local", address="localhost", connection="local"))
-    connection.open()
-    yield connection
-    connection.close()
+#: the POSIX helper under LocalConnection, one per module (the fixture `conn`)
+conn = test_posix_primitives.conn
 
 
 def test_the_controller_names_a_nul_before_sending(conn: LocalConnection) -> None:
