@@ -8,8 +8,9 @@ one without a host): it exists, it is a file of the recorded size, and its sha25
 recorded one (reading it whole proves it readable). Any mismatch refuses the whole rollback
 with the list, before the first step: the estate is untouched.
 
-Checked: the verified artifacts of RUN recorded for a host of this plan, or for no host (the
-database dumps and definitions kept on the controller).
+Checked: the verified artifacts of RUN with a recorded sha256 (files a restore reads; an old
+setting such as an IIS physical path is a recorded value, not a file), recorded for a host of
+this plan or for no host (the database dumps and definitions kept on the controller).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def artifact_problems(artifacts: Iterable[Artifact], remote_for: Callable[[str],
 def refuse_unless_whole(from_run: str, artifacts: list[Artifact], hosts: set[str],
                         remote_for: Callable[[str], Any]) -> int:
     """RefusedError listing every backup of `from_run` not as recorded; else how many were checked."""
-    wanted = [a for a in artifacts if a.verified and (a.host is None or a.host in hosts)]
+    wanted = [a for a in artifacts if a.verified and a.sha256 and (a.host is None or a.host in hosts)]
     problems = artifact_problems(wanted, remote_for)
     if problems:
         listed = "\n  ".join(problems[:LISTED])
