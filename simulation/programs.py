@@ -285,8 +285,13 @@ _BUILTINS: dict[str, Callable[[HostState, list[str], bytes, float | None], Outco
 def _argv(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value) or not value[0]:
         raise SimError("invalid", f"argv must be a non-empty list of strings, not {value!r}")
-    if any("\0" in a for a in value):
-        raise SimError("invalid", "argv must not contain NUL (a Windows command line would end there)")
+    for at, item in enumerate(value):
+        if "\0" in item:
+            raise SimError(
+                "invalid",
+                f"argv[{at}] contains a NUL character (\\0) at position {item.index(chr(0))}: "
+                "a Windows command line ends at NUL",
+            )
     return list(value)
 
 

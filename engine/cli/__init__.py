@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("engine.cli.show_cmd", "show one recorded run"),
     "resume": ("engine.cli.resume_cmd", "continue an interrupted or failed run"),
     "unlock": ("engine.cli.unlock_cmd", "break a stale estate lock"),
+    "journal": ("engine.cli.journal_cmd", "check the journal file and say what to do when it is damaged"),
     "report": ("engine.cli.report_cmd", "write a run's report (html, json, junit)"),
     "vault": ("engine.cli.vault_cmd", "encrypt and decrypt secrets"),
     "config": ("engine.cli.config_cmd", "show the effective cutover.toml settings and where each came from"),

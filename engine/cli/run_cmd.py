@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-D", "--diff", action="store_true", help="show before/after of what changes")
     parser.add_argument("--from-run", metavar="RUN",
                         help="use the backups and old settings recorded by this run (rollback playbooks)")
+    parser.add_argument("--start-anew", action="store_true",
+                        help="start a fresh run although the estate's last run was interrupted (recorded); "
+                             "without it such a run is refused with the resume command")
     parser.add_argument("--on-failure", choices=["stop", "rollback"], default="stop",
                         help="rollback: a failed run is rolled back at once with rollback.yml next to the playbook, "
                              "from the backups this run recorded")
@@ -84,7 +87,7 @@ def execute(args: argparse.Namespace) -> int:
         return validate_execute(args)
     settings = run_settings(
         args, check_mode=args.check, diff_mode=args.diff, from_run=args.from_run,
-        allow_unprotected=args.allow_unprotected, on_failure=args.on_failure,
+        allow_unprotected=args.allow_unprotected, on_failure=args.on_failure, start_anew=args.start_anew,
         recorded_args={"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags,
                        "extra_vars": args.extra_vars, "check": args.check, "from_run": args.from_run,
                        "allow_unprotected": args.allow_unprotected, "forks": args.forks},

@@ -21,6 +21,8 @@ class RunOptions:
     #: the run whose recorded backups and old settings this one uses (rollback playbooks)
     from_run: str | None = None
     allow_unprotected: bool = False
+    #: start a fresh run although the estate's last run was interrupted (recorded in the run's notes)
+    start_anew: bool = False
 
     def run_options(self) -> dict[str, Any]:
         """These options alone, to hand on to a RunRequest."""

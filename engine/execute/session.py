@@ -8,18 +8,20 @@ finish, resumable). `cutover run` and `cutover resume` both come here through th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import os
 import secrets as _random
 import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.api.module import Gatekeeper, RunContext, utcnow
-from engine.core.errors import RefusedError, UserError
+from engine.core.errors import CutoverError, RefusedError, UserError
 from engine.execute.hosts import HostConnections
 from engine.execute.hoststate import HostState
 from engine.execute.lock import EstateLock
@@ -114,6 +116,22 @@ def databases_of(inventory: Any, extra_vars: Any, decrypt: Any) -> dict[str, dic
     return {name: dict(Templar(scope).render(dict(target))) for name, target in inventory.databases.items()}
 
 
+def _backups_checked(from_run: str, prior: dict[str, list[Any]], plan: Plan, state_dir: str,
+                     decrypt: Any, masker: Any) -> int:
+    """engine/execute/rollback_check.py over the backups of `from_run`, each read from where it is restored."""
+    from engine.api.primitives import Remote
+    from engine.execute.rollback_check import refuse_unless_whole
+
+    hosts = {node.host for node in plan.nodes.values() if getattr(node, "host", None)}
+    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
+                                  add_secret=masker.add)
+    try:
+        artifacts = [art for arts in prior.values() for art in arts]
+        return refuse_unless_whole(from_run, artifacts, hosts, lambda name: Remote(connections.get(name)))
+    finally:
+        connections.close_all()
+
+
 def execute_run(request: RunRequest) -> RunSummary:
     """Run (or continue) a plan; returns the summary (the caller tells the reporter the run ended,
     after the reports). Raises RefusedError if the estate is locked."""
@@ -128,6 +146,11 @@ def execute_run(request: RunRequest) -> RunSummary:
     run_id = request.resume_of or new_run_id()
     lock = EstateLock(state_dir, plan.inventory.name)
     lock.acquire(run_id, operator)
+    try:
+        over = None if request.resume_of else interrupted_run_under(journal, plan.inventory.name, request)
+    except BaseException:
+        lock.release()
+        raise
     decrypt = _decrypt_with(request.keyring, masker)
     prior: dict[str, list[Any]] = {}
     if request.from_run:
@@ -139,6 +162,13 @@ def execute_run(request: RunRequest) -> RunSummary:
         databases=resolved_databases(plan, decrypt), inventory=plan.inventory, add_secret=masker.add,
         state_dir=state_dir, allow_unprotected=request.allow_unprotected,
     )
+    if request.from_run and not request.check_mode:
+        try:
+            checked = _backups_checked(request.from_run, prior, plan, state_dir, decrypt, masker)
+        except BaseException:
+            lock.release()
+            journal.close()
+            raise
     notes = list(plan.notes)
     from engine.connect.winrm_settings import insecure_notes
 
@@ -147,6 +177,11 @@ def execute_run(request: RunRequest) -> RunSummary:
         notes.append(warning)  # journaled, so the report shows it; and said now, at every run
         if request.reporter is not None:
             request.reporter.message(warning)
+    if request.from_run and not request.check_mode:
+        notes.append(f"{checked} backup(s) of run {request.from_run} checked (size, sha256, readable) "
+                     "before the first step")
+    if over is not None:
+        notes.append(f"started anew (--start-anew) over run {over['id']}, which was left {over['status']}")
     if request.resume_of:
         row = journal.run(run_id)
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
@@ -168,38 +203,140 @@ def execute_run(request: RunRequest) -> RunSummary:
                                   add_secret=masker.add)
     runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
                         states, decrypt, masker)
-    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, request.reporter,
+    reporter = PipeSafeReporter(request.reporter) if request.reporter is not None else None
+    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, reporter,
                           timezone=zone(plan.inventory.timezone))
     if request.resume_of:
         scheduler.restore(journal.done_nodes(run_id))
+
+    def stop(why: str) -> None:
+        """An interrupt: no new step starts, running ones finish; the run ends `interrupted`, resumable."""
+        run_ctx.interrupted.set()
+        scheduler.interrupt()
+        stopped.append(why)
+
+    stopped: list[str] = []
+    if reporter is not None:
+        reporter.on_closed = lambda: stop("the output was closed (broken pipe): interrupted")
 
     def on_signal(signum: int, frame: Any) -> None:
         if run_ctx.interrupted.is_set():
             connections.interrupt_all()
             return
+        if signum == signal.SIGHUP:
+            stop("the terminal hung up (SIGHUP): interrupted")
+            return
         run_ctx.interrupted.set()
         scheduler.interrupt()
-        if request.reporter is not None:
-            request.reporter.message("interrupt: no new step starts; running steps finish "
-                                     "(press Ctrl-C again to stop them)")
+        if reporter is not None:
+            reporter.message("interrupt: no new step starts; running steps finish "
+                             "(press Ctrl-C again to stop them)")
 
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # started under nohup: a hang-up is meant to be ignored
             previous[sig] = signal.signal(sig, on_signal)
         except ValueError:  # not the main thread (tests drive runs from threads)
             pass
     try:
         summary = scheduler.run()
+    except BaseException as err:  # recorded, never left `running`: resume takes it up
+        with contextlib.suppress(CutoverError):  # a journal that cannot be written (full disk) says so itself
+            journal.update_run(run_id, status="interrupted", ended=utcnow(),
+                               notes=notes + stopped + [f"stopped: {type(err).__name__}: {err}"])
+        journal.close()
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         connections.close_all()
         lock.release()
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
-                       notes=notes + ([f"stopped: {summary.reason}"] if summary.reason else []))
+                       notes=notes + stopped + ([f"stopped: {summary.reason}"] if summary.reason else []))
     journal.close()
     return summary
+
+
+#: statuses a run ends with when it did not end: `running` in the journal with its lock free is a killed run
+UNFINISHED = ("interrupted", "running")
+
+
+def interrupted_run_under(journal: Journal, estate: str, request: RunRequest) -> dict[str, Any] | None:
+    """The estate's last run when it did not finish; RefusedError unless --start-anew (or harmless).
+
+    A fresh run over a half-upgraded estate would take new backups of it, and a later
+    `--from-run last` would restore those. Called with the estate lock held, so a run still marked
+    `running` is one whose process is gone. A check run changes nothing, and a run that names the
+    interrupted one with `--from-run` (its rollback) is what the operator needs: both may start.
+    """
+    runs = journal.runs(limit=200)
+    last = next((r for r in runs if r.get("estate") == estate and r.get("kind") != "check"), None)
+    if last is None or last.get("status") not in UNFINISHED:
+        return None
+    if request.check_mode or request.from_run == last["id"]:
+        return None
+    if request.start_anew:
+        return last
+    raise RefusedError(
+        f"estate {estate}: its last run {last['id']} (started {last.get('started')} by "
+        f"{last.get('operator')}) was left {last['status']}; a fresh run would back up a half-changed "
+        f"estate. Continue it: cutover resume {last['id']}  (or roll it back with --from-run "
+        f"{last['id']}; or start anew, recorded: add --start-anew)"
+    )
+
+
+class PipeSafeReporter(Reporter):
+    """The run's reporter, minus what a closed output does to it.
+
+    `cutover run ... | head` or a terminal gone: the next write raises BrokenPipeError (Python
+    ignores SIGPIPE) or EIO. The run must not die half-journaled on it: the first such error sends
+    stdout and stderr to /dev/null, calls `on_closed` (the session interrupts the run: running
+    steps finish, the run ends `interrupted` and resumable) and mutes the reporter.
+    """
+
+    def __init__(self, inner: Reporter):
+        self.inner = inner
+        self.closed = False
+        self.on_closed: Any = lambda: None
+
+    def _say(self, method: str, *args: Any) -> Any:
+        if self.closed:
+            return None
+        try:
+            return getattr(self.inner, method)(*args)
+        except OSError:  # BrokenPipeError, EIO from a terminal that hung up
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+            self.on_closed()
+            return None
+
+    def run_started(self, plan: Plan, run_id: str) -> None:
+        self._say("run_started", plan, run_id)
+
+    def node_started(self, node: Any) -> None:
+        self._say("node_started", node)
+
+    def node_ended(self, node: Any, outcome: Any) -> None:
+        self._say("node_ended", node, outcome)
+
+    def message(self, text: str) -> None:
+        self._say("message", text)
+
+    def run_ended(self, summary: RunSummary) -> None:
+        self._say("run_ended", summary)
+
+    def may_start(self, node: Any) -> bool:
+        answer = self._say("may_start", node)
+        return True if self.closed else bool(answer)
+
+    def __getattr__(self, name: str) -> Any:  # anything else the console offers
+        return getattr(self.inner, name)
 
 
 def check_resumable(journal: Journal, run_id: str, plan: Plan, force: bool) -> None:

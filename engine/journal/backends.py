@@ -98,7 +98,8 @@ class SqliteBackend:
             try:
                 yield self.db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLITE_FULL and others roll back by themselves
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.api.module import Artifact, Finding, utcnow
 from engine.journal.backends import Backend, Cursor, open_backend
+from engine.journal.faults import translated
 from engine.journal.schema_sql import SCHEMA_VERSION
 
 __all__ = ["DONE", "FINAL", "SCHEMA_VERSION", "Journal"]
@@ -52,7 +53,8 @@ class Journal:
 
     def __init__(self, path: str | Path, masker: Any = None, url: str | None = None):
         self.path = Path(path)
-        self.backend: Backend = open_backend(self.path, url)
+        with translated(self.path):  # a journal fault is an answer (engine/journal/faults.py)
+            self.backend: Backend = open_backend(self.path, url)
         self.masker = masker
 
     @property
@@ -80,7 +82,7 @@ class Journal:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """Several writes committed together (the ends of nodes that finished at once)."""
-        with self.backend.transaction() as db:
+        with translated(self.path), self.backend.transaction() as db:
             yield db
 
     # --- runs ----------------------------------------------------------------------------------
@@ -294,7 +296,8 @@ class Journal:
 
     # --- helpers -------------------------------------------------------------------------------
     def _all(self, sql: str, params: Iterable[Any]) -> list[dict[str, Any]]:
-        return self.backend.query(sql, params)
+        with translated(self.path):
+            return self.backend.query(sql, params)
 
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
         rows = self._all(sql, params)

@@ -9,10 +9,6 @@ Compiled templates are cached by source text, so thousands of nodes pay for comp
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -20,6 +16,9 @@ from functools import cache
 from typing import Any
 
 from engine.core.errors import Location, UserError
+from engine.load import template_limits
+from engine.load.template_filters import FILTERS, TESTS
+from engine.load.template_limits import COMPUTE_ERRORS, TemplateLimit, compute_reason, joined_within_limit
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.S)
 
@@ -39,109 +38,19 @@ def has_templates(value: Any) -> bool:
     return False
 
 
-# --- filters and tests ----------------------------------------------------------------------------
-
-
-def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
-    return re.sub(pattern, replacement, str(value), flags=re.I if ignorecase else 0)
-
-
-def _regex_search(value: Any, pattern: str, ignorecase: bool = False) -> str | None:
-    found = re.search(pattern, str(value), flags=re.I if ignorecase else 0)
-    return found.group(0) if found else None
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("yes", "on", "1", "true", "y")
-    return bool(value)
-
-
-def _version_key(value: Any) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\-_]", str(value)) if p)
-
-
-def _version_test(value: Any, other: Any, op: str = "==") -> bool:
-    a, b = _version_key(value), _version_key(other)
-    ops = {
-        "==": a == b,
-        "!=": a != b,
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-        "eq": a == b,
-        "ne": a != b,
-        "lt": a < b,
-        "le": a <= b,
-        "gt": a > b,
-        "ge": a >= b,
-    }
-    if op not in ops:
-        raise ValueError(f"unknown version comparison {op!r}")
-    return ops[op]
-
-
-def _mandatory(value: Any, msg: str | None = None) -> Any:
-    from jinja2 import Undefined
-
-    if isinstance(value, Undefined):
-        raise UserError(msg or "a mandatory variable is not defined")
-    return value
-
-
-def _combine(*dicts: Mapping[str, Any], recursive: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for d in dicts:
-        for k, v in d.items():
-            if recursive and isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-                out[k] = _combine(out[k], v, recursive=True)
-            else:
-                out[k] = v
-    return out
-
-
-def _hash(value: Any, algorithm: str = "sha256") -> str:
-    return hashlib.new(algorithm, str(value).encode()).hexdigest()
-
-
-FILTERS: dict[str, Callable[..., Any]] = {
-    "to_json": lambda v, **kw: json.dumps(v, default=str, **kw),
-    "to_nice_json": lambda v: json.dumps(v, default=str, indent=2, sort_keys=True),
-    "from_json": lambda v: json.loads(v),
-    "bool": _to_bool,
-    "basename": lambda v: os.path.basename(str(v).replace("\\", "/")),
-    "dirname": lambda v: os.path.dirname(str(v).replace("\\", "/")),
-    "win_basename": lambda v: str(v).replace("/", "\\").rsplit("\\", 1)[-1],
-    "win_dirname": lambda v: str(v).replace("/", "\\").rsplit("\\", 1)[0],
-    "regex_replace": _regex_replace,
-    "regex_search": _regex_search,
-    "regex_findall": lambda v, p: re.findall(p, str(v)),
-    "b64encode": lambda v: base64.b64encode(str(v).encode()).decode(),
-    "b64decode": lambda v: base64.b64decode(str(v)).decode(),
-    "mandatory": _mandatory,
-    "combine": _combine,
-    "dict2items": lambda d: [{"key": k, "value": v} for k, v in d.items()],
-    "items2dict": lambda items: {i["key"]: i["value"] for i in items},
-    "hash": _hash,
-    "version_key": _version_key,
-}
-TESTS: dict[str, Callable[..., Any]] = {
-    "version": _version_test,
-    "match": lambda v, p: re.match(p, str(v)) is not None,
-    "search": lambda v, p: re.search(p, str(v)) is not None,
-    "truthy": lambda v: _to_bool(v),
-    "falsy": lambda v: not _to_bool(v),
-}
-
-
 @cache
 def environment() -> Any:
     """The one sandboxed environment: no attribute access to internals, no imports, no file reads."""
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(
+    class LimitedEnvironment(ImmutableSandboxedEnvironment):
+        intercepted_binops = template_limits.INTERCEPTED
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            return template_limits.guarded_binop(operator, left, right)
+
+    env = LimitedEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, cache_size=0
     )
     env.filters.update(FILTERS)
@@ -314,18 +223,23 @@ class Templar:
 
         single = _SINGLE_EXPR.match(source)
         try:
-            if single:
-                return self._evaluate(single.group("expr"))
-            tpl = _template(source)
-            ctx = tpl.new_context(self._context_vars(), shared=True)
-            return "".join(tpl.root_render_func(ctx))
+            with template_limits.watch():
+                if single:
+                    return self._evaluate(single.group("expr"))
+                tpl = _template(source)
+                ctx = tpl.new_context(self._context_vars(), shared=True)
+                return joined_within_limit(tpl.root_render_func(ctx))
         except UserError:
             raise
+        except TemplateLimit as stop:
+            raise UserError(
+                f"template {shown(source)} refused: {stop.reason}", location or self.location
+            ) from None
         except TemplateError as err:
             raise self._error(err, source, location) from None
-        except (TypeError, ValueError, KeyError, ZeroDivisionError, AttributeError) as err:
+        except COMPUTE_ERRORS as err:
             raise UserError(
-                f"template {source.strip()[:80]!r} failed: {err}", location or self.location
+                f"template {shown(source)} failed: {compute_reason(err)}", location or self.location
             ) from None
 
     def _evaluate(self, expression: str) -> Any:
@@ -339,6 +253,8 @@ class Templar:
         value = ctx.vars["result"]
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
+        if isinstance(value, str):
+            template_limits.check_output_size(len(value), "the value")
         return value
 
     def evaluate(self, expression: Any, location: Location | None = None) -> Any:
@@ -354,13 +270,20 @@ class Templar:
         if single:  # `when: "{{ x }}"` is tolerated
             text = single.group("expr")
         try:
-            return self._evaluate(text)
+            with template_limits.watch():
+                return self._evaluate(text)
         except UserError:
             raise
+        except TemplateLimit as stop:
+            raise UserError(
+                f"expression {shown(text)} refused: {stop.reason}", location or self.location
+            ) from None
         except TemplateError as err:
             raise self._error(err, text, location) from None
-        except (TypeError, ValueError, KeyError, ZeroDivisionError, AttributeError) as err:
-            raise UserError(f"expression {text[:80]!r} failed: {err}", location or self.location) from None
+        except COMPUTE_ERRORS as err:
+            raise UserError(
+                f"expression {shown(text)} failed: {compute_reason(err)}", location or self.location
+            ) from None
 
     def _error(self, err: Exception, source: str, location: Location | None) -> UserError:
         from jinja2 import TemplateSyntaxError, UndefinedError
@@ -371,21 +294,34 @@ class Templar:
             text = str(err)
             if "has no attribute" in text:  # the variable exists, the key or attribute does not
                 return UserError(
-                    f"{text} in {source.strip()[:80]!r}",
+                    f"{text} in {shown(source)}",
                     where,
                     hint="check the key's name, or guard it: `x.key | default(...)`, `x.key is defined`",
                 )
             name = _undefined_name(text)
             return UserError(
-                f"undefined variable {name!r} in {source.strip()[:80]!r}" if name else f"undefined: {err}",
+                f"undefined variable {name!r} in {shown(source)}" if name else f"undefined: {err}",
                 where,
                 hint="define it in the inventory, the play's vars, or with -e; or use `| default(...)`",
             )
         if isinstance(err, TemplateSyntaxError):
-            return UserError(f"template syntax error in {source.strip()[:80]!r}: {err.message}", where)
+            return UserError(f"template syntax error in {shown(source)}: {err.message}", where)
         if isinstance(err, SecurityError):
             return UserError(f"template refused by the sandbox: {err}", where)
-        return UserError(f"template {source.strip()[:80]!r} failed: {err}", where)
+        return UserError(f"template {shown(source)} failed: {err}", where)
+
+
+#: a value longer than this is shown by its start and its length
+SHOWN_CHARS = 80
+
+
+def shown(value: Any) -> str:
+    """A value for a message: quoted, and cut to its start and its length when it is long."""
+    text = str(value).strip()
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[: SHOWN_CHARS - 20]!r}... ({len(text):,} characters)"
+
 
 
 def _undefined_name(message: str) -> str | None:
@@ -420,13 +356,13 @@ def expression_syntax_error(expression: Any) -> str | None:
     return _syntax_message(text if is_template(text) else "{{ " + text + " }}", text)
 
 
-def _syntax_message(source: str, shown: str) -> str | None:
+def _syntax_message(source: str, display: str) -> str | None:
     from jinja2 import TemplateSyntaxError
 
     try:
         _parse(source)
     except TemplateSyntaxError as err:
-        return f"template syntax error in {shown.strip()[:80]!r}: {err.message}"
+        return f"template syntax error in {shown(display)}: {err.message}"
     return None
 
 

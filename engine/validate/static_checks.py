@@ -4,6 +4,8 @@
 - Every variable a template or expression uses is defined for each host it runs on: by the
   inventory, the play, the task or its blocks, an earlier `register:`/`set_fact`, a loop, `-e`,
   or the engine's own names. Uses guarded by `default(...)` or `is defined` are not required.
+- No template holds what the sandbox will refuse when it renders (`x.__class__`,
+  `items.append(1)`: engine/validate/sandbox_rules.py), task names included.
 - `delegate_to` names a host of the inventory (or localhost), and each module runs on the
   platform of the host it runs on.
 
@@ -31,10 +33,11 @@ from engine.load.templating import (
 from engine.load.yaml_marks import LDict, LList
 from engine.plan.graph import Node, Plan
 from engine.plan.variables import engine_names
+from engine.validate.sandbox_rules import sandbox_refusal
 
 #: keywords holding bare expressions (`when: x > 1`) and keywords holding templated values
 EXPRESSION_KEYS = ("when", "until", "changed_when", "failed_when")
-TEMPLATE_KEYS = ("delegate_to", "timeout", "retries", "delay", "not_before", "not_after", "deadline")
+TEMPLATE_KEYS = ("name", "delegate_to", "timeout", "retries", "delay", "not_before", "not_after", "deadline")
 _LOCALHOST = ("localhost", "127.0.0.1")
 
 #: (variable name, where it is used)
@@ -119,10 +122,15 @@ class _TaskFacts:
         if error:
             self.syntax.append(Problem(error, where))
             return
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                refused = sandbox_refusal(item if is_template(item) else "{{ " + item + " }}")
+                if refused:
+                    self.syntax.append(Problem(refused, where))
         self.uses.extend((name, where) for name in sorted(expression_names(value)))
 
     def _template(self, text: str, where: Location | None) -> None:
-        error = syntax_error(text)
+        error = syntax_error(text) or sandbox_refusal(text)
         if error:
             self.syntax.append(Problem(error, where))
             return

@@ -25,8 +25,11 @@ backups of all of them (and of every other server, see the policies) before it.
 
 from __future__ import annotations
 
+import json
 import ntpath
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.api.module import Module, ModuleFailed, Result, TaskContext
@@ -57,6 +60,40 @@ def operator_prompt(est: Estate, host: str, on_db: bool) -> str:
         f" on {host}: 'Upgrade an earlier version', installation {est.install_name}, licence key from the "
         f"inventory, {backup}. Approve when the wizard has finished."
     )
+
+
+def _baseline_file(ctx: TaskContext) -> Path:
+    return Path(ctx.run.state_dir) / "installer" / ctx.run.run_id / f"{ctx.host.name}.json"
+
+
+def recorded_log_before(ctx: TaskContext) -> str | None:
+    """The upgrade log's sha256 as it was before this run's first installer attempt on this host.
+
+    None when no attempt was made yet in this run (or the log did not exist then).
+    """
+    record = _baseline_file(ctx)
+    return json.loads(record.read_text(encoding="utf-8"))["log_sha256"] if record.exists() else None
+
+
+def log_before_this_upgrade(ctx: TaskContext, found_now: str | None) -> str | None:
+    """The log this upgrade must replace: the one found before the run's FIRST attempt on this host.
+
+    Recorded on the controller (the run's state folder) before the installer first starts, so an
+    attempt cut short (a controller killed while a simulated setup.exe ran in it, files written but
+    the registry not) and retried by `resume` compares with the log from before the upgrade, not
+    with the one its own first attempt wrote, which the retry writes again identically.
+    """
+    record = _baseline_file(ctx)
+    if record.exists():
+        return recorded_log_before(ctx)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_name(record.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump({"log_sha256": found_now}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, record)
+    return found_now
 
 
 class CrmInstaller(Module):
@@ -107,7 +144,7 @@ class CrmInstaller(Module):
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         est = crm.estate(ctx)
         done = state["registry"] == est.target_version and state["database"] == est.target_version
-        if done and state["log_sha256"] and not state["log_errors"]:
+        if done and state["log_sha256"] and state["log_sha256"] != recorded_log_before(ctx) and not state["log_errors"]:
             return None  # a database server's log with errors asks its gate again (a resume)
         return {
             "before": {k: state[k] for k in ("registry", "database")},
@@ -129,10 +166,10 @@ class CrmInstaller(Module):
             "installer", "response_files", "db" if on_db else "others"
         )
         output: dict[str, Any] = {"server": "database" if on_db else "other"}
-        log_before = None
+        log_before = recorded_log_before(ctx)
         # registry at target but no upgrade log: an installer run cut short, which a new run completes
         if state["registry"] != est.target_version or not state["log_sha256"]:
-            log_before = state["log_sha256"]
+            log_before = log_before_this_upgrade(ctx, state["log_sha256"])
             if response:
                 output.update(self._silent(ctx, est, str(response), args))
             else:

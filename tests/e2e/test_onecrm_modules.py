@@ -145,8 +145,8 @@ def test_a_backup_changed_since_it_was_verified_is_not_restored(onecrm_estate: A
         "onecrm-confirm-rollback",
     )
 
-    assert rolled.rc == 1
-    failed = [e for e in rolled.events() if e["event"] == "node_ended" and e["status"] == "failed"]
-    assert [e["task"] for e in failed] == ["The file backup the rollback restores"]
-    assert "changed since it was verified" in failed[0]["error"]
+    # refused before its first step (engine/execute/rollback_check.py), naming the backup
+    assert rolled.rc == 3, rolled.err
+    assert "refused before any step" in rolled.err and f"{backup} (" in rolled.err, rolled.err
+    assert [e for e in rolled.events() if e["event"] == "node_ended"] == []
     assert est.live.state(est.server) == updated

@@ -244,14 +244,12 @@ def test_a_backup_corrupted_after_it_was_verified_is_refused_by_the_restore(
     before = target(tmp_path)
 
     restore = run(tmp_path, hosts, RESTORE, "--from-run", upgrade_id, name="rollback.yml")
-    assert restore.rc == 1, restore.err + restore.out
+    # refused before its first step (engine/execute/rollback_check.py), naming the backup
+    assert restore.rc == 3, restore.err + restore.out
     assert "Traceback" not in restore.out + restore.err
-    refused = {
-        e["task"]: e["error"]
-        for e in restore.events()
-        if e["event"] == "node_ended" and e["status"] == "failed"
-    }
-    assert list(refused) == [task] and "sha256" in refused[task], refused
+    assert "refused before any step" in restore.err and f"web1:{corrupted} (" in restore.err, restore.err
+    assert "sha256" in restore.err and task  # the step that would have restored it never ran
+    assert [e for e in restore.events() if e["event"] == "node_ended"] == []
     assert target(tmp_path)[part] == before[part]  # the refused restore wrote nothing
 
 
@@ -283,8 +281,10 @@ def test_a_database_dump_corrupted_before_the_restore_is_refused(tmp_path: Path)
     dump.write_bytes(bytes(data))
 
     restore = run_cli(["run", "restore.yml", "-i", "inv.yml", "--from-run", backup_id, *JSONL], tmp_path)
-    step = failed_step(restore)
-    assert step["task"] == "restore" and "sha256" in step["error"].lower(), step["error"]
+    # refused before its first step (engine/execute/rollback_check.py), naming the dump
+    assert restore.rc == 3, restore.err + restore.out
+    assert f"{dump} (db:crm): sha256 " in restore.err, restore.err
+    assert [e for e in restore.events() if e["event"] == "node_ended"] == []
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT Parm_Value FROM custom_sysparams").fetchall() == [("7.3",)]
 

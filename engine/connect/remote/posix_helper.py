@@ -998,8 +998,17 @@ def process_run(
     """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group."""
     import subprocess
 
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise Fail("invalid", "argv must be a non-empty list of strings")
+    for at, item in enumerate(argv):
+        if "\0" in item:
+            raise Fail("invalid", f"argv[{at}] contains a NUL character (\\0) at position {item.index(chr(0))}: "
+                       "a program argument ends at NUL")  # fmt: skip
+        try:
+            item.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise Fail("invalid", f"argv[{at}] contains U+{ord(item[exc.start]):04X} at position {exc.start}: "
+                       "a lone surrogate is not a character and cannot be passed to a program") from None
     command = argv[0]
     if _flag(shell, "shell"):
         argv = ["/bin/sh", "-c"] + argv

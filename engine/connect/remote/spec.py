@@ -130,6 +130,45 @@ ERROR_KINDS = frozenset(
 )
 
 
+#: the arguments whose strings reach a program's command line or environment
+_PROGRAM_TEXT = {"process.run": ("argv", "cwd", "env"), "service.install": ("executable", "arguments")}
+
+
+def text_problem(label: str, text: str) -> str | None:
+    """Why a string cannot be passed to a program, or None. The value itself is never shown.
+
+    NUL ends a C string (POSIX `execve`) and a Windows command line, so the program would get a
+    shorter argument than asked; a lone UTF-16 surrogate is no character, and neither UTF-8 (the
+    helpers' frames) nor a POSIX argument can carry it (U+DC80-U+DCFF excepted: Python's
+    `surrogateescape` form of a raw byte on POSIX).
+    """
+    for at, char in enumerate(text):
+        if char == "\0":
+            return f"{label} contains a NUL character (\\0) at position {at}: a program argument ends at NUL"
+        if "\ud800" <= char <= "\udfff" and not "\udc80" <= char <= "\udcff":
+            return (
+                f"{label} contains U+{ord(char):04X} at position {at}: a lone surrogate is not a character "
+                "and cannot be passed to a program"
+            )
+    return None
+
+
+def _program_text_problem(op: str, args: dict) -> str | None:
+    for name in _PROGRAM_TEXT.get(op, ()):
+        value = args.get(name)
+        items = (
+            [(f"{name}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list)
+            else [pair for k, v in value.items() for pair in ((f"{name} name {k!r}", k), (f"{name} {k!r}", v))]
+            if isinstance(value, dict)
+            else [(name, value)]
+        )  # fmt: skip
+        for label, text in items:
+            problem = text_problem(label, text) if isinstance(text, str) else None
+            if problem:
+                return problem
+    return None
+
+
 def check_call(op: str, args: dict) -> str | None:
     """Why a call does not fit the contract, or None when it does (used before sending)."""
     spec = PRIMITIVES.get(op)
@@ -141,4 +180,4 @@ def check_call(op: str, args: dict) -> str | None:
     extra = sorted(set(args) - spec.arguments)
     if extra:
         return f"{op}: unknown argument(s) {', '.join(extra)}"
-    return None
+    return _program_text_problem(op, args)

@@ -55,8 +55,12 @@ function Invoke-CutoverProcessRun {
         @($argv | Where-Object { -not ($_ -is [string]) }).Count -gt 0) {
         Stop-CutoverCall 'invalid' 'argv must be a non-empty list of strings'
     }
-    if (@($argv | Where-Object { $_.IndexOf([char]0) -ge 0 }).Count -gt 0) {
-        Stop-CutoverCall 'invalid' 'argv must not contain NUL (a Windows command line would end there)'
+    for ($at = 0; $at -lt $argv.Count; $at++) {
+        $nul = $argv[$at].IndexOf([char]0)
+        if ($nul -ge 0) {
+            $why = 'argv[{0}] contains a NUL character (\0) at position {1}: a Windows command line ends at NUL'
+            Stop-CutoverCall 'invalid' ($why -f $at, $nul)
+        }
     }
     $useShell = Get-CutoverFlag $a.shell $false 'shell'
     $timeout = $a.timeout
