@@ -93,6 +93,8 @@ class HelperConnection(Connection):
         self.helper_pid: int | None = None
         #: Python version of the helper's interpreter on the target.
         self.python_version: str | None = None
+        #: Path of that interpreter on the target (sys.executable), for tools that need a Python there.
+        self.python_executable: str | None = None
 
     # ------------------------------------------------------------------ what subclasses say
 
@@ -161,6 +163,7 @@ class HelperConnection(Connection):
             )
         self.helper_pid = hello.get("pid")
         self.python_version = hello.get("python")
+        self.python_executable = hello.get("executable") or None
 
     def call(self, calls: list[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]:
         """One batch in one round trip; a dead helper is replaced first, transparently."""

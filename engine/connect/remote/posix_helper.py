@@ -8,7 +8,8 @@ trip and no process start. This file must stay self-contained (stdlib only, pyth
 it is executed on hosts where the engine is not installed.
 
 Frames: `<decimal length>\\n<compact JSON>` in both directions. The first frame the helper
-writes is a hello `{"hello": PROTOCOL, "pid", "python"}` so the controller knows it is up.
+writes is a hello `{"hello": PROTOCOL, "pid", "python", "executable"}` so the controller knows it
+is up (and which interpreter runs it: tools that need a Python on the host use the same one).
 When stdin closes (controller gone, timeout, interrupt) the helper kills the process groups of
 every command it started and exits: remote work never outlives its controller.
 """
@@ -764,7 +765,7 @@ def _write_tar(src: str, members: list[tuple[str, os.stat_result]], stream: Any)
                 "{}\0{}\n".format(rel.replace(os.sep, "/"), digest).encode("utf-8", "surrogateescape")
             )
             files += 1
-            total += info.size
+            total += st.st_size  # a hard link's tar entry is empty: count the file it is
     return {"digest": tree.hexdigest(), "files": files, "bytes": total}
 
 
@@ -1578,7 +1579,12 @@ def _serve(stdin: Any, stdout: Any) -> None:
     inbox = queue.Queue()
     threading.Thread(target=_reader, args=(stdin, inbox), daemon=True).start()
     stdout.write(MARK)
-    hello = {"hello": PROTOCOL, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3]))}
+    hello = {
+        "hello": PROTOCOL,
+        "pid": os.getpid(),
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "executable": sys.executable,
+    }
     _write_frame(stdout, hello)
     while True:
         try:
