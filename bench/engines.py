@@ -11,7 +11,9 @@ cutover's and pyinfra's runs do.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import sys
 import textwrap
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -239,4 +241,52 @@ class Pyinfra(Engine):
         return Prepared(argv, workdir, child_env(), self)
 
 
-ENGINES: dict[str, type[Engine]] = {"cutover": Cutover, "ansible": Ansible, "pyinfra": Pyinfra}
+class CutoverEarly(Cutover):
+    """cutover with its SSH connections started when the inventory is read (bench/_early_connect.py)."""
+
+    name = "cutover-early"
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        prepared = super().prepare(workload, target, workdir)
+        wrapper = [
+            sys.executable,
+            str(Path(__file__).with_name("_early_connect.py")),
+            str(workdir / "trace.json"),
+        ]
+        prepared.argv = [*wrapper, *prepared.argv[1:]]
+        return prepared
+
+
+class SshFloor(Engine):
+    """Not an engine: the physical floor of W1 over SSH, one `ssh HOST true` per host, all at once.
+
+    Each host's connection is made exactly as the engines make theirs (the same client config:
+    key exchange, keys, known hosts) and runs the workload's commands in one session: what no
+    SSH-based engine can go below on this machine.
+    """
+
+    name = "ssh-floor"
+
+    def supports(self, workload: Workload) -> str | None:
+        if workload.transport != "ssh" or workload.kind != "true":
+            return "the floor is measured for `true` over SSH only"
+        return None
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        hosts = target.hosts(workload.hosts)
+        commands = "; ".join(["true"] * workload.tasks)
+        script = (
+            'for h in "$@"; do ssh -F "$CONFIG" "$h" ' + shlex.quote(commands) + " & done; "
+            'status=0; for job in $(jobs -p); do wait "$job" || status=1; done; exit $status'
+        )
+        argv = ["sh", "-c", script, "sh", *hosts]
+        return Prepared(argv, workdir, child_env(CONFIG=str(target.ssh_config)), self)
+
+
+ENGINES: dict[str, type[Engine]] = {
+    "cutover": Cutover,
+    "ansible": Ansible,
+    "pyinfra": Pyinfra,
+    "cutover-early": CutoverEarly,
+    "ssh-floor": SshFloor,
+}

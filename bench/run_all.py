@@ -213,7 +213,7 @@ def main() -> None:
     sections = options.only or list(SECTIONS)
 
     OUT.mkdir(exist_ok=True)
-    if any(e != "cutover" for e in options.engines):
+    if any(e in ("ansible", "pyinfra") for e in options.engines):
         _env.ensure_others()
     started = dt.datetime.now().astimezone()
     raw: dict = {
