@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from functools import cache
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
@@ -91,6 +92,9 @@ class HelperConnection(Connection):
         self._interrupted = threading.Event()
         #: the helper said hello: batches can go (False while only `start()` ran)
         self._ready = False
+        #: called with the values of each progress frame a long call sends before its answer
+        #: (bytes, bytes_total, files, files_total, op); set it around the call to watch
+        self.on_progress: Callable[[dict[str, Any]], None] | None = None
         #: Process id of the helper on the target, from its hello (for diagnostics and tests).
         self.helper_pid: int | None = None
         #: Python version of the helper's interpreter on the target.
@@ -195,6 +199,13 @@ class HelperConnection(Connection):
         try:
             self._send(b"%d\n%s" % (len(body), body), deadline)
             answers = self._receive(deadline)
+            while isinstance(answers, dict) and "progress" in answers:  # interim, then the answer
+                if self.on_progress is not None:
+                    try:
+                        self.on_progress(dict(answers["progress"]))
+                    except Exception:  # noqa: BLE001 - progress is shown at best; the answer must still be read
+                        self.on_progress = None
+                answers = self._receive(deadline)
         except _Expired:
             self._discard()
             raise TaskTimeout(

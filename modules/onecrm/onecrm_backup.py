@@ -119,7 +119,8 @@ class OnecrmBackup(Module):
         for extension, fmt in ((".tar.zst", "tar.zst"), (".tar.gz", "tar.gz")):
             dest = one.backup_path(ctx, st, "files", extension)
             try:
-                return dest, remote.call("archive.create", src=st.install_path, dest=dest, format=fmt)
+                with one.progress_shown(ctx, remote, f"archiving {st.install_path}"):
+                    return dest, remote.call("archive.create", src=st.install_path, dest=dest, format=fmt)
             except PrimitiveFailed as exc:
                 if exc.kind != "unsupported" or fmt == "tar.gz":
                     raise

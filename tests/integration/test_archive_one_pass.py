@@ -217,3 +217,36 @@ def test_a_stream_the_tester_rejects_fails_the_call(helper: Any, tmp_path: Path)
 
     assert "zstd -q -t exited with" in str(info.value)
     assert list(dest.parent.iterdir()) == []
+
+
+def test_a_long_archive_reports_its_progress_before_the_answer(helper: Any, tmp_path: Path) -> None:
+    real = _need(ZSTD, "zstd")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i:02d}.bin").write_bytes(os.urandom(100_000))
+    # a compressor that takes its time to start: the archive lasts longer than a report interval
+    fake(tmp_path / "bin", "zstd", f'case " $* " in *" -t "*) ;; *) sleep 1.5;; esac\nexec "{real}" "$@"\n')
+    remote = helper(f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    reports: list[dict[str, Any]] = []
+    remote.connection.on_progress = reports.append
+
+    made = remote.call("archive.create", src=str(src), dest=str(tmp_path / "a.tar.zst"))
+
+    assert made["tree"]["files"] == 40  # the answer after the reports, intact
+    assert reports, "no progress report during a 1.5 s archive"
+    for report in reports:
+        assert report["op"] == "archive.create" and report["files_total"] == 40
+        assert 0 < report["bytes"] <= report["bytes_total"] == 4_000_000
+    assert remote.call("file.tree_hash", path=str(src)) == made["tree"]  # the channel is in step
+
+
+def test_progress_reads_as_throughput_and_time_left() -> None:
+    from modules.onecrm._onecrm import throughput_text
+
+    text = throughput_text(
+        "archiving /srv/1crm", {"bytes": 400e6, "bytes_total": 1000e6, "files": 12000}, 5.0
+    )
+
+    assert text == "archiving /srv/1crm: 400 of 1,000 MB, 80.0 MB/s, 2,400 files/s, about 8 s left"
+    assert throughput_text("x", {"bytes": 0, "bytes_total": 10e6}, 0.0) == "x: 0 of 10 MB, 0.0 MB/s"

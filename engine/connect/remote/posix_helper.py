@@ -735,6 +735,9 @@ def _write_tar(src: str, members: list[tuple[str, os.stat_result]], stream: Any)
     tree = hashlib.sha256()
     files = total = 0
     by_inode: dict[tuple[int, int], str] = {}
+    expected = sum(st.st_size for _rel, st in members if stat.S_ISREG(st.st_mode))
+    regular = sum(1 for _rel, st in members if stat.S_ISREG(st.st_mode))
+    _started()
     try:
         tar = tarfile.open(fileobj=stream, mode="w|", bufsize=CHUNK, copybufsize=CHUNK)
     except TypeError:  # Python before 3.8: 16 KiB copies
@@ -766,6 +769,9 @@ def _write_tar(src: str, members: list[tuple[str, os.stat_result]], stream: Any)
             )
             files += 1
             total += st.st_size  # a hard link's tar entry is empty: count the file it is
+            _progress(
+                op="archive.create", bytes=total, bytes_total=expected, files=files, files_total=regular
+            )
     return {"digest": tree.hexdigest(), "files": files, "bytes": total}
 
 
@@ -1267,7 +1273,9 @@ def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[st
         if not os.path.isdir(dest):
             os.makedirs(dest)
             root = os.path.realpath(dest)
-        files = 0
+        files = written = 0
+        wanted = sum(m.size for m, _t in plan if m.kind == "file")
+        _started()
         for m, target in plan:
             parent = os.path.dirname(target)
             if not os.path.isdir(parent):
@@ -1289,7 +1297,11 @@ def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[st
                     shutil.copyfileobj(fh, out, CHUNK)
                 os.chmod(target, (m.mode & 0o777) or 0o644)
                 os.utime(target, (m.mtime, m.mtime))
+                written += m.size
             files += 1
+            _progress(
+                op="archive.extract", bytes=written, bytes_total=wanted, files=files, files_total=len(plan)
+            )
     return {"changed": files > 0, "files": files}
 
 
@@ -1541,6 +1553,30 @@ def service_set(
 # --------------------------------------------------------------------------- the frame loop
 
 
+#: where progress frames go (the protocol stream, once the hello is out) and when the last went
+_PROGRESS = {"out": None, "last": 0.0}
+PROGRESS_EVERY = 1.0
+
+
+def _progress(**values: Any) -> None:
+    """A `{"progress": {...}}` frame before the batch's answer, at most once a second.
+
+    Long primitives (archives) call this as they go; the controller passes the values to
+    whoever watches the call (a module showing MB/s and the time left) and reads on. Called only
+    from the thread answering the batch, so frames never interleave.
+    """
+    out, now = _PROGRESS["out"], time.monotonic()
+    if out is None or now - _PROGRESS["last"] < PROGRESS_EVERY:
+        return
+    _PROGRESS["last"] = now
+    _write_frame(out, {"progress": values})
+
+
+def _started() -> None:
+    """A long primitive begins: its first progress frame comes a full interval later."""
+    _PROGRESS["last"] = time.monotonic()
+
+
 def _read_frame(stream: Any) -> bytes | None:
     header = stream.readline()
     if not header:
@@ -1586,6 +1622,7 @@ def _serve(stdin: Any, stdout: Any) -> None:
         "executable": sys.executable,
     }
     _write_frame(stdout, hello)
+    _PROGRESS["out"] = stdout
     while True:
         try:
             calls = json.loads(inbox.get())
