@@ -35,7 +35,7 @@ from engine.connect.winrm import WinRMConnection  # noqa: E402
 from engine.core.model import Host  # noqa: E402
 from tests.support.winrm_endpoint import WinRMEndpoint  # noqa: E402
 
-PRIMITIVES = Path(engine.connect.remote.__file__).with_name("primitives.ps1")
+PRIMITIVES = Path(engine.connect.remote.__file__).with_name("powershell")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ by `ModuleRegistry().names()` gets a section: its file docstring (the why), its 
 it is destructive or runs on the controller, and one row per argument from its JSON Schema.
 `tests/unit/test_modules_doc.py` fails when the committed file differs from this script's output.
 
+Before the reference comes "Writing your own module" (what an operator's module imports, where
+it lives, the contract), whose example is `docs/examples/library/maintenance_notice.py` shown
+verbatim: a real file that ruff checks, and that tests/e2e/test_module_example.py runs from the
+text of docs/modules.md.
+
 Usage: `python docs/gen_modules.py` (write) or `python docs/gen_modules.py --check` (exit 1 when stale).
 """
 
@@ -36,6 +41,96 @@ Platforms: `posix` (SSH and local hosts), `windows` (WinRM and simulated hosts),
 or removes something a rollback would need: the planner requires a verified backup of what it
 `destroys()` upstream of it.
 """
+
+#: The example module of "Writing your own module", shown verbatim (ruff checks it like any code).
+EXAMPLE = ROOT / "docs" / "examples" / "library" / "maintenance_notice.py"
+
+#: How an operator adds a module. tests/e2e/test_module_example.py takes the example out of
+#: docs/modules.md, puts it in a playbook's library/ and runs it, so the text cannot drift.
+WRITING_YOUR_OWN = """## Writing your own module
+
+When an estate needs a step that no built-in module takes, write a module for it rather than a
+`shell:` task: it gets check mode, `--diff`, the schema check at load time and a result the
+journal can keep, like the built-in ones.
+
+**Where it lives.** `library/<name>.py` next to the playbook: for `playbooks/sagecrm/upgrade.yml`,
+`playbooks/sagecrm/library/maintenance_notice.py` is the module `maintenance_notice`. The file's
+stem is the name used in tasks, and a library module wins over a built-in of the same name. The
+file is imported only when a playbook uses it, on its own (keep it in one file); one that fails to
+import, or that does not define exactly one `Module` subclass, is refused as bad input (exit 2)
+naming the file.
+
+**What it imports.** The module API, `engine.api.module`: `Module` (the base class),
+`TaskContext` (what one task sees: `host`, `vars`, `run`, `check_mode`, `render`, and
+`require_remote()`), `Result` (what the task did) and `ModuleFailed` (an expected failure, shown
+as the step's error with its message). `ctx.require_remote()` returns the host's
+`engine.api.primitives.Remote`: `call(op, **args)` returns a primitive's value or raises,
+`try_call(op, **args)` returns `(value, None)` or `(None, answer)` with the host's `error` and
+`kind`. The primitives (`file.read`, `file.write`, `process.run`, `service.get`, ...) and their
+arguments are listed in `engine/connect/remote/spec.py`; they take data, never shell text, so no
+value is pasted into a command. Database steps use `engine.db`. Nothing else of `engine` is part of
+the contract: a module opens no connection and imports neither the executor nor the CLI (the
+import rules in `pyproject.toml` hold the built-in modules to the same).
+
+**The contract.** Class attributes and methods of `Module`:
+
+- `schema`: the JSON Schema (draft 2020-12) of the arguments. Every task is checked against it
+  when the playbook loads, so a missing or unknown argument is a `file:line:col` error before
+  anything runs; give `"additionalProperties": false` and a `description` per argument (this page
+  is generated from them).
+- `check(ctx, args)` reads the current state and changes nothing; `diff(ctx, args, state)`
+  returns the change still needed, or `None` when there is none; `apply(ctx, args, change)` makes
+  it and returns a `Result`. The default `run` calls the three in turn and stops after `diff` in
+  check mode (`-C`), so a second run reports `ok`, and a change holding `before`/`after` is what
+  `--diff` shows. A module that is an action rather than a state (`command`, `gate`) overrides
+  `run` instead; `supports_check = False` says it cannot predict its effect (check mode skips it).
+- `undo(ctx, args, recorded)`, optional: put the change back from its journaled result
+  (`recorded["output"]`), so keep what was there before in `Result.output`. A module that has
+  one is listed with "has undo" below; the engine does not call it on its own during a run.
+- `platforms`: where it runs, among `posix`, `windows` and `controller` (default: `posix` and
+  `windows`; `controller` modules need no connection). A task aimed at a host of another platform
+  is refused by `cutover validate`, before any host is touched.
+- `destructive`, `destroys(args, host)` and `protects(args, host)`: a destructive module
+  overwrites or removes something a rollback needs and names it in `destroys()`
+  (`files:<host>:<path>`, `db:<target>`, `registry:<host>:<key>`, ...); the planner refuses the
+  plan unless a step before it `protects()` the same resource with a verified backup, which that
+  step records as an `Artifact` in `Result.artifacts` (`--allow-unprotected` overrides, and says so
+  in the journal and report).
+- `secret_args`: the names of arguments whose values are masked in the console, the journal and
+  every report; a secret learnt at run time goes to `ctx.run.add_secret(value)`.
+- `provides_facts`: the variables the module sets through `Result.facts`, so `validate` knows
+  that later tasks may use them.
+
+**An example.** This module keeps the notice that CRM users see during an upgrade window:
+`check` reads the file through the `file.read` primitive (a missing file is no error, just no
+notice yet), `diff` compares it with the text asked for, and `apply` writes it with `file.write`,
+which replaces the file atomically on the host. (It is `docs/examples/library/{example}`.)
+
+```python
+{code}```
+
+A playbook uses it like any module; the first run reports `changed`, the next ones `ok`, and
+`cutover run ... -C -D` shows the before and after without writing:
+
+```yaml
+- name: tell the users
+  hosts: web
+  tasks:
+    - name: maintenance notice
+      maintenance_notice:
+        path: C:/Program Files (x86)/Sage/CRM/CRM/WWWRoot/maintenance.txt
+        text: "CRM is being upgraded until 18:00."
+```
+"""
+
+
+#: Opens the generated reference: everything below it comes from the modules themselves.
+BUILTIN_HEADING = "## Built-in modules\n"
+
+
+def writing_your_own() -> str:
+    """The "Writing your own module" section, with the example module's current text."""
+    return WRITING_YOUR_OWN.format(example=EXAMPLE.name, code=EXAMPLE.read_text(encoding="utf-8"))
 
 
 def type_text(schema: dict[str, Any]) -> str:
@@ -116,7 +211,8 @@ def render(registry: ModuleRegistry | None = None) -> str:
     """The whole reference, modules in name order."""
     registry = registry or ModuleRegistry()
     names = registry.names()
-    parts = [HEADER, "Modules: " + ", ".join(f"[`{n}`](#{n})" for n in names) + ".", ""]
+    index = "Modules: " + ", ".join(f"[`{n}`](#{n})" for n in names) + "."
+    parts = [HEADER, writing_your_own(), BUILTIN_HEADING, index, ""]
     parts += [section(name, registry.get(name)) for name in names]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -166,8 +166,7 @@ def attrs_to_change(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> di
 
 def pathmod(ctx: TaskContext) -> Any:
     """posixpath or ntpath, by the host's platform (paths are the host's, not the controller's)."""
-    platform = ctx.remote.platform if ctx.remote is not None else ctx.host.platform
-    return ntpath if platform in ("windows", "sim") else posixpath
+    return ntpath if ctx.platform == "windows" else posixpath
 
 
 def is_within(ctx: TaskContext, child: str, parent: str) -> bool:

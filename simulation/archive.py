@@ -18,9 +18,10 @@ import stat
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simulation.core import SimError, arg_bool, op
+from simulation.core import HostState, arg_bool, op
+from simulation.errors import SimError
 from simulation.files import (
     file_digest,
     make_dirs,
@@ -29,9 +30,6 @@ from simulation.files import (
     target,
 )
 from simulation.paths import WinPath
-
-if TYPE_CHECKING:
-    from simulation.host import SimHost
 
 _BAD = re.compile(r'[<>:"|?*\x00-\x1f]')
 
@@ -54,7 +52,7 @@ def _add(archive: zipfile.ZipFile, name: str, real: Path) -> None:
 
 
 @op("archive.create")
-def archive_create(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def archive_create(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     fmt = str(args.get("format") or "zip").lower()
     if fmt != "zip":
         raise SimError("unsupported", f"format {fmt!r} is not available on Windows hosts (zip only)")
@@ -95,7 +93,7 @@ def archive_create(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     return {"sha256": file_digest(dest_real), "size": size, "entries": count}
 
 
-def _open_zip(host: SimHost, args: dict[str, Any], name: str) -> tuple[WinPath, Path]:
+def _open_zip(host: HostState, args: dict[str, Any], name: str) -> tuple[WinPath, Path]:
     path, real = target(host, args, name)
     if not real.is_file():
         raise SimError("not_found", f"Cannot find path '{path}' because it does not exist.")
@@ -103,7 +101,7 @@ def _open_zip(host: SimHost, args: dict[str, Any], name: str) -> tuple[WinPath, 
 
 
 @op("archive.verify")
-def archive_verify(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def archive_verify(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     _path, real = _open_zip(host, args, "path")
     answer: dict[str, Any] = {
         "ok": True,
@@ -144,7 +142,7 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict[str, Any]:
 
 
 @op("archive.list")
-def archive_list(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def archive_list(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     _path, real = _open_zip(host, args, "path")
     try:
         with zipfile.ZipFile(real) as archive:
@@ -161,7 +159,7 @@ def archive_list(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("archive.extract")
-def archive_extract(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def archive_extract(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     overwrite = arg_bool(args, "overwrite", True)
     strip = args.get("strip", 0) or 0
     if not isinstance(strip, int) or isinstance(strip, bool) or strip < 0:
@@ -194,7 +192,7 @@ def _plan(archive: zipfile.ZipFile, strip: int) -> list[tuple[zipfile.ZipInfo, d
 
 
 def _extract(
-    host: SimHost, archive: zipfile.ZipFile, plan: list, dest: WinPath, overwrite: bool
+    host: HostState, archive: zipfile.ZipFile, plan: list, dest: WinPath, overwrite: bool
 ) -> dict[str, Any]:
     writes, needed = [], 0
     for info, member in plan:

@@ -2,8 +2,11 @@
 
 A rule is `{"op": "service.set", "match": {"name": "W3SVC"}, "mode": "once", "count": 1,
 "kind": "failed", "error": "text", "latency": 0.5}` or `{"disk_full": "C"}`:
-- `op` is a glob over primitive names (`iis.*`); `match` a subset of the call's arguments
-  (strings compared as case-insensitive globs, other values by equality);
+- `op` is a glob over primitive names (`iis.*`); `match` a subset of the call's arguments:
+  strings are case-insensitive globs; for a list argument (`argv`) a string is matched against
+  the whole command line (the items joined by spaces: `"*setup.exe /s*"`) and a list item by
+  item from the start, extra items of the call allowed (`["*setup.exe", "/s"]`); a mapping
+  (`env`) is a subset of the argument's keys, matched the same way; other values by equality;
 - `mode`: `once` fails the first `count` matching calls (default 1), `always` every one,
   `after` lets `count` matching calls pass and fails every later one;
 - `kind`: an error kind of the spec, or `connection` (the connection drops); a rule with only
@@ -17,7 +20,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from engine.connect.remote.spec import ERROR_KINDS
+from engine.connect.remote.spec import ERROR_KINDS, PRIMITIVES
 from engine.core.errors import UserError, closest
 
 MODES = ("once", "always", "after")
@@ -62,6 +65,16 @@ def normalize(rule: Any, disks: dict[str, Any]) -> dict[str, Any]:
     match = rule.get("match", {})
     if not isinstance(match, dict):
         raise UserError(f"simulated fault on {op}: match must be a mapping of argument values")
+    spec = PRIMITIVES.get(op)
+    for name in match:
+        if spec is not None and name not in spec.arguments:
+            hint = closest(str(name), sorted(spec.arguments))
+            raise UserError(
+                f"simulated fault on {op}: {op} has no argument {name!r}, so the rule would never match",
+                hint=f"did you mean {hint!r}?"
+                if hint
+                else f"its arguments: {', '.join(sorted(spec.arguments))}",
+            )
     return {
         "op": op,
         "match": dict(match),
@@ -94,13 +107,21 @@ def disk_full(rules: list[dict[str, Any]], drive: str) -> bool:
 
 
 def _matches(wanted: dict[str, Any], args: dict[str, Any]) -> bool:
-    for name, expected in wanted.items():
-        if name not in args:
-            return False
-        actual = args[name]
-        if isinstance(expected, str) and isinstance(actual, str):
-            if not fnmatchcase(actual.casefold(), expected.casefold()):
-                return False
-        elif actual != expected:
-            return False
-    return True
+    return all(name in args and _value_matches(expected, args[name]) for name, expected in wanted.items())
+
+
+def _value_matches(expected: Any, actual: Any) -> bool:
+    """One argument against the rule's value (see the module docstring)."""
+    if isinstance(expected, str):
+        if isinstance(actual, list) and all(isinstance(item, str) for item in actual):
+            actual = " ".join(actual)
+        return isinstance(actual, str) and fnmatchcase(actual.casefold(), expected.casefold())
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) >= len(expected)
+            and all(_value_matches(e, a) for e, a in zip(expected, actual, strict=False))
+        )
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and _matches(expected, actual)
+    return bool(actual == expected)

@@ -17,13 +17,11 @@ import shutil
 import time
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simulation.core import SimError, arg_bool, op
+from simulation.core import HostState, arg_bool, op
+from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
-
-if TYPE_CHECKING:
-    from simulation.host import SimHost
 
 DEFAULT_OWNER = "BUILTIN\\Administrators"
 DEFAULT_GROUP = "NT AUTHORITY\\SYSTEM"
@@ -43,7 +41,7 @@ def os_error_kind(exc: OSError) -> str:
     }.get(exc.errno or 0, "failed")
 
 
-def target(host: SimHost, args: dict[str, Any], name: str = "path") -> tuple[WinPath, Path]:
+def target(host: HostState, args: dict[str, Any], name: str = "path") -> tuple[WinPath, Path]:
     """The Windows path of an argument (with the case found on disk) and its real file."""
     path = parse_path(args.get(name))
     host.require_drive(path)
@@ -73,7 +71,7 @@ def normalize_mode(value: Any, is_dir: bool) -> str:
     return "0644" if writable else "0444"
 
 
-def attrs_of(host: SimHost, path: WinPath, is_dir: bool) -> dict[str, str]:
+def attrs_of(host: HostState, path: WinPath, is_dir: bool) -> dict[str, str]:
     stored = host.state.get("attrs", {}).get(str(path).casefold(), {})
     return {
         "mode": normalize_mode(stored.get("mode", "0755" if is_dir else "0644"), is_dir),
@@ -82,7 +80,7 @@ def attrs_of(host: SimHost, path: WinPath, is_dir: bool) -> dict[str, str]:
     }
 
 
-def apply_attrs(host: SimHost, path: WinPath, is_dir: bool, args: dict[str, Any]) -> tuple[dict, dict]:
+def apply_attrs(host: HostState, path: WinPath, is_dir: bool, args: dict[str, Any]) -> tuple[dict, dict]:
     """Set mode/owner/group where the arguments ask and they differ -> (before, after)."""
     before = attrs_of(host, path, is_dir)
     after = dict(before)
@@ -99,14 +97,14 @@ def apply_attrs(host: SimHost, path: WinPath, is_dir: bool, args: dict[str, Any]
     return before, after
 
 
-def forget_attrs(host: SimHost, path: WinPath) -> None:
+def forget_attrs(host: HostState, path: WinPath) -> None:
     prefix = str(path).casefold()
     attrs = host.state.get("attrs", {})
     for key in [k for k in attrs if k == prefix or k.startswith(prefix + "\\")]:
         del attrs[key]
 
 
-def move_attrs(host: SimHost, src: WinPath, dest: WinPath) -> None:
+def move_attrs(host: HostState, src: WinPath, dest: WinPath) -> None:
     old, new = str(src).casefold(), str(dest).casefold()
     attrs = host.state.get("attrs", {})
     for key in [k for k in attrs if k == old or k.startswith(old + "\\")]:
@@ -114,14 +112,14 @@ def move_attrs(host: SimHost, src: WinPath, dest: WinPath) -> None:
 
 
 # --- building blocks shared with archives and plug-ins ------------------------------------------
-def folder_changed(host: SimHost, real: Path) -> None:
+def folder_changed(host: HostState, real: Path) -> None:
     """Adding or removing a name changes its folder's time, as on NTFS (kept on the sim clock)."""
     parent = real.parent
     if parent.is_dir() and parent != host.fs.root and host.fs.root in parent.parents:
         os.utime(parent, (host.now(), host.now()))
 
 
-def place(host: SimHost, tmp: Path, real: Path, mtime: float | None) -> None:
+def place(host: HostState, tmp: Path, real: Path, mtime: float | None) -> None:
     """Move a finished temp file into place (atomic), with its time and its folder's time set."""
     os.replace(tmp, real)
     if mtime is not None:
@@ -129,7 +127,7 @@ def place(host: SimHost, tmp: Path, real: Path, mtime: float | None) -> None:
     folder_changed(host, real)
 
 
-def require_parent(host: SimHost, path: WinPath) -> None:
+def require_parent(host: HostState, path: WinPath) -> None:
     parent = host.fs.locate(path.parent)
     if not parent.is_dir():
         raise SimError(
@@ -137,7 +135,7 @@ def require_parent(host: SimHost, path: WinPath) -> None:
         )
 
 
-def make_dirs(host: SimHost, path: WinPath) -> bool:
+def make_dirs(host: HostState, path: WinPath) -> bool:
     """Create a folder and its parents; True when something was created."""
     real = host.fs.locate(path)
     if real.is_dir():
@@ -158,7 +156,7 @@ def make_dirs(host: SimHost, path: WinPath) -> bool:
     return True
 
 
-def write_file(host: SimHost, path: WinPath, data: bytes) -> None:
+def write_file(host: HostState, path: WinPath, data: bytes) -> None:
     """Atomically replace a file's content (disk accounted, simulated mtime)."""
     real = host.fs.locate(path)
     old = real.stat().st_size if real.is_file() else 0
@@ -169,7 +167,7 @@ def write_file(host: SimHost, path: WinPath, data: bytes) -> None:
     place(host, tmp, real, host.changed(f"write {host.fs.display(path)}"))
 
 
-def copy_file(host: SimHost, src: Path, dest: Path) -> None:
+def copy_file(host: HostState, src: Path, dest: Path) -> None:
     """Copy a file keeping its modification time, as Copy-Item does."""
     host.tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = host.tmp_dir / "copy.tmp"
@@ -177,7 +175,7 @@ def copy_file(host: SimHost, src: Path, dest: Path) -> None:
     place(host, tmp, dest, None)
 
 
-def remove_path(host: SimHost, path: WinPath, recursive: bool) -> bool:
+def remove_path(host: HostState, path: WinPath, recursive: bool) -> bool:
     real = host.fs.locate(path)
     if not real.exists():
         return False
@@ -210,14 +208,14 @@ def tree_bytes(root: Path) -> int:
     )
 
 
-def _backup_name(host: SimHost, path: WinPath) -> WinPath:
+def _backup_name(host: HostState, path: WinPath) -> WinPath:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(host.now()))
     return path.parent.child(f"{path.name}.{stamp}.bak")
 
 
 # --- primitives -------------------------------------------------------------------------------
 @op("file.stat")
-def file_stat(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_stat(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args)
     if not real.exists():
         return {"exists": False}
@@ -235,7 +233,7 @@ def file_stat(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _existing_file(host: SimHost, args: dict[str, Any]) -> tuple[WinPath, Path]:
+def _existing_file(host: HostState, args: dict[str, Any]) -> tuple[WinPath, Path]:
     path, real = target(host, args)
     if not real.exists():
         raise SimError("not_found", f"Cannot find path '{path}' because it does not exist.")
@@ -245,7 +243,7 @@ def _existing_file(host: SimHost, args: dict[str, Any]) -> tuple[WinPath, Path]:
 
 
 @op("file.hash")
-def file_hash(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_hash(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     algorithm = str(args.get("algorithm") or "sha256").lower()
     if algorithm not in HASHES:
         raise SimError("invalid", f"algorithm must be one of {', '.join(HASHES)}, not {algorithm!r}")
@@ -254,7 +252,7 @@ def file_hash(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("file.read")
-def file_read(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_read(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     limit = args.get("max_bytes")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise SimError("invalid", f"max_bytes must be a whole number >= 0, not {limit!r}")
@@ -279,7 +277,7 @@ def decode_b64(value: Any, name: str) -> bytes:
 
 
 @op("file.write")
-def file_write(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_write(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     data = decode_b64(args.get("content_b64"), "content_b64")
     backup = arg_bool(args, "backup", False)
     path, real = target(host, args)
@@ -304,7 +302,7 @@ def file_write(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("file.mkdir")
-def file_mkdir(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_mkdir(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     parents = arg_bool(args, "parents", True)
     path, real = target(host, args)
     if not parents and not real.exists():
@@ -315,14 +313,14 @@ def file_mkdir(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("file.remove")
-def file_remove(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_remove(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     recursive = arg_bool(args, "recursive", False)
     path, _real = target(host, args)
     return {"changed": remove_path(host, path, recursive)}
 
 
 @op("file.touch")
-def file_touch(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_touch(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args)
     created = False
     if real.exists():
@@ -337,7 +335,7 @@ def file_touch(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("file.attrs")
-def file_attrs(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_attrs(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args)
     if not real.exists():
         raise SimError("not_found", f"Cannot find path '{path}' because it does not exist.")
@@ -346,7 +344,7 @@ def file_attrs(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("file.copy")
-def file_copy(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_copy(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     overwrite = arg_bool(args, "overwrite", True)
     src, src_real = target(host, args, "src")
     dest, dest_real = target(host, args, "dest")
@@ -380,7 +378,7 @@ def file_copy(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     return {"changed": bool(todo) or host.mutated, "files": len(todo), "bytes": written}
 
 
-def _copy_folders(host: SimHost, src_real: Path, dest: WinPath) -> None:
+def _copy_folders(host: HostState, src_real: Path, dest: WinPath) -> None:
     make_dirs(host, dest)
     for folder, dirs, _names in os.walk(src_real):
         for name in sorted(dirs):
@@ -389,7 +387,7 @@ def _copy_folders(host: SimHost, src_real: Path, dest: WinPath) -> None:
 
 
 @op("file.move")
-def file_move(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_move(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     src, src_real = target(host, args, "src")
     dest, dest_real = target(host, args, "dest")
     same = str(src).casefold() == str(dest).casefold()
@@ -418,7 +416,7 @@ def file_move(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("file.list")
-def file_list(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_list(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     recursive = arg_bool(args, "recursive", False)
     pattern = args.get("pattern")
     if pattern is not None and not isinstance(pattern, str):
@@ -459,7 +457,7 @@ def tree_digest(root: Path) -> dict[str, Any]:
 
 
 @op("file.tree_hash")
-def file_tree_hash(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def file_tree_hash(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args)
     if not real.is_dir():
         kind = "invalid" if real.exists() else "not_found"

@@ -1,9 +1,9 @@
-"""A deterministic model of a Windows host (a Sage CRM server) that answers the primitives.
+"""A deterministic model of a Windows host that answers the primitives: the locked, persisted front door.
 
 The sim serves the demo, the tests and rehearsals: it holds files, services, the registry, IIS,
 registered COM classes, disks and runnable programs, and answers every primitive of
-`engine.connect.remote.spec` whose platforms include `sim`, with the same answers and error kinds as
-`primitives.ps1` on a real server. It is always labelled a simulation.
+`engine.connect.remote.spec` that Windows hosts have, with the same answers and error kinds as
+`engine/connect/remote/powershell/` on a real server. It is always labelled a simulation.
 
 Persistence: `<state_dir>/sim/<host>.json` holds everything but file contents, which live as
 real files under `<state_dir>/sim/<host>/fs/<drive>/...`. Every call runs under a cross-process
@@ -24,7 +24,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -42,43 +41,27 @@ from simulation import presets as sim_presets
 from simulation import programs as sim_programs
 from simulation import registry as sim_registry  # noqa: F401 - registers its operations
 from simulation import windows as sim_windows  # noqa: F401 - registers its operations
-from simulation.core import OPS, SimError
-from simulation.paths import SimFS, WinPath, parse_path
+from simulation.core import EPOCH, OPS, HostState, drive_root
+from simulation.errors import SimError
+from simulation.paths import WinPath, parse_path
 from simulation.programs import register_program, unregister_program
 
-#: File modification times are `EPOCH + clock` (2024-01-01T00:00:00Z plus one second per change).
-EPOCH = 1_704_067_200
 FORMAT = 1
-_LOG_KEEP = 500
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 __all__ = ["EPOCH", "SimHost", "register_program", "unregister_program"]
 
 
-class SimHost:
+class SimHost(HostState):
     """One simulated Windows host, persisted under a state folder. Use `SimHost.open`."""
 
     def __init__(self, state_dir: str | Path, name: str):
-        if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-            raise UserError(f"simulated host name {name!r} cannot name a state file (letters, digits, . _ -)")
-        self.name = name
-        base = Path(state_dir) / "sim"
-        self.state_file = base / f"{name}.json"
-        self.lock_file = base / f"{name}.lock"
-        self.fs = SimFS(base / name / "fs")
-        self.tmp_dir = base / name / "tmp"
-        self.state: dict[str, Any] = {}
-        #: cwd/env of the process.run a program handler is serving (None outside handlers)
-        self.process: dict[str, Any] | None = None
-        #: True once the primitive call being answered has changed the host (set by `changed`)
-        self.mutated = False
+        super().__init__(state_dir, name)
         self._initial: dict[str, Any] | None = None
         self._seed_faults: list[dict[str, Any]] | None = None
         self._rlock = threading.RLock()
         self._depth = 0
         self._lock_fd: int | None = None
         self._signature: tuple[int, int, int] | None = None
-        self._dirty = False
 
     # --- opening, locking, persistence ---------------------------------------------------------
     @classmethod
@@ -128,7 +111,7 @@ class SimHost:
                 self._depth -= 1
                 if outermost:
                     try:
-                        if self._dirty:
+                        if self.dirty:
                             self._save()
                     finally:
                         fd, self._lock_fd = self._lock_fd, None
@@ -160,7 +143,7 @@ class SimHost:
         os.replace(tmp, self.state_file)
         st = os.stat(self.state_file)
         self._signature = (st.st_mtime_ns, st.st_size, st.st_ino)
-        self._dirty = False
+        self.dirty = False
 
     def _build(self, initial: dict[str, Any] | None, faults: list[dict[str, Any]] | None) -> None:
         """Create the host from scratch: state from the preset/initial dict, then its files."""
@@ -175,7 +158,7 @@ class SimHost:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)
         for drive in state["disks"]:
-            self.fs.drive_dir(parse_path(_drive_root(drive) + "\\")).mkdir(parents=True, exist_ok=True)
+            self.drive_dir(drive).mkdir(parents=True, exist_ok=True)
         for path, entry in files:
             self._create_seed_file(path, entry)
         for folder, dirs, names in os.walk(self.fs.root):
@@ -184,7 +167,7 @@ class SimHost:
         sim_presets.settle_disks(state["disks"], {d: self.fs_bytes(d) for d in state["disks"]})
         for rule in rules:
             self._append_fault(rule)
-        self._dirty = True
+        self.dirty = True
 
     def _create_seed_file(self, path: WinPath, entry: dict[str, Any]) -> None:
         real = self.fs.locate(path)
@@ -217,7 +200,8 @@ class SimHost:
 
         A fault rule may delay a call (`latency`, real seconds: TaskTimeout past `timeout`), fail
         it with an error kind, or drop the connection (`kind: connection` -> ConnectionFailed;
-        the calls before it in the batch have happened and are saved, as on a real host).
+        the calls before it in the batch have happened and are saved, as on a real host). The
+        first call after a simulated restart (`shutdown /r`) finds the host gone: ConnectionFailed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         answers: list[dict[str, Any]] = []
@@ -229,8 +213,14 @@ class SimHost:
                 continue
             with self._transaction():
                 fired = sim_faults.fire(self.state.get("faults", []), op, args)
-                if fired:
-                    self._dirty = True
+                restarting = bool(self.state.pop("restarting", False))
+                self.dirty = self.dirty or bool(fired) or restarting
+            if restarting:
+                raise ConnectionFailed(
+                    f"{self.name} is restarting: the connection was closed (simulation)",
+                    host=self.name,
+                    kind="connection",
+                )
             latency = sum(float(rule.get("latency") or 0) for rule in fired)
             if latency:
                 _wait(latency, deadline, cancel, f"{self.name}: {op} (simulated latency)")
@@ -250,7 +240,7 @@ class SimHost:
 
     def _run_op(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         spec = PRIMITIVES.get(op)
-        if spec is None or "sim" not in spec.platforms or op not in OPS:
+        if spec is None or "windows" not in spec.platforms or op not in OPS:
             return _error("unsupported", f"{op}: not a primitive of the simulated Windows host")
         problem = check_call(op, args)
         if problem:
@@ -268,56 +258,6 @@ class SimHost:
             return _error("failed", f"{op}: simulation error: {type(exc).__name__}: {exc}")
 
     # --- helpers for the primitives and program plug-ins -----------------------------------------
-    def changed(self, event: str) -> float:
-        """Record that the current call changed the host; returns the simulated time (an mtime)."""
-        if not self.mutated:
-            self.state["clock"] = int(self.state.get("clock", 0)) + 1
-            self.mutated = True
-        self._dirty = True
-        log = self.state.setdefault("log", [])
-        log.append({"t": self.state["clock"], "event": event})
-        del log[:-_LOG_KEEP]
-        return float(EPOCH + self.state["clock"])
-
-    def now(self) -> float:
-        """The simulated time: `EPOCH + clock`."""
-        return float(EPOCH + int(self.state.get("clock", 0)))
-
-    def require_drive(self, path: WinPath) -> None:
-        """SimError(not_found) when the path's drive or share does not exist on this host."""
-        if path.drive not in self.state.get("disks", {}):
-            what = f"drive {path.root}" if len(path.root) == 2 else f"network path {path.root}"
-            raise SimError("not_found", f"{what} does not exist on {self.name} (simulation)")
-
-    def fs_bytes(self, drive: str) -> int:
-        """Bytes of all files on one drive (what the files consume of the disk)."""
-        root = self.fs.drive_dir(parse_path(_drive_root(drive) + "\\"))
-        total = 0
-        for folder, _dirs, names in os.walk(root):
-            for name in names:
-                total += os.lstat(os.path.join(folder, name)).st_size
-        return total
-
-    def disk_usage(self, drive: str) -> dict[str, int]:
-        """{free, total} of a drive: free is 0 while a `disk_full` fault holds it."""
-        disk = self.state["disks"][drive]
-        if sim_faults.disk_full(self.state.get("faults", []), drive):
-            return {"free": 0, "total": int(disk["total"])}
-        free = int(disk["total"]) - int(disk.get("other_used", 0)) - self.fs_bytes(drive)
-        return {"free": max(free, 0), "total": int(disk["total"])}
-
-    def ensure_space(self, path: WinPath, needed: int) -> None:
-        """SimError(no_space) when writing `needed` more bytes on the path's drive would not fit."""
-        if needed <= 0 and not sim_faults.disk_full(self.state.get("faults", []), path.drive):
-            return
-        free = self.disk_usage(path.drive)["free"]
-        if needed > free or free == 0:
-            raise SimError(
-                "no_space",
-                f"There is not enough space on the disk. ({path.root} has {free} bytes free, "
-                f"{max(needed, 1)} needed; simulation)",
-            )
-
     def path(self, path: str) -> Path:
         """The real file behind a Windows path (for plug-ins that read or write contents)."""
         return self.fs.locate(parse_path(path))
@@ -397,7 +337,7 @@ class SimHost:
         self.state["fault_seq"] = int(self.state.get("fault_seq", 0)) + 1
         clean["id"] = f"f{self.state['fault_seq']}"
         self.state.setdefault("faults", []).append(clean)
-        self._dirty = True
+        self.dirty = True
         return clean["id"]
 
     def clear_faults(self, fault_id: str | None = None, op: str | None = None) -> int:
@@ -411,7 +351,7 @@ class SimHost:
             ]
             removed = len(rules) - len(keep)
             self.state["faults"] = keep
-            self._dirty = self._dirty or removed > 0
+            self.dirty = self.dirty or removed > 0
             return removed
 
     def faults(self) -> list[dict[str, Any]]:
@@ -428,8 +368,8 @@ class SimHost:
                 disk["total"] = int(total)
             if free is not None:
                 disk["other_used"] = max(int(disk["total"]) - int(free) - self.fs_bytes(key), 0)
-            self.fs.drive_dir(parse_path(_drive_root(key) + "\\")).mkdir(parents=True, exist_ok=True)
-            self._dirty = True
+            self.drive_dir(key).mkdir(parents=True, exist_ok=True)
+            self.dirty = True
 
     def events(self) -> list[dict[str, Any]]:
         """The last changes made to the host, oldest first: `[{t, event}]` (not part of snapshot)."""
@@ -459,7 +399,7 @@ class SimHost:
             return snap
 
     def _snapshot_drive(self, drive: str, patterns: list[str]) -> dict[str, Any]:
-        root_path = parse_path(_drive_root(drive) + "\\")
+        root_path = parse_path(drive_root(drive) + "\\")
         root = self.fs.drive_dir(root_path)
         found: dict[str, Any] = {}
         for folder, dirs, names in os.walk(root):
@@ -479,10 +419,6 @@ class SimHost:
                         "sha256": hashlib.sha256(data).hexdigest(),
                     }
         return found
-
-
-def _drive_root(drive: str) -> str:
-    return f"{drive}:" if len(drive) == 1 else drive
 
 
 def _excluded(path: str, patterns: list[str]) -> bool:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulation.core import SimError
+from simulation.errors import SimError
 
 _DRIVE = re.compile(r"^([A-Za-z]):(?:[\\/]|$)")
 _BAD_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')

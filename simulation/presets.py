@@ -1,8 +1,11 @@
-"""The first state of a simulated host: an `initial` dict checked, and the `sagecrm` preset.
+"""The first state of a simulated host: an `initial` dict checked, presets found by name.
 
 `initial` may describe a host explicitly (files, services, registry, iis, com, disks, programs,
-products, ports, http, faults, plugins) or start from `{"preset": "sagecrm", ...}`, which builds
-a realistic Sage CRM server; explicit keys given next to a preset are laid over what it built.
+products, ports, http, faults, plugins) or start from a preset, `{"preset": "sagecrm", ...}`;
+explicit keys given next to a preset are laid over what it built. A preset is a module that
+builds explicit sections: `preset: NAME` is `simulation.NAME.preset` (a dotted name is the
+module itself), with `OPTIONS` (the keys it takes next to `preset:`; `roles` is always one) and
+`build(host_name, options) -> sections`. The generic simulation knows no product.
 A mistake in `initial` is a UserError with a plain message (it comes from an inventory).
 """
 
@@ -10,10 +13,15 @@ from __future__ import annotations
 
 import base64
 import copy
+import importlib
+import importlib.util
+import pkgutil
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from engine.core.errors import UserError, closest
-from simulation.core import SimError
+from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
 from simulation.registry import coerce, infer_type, parse_key
 
@@ -22,43 +30,13 @@ SECTIONS = (
     "hostname", "user", "files", "directories", "services", "registry", "iis", "com", "disks",
     "programs", "products", "ports", "http", "faults", "plugins",
 )  # fmt: skip
-PRESET_OPTIONS = ("preset", "install_name", "version", "roles", "db_server", "database", "sage_dir")
 SERVICE_STATES = ("running", "stopped", "paused")
 START_MODES = ("auto", "manual", "disabled")
 
-#: Sage CRM roles -> what they put on a server (unknown roles, e.g. `dtls`, add nothing).
-ROLE_ALIASES = {
-    "web": "web", "app": "web", "webserver": "web", "tomcat": "web",
-    "email": "email", "email_manager": "email", "mail": "email",
-    "escalation": "escalation", "indexer": "indexer", "indexing": "indexer", "search": "indexer",
-    "integration": "integration", "quickfind": "quickfind",
-    "db": "db", "database": "db", "db_server": "db", "dbserver": "db", "sql": "db",
-}  # fmt: skip
-DEFAULT_ROLES = ("web", "email", "escalation", "indexer")
 #: the services IIS needs, added to any host whose `initial` has `iis`: name -> (display, start mode, needs)
 IIS_SERVICES = {
     "WAS": ("Windows Process Activation Service", "manual", ()),
     "W3SVC": ("World Wide Web Publishing Service", "auto", ("WAS",)),
-}
-#: role -> (service name, display name, executable below the Sage CRM folder)
-SAGE_SERVICES = {
-    "email": ("eWareEmailManager", "Sage CRM E-mail Manager", "Services\\eWareEmailManager.exe"),
-    "escalation": (
-        "CRMEscalationService",
-        "Sage CRM Escalation Service",
-        "Services\\CRMEscalationService.exe",
-    ),
-    "indexer": ("CRMIndexerService", "Sage CRM Indexer Service", "Services\\CRMIndexerService.exe"),
-    "integration": (
-        "CRMIntegrationService",
-        "Sage CRM Integration Service",
-        "Services\\CRMIntegrationService.exe",
-    ),
-    "quickfind": (
-        "SageCRMQuickFindService",
-        "Sage CRM QuickFind Service",
-        "Services\\SageCRMQuickFindService.exe",
-    ),
 }
 
 
@@ -85,30 +63,66 @@ def build_state(
     initial = copy.deepcopy(initial) if initial is not None else {}
     if not isinstance(initial, dict):
         raise UserError(f"simulated host {name}: `initial` must be a mapping, not {type(initial).__name__}")
-    for key in initial:
-        if key not in SECTIONS and key not in PRESET_OPTIONS:
-            hint = closest(str(key), SECTIONS + PRESET_OPTIONS)
-            raise UserError(
-                f"simulated host {name}: unknown key {key!r} in `initial`",
-                hint=f"did you mean {hint!r}?" if hint else None,
-            )
     preset = initial.get("preset")
-    if preset is None:
-        for key in PRESET_OPTIONS:
-            if key in initial:
-                raise UserError(f"simulated host {name}: {key!r} needs `preset: sagecrm`")
-        base: dict[str, Any] = {}
-    elif preset == "sagecrm":
-        base = sagecrm(name, {k: initial[k] for k in PRESET_OPTIONS if k in initial})
-    else:
+    module = load_preset(name, preset) if preset is not None else None
+    options = ("preset", "roles", *module.OPTIONS) if module is not None else ()
+    for key in initial:
+        if key in SECTIONS or key in options:
+            continue
+        owner = None if module is not None else _preset_taking(str(key))
+        if owner is not None:
+            raise UserError(f"simulated host {name}: {key!r} needs `preset: {owner}`")
+        hint = closest(str(key), SECTIONS + options)
         raise UserError(
-            f"simulated host {name}: unknown preset {preset!r}", hint="the known preset is 'sagecrm'"
+            f"simulated host {name}: unknown key {key!r} in `initial`",
+            hint=f"did you mean {hint!r}?" if hint else None,
         )
+    base = module.build(name, {k: initial[k] for k in options[1:] if k in initial}) if module else {}
     merged = _overlay(base, {k: v for k, v in initial.items() if k in SECTIONS})
     try:
         return _normalize(name, merged)
     except SimError as exc:
         raise UserError(f"simulated host {name}: {exc.message}") from None
+
+
+def load_preset(host: str, preset: Any) -> ModuleType:
+    """The module of a preset name (see the module docstring); UserError naming the known ones."""
+    if not isinstance(preset, str) or not preset:
+        raise UserError(f"simulated host {host}: `preset` must be a name, not {preset!r}")
+    module_name = preset if "." in preset else f"simulation.{preset}.preset"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise
+        known = ", ".join(repr(n) for n in known_presets()) or "none"
+        raise UserError(
+            f"simulated host {host}: unknown preset {preset!r}", hint=f"known presets: {known}"
+        ) from None
+    if not callable(getattr(module, "build", None)) or not isinstance(
+        getattr(module, "OPTIONS", None), tuple
+    ):
+        raise UserError(
+            f"simulated host {host}: {module_name} is not a preset (it needs OPTIONS and build())"
+        )
+    return module
+
+
+def known_presets() -> list[str]:
+    """The preset names of this package: its sub-packages that hold a `preset` module."""
+    found = []
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.ispkg and importlib.util.find_spec(f"simulation.{info.name}.preset") is not None:
+            found.append(info.name)
+    return sorted(found)
+
+
+def _preset_taking(key: str) -> str | None:
+    """The known preset that takes `key` as an option (for "needs `preset: X`")."""
+    for name in known_presets():
+        if key in ("roles", *importlib.import_module(f"simulation.{name}.preset").OPTIONS):
+            return name
+    return None
 
 
 def _overlay(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +191,7 @@ def _normalize(name: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tup
     if not isinstance(faults, list) or not isinstance(plugins, list):
         raise SimError("invalid", "`faults` and `plugins` must be lists")
     state["faults"] = faults
-    state["plugins"] = [str(p) for p in plugins]
+    state["plugins"] = list(dict.fromkeys(str(p) for p in plugins))
     return state, files
 
 
@@ -295,108 +309,3 @@ def settle_disks(disks: dict[str, Any], used: dict[str, int]) -> None:
     for drive, disk in disks.items():
         free = disk.pop("free", disk["total"])
         disk["other_used"] = max(disk["total"] - free - used.get(drive, 0), 0)
-
-
-# --- the Sage CRM preset -------------------------------------------------------------------------------
-def _roles(options: dict[str, Any]) -> list[str]:
-    roles = options.get("roles", DEFAULT_ROLES)
-    if not isinstance(roles, list | tuple) or not all(isinstance(r, str) for r in roles):
-        raise UserError(f"preset sagecrm: roles must be a list of names, not {roles!r}")
-    return sorted({ROLE_ALIASES[r.casefold()] for r in roles if r.casefold() in ROLE_ALIASES})
-
-
-def _blob(text: str, size: int) -> str:
-    """Deterministic file content of about `size` bytes starting with `text`'s first line."""
-    line = text if text.endswith("\n") else text + "\n"
-    return line + ("." * 63 + "\n") * max((size - len(line)) // 64, 0)
-
-
-def sagecrm(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """A Sage CRM server as the installer leaves it (see DOMAIN.md section 3 for the names)."""
-    install_name = str(options.get("install_name", "CRM"))
-    version = str(options.get("version", "7.2"))
-    database = str(options.get("database", install_name))
-    db_server = str(options.get("db_server", "DBSERVER"))
-    sage = str(options.get("sage_dir", "C:\\Program Files (x86)\\Sage\\CRM")).rstrip("\\")
-    install = f"{sage}\\{install_name}"
-    roles = _roles(options)
-    stamp = f"Sage CRM {version} (simulation; install {install_name})"
-    files: dict[str, Any] = {
-        f"{install}\\eware.dll": _blob(f"eware.dll {stamp}", 8192),
-        f"{install}\\WWWRoot\\web.config": '<?xml version="1.0"?>\n<configuration />\n',
-        f"{install}\\WWWRoot\\js\\crm.js": _blob(f"// {stamp}", 2048),
-        f"{install}\\WWWRoot\\Themes\\default.css": _blob(f"/* {stamp} */", 1024),
-        f"{install}\\WWWRoot\\CustomPages\\readme.txt": "Customer ASP pages live here.\n",
-        f"{install}\\Setup\\install.log": f"{stamp} installed\n",
-        f"{install}\\tomcat\\conf\\server.xml": '<Server port="10008"><Connector port="10009"/></Server>\n',
-        f"{install}\\tomcat\\bin\\tomcat7.exe": _blob(f"tomcat7.exe {stamp}", 2048),
-        f"{sage}\\Services\\IISUtils\\CRMRewriter\\web.config": "<configuration><rewrite /></configuration>\n",
-    }
-    programs: dict[str, Any] = {}
-    for service, display, exe in SAGE_SERVICES.values():
-        files[f"{sage}\\{exe}"] = _blob(f"{exe.rsplit(chr(92), 1)[-1]} {stamp}", 4096)
-        programs[exe.rsplit("\\", 1)[-1]] = {
-            "service": service,
-            "display_name": display,
-            "start_mode": "auto",
-        }
-    services: dict[str, Any] = {}
-    for role in roles:
-        if role in SAGE_SERVICES:
-            service, display, exe = SAGE_SERVICES[role]
-            services[service] = {"display_name": display, "path": f"{sage}\\{exe}"}
-    state: dict[str, Any] = {
-        "files": files,
-        "directories": [f"{install}\\Library", f"{install}\\Reports", f"{install}\\Setup"],
-        "services": services,
-        "programs": programs,
-        "products": {"Sage CRM": {"version": version}},
-        "registry": {
-            f"HKLM\\SOFTWARE\\eWare\\Config\\/{install_name}": {
-                "Version": version,
-                "DefaultDatabase": database,
-                "DefaultDatabaseServer": db_server,
-                "RootPath": install + "\\",
-                "InstallName": install_name,
-            },
-            "HKLM\\SOFTWARE\\eWare\\Mappings": {f"/{install_name}": install_name},
-        },
-        "com": {"servers": {"eware.dll": ["eWare.eWare", "eWare.eWareSelfService"]}, "classes": {}},
-        "disks": {"C": {"total": 120 * GIB, "free": 40 * GIB}},
-        "ports": {},
-    }
-    if "web" in roles:
-        _web_role(state, sage, install, install_name)
-    if "db" in roles:
-        services["MSSQLSERVER"] = {
-            "display_name": "SQL Server (MSSQLSERVER)",
-            "path": "C:\\Program Files\\Microsoft SQL Server\\MSSQL12.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe",
-        }
-        state["ports"]["1433"] = "MSSQLSERVER"
-        state["disks"]["D"] = {"total": 500 * GIB, "free": 200 * GIB}
-    return state
-
-
-def _web_role(state: dict[str, Any], sage: str, install: str, install_name: str) -> None:
-    state["services"]["CRMTomcat7"] = {
-        "display_name": "Sage CRM Tomcat 7",
-        "path": f"{install}\\tomcat\\bin\\tomcat7.exe",
-    }
-    state["iis"] = {
-        "sites": {"Default Web Site": "started"},
-        "pools": {"DefaultAppPool": "started", "CRM App Pool": "started", "CRMRewriter App Pool": "started"},
-        "apps": {
-            f"Default Web Site/{install_name}": {
-                "physical_path": f"{install}\\WWWRoot",
-                "pool": "CRM App Pool",
-                "isapi": f"{install}\\eware.dll",
-            },
-            "Default Web Site/sdata": {
-                "physical_path": f"{sage}\\Services\\IISUtils\\CRMRewriter",
-                "pool": "CRMRewriter App Pool",
-            },
-        },
-    }
-    dll = f"{install}\\eware.dll"
-    state["com"]["classes"] = {"eWare.eWare": dll, "eWare.eWareSelfService": dll}
-    state["ports"].update({"80": "W3SVC", "10009": "CRMTomcat7"})

@@ -5,17 +5,18 @@
    without `\\` matches the program's file name (`setup.exe`, `*.msi`), one with `\\` the full
    path (`C:\\Install\\SageCRM*\\setup.exe`), both without case;
 2. built-ins: `regsvr32 [/s] [/u] path`, `iisreset [/stop|/start|/restart|/status]`,
-   `cmd /c <command>` (`exit N`, `echo`, or another program); `powershell` is refused, never
-   interpreted;
+   `cmd /c <command>` (`exit N`, `echo`, or another program), `shutdown /r` (a restart, see
+   `windows.restart`); `powershell` is refused, never interpreted;
 3. the host's `programs` table: a service executable (`{"service": "eWareEmailManager"}`)
    installs its service with `/i` and removes it with `/u`; any other entry answers its canned
    `rc`/`stdout`/`stderr`. When argv[0] is a path, that file must exist on the host;
 4. anything else: rc 9009 and cmd's "is not recognized" message.
 
-A handler is `handler(host: SimHost, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)`
-(str or bytes). It runs under the host's lock and may change the host through SimHost's helper
-methods (`write_bytes`, `set_registry_value`, `install_service`, `set_product`, ...) or
-`host.state`; the change is saved when the call ends. `host.process` holds its `cwd` and `env`.
+A handler is `handler(host, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)` (str or
+bytes), where `host` is the `simulation.host.SimHost` serving the call. It runs under the host's
+lock and may change the host through SimHost's helper methods (`write_bytes`,
+`set_registry_value`, `install_service`, `set_product`, ...) or `host.state`; the change is saved
+when the call ends. `host.process` holds its `cwd` and `env`.
 """
 
 from __future__ import annotations
@@ -24,19 +25,19 @@ import importlib
 import shlex
 from collections.abc import Callable
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.core.errors import UserError
-from simulation.core import SimError, arg_bool, arg_str, find_key, op
+from simulation.core import HostState, arg_bool, arg_str, find_key, op
+from simulation.errors import SimError
 from simulation.files import decode_b64
 from simulation.paths import parse_path
-from simulation.windows import find_service, iis_reset, iis_service_state, install_service, regsvr32
+from simulation.windows import find_service, iis_reset, iis_service_state, install_service, regsvr32, restart
 from simulation.windows import uninstall_service as remove_service
 
-if TYPE_CHECKING:
-    from simulation.host import SimHost
-
-ProgramHandler = Callable[["SimHost", list[str], bytes], tuple[int, "str | bytes", "str | bytes"]]
+#: `handler(host, argv, stdin)`: `host` is the SimHost serving the call (typed Any: this module is
+#: below simulation.host, which imports it).
+ProgramHandler = Callable[[Any, list[str], bytes], tuple[int, "str | bytes", "str | bytes"]]
 Outcome = tuple[int, str, str]
 
 _HANDLERS: list[tuple[str, ProgramHandler]] = []
@@ -59,11 +60,18 @@ def unregister_program(name_or_glob: str) -> bool:
 
 
 def load_plugin(module: str) -> None:
-    """Import a module that registers program handlers (the host state's `plugins` list)."""
+    """Import a plug-in module of the host state's `plugins` list, and call its `plug_in()` if any.
+
+    A plug-in registers its program handlers when imported, or in `plug_in()`, which every open
+    of the host calls again (so a handler replaced or removed since, e.g. by a test, comes back).
+    """
     try:
-        importlib.import_module(module)
+        loaded = importlib.import_module(module)
     except ImportError as exc:
         raise UserError(f"simulated host plug-in {module!r} cannot be imported: {exc}") from None
+    plug_in = getattr(loaded, "plug_in", None)
+    if callable(plug_in):
+        plug_in()
 
 
 def split_command(line: str) -> list[str]:
@@ -93,7 +101,9 @@ def _not_recognized(program: str) -> Outcome:
     )
 
 
-def run_program(host: SimHost, argv: list[str], stdin: bytes = b"", timeout: float | None = None) -> Outcome:
+def run_program(
+    host: HostState, argv: list[str], stdin: bytes = b"", timeout: float | None = None
+) -> Outcome:
     """Run argv on the simulated host -> (rc, stdout, stderr)."""
     program = argv[0]
     name = _basename(program)
@@ -113,7 +123,7 @@ def _is_path(program: str) -> bool:
     return "\\" in program.replace("/", "\\")
 
 
-def _from_table(host: SimHost, argv: list[str], timeout: float | None) -> Outcome:
+def _from_table(host: HostState, argv: list[str], timeout: float | None) -> Outcome:
     program = argv[0]
     programs = host.state.get("programs", {})
     name = _basename(program)
@@ -143,7 +153,7 @@ def _from_table(host: SimHost, argv: list[str], timeout: float | None) -> Outcom
     return int(entry.get("rc", 0)), str(entry.get("stdout", "")), str(entry.get("stderr", ""))
 
 
-def _service_program(host: SimHost, entry: dict[str, Any], location: str, args: list[str]) -> Outcome:
+def _service_program(host: HostState, entry: dict[str, Any], location: str, args: list[str]) -> Outcome:
     """A Sage CRM service executable: `/i` installs its service, `/u` removes it."""
     flags = {a.casefold() for a in args}
     service = entry["service"]
@@ -160,7 +170,7 @@ def _service_program(host: SimHost, entry: dict[str, Any], location: str, args: 
 
 
 # --- built-in programs -------------------------------------------------------------------------------
-def _regsvr32(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+def _regsvr32(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
     flags = {a.casefold() for a in args if a.startswith("/") and len(a) <= 3}
     paths = [a for a in args if a.casefold() not in flags]
     if not paths:
@@ -169,7 +179,7 @@ def _regsvr32(host: SimHost, args: list[str], stdin: bytes, timeout: float | Non
     return rc, "" if "/s" in flags else message + "\r\n", "" if rc == 0 else message + "\r\n"
 
 
-def _iisreset(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+def _iisreset(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
     if "iis" not in host.state or find_service(host.state, "W3SVC") is None:
         return _not_recognized("iisreset")
     flags = [a.casefold() for a in args] or ["/restart"]
@@ -192,7 +202,7 @@ def _iisreset(host: SimHost, args: list[str], stdin: bytes, timeout: float | Non
     return 0, lines[action], ""
 
 
-def _cmd(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+def _cmd(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
     rest = list(args)
     while rest and rest[0].casefold() in ("/s", "/q", "/d"):
         rest.pop(0)
@@ -202,7 +212,7 @@ def _cmd(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) ->
     return shell(host, words, stdin, timeout)
 
 
-def shell(host: SimHost, words: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+def shell(host: HostState, words: list[str], stdin: bytes, timeout: float | None) -> Outcome:
     """cmd's own commands `exit N` and `echo`, otherwise the program named by the first word."""
     if not words:
         return 0, "", ""
@@ -218,16 +228,29 @@ def shell(host: SimHost, words: list[str], stdin: bytes, timeout: float | None) 
     return run_program(host, words, stdin, timeout)
 
 
-def _powershell(host: SimHost, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
-    return 1, "", "powershell is not interpreted on a simulated host (simulation): use the primitives.\r\n"
+def _powershell(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    return (
+        1,
+        "",
+        "powershell: scripts are not supported on simulated hosts (powershell is not interpreted "
+        "by the simulation); use the modules, which it implements\r\n",
+    )
 
 
-_BUILTINS: dict[str, Callable[[SimHost, list[str], bytes, float | None], Outcome]] = {
+def _shutdown(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    if "/r" not in {a.casefold() for a in args}:
+        return 1, "", "the simulation's shutdown only restarts (/r)\r\n"
+    restart(host)
+    return 0, "", ""
+
+
+_BUILTINS: dict[str, Callable[[HostState, list[str], bytes, float | None], Outcome]] = {
     "regsvr32": _regsvr32,
     "iisreset": _iisreset,
     "cmd": _cmd,
     "powershell": _powershell,
     "pwsh": _powershell,
+    "shutdown": _shutdown,
 }
 
 
@@ -241,7 +264,7 @@ def _argv(value: Any) -> list[str]:
 
 
 @op("process.run")
-def process_run(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def process_run(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     argv = _argv(args.get("argv"))
     use_shell = arg_bool(args, "shell", False)
     env = args.get("env") or {}
@@ -286,7 +309,9 @@ def _arguments(args: dict[str, Any], default: str) -> list[str]:
     raise SimError("invalid", f"arguments must be a string or a list of strings, not {value!r}")
 
 
-def _run_installer(host: SimHost, args: dict[str, Any], default: str, want_installed: bool) -> dict[str, Any]:
+def _run_installer(
+    host: HostState, args: dict[str, Any], default: str, want_installed: bool
+) -> dict[str, Any]:
     name = arg_str(args, "name")
     executable = arg_str(args, "executable")
     if (find_service(host.state, name) is not None) == want_installed:
@@ -303,12 +328,12 @@ def _run_installer(host: SimHost, args: dict[str, Any], default: str, want_insta
 
 
 @op("service.install")
-def service_install(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def service_install(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     return _run_installer(host, args, "/i", want_installed=True)
 
 
 @op("service.uninstall")
-def service_uninstall(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def service_uninstall(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     return _run_installer(host, args, "/u", want_installed=False)
 
 

@@ -2,8 +2,9 @@
 
 Keys are stored flat, `{"HKEY_LOCAL_MACHINE\\SOFTWARE\\eWare\\Config\\/CRM": {name: {type, data}}}`,
 looked up without case and kept with the case they were created with. `/` is an ordinary
-character in key names (Sage CRM's install key is `Config\\/CRM`). Accepted spellings of a key:
-`HKLM\\...`, `HKLM:\\...`, `Registry::HKEY_LOCAL_MACHINE\\...`, `HKEY_LOCAL_MACHINE\\...`.
+character in key names (Sage CRM's install key is `Config\\/CRM`). Key spellings and the .reg
+parser are the Windows modules' (`modules.windows._regfile`), so the controller and the
+simulated host read a key and a file alike.
 
 Exports are real `.reg` files (UTF-16 LE with BOM, "Windows Registry Editor Version 5.00",
 regedit's value encodings), so a file exported by the sim imports on Windows and back.
@@ -14,45 +15,32 @@ value and `[-KEY]` deletes a key with its subkeys.
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simulation.core import SimError, arg_str, find_key, op
+from modules.windows import _regfile as regfile
+from simulation.core import HostState, arg_str, find_key, op
+from simulation.errors import SimError
 from simulation.files import require_parent, target, write_file
 
-if TYPE_CHECKING:
-    from simulation.host import SimHost
-
-ROOTS = {
-    "HKLM": "HKEY_LOCAL_MACHINE",
-    "HKCU": "HKEY_CURRENT_USER",
-    "HKCR": "HKEY_CLASSES_ROOT",
-    "HKU": "HKEY_USERS",
-    "HKCC": "HKEY_CURRENT_CONFIG",
-}
 TYPES = ("REG_SZ", "REG_EXPAND_SZ", "REG_DWORD", "REG_QWORD", "REG_MULTI_SZ", "REG_BINARY", "REG_NONE")
-HEADER = "Windows Registry Editor Version 5.00"
-_HEX_TYPES = {"0": "REG_NONE", "2": "REG_EXPAND_SZ", "7": "REG_MULTI_SZ", "b": "REG_QWORD"}
 
 
 # --- keys and values ---------------------------------------------------------------------------
 def parse_key(text: object) -> str:
     """The canonical spelling of a key (`HKEY_LOCAL_MACHINE\\...`); SimError(invalid) otherwise."""
-    if not isinstance(text, str) or not text.strip():
-        raise SimError("invalid", f"registry key must be a non-empty string, not {text!r}")
-    if "\0" in text:
-        raise SimError("invalid", f"registry key contains NUL, which Windows would cut short: {text!r}")
-    raw = text.strip()
-    if raw.lower().startswith("registry::"):
-        raw = raw[len("registry::") :]
-    head, _, rest = raw.partition("\\")
-    head = head.rstrip(":").upper()
-    root = ROOTS.get(head, head)
-    if root not in ROOTS.values():
-        raise SimError("invalid", f"registry key must start with one of {', '.join(ROOTS)}: {text!r}")
-    parts = [p for p in rest.split("\\") if p]
-    return "\\".join([root, *parts])
+    try:
+        return regfile.parse_key(text)
+    except ValueError as exc:
+        raise SimError("invalid", str(exc)) from None
+
+
+def parse_reg(text: str) -> list[tuple[str, str, Any]]:
+    """The edits a .reg file asks (see modules.windows._regfile); SimError(invalid) otherwise."""
+    try:
+        return regfile.parse_reg(text)
+    except ValueError as exc:
+        raise SimError("invalid", str(exc)) from None
 
 
 def find_reg_key(registry: dict[str, Any], key: str) -> str | None:
@@ -66,7 +54,7 @@ def subkeys(registry: dict[str, Any], key: str) -> list[str]:
     return sorted(names, key=str.casefold)
 
 
-def ensure_key(host: SimHost, key: str) -> str:
+def ensure_key(host: HostState, key: str) -> str:
     """The stored spelling of `key`, creating it and its missing parents."""
     registry = host.state.setdefault("registry", {})
     parts = parse_key(key).split("\\")
@@ -117,7 +105,9 @@ def get_value(state: dict[str, Any], key: str, name: str) -> dict[str, Any] | No
     return dict(registry[found][value_name]) if value_name is not None else None
 
 
-def set_value(host: SimHost, key: str, name: str, data: Any, type_name: str | None) -> dict[str, Any] | None:
+def set_value(
+    host: HostState, key: str, name: str, data: Any, type_name: str | None
+) -> dict[str, Any] | None:
     """Set a value (creating the key); returns the value before, or None."""
     type_name = (type_name or infer_type(data)).upper()
     data = coerce(data, type_name)
@@ -132,7 +122,7 @@ def set_value(host: SimHost, key: str, name: str, data: Any, type_name: str | No
     return before
 
 
-def delete_key(host: SimHost, key: str) -> bool:
+def delete_key(host: HostState, key: str) -> bool:
     registry = host.state.get("registry", {})
     prefix = parse_key(key).casefold()
     doomed = [k for k in registry if k.casefold() == prefix or k.casefold().startswith(prefix + "\\")]
@@ -185,7 +175,7 @@ def export_text(registry: dict[str, Any], key: str) -> str:
         (k for k in registry if k.casefold() == prefix or k.casefold().startswith(prefix + "\\")),
         key=lambda k: [p.casefold() for p in k.split("\\")],
     )
-    out = [HEADER, ""]
+    out = [regfile.HEADER, ""]
     for k in keys:
         out.append(f"[{k}]")
         out.extend(_encode_value(name, value) for name, value in registry[k].items())
@@ -201,117 +191,12 @@ def decode_reg(data: bytes) -> str:
     return data.decode("utf-8")
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, text) with `\\`-continued hex lines joined."""
-    lines: list[tuple[int, str]] = []
-    pending: tuple[int, str] | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip() if pending else raw.rstrip()
-        if pending:
-            line = pending[1] + line
-            number = pending[0]
-        if line.endswith("\\") and re.search(r"=\s*hex(\([0-9a-fA-F]+\))?:", line):
-            pending = (number, line[:-1])
-            continue
-        pending = None
-        lines.append((number, line))
-    if pending:
-        lines.append(pending)
-    return lines
-
-
-def _read_string(text: str, start: int) -> tuple[str, int]:
-    """A quoted string starting at text[start] == '"' -> (value, index after the closing quote)."""
-    out, index = [], start + 1
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text):
-            out.append(text[index + 1])
-            index += 2
-            continue
-        if char == '"':
-            return "".join(out), index + 1
-        out.append(char)
-        index += 1
-    raise ValueError("unterminated string")
-
-
-def _decode_data(raw: str) -> dict[str, Any] | None:
-    """The {type, data} of a value's right-hand side; None for `-` (delete)."""
-    if raw == "-":
-        return None
-    if raw.startswith('"'):
-        text, end = _read_string(raw, 0)
-        if raw[end:].strip():
-            raise ValueError(f"unexpected text after string: {raw[end:]!r}")
-        return {"type": "REG_SZ", "data": text}
-    if raw.lower().startswith("dword:"):
-        return {"type": "REG_DWORD", "data": int(raw[6:], 16)}
-    match = re.match(r"^hex(?:\(([0-9a-fA-F]+)\))?:(.*)$", raw, re.S)
-    if not match:
-        raise ValueError(f"unknown value format {raw[:40]!r}")
-    code = (match.group(1) or "3").lower()
-    body = bytes(int(b, 16) for b in re.split(r"[,\s]+", match.group(2).strip()) if b)
-    if code == "3":
-        return {"type": "REG_BINARY", "data": list(body)}
-    kind = _HEX_TYPES.get(code)
-    if kind is None:
-        raise ValueError(f"unsupported value type hex({code})")
-    if kind == "REG_QWORD":
-        return {"type": kind, "data": int.from_bytes(body.ljust(8, b"\0")[:8], "little")}
-    if kind == "REG_NONE":
-        return {"type": kind, "data": list(body)}
-    text = body.decode("utf-16-le")
-    if kind == "REG_EXPAND_SZ":
-        return {"type": kind, "data": text.split("\0")[0]}
-    items = text.split("\0")
-    while items and items[-1] == "":
-        items.pop()
-    return {"type": kind, "data": items}
-
-
-def parse_reg(text: str) -> list[tuple[str, str, Any]]:
-    """The edits a .reg file asks: ('key', key, None), ('delkey', key, None), ('value', key, (name, data))."""
-    lines = _logical_lines(text.lstrip("\ufeff"))
-    if not lines or lines[0][1].strip() not in (HEADER, "REGEDIT4"):
-        raise SimError("invalid", f"not a .reg file: the first line must be {HEADER!r}")
-    edits: list[tuple[str, str, Any]] = []
-    key: str | None = None
-    for number, line in lines[1:]:
-        stripped = line.strip()
-        if not stripped or stripped.startswith(";"):
-            continue
-        try:
-            if stripped.startswith("[-") and stripped.endswith("]"):
-                edits.append(("delkey", parse_key(stripped[2:-1]), None))
-                key = None
-            elif stripped.startswith("[") and stripped.endswith("]"):
-                key = parse_key(stripped[1:-1])
-                edits.append(("key", key, None))
-            elif key is None:
-                raise ValueError("value outside of a [key] section")
-            elif stripped.startswith("@="):
-                edits.append(("value", key, ("", _decode_data(stripped[2:].strip()))))
-            elif stripped.startswith('"'):
-                name, end = _read_string(stripped, 0)
-                rest = stripped[end:].lstrip()
-                if not rest.startswith("="):
-                    raise ValueError("expected '=' after the value name")
-                edits.append(("value", key, (name, _decode_data(rest[1:].strip()))))
-            else:
-                raise ValueError(f"cannot read {stripped[:40]!r}")
-        except (ValueError, SimError) as exc:
-            message = exc.message if isinstance(exc, SimError) else str(exc)
-            raise SimError("invalid", f"line {number} of the .reg file: {message}") from None
-    return edits
-
-
 # --- primitives ----------------------------------------------------------------------------------
 @op("registry.get")
-def registry_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     registry = host.state.get("registry", {})
     found = find_reg_key(registry, args.get("key"))
-    if found is None and parse_key(args.get("key")) in ROOTS.values():
+    if found is None and parse_key(args.get("key")) in regfile.ROOTS.values():
         found = parse_key(args.get("key"))
     if found is None:
         return {"exists": False, "values": {}, "subkeys": []}
@@ -326,7 +211,7 @@ def registry_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("registry.set")
-def registry_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_set(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     name = args.get("name")
     if not isinstance(name, str) or "\0" in name:
         raise SimError(
@@ -341,7 +226,7 @@ def registry_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("registry.export")
-def registry_export(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_export(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     registry = host.state.get("registry", {})
     key = arg_str(args, "key")
     found = find_reg_key(registry, key)
@@ -357,7 +242,7 @@ def registry_export(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("registry.import")
-def registry_import(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def registry_import(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args, "path")
     if not real.is_file():
         raise SimError("not_found", f"Cannot find path '{path}' because it does not exist.")

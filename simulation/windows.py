@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from simulation.core import SimError, arg_bool, arg_choice, arg_str, find_key, op
+from modules.windows.win_reboot import PENDING_KEYS, PENDING_RENAMES, SESSION_MANAGER
+from simulation.core import HostState, arg_bool, arg_choice, arg_str, find_key, op
+from simulation.errors import SimError
 from simulation.paths import parse_path
-
-if TYPE_CHECKING:
-    from simulation.host import SimHost
+from simulation.registry import delete_key, find_reg_key
 
 SERVICE_STATES = ("running", "stopped", "restarted")
 START_MODES = ("auto", "manual", "disabled")
@@ -30,14 +30,14 @@ def find_service(state: dict[str, Any], name: str) -> str | None:
     return find_key(state.get("services", {}), name) if isinstance(name, str) else None
 
 
-def _service(host: SimHost, name: str) -> tuple[str, dict[str, Any]]:
+def _service(host: HostState, name: str) -> tuple[str, dict[str, Any]]:
     found = find_service(host.state, name)
     if found is None:
         raise SimError("not_found", f"Cannot find any service with service name '{name}'.")
     return found, host.state["services"][found]
 
 
-def install_service(host: SimHost, name: str, path: str, start_mode: str, display_name: str | None) -> bool:
+def install_service(host: HostState, name: str, path: str, start_mode: str, display_name: str | None) -> bool:
     """Add a stopped service; False when one of that name is already installed."""
     if find_service(host.state, name) is not None:
         return False
@@ -51,7 +51,7 @@ def install_service(host: SimHost, name: str, path: str, start_mode: str, displa
     return True
 
 
-def uninstall_service(host: SimHost, name: str) -> bool:
+def uninstall_service(host: HostState, name: str) -> bool:
     """Stop and remove a service; False when it is not installed."""
     found = find_service(host.state, name)
     if found is None:
@@ -62,7 +62,7 @@ def uninstall_service(host: SimHost, name: str) -> bool:
     return True
 
 
-def _start(host: SimHost, name: str) -> None:
+def _start(host: HostState, name: str) -> None:
     record = host.state["services"][name]
     if record["state"] == "running":
         return
@@ -82,7 +82,7 @@ def _start(host: SimHost, name: str) -> None:
     host.changed(f"service {name} started")
 
 
-def _stop(host: SimHost, name: str) -> None:
+def _stop(host: HostState, name: str) -> None:
     for other, record in host.state.get("services", {}).items():
         deps = [d.casefold() for d in record.get("depends_on", [])]
         if name.casefold() in deps and record["state"] != "stopped":
@@ -93,8 +93,49 @@ def _stop(host: SimHost, name: str) -> None:
         host.changed(f"service {name} stopped")
 
 
+def restart(host: HostState) -> None:
+    """What `shutdown /r` does: services back to their start modes, pending-restart markers gone.
+
+    Automatic services run again (with what they depend on: "during system boot, the SCM starts
+    all auto-start services and the services on which they depend", Microsoft's "Automatically
+    Starting Services"), the others are stopped; the markers are those `win_reboot
+    only_if_pending` reads (Session Manager carries out PendingFileRenameOperations at boot). The host then goes away for the next call
+    (`restarting`: SimHost.call drops that call's connection), as a real host's WinRM stops while
+    it restarts, so a caller waits for it as it would for a real one.
+    """
+    services: dict[str, Any] = host.state.get("services", {})
+    for record in services.values():
+        record["state"] = "stopped"
+    for name, record in services.items():
+        if record["start_mode"] == "auto":
+            _boot(services, name)
+    registry = host.state.get("registry", {})
+    for key in PENDING_KEYS:
+        if find_reg_key(registry, key) is not None:
+            delete_key(host, key)
+    manager = find_reg_key(registry, SESSION_MANAGER)
+    renames = find_key(registry[manager], PENDING_RENAMES) if manager is not None else None
+    if manager is not None and renames is not None:
+        del registry[manager][renames]
+    host.state["boots"] = int(host.state.get("boots", 0)) + 1
+    host.state["restarting"] = True
+    host.changed("restart (shutdown /r; simulation)")
+
+
+def _boot(services: dict[str, Any], name: str) -> None:
+    """Start a service at boot: what it depends on first; disabled ones and missing ones stay out."""
+    record = services[name]
+    if record["state"] == "running" or record["start_mode"] == "disabled":
+        return
+    for dependency in record.get("depends_on", []):
+        found = find_key(services, dependency)
+        if found is not None:
+            _boot(services, found)
+    record["state"] = "running"
+
+
 @op("service.get")
-def service_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def service_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     found = find_service(host.state, arg_str(args, "name"))
     if found is None:
         return {"exists": False, "state": "unknown", "start_mode": "unknown"}
@@ -108,7 +149,7 @@ def service_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("service.set")
-def service_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def service_set(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     wanted = arg_choice(args, "state", SERVICE_STATES) if args.get("state") is not None else None
     mode = arg_choice(args, "start_mode", START_MODES) if args.get("start_mode") is not None else None
     name, record = _service(host, arg_str(args, "name"))
@@ -129,18 +170,18 @@ def service_set(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- IIS -------------------------------------------------------------------------------------------
-def _iis(host: SimHost) -> dict[str, Any]:
+def _iis(host: HostState) -> dict[str, Any]:
     if "iis" not in host.state or find_service(host.state, "W3SVC") is None:
         raise SimError("not_found", f"IIS (W3SVC) is not installed on {host.name} (simulation)")
     return host.state["iis"]
 
 
-def iis_service_state(host: SimHost) -> str:
+def iis_service_state(host: HostState) -> str:
     found = find_service(host.state, "W3SVC")
     return "running" if found and host.state["services"][found]["state"] == "running" else "stopped"
 
 
-def iis_reset(host: SimHost, action: str) -> dict[str, Any]:
+def iis_reset(host: HostState, action: str) -> dict[str, Any]:
     """What `iisreset /stop|/start|/restart` does: stop W3SVC and WAS, then start both."""
     _iis(host)
     before = iis_service_state(host)
@@ -170,7 +211,7 @@ def _app_key(iis: dict[str, Any], site: Any, app: Any) -> str:
 
 
 @op("iis.state")
-def iis_state(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def iis_state(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     iis = _iis(host)
     return {
         "service": iis_service_state(host),
@@ -184,7 +225,7 @@ def iis_state(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("iis.set_state")
-def iis_set_state(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def iis_set_state(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     kind = arg_choice(args, "kind", ("site", "pool"))
     state = arg_choice(args, "state", ("started", "stopped"))
     table = _iis(host)["sites" if kind == "site" else "pools"]
@@ -199,7 +240,7 @@ def iis_set_state(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("iis.recycle")
-def iis_recycle(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def iis_recycle(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     pools = _iis(host)["pools"]
     name = find_key(pools, arg_str(args, "pool"))
     if name is None:
@@ -211,14 +252,14 @@ def iis_recycle(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("iis.get_path")
-def iis_get_path(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def iis_get_path(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     iis = _iis(host)
     key = _app_key(iis, args.get("site"), args.get("app"))
     return {"physical_path": iis["apps"][key]["physical_path"]}
 
 
 @op("iis.set_path")
-def iis_set_path(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def iis_set_path(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     iis = _iis(host)
     key = _app_key(iis, args.get("site"), args.get("app"))
     new = str(parse_path(args.get("path")))
@@ -230,12 +271,12 @@ def iis_set_path(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("iis.reset")
-def iis_reset_op(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def iis_reset_op(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     return iis_reset(host, arg_choice(args, "action", ("stop", "start", "restart")))
 
 
 # --- COM registration ----------------------------------------------------------------------------
-def regsvr32(host: SimHost, path: str, unregister: bool) -> tuple[int, bool, str]:
+def regsvr32(host: HostState, path: str, unregister: bool) -> tuple[int, bool, str]:
     """What `regsvr32 /s [/u] path` does -> (exit code, changed, message)."""
     try:
         target = parse_path(path)
@@ -269,7 +310,7 @@ def regsvr32(host: SimHost, path: str, unregister: bool) -> tuple[int, bool, str
 
 
 @op("dll.register")
-def dll_register(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def dll_register(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     unregister = arg_bool(args, "unregister", False)
     rc, changed, message = regsvr32(host, arg_str(args, "path"), unregister)
     if rc:
@@ -279,7 +320,7 @@ def dll_register(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("dll.registered")
-def dll_registered(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def dll_registered(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     classes = host.state.get("com", {}).get("classes", {})
     found = find_key(classes, arg_str(args, "clsid_name"))
     return {"registered": found is not None, "path": classes[found] if found else None}
@@ -287,7 +328,7 @@ def dll_registered(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 # --- host, disks, network -----------------------------------------------------------------------
 @op("host.facts")
-def host_facts(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def host_facts(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "os": "windows",
         "hostname": host.state.get("hostname", host.name.upper()),
@@ -297,13 +338,13 @@ def host_facts(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("disk.free")
-def disk_free(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def disk_free(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path = parse_path(args.get("path"))
     host.require_drive(path)
     return host.disk_usage(path.drive)
 
 
-def _local_names(host: SimHost) -> set[str]:
+def _local_names(host: HostState) -> set[str]:
     return {*_LOCAL, host.name.casefold(), str(host.state.get("hostname", "")).casefold()}
 
 
@@ -315,7 +356,7 @@ def _port_open(state: dict[str, Any], port: int) -> bool:
     return bool(found) and state["services"][found]["state"] == "running"
 
 
-def _other_host_state(host: SimHost, address: str) -> dict[str, Any] | None:
+def _other_host_state(host: HostState, address: str) -> dict[str, Any] | None:
     """Another simulated host of the same state folder, read without its lock (saves are atomic)."""
     for candidate in sorted(host.state_file.parent.glob("*.json")):
         if candidate == host.state_file:
@@ -331,7 +372,7 @@ def _other_host_state(host: SimHost, address: str) -> dict[str, Any] | None:
 
 
 @op("net.port")
-def net_port(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def net_port(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     port = args.get("port")
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise SimError("invalid", f"port must be a number from 1 to 65535, not {port!r}")
@@ -343,7 +384,7 @@ def net_port(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("http.get")
-def http_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
+def http_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     url = arg_str(args, "url")
     limit = args.get("max_bytes")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
@@ -363,7 +404,7 @@ def http_get(host: SimHost, args: dict[str, Any]) -> dict[str, Any]:
     return {"status": status, "headers": headers, "body": data.decode("utf-8", "replace"), "elapsed": 0.0}
 
 
-def _serve(host: SimHost, url: str) -> tuple[int, dict[str, str], str]:
+def _serve(host: HostState, url: str) -> tuple[int, dict[str, str], str]:
     """Answer a URL from the simulated IIS (the sim reaches only itself and its canned URLs)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -408,7 +449,7 @@ def _app_for(iis: dict[str, Any], site: str, path: str) -> tuple[dict[str, Any] 
     return (best[1], rest) if best else (None, path)
 
 
-def _static_or_isapi(host: SimHost, app: dict[str, Any], rest: str) -> tuple[int, dict[str, str], str]:
+def _static_or_isapi(host: HostState, app: dict[str, Any], rest: str) -> tuple[int, dict[str, str], str]:
     html = {"Content-Type": "text/html"}
     root = parse_path(app["physical_path"])
     if root.drive not in host.state.get("disks", {}) or not host.fs.locate(root).is_dir():

@@ -127,6 +127,10 @@ class RunContext:
         return list(self.artifacts.get(resource, [])) + list(self.prior_artifacts.get(resource, []))
 
 
+def _no_pool(host: Host) -> Remote:
+    raise ModuleFailed(f"no connection to {host.name}: this task runs without the run's connection pool")
+
+
 @dataclass
 class TaskContext:
     """What one module invocation sees: its host, variables, remote primitives and the run."""
@@ -145,6 +149,10 @@ class TaskContext:
     evaluate: Callable[[str], Any] = lambda expression: expression
     #: the directory of the playbook file (for `src:` of copy/template, relative paths)
     playbook_dir: str = "."
+    #: primitives on another host (of this inventory, or of another one such as the live estate a
+    #: test estate mirrors) through the run's connection pool: opened once, under the pool's lock,
+    #: with its settings resolved and its password masked, closed when the run ends
+    remote_for: Callable[[Host], Remote] = _no_pool
 
     @property
     def check_mode(self) -> bool:
@@ -153,6 +161,13 @@ class TaskContext:
     @property
     def diff_mode(self) -> bool:
         return self.run.diff_mode
+
+    @property
+    def platform(self) -> str:
+        """`posix` or `windows`: of the host the task's primitives reach (its own, or delegate_to's)."""
+        from engine.connect import host_kind
+
+        return host_kind(self.remote.connection.host if self.remote is not None else self.host).platform
 
     def require_remote(self) -> Remote:
         if self.remote is None:

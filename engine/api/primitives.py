@@ -41,6 +41,11 @@ class Remote:
         return self.connection.platform
 
     @property
+    def simulated(self) -> bool:
+        """True when the connection is to a simulated host (it answers as its platform does)."""
+        return self.connection.simulated
+
+    @property
     def host_name(self) -> str:
         return self.connection.host.name
 

@@ -1,8 +1,10 @@
-"""Finding modules: the built-in `modules/` package and operators' `library/` folders.
+"""Finding modules: the plug-ins' module packages and operators' `library/` folders.
 
-A module is found by file name (`modules/windows/win_service.py` is `win_service`) and imported only
-when a playbook uses it, so start-up does not pay for modules a run never calls. An operator's
-`library/<name>.py` next to the playbook wins over a built-in of the same name.
+A module is found by file name (`modules/windows/win_service.py` is `win_service`) in the
+packages the plug-ins declare (`Plugin.modules`, engine/api/plugins.py: the built-in groups and
+products are plug-ins like any other) and imported only when a playbook uses it, so start-up
+does not pay for modules a run never calls. An operator's `library/<name>.py` next to the
+playbook wins over a plug-in's module of the same name.
 """
 
 from __future__ import annotations
@@ -11,27 +13,57 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.api.module import Module
+from engine.api.plugins import PLUGINS, PluginRegister
 from engine.core.errors import Location, UserError, closest
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent.parent / "modules"
+
+@dataclass(frozen=True)
+class ModuleFile:
+    """Where a module's code is: its file, and the import name of a plug-in's module (None: a library file)."""
+
+    path: Path
+    import_name: str | None = None
 
 
-def _builtin_files() -> dict[str, Path]:
-    """Module name -> file, over the built-in groups (`modules/<group>/<name>.py`)."""
-    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*/*.py")) if not p.stem.startswith("_")}
+def plugin_module_files(plugins: PluginRegister = PLUGINS) -> dict[str, ModuleFile]:
+    """Module name -> file, over every plug-in's module packages (found without importing a module)."""
+    found: dict[str, ModuleFile] = {}
+    owner: dict[str, str] = {}
+    for plugin in plugins:
+        for package in plugin.modules:
+            for path in _package_files(package):
+                if path.stem in found:
+                    raise UserError(
+                        f"module {path.stem!r} is defined twice: by plug-in {owner[path.stem]!r} "
+                        f"({found[path.stem].path}) and by {plugin.name!r} ({path})",
+                        hint="module names are unique across plug-ins; rename one of them",
+                    )
+                found[path.stem] = ModuleFile(path, f"{package}.{path.stem}")
+                owner[path.stem] = plugin.name
+    return found
+
+
+def _package_files(package: str) -> list[Path]:
+    spec = importlib.util.find_spec(package)
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not folders:
+        raise UserError(f"a cutover plug-in names module package {package!r}, which is not a package")
+    return [p for folder in folders for p in sorted(Path(folder).glob("*.py")) if not p.stem.startswith("_")]
 
 
 class ModuleRegistry:
     """Module names -> Module instances, loaded lazily and cached."""
 
-    def __init__(self, library_dirs: list[Path] | tuple[Path, ...] = ()):
+    def __init__(self, library_dirs: list[Path] | tuple[Path, ...] = (), plugins: PluginRegister = PLUGINS):
         self.library_dirs = [Path(d) for d in library_dirs]
+        self.plugins = plugins
         self._cache: dict[str, Module] = {}
         self._names: list[str] | None = None
-        self._builtin: dict[str, Path] | None = None
+        self._builtin: dict[str, ModuleFile] | None = None
 
     def names(self) -> list[str]:
         """Every module name that can be used (for hints and docs)."""
@@ -43,20 +75,20 @@ class ModuleRegistry:
         return self._names
 
     def exists(self, name: str) -> bool:
-        return name in self._cache or self._path_of(name) is not None
+        return name in self._cache or self._file_of(name) is not None
 
-    def _path_of(self, name: str) -> Path | None:
+    def _file_of(self, name: str) -> ModuleFile | None:
         if not name.isidentifier():
             return None
         for d in self.library_dirs:
             candidate = d / f"{name}.py"
             if candidate.is_file():
-                return candidate
+                return ModuleFile(candidate)
         return self._builtins().get(name)
 
-    def _builtins(self) -> dict[str, Path]:
+    def _builtins(self) -> dict[str, ModuleFile]:
         if self._builtin is None:
-            self._builtin = _builtin_files()
+            self._builtin = plugin_module_files(self.plugins)
         return self._builtin
 
     def get(self, name: str, location: Location | None = None) -> Module:
@@ -64,26 +96,23 @@ class ModuleRegistry:
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        path = self._path_of(name)
-        if path is None:
+        found = self._file_of(name)
+        if found is None:
             hint = closest(name, self.names())
             raise UserError(
                 f"unknown module {name!r}",
                 location,
                 hint=f"did you mean {hint!r}?" if hint else "see `docs/modules.md` for the list of modules",
             )
-        module = self._load(name, path, location)
+        module = self._load(name, found, location)
         self._cache[name] = module
         return module
 
-    def _load(self, name: str, path: Path, location: Location | None) -> Module:
-        builtin = path.parent.parent == BUILTIN_DIR
-        if builtin:
-            import_name = f"modules.{path.parent.name}.{name}"
-        else:
-            import_name = f"cutover_library.{name}"
+    def _load(self, name: str, found: ModuleFile, location: Location | None) -> Module:
+        path = found.path
+        import_name = found.import_name or f"cutover_library.{name}"
         try:
-            if builtin:
+            if found.import_name is not None:
                 py = importlib.import_module(import_name)
             else:
                 spec = importlib.util.spec_from_file_location(import_name, path)

@@ -1,6 +1,6 @@
 """What every product section needs: located lookups into it, and the estate of each loaded inventory.
 
-A product section (`sagecrm:`, `onecrm:`) is a raw mapping from the loader (`LDict`, which knows
+A product section (`<product>:` in the inventory) is a raw mapping from the loader (`LDict`, which knows
 the file:line:col of each key and value). Rules point at those places; modules read values with
 defaults. And a module's `protects()`/`destroys()` hooks see only their arguments and a host:
 `LoadedEstates` finds the estate of the inventory that host was read from, which the estate rule

@@ -14,6 +14,7 @@ import os
 import sys
 
 from engine import __version__
+from engine.cli.command_setup import after_parse, prepare
 
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unlock": ("engine.cli.unlock_cmd", "break a stale estate lock"),
     "report": ("engine.cli.report_cmd", "write a run's report (html, json, junit)"),
     "vault": ("engine.cli.vault_cmd", "encrypt and decrypt secrets"),
+    "config": ("engine.cli.config_cmd", "show the effective cutover.toml settings and where each came from"),
+    "campaign": ("engine.cli.campaign_cmd", "many estates in their maintenance windows (plan, validate, run, serve)"),
+    "worker": ("engine.cli.worker_cmd", "run campaign estates for a Celery fleet"),
+    "approve": ("engine.cli.approve_cmd", "answer a gate a run waits at, from any terminal"),
 }
 
 
@@ -56,6 +61,7 @@ def build_parser(argv: list[str]) -> tuple[ArgumentParser, str | None]:
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == wanted:
             importlib.import_module(module_name).configure(command_parser)
+            prepare(command_parser)  # -v everywhere, cutover.toml defaults (engine.cli.command_setup)
     return parser, wanted
 
 
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
+        after_parse(args)
         return int(module.execute(args) or 0)
     except UserError as err:
         print(err.render(), file=sys.stderr)

@@ -12,14 +12,17 @@ import sys
 import time
 from typing import Any, TextIO
 
+from engine.cli.diff_view import diff_lines
 from engine.execute.outcome import NodeOutcome
 from engine.execute.scheduler import Reporter, RunSummary
 from engine.plan.graph import Node, Plan
 
 STATUS_STYLE = {
     "ok": "green", "changed": "yellow", "would-change": "cyan", "skipped": "dim", "failed": "bold red",
-    "blocked": "red", "running": "blue",
+    "blocked": "red", "running": "blue", "rescued": "magenta",
 }
+#: the run summary's columns; `rescued` counts failed steps a block's `rescue:` handled
+SUMMARY_COLUMNS = ("ok", "changed", "would-change", "skipped", "rescued", "failed", "blocked")
 
 
 class JsonlReporter(Reporter):
@@ -84,7 +87,7 @@ class ConsoleReporter(Reporter):
 
     def run_started(self, plan: Plan, run_id: str) -> None:
         self.total = len(plan.steps())
-        self.simulated = any(h.connection == "sim" for h in plan.inventory.hosts.values())
+        self.simulated = plan.simulated
         sim = " [magenta](SIMULATION: sim hosts are models, not machines)[/]" if self.simulated else ""
         self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
                            f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")
@@ -139,7 +142,8 @@ class ConsoleReporter(Reporter):
         if self.verbosity and outcome.registered and not hidden:
             pieces.append(("\n" + m(json.dumps(outcome.registered, default=str, indent=2)[:4000]), ""))
         if (self.verbosity or self.show_diff) and outcome.diff and not hidden:
-            pieces.append(("\n" + m(_diff_text(outcome.diff)), ""))
+            for line, style in diff_lines(outcome.diff, node.host, node.label, m):
+                pieces.append(("\n" + line, style))
         return pieces
 
     def _write(self, pieces: list[tuple[str, str]]) -> None:
@@ -162,11 +166,10 @@ class ConsoleReporter(Reporter):
         from rich.table import Table
 
         table = Table(title=f"run {summary.run_id}: {summary.status}", box=None)
-        for status in ("ok", "changed", "would-change", "skipped", "failed", "blocked"):
-            if summary.counts.get(status):
-                table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
-        table.add_row(*[str(summary.counts[s]) for s in ("ok", "changed", "would-change", "skipped", "failed",
-                                                          "blocked") if summary.counts.get(s)])
+        shown = [s for s in SUMMARY_COLUMNS if summary.counts.get(s)]
+        for status in shown:
+            table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
+        table.add_row(*[str(summary.counts[s]) for s in shown])
         self.console.print(table)
         if summary.not_run:
             self.console.print(f"{summary.not_run} step(s) not run")
@@ -175,18 +178,3 @@ class ConsoleReporter(Reporter):
         if summary.status != "succeeded":
             self.console.print(f"resume with: cutover resume {summary.run_id}")
 
-
-def _diff_text(diff: Any) -> str:
-    import difflib
-
-    diffs = diff if isinstance(diff, list) else [diff]
-    out = []
-    for d in diffs:
-        if not isinstance(d, dict):
-            continue
-        before, after = d.get("before"), d.get("after")
-        if isinstance(before, str) and isinstance(after, str):
-            out.extend(difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after", lineterm=""))
-        else:
-            out.append(f"before: {before!r}\nafter:  {after!r}")
-    return "\n".join(out)

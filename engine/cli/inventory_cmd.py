@@ -1,4 +1,5 @@
-"""`cutover inventory -i FILE`: hosts with resolved roles and variables (secrets masked)."""
+"""`cutover inventory -i INV`: hosts with resolved roles and variables (secrets masked); `--list`,
+`--graph`, `--host` and `--vars-origin` as an Ansible user knows them (see engine.cli.inventory_view)."""
 
 from __future__ import annotations
 
@@ -7,74 +8,72 @@ import json
 from typing import Any
 
 from engine.cli.common import add_inventory_args, keyring_from
+from engine.cli.inventory_view import graph_lines, is_secret_name, list_json, masked, origin_lines, view_of
+from engine.core.errors import closest
 
-MASK = "********"
+__all__ = ["configure", "execute", "is_secret_name"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_inventory_args(parser)
-    parser.add_argument("--graph", action="store_true", help="show the group tree")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--host", metavar="NAME", help="only this host")
-
-
-#: a variable whose name contains one of these is shown masked, whatever its value
-SECRET_WORDS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "licence_key",
-    "license_key",
-    "api_key",
-    "private_key",
-    "credential",
-)
-
-
-def is_secret_name(key: str) -> bool:
-    """`db_password`, `ansible_ssh_pass`, `API_TOKEN`: names that say their value is a secret."""
-    lowered = key.lower()
-    return any(word in lowered for word in SECRET_WORDS) or lowered.endswith(("_pass", "_pwd"))
-
-
-def _masked(value: Any, key: str = "") -> Any:
-    from engine.load.vault.keyring import EncryptedValue
-
-    if isinstance(value, EncryptedValue) or (is_secret_name(key) and value not in (None, "")):
-        return MASK
-    if isinstance(value, dict):
-        return {k: _masked(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--list", action="store_true",
+                       help="groups and host variables as `ansible-inventory --list` prints them (JSON)")
+    shown.add_argument("--graph", nargs="?", const="all", metavar="GROUP",
+                       help="the group tree (from GROUP, default all), as `ansible-inventory --graph`")
+    shown.add_argument("--json", action="store_true", help="the host listing, machine-readable")
+    parser.add_argument("--host", metavar="NAME",
+                        help="one host's variables (JSON, as `ansible-inventory --host`); with --vars-origin, "
+                        "where each came from")
+    parser.add_argument("--vars-origin", action="store_true",
+                        help="each variable with the file:line:col and layer (group, group_vars, host_vars) "
+                        "whose value won")
+    parser.add_argument("--playbook-dir", metavar="DIR",
+                        help="also read the group_vars/ and host_vars/ beside the playbook in DIR")
 
 
 def execute(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
     from engine.load.inventory import load_inventory
 
-    inventory = load_inventory(args.inventory, keyring_from(args))
-    hosts = list(inventory.hosts.values())
-    if args.host:
-        hosts = [h for h in hosts if h.name == args.host]
-        if not hosts:
-            raise UserError(f"no host {args.host!r} in {args.inventory}")
+    inventory = load_inventory(args.inventory, keyring_from(args), playbook_dir=args.playbook_dir)
+    if args.host and args.host not in inventory.hosts:
+        guess = closest(args.host, list(inventory.hosts))
+        raise UserError(f"no host {args.host!r} in {args.inventory}",
+                        hint=f"did you mean {guess!r}?" if guess else "`cutover inventory -i INV` lists them")
+    view = view_of(inventory)
     if args.graph:
-        print(_graph(inventory))
+        if args.graph not in view.children:
+            raise UserError(f"--graph {args.graph}: no group {args.graph!r} in {args.inventory}")
+        print("\n".join(graph_lines(view, args.graph)))
         return 0
+    if args.list:
+        print(json.dumps(list_json(view), indent=4, sort_keys=True, default=str))
+        return 0
+    if args.vars_origin:
+        for name in [args.host] if args.host else view.hosts:
+            print("\n".join(origin_lines(view, name)))
+        return 0
+    if args.host:
+        print(json.dumps(masked(view.hostvars(args.host)), indent=4, sort_keys=True, default=str))
+        return 0
+    return _listing(inventory, as_json=args.json)
+
+
+def _listing(inventory: Any, *, as_json: bool) -> int:
+    """cutover's own listing: each host's connection, roles, groups and resolved variables."""
     data = {
         h.name: {
             "connection": h.connection,
             "address": h.address,
             "roles": list(h.roles),
             "groups": list(h.groups),
-            "settings": _masked({k: v for k, v in h.settings.items() if k not in ("connection", "address")}),
-            "vars": _masked(dict(h.vars)),
+            "settings": masked({k: v for k, v in h.settings.items() if k not in ("connection", "address")}),
+            "vars": masked(dict(h.vars)),
         }
-        for h in hosts
+        for h in inventory.hosts.values()
     }
-    if args.json:
+    if as_json:
         print(json.dumps({"estate": inventory.name, "hosts": data}, indent=2, default=str))
         return 0
     print(f"estate {inventory.name} ({len(inventory.hosts)} hosts)")
@@ -88,28 +87,3 @@ def execute(args: argparse.Namespace) -> int:
         for key, value in sorted(d["vars"].items()):
             print(f"    {key} = {json.dumps(value, default=str)}")
     return 0
-
-
-def _graph(inventory: Any) -> str:
-    lines = ["@all:"]
-    children = {c for g in inventory.groups.values() for c in g.children}
-    grouped = {h for g in inventory.groups.values() for h in g.hosts}
-
-    def show(name: str, depth: int) -> None:
-        group = inventory.groups[name]
-        lines.append(f"{'  |' * depth}--@{name}:")
-        for child in group.children:
-            show(child, depth + 1)
-        nested = {h for c in group.children for h in inventory.groups[c].hosts}
-        for host in group.hosts:
-            if host not in nested:
-                lines.append(f"{'  |' * (depth + 1)}--{host}")
-
-    for name in inventory.groups:
-        if name not in children:
-            show(name, 1)
-    ungrouped = [h for h in inventory.hosts if h not in grouped]
-    if ungrouped:
-        lines.append("  |--@ungrouped:")
-        lines.extend(f"  |  |--{h}" for h in ungrouped)
-    return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.common import add_plan_args, load_all
+from engine.cli.common import add_plan_args, sources_from
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from engine.pipeline import plan as make_plan
     from engine.plan.render import RENDERERS
 
-    _playbook, _inventory, plan = load_all(args)
+    plan = make_plan(sources_from(args))
     text = RENDERERS[args.format](plan)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:

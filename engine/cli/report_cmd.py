@@ -36,15 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
-    from engine.journal.store import Journal
+    from engine.journal import existing_journal
     from engine.report import FILES, build_report, renderer, write_atomically
 
-    db = Path(args.state_dir) / "runs.db"
-    if not db.is_file():
-        raise UserError(
-            f"no journal at {db}", hint="run from the directory of your runs, or pass --state-dir"
-        )
-    journal = Journal(db)
+    journal = existing_journal(args.state_dir)
+    db = journal.describe()
     try:
         row = journal.find_run(args.run)
         if row is None:

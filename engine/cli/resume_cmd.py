@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from engine.cli.run_cmd import add_execution_args, build_request
+from engine.cli.common import keyring_from
+from engine.cli.run_cmd import add_execution_args, run_settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,33 +16,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.cli.common import load_all
-    from engine.core.errors import UserError
-    from engine.execute.session import check_resumable, execute_run
-    from engine.journal.store import Journal
+    from engine.pipeline import resume
 
-    journal = Journal(Path(args.state_dir) / "runs.db")
-    row = journal.find_run(args.run)
-    journal.close()
-    if row is None:
-        raise UserError(f"no run {args.run!r} in {args.state_dir}/runs.db", hint="`cutover runs` lists them")
-    if row["status"] == "succeeded":
-        print(f"run {row['id']} already succeeded: nothing to resume")
+    run_id, summary = resume(args.run, run_settings(args), keyring_from(args), force=args.force)
+    if summary is None:
+        print(f"run {run_id} already succeeded: nothing to resume")
         return 0
-    saved = row["args"] or {}
-    ns = argparse.Namespace(
-        playbook=row["playbook"], inventory=row["inventory"], vault_id=args.vault_id,
-        extra_vars=saved.get("extra_vars") or [], limit=saved.get("limit"), tags=saved.get("tags") or [],
-        skip_tags=saved.get("skip_tags") or [], allow_unprotected=saved.get("allow_unprotected", False),
-    )
-    prior: frozenset[str] = frozenset()
-    from_run = saved.get("from_run")
-    journal = Journal(Path(args.state_dir) / "runs.db")
-    if from_run:
-        prior = frozenset(a.resource for a in journal.artifacts(from_run) if a.verified)
-    _pb, _inv, plan = load_all(ns, prior_resources=prior)
-    check_resumable(journal, row["id"], plan, args.force)
-    journal.close()
-    request = build_request(args, plan, check_mode=bool(saved.get("check")), resume_of=row["id"],
-                            from_run=from_run, allow_unprotected=bool(saved.get("allow_unprotected")))
-    return execute_run(request).exit_code
+    return summary.exit_code

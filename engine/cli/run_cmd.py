@@ -7,7 +7,10 @@ import os
 import sys
 from typing import Any
 
-from engine.cli.common import add_plan_args, keyring_from, load_all
+from engine.cli.common import add_plan_args, keyring_from, sources_from
+from engine.cli.plan_flags import add_run_flags, answer_listing, refusals_recorded
+from engine.cli.step import step_reporter
+from engine.cli.validate_cmd import execute as validate_execute
 
 
 def add_execution_args(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +26,15 @@ def add_execution_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--approve-all", action="store_true",
                         help="answer every gate yes (demos and rehearsals only; recorded as such)")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML/JSON/JUnit report")
+    parser.add_argument("--gate-wait", type=float, metavar="SECONDS",
+                        help="at a gate not approved here, wait up to SECONDS for `cutover approve RUN GATE` "
+                             "from any terminal sharing the journal")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_args(parser)
     add_execution_args(parser)
+    add_run_flags(parser)  # --list-*, --syntax-check, --start-at-task, --step: engine.cli.plan_flags
     parser.add_argument("-C", "--check", action="store_true", help="change nothing; report what would change")
     parser.add_argument("-D", "--diff", action="store_true", help="show before/after of what changes")
     parser.add_argument("--from-run", metavar="RUN",
@@ -37,90 +44,59 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "from the backups this run recorded")
 
 
-def build_request(cli: argparse.Namespace, plan: Any, **extra: Any) -> Any:
+def run_settings(cli: argparse.Namespace, **settings: Any) -> Any:
+    """The pipeline's RunSettings from the execution flags: who runs, how gates are answered, what prints."""
     from engine.cli.console import ConsoleReporter, JsonlReporter
-    from engine.core.secrets import Masker
-    from engine.execute.session import CliGatekeeper, RunRequest, operator_name
+    from engine.cli.gates import CliGatekeeper
+    from engine.execute.session import operator_name
+    from engine.pipeline import RunSettings
 
-    keyring = keyring_from(cli, Masker())
-    masker = keyring.masker
-    for host in plan.inventory.hosts.values():
-        password = host.settings.get("password")
-        if isinstance(password, str) and password and "{{" not in password:
-            masker.add(password)
-    for host in plan.inventory.hosts.values():
-        password = host.settings.get("password")
-        if isinstance(password, str) and password:
-            masker.add(password)
-    reporter = JsonlReporter(masker) if cli.output == "jsonl" else \
-        ConsoleReporter(masker, cli.verbose, show_diff=bool(getattr(cli, "diff", False)))
+    masker = keyring_from(cli).masker
+    show_diff = bool(getattr(cli, "diff", False))
+
+    def new_reporter() -> Any:
+        if cli.output == "jsonl":
+            return step_reporter(cli, JsonlReporter(masker))
+        return step_reporter(cli, ConsoleReporter(masker, cli.verbose, show_diff=show_diff))
+
     approved = {}
     for item in cli.approve:
         gate, _, comment = item.partition("=")
         approved[gate] = comment
     operator = operator_name(cli.operator)
-    gatekeeper = CliGatekeeper(operator, approved, cli.approve_all, interactive=sys.stdin.isatty())
-    return RunRequest(
-        plan=plan, state_dir=cli.state_dir, forks=cli.forks, operator=operator, gatekeeper=gatekeeper,
-        reporter=reporter, keyring=keyring, masker=masker, write_report=not cli.no_report, **extra,
+    return RunSettings(
+        state_dir=cli.state_dir, forks=cli.forks, operator=operator,
+        gatekeeper=CliGatekeeper(operator, approved, cli.approve_all,
+                                 interactive=sys.stdin.isatty() and not getattr(cli, "gate_wait", None)),
+        new_reporter=new_reporter, masker=masker, write_report=not cli.no_report, **settings,
     )
 
 
 def execute(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from engine.core.errors import UserError
-    from engine.execute.session import execute_run
+    from engine.pipeline import flows
 
     if args.forks < 1:
         raise UserError("--forks must be at least 1")
-    prior: frozenset[str] = frozenset()
-    if args.from_run:
-        prior = _prior_resources(args)
-    _playbook, _inventory, plan = load_all(args, prior_resources=prior)
-    request = build_request(
-        args, plan, check_mode=args.check, diff_mode=args.diff, from_run=args.from_run,
-        allow_unprotected=args.allow_unprotected,
-        args={"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags, "extra_vars": args.extra_vars,
-              "check": args.check, "from_run": args.from_run, "allow_unprotected": args.allow_unprotected,
-              "forks": args.forks},
+    if args.syntax_check:
+        return validate_execute(args)
+    settings = run_settings(
+        args, check_mode=args.check, diff_mode=args.diff, from_run=args.from_run,
+        allow_unprotected=args.allow_unprotected, on_failure=args.on_failure,
+        recorded_args={"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags,
+                       "extra_vars": args.extra_vars, "check": args.check, "from_run": args.from_run,
+                       "allow_unprotected": args.allow_unprotected, "forks": args.forks},
     )
-    summary = execute_run(request)
-    if summary.status == "failed" and args.on_failure == "rollback" and not args.check:
-        _roll_back(args, summary.run_id)
-    return summary.exit_code
+    sources, settings = flows.with_from_run(sources_from(args), settings)
+    with refusals_recorded(args):
+        planned = flows.plan(sources)
+    if (listed := answer_listing(args, planned)) is not None:
+        return listed
+    if getattr(args, "gate_wait", None):
+        from engine.journal.gates import JournalGatekeeper
 
-
-def _roll_back(args: argparse.Namespace, failed_run: str) -> None:
-    """`--on-failure rollback`: run the product's rollback from the failed run's own artifacts."""
-    from pathlib import Path
-
-    from engine.cli.common import plan_options
-    from engine.execute.session import execute_run
-    from engine.journal.store import Journal
-    from engine.pipeline.on_failure import rollback_after_failure
-
-    journal = Journal(Path(args.state_dir) / "runs.db")
-    try:
-        rollback_after_failure(
-            journal, failed_run, args.inventory, playbook_path=args.playbook,
-            execute=lambda plan: execute_run(build_request(args, plan, from_run=failed_run)),
-            plan_options=plan_options(args), keyring=keyring_from(args))
-    finally:
-        journal.close()
-
-
-def _prior_resources(args: argparse.Namespace) -> frozenset[str]:
-    from pathlib import Path
-
-    from engine.core.errors import UserError
-    from engine.journal.store import Journal
-
-    journal = Journal(Path(args.state_dir) / "runs.db")
-    try:
-        row = journal.find_run(args.from_run)
-        if row is None:
-            raise UserError(f"--from-run: no run {args.from_run!r} in {args.state_dir}/runs.db",
-                            hint="`cutover runs` lists them")
-        args.from_run = row["id"]
-        return frozenset(a.resource for a in journal.artifacts(row["id"]) if a.verified)
-    finally:
-        journal.close()
+        settings = replace(settings, gatekeeper=JournalGatekeeper(
+            args.state_dir, planned.inventory.name, settings.gatekeeper, args.gate_wait))
+    return flows.run_planned(planned, sources, settings).exit_code

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.common import add_plan_args, load_all
+from engine.cli.common import add_plan_args, sources_from
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -12,13 +12,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from engine.pipeline import validate
 
-    from engine.api.registry import ModuleRegistry
-    from engine.validate.static_checks import check_plan
-
-    _playbook, _inventory, plan = load_all(args)
-    check_plan(plan, ModuleRegistry([Path(args.playbook).parent / "library"]))
+    plan = validate(sources_from(args))
     steps = plan.steps()
     hosts = {h for n in steps for h in (n.shared_with or (n.host,))}
     print(f"ok: {args.playbook} with {args.inventory}: {len(steps)} steps on {len(hosts)} hosts")

@@ -1,4 +1,5 @@
-"""`cutover vault`: create, encrypt, decrypt, edit, view and rekey vault files; encrypt single values.
+"""`cutover vault`: create, encrypt, decrypt, edit, view and rekey vault files; encrypt single values;
+convert between cutover's format and ansible-vault's (`--format ansible` writes ansible-vault's).
 
 Passwords come from `--vault-id ID@SOURCE` (prompt, file, env:VAR, exec:SCRIPT), from
 CUTOVER_VAULT_PASSWORD(_FILE) for the `default` id, or, when none is given, from a prompt.
@@ -15,7 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.cli.vault_flags import add_vault_flags
 from engine.core.errors import Location, UserError
+from engine.load.vault.convert import FORMATS, convert_text, seal
 from engine.load.vault.files import edit_text, read_text, write_atomic
 from engine.load.vault.inline import rekey_inline, vault_ids_in
 from engine.load.vault.keyring import DEFAULT_VAULT_ID, VaultKeyring, is_vault_text, vault_id_of
@@ -29,6 +32,7 @@ ACTIONS = {
     "view": "print the plaintext of vault files",
     "rekey": "re-encrypt vault files (or the !vault values of a YAML file) under a new id/password",
     "encrypt-string": "print a `!vault |` YAML value for a secret read from stdin or a prompt",
+    "convert": "rewrite vault files (or the !vault values of a YAML file) in cutover's or ansible-vault's format",
 }
 PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 #: Plain words YAML (1.1 or 1.2) reads as booleans or null: such keys are written quoted.
@@ -45,8 +49,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="ID@SOURCE",
         help="a password: ID@prompt, ID@FILE, ID@env:VAR, ID@exec:SCRIPT, or a bare source for 'default'",
     )
+    add_vault_flags(common)
     encrypting = argparse.ArgumentParser(add_help=False)
     encrypting.add_argument("--encrypt-vault-id", metavar="ID", help="the id to encrypt with, among several")
+    encrypting.add_argument("--format", choices=FORMATS, default="cutover",
+                            help="cutover (default) or ansible (ansible-vault's $ANSIBLE_VAULT format)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     actions.required = True
     for name, help_text in ACTIONS.items():
@@ -64,6 +71,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
             sub.add_argument(
                 "--output", metavar="OUT", help="write here ('-' for stdout) instead of in place"
             )
+        if name == "convert":
+            sub.add_argument("--to", choices=FORMATS, required=True, help="the format to write")
         if name == "rekey":
             sub.add_argument(
                 "--new-vault-id", required=True, metavar="ID@SOURCE", help="the new id and password"
@@ -79,6 +88,7 @@ def execute(args: argparse.Namespace) -> int:
         "view": _view,
         "rekey": _rekey,
         "encrypt-string": _encrypt_string,
+        "convert": _convert,
     }[args.action](args)
 
 
@@ -161,7 +171,7 @@ def _create(args: argparse.Namespace) -> int:
     if not text:
         _note(f"{args.file}: empty, not created")
         return 1
-    write_atomic(args.file, keyring.encrypt(text, vault_id))
+    write_atomic(args.file, seal(keyring, text, vault_id, args.format))
     _note(f"created {args.file} (vault id {vault_id})")
     return 0
 
@@ -171,7 +181,7 @@ def _encrypt(args: argparse.Namespace) -> int:
     inputs = _read_all(args.files, encrypted=False)
     keyring, vault_id = _encryption_keyring(args)
     for item in inputs:
-        _emit(keyring.encrypt(item.text, vault_id), output, item.path)
+        _emit(seal(keyring, item.text, vault_id, args.format), output, item.path)
         _note(f"encrypted {item.path} (vault id {vault_id})")
     return 0
 
@@ -231,13 +241,24 @@ def _rekey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    inputs = [_Input(path, read_text(path)) for path in args.files]
+    keyring = _decryption_keyring(args, {item.path: item.text for item in inputs})
+    results = [(item, *convert_text(item.text, keyring, args.to, str(item.path))) for item in inputs]
+    for item, text, count in results:
+        if text != item.text:
+            write_atomic(item.path, text)
+        _note(f"converted {item.path} to the {args.to} format ({count} value{'s' if count != 1 else ''})")
+    return 0
+
+
 def _encrypt_string(args: argparse.Namespace) -> int:
     names = [_yaml_key(name) for name in args.name]
     keyring, vault_id = _encryption_keyring(args)
     values = _read_values(len(names) or 1, args.name or ["value"])
     blocks = []
     for index, value in enumerate(values):
-        sealed = keyring.encrypt(value, vault_id)
+        sealed = seal(keyring, value, vault_id, args.format)
         body = "".join(f"  {line}\n" for line in sealed.splitlines())
         prefix = f"{names[index]}: " if names else ""
         blocks.append(f"{prefix}!vault |\n{body}")

@@ -1,12 +1,17 @@
 """Connections move bytes to hosts: `local`, `ssh`, `winrm`, `sim`.
 
 Implementations are imported only when a host needs them, so a run against SSH hosts never
-imports pywinrm and start-up stays fast.
+imports pywinrm and start-up stays fast. What kind of host a connection reaches (Windows or
+POSIX, a machine or a simulation) is the connection class's to say: `host_kind` is the one place
+the engine asks it.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
+from functools import cache
+from typing import NamedTuple
 
 from engine.connect.base import Connection
 from engine.core.errors import UserError
@@ -20,8 +25,17 @@ _KINDS = {
 }
 
 
-def connection_for(host: Host, **options: object) -> Connection:
-    """A new, not yet opened connection of the host's kind."""
+class HostKind(NamedTuple):
+    """What a host is, as its connection class declares it."""
+
+    #: `posix` or `windows`: which paths, commands and modules apply
+    platform: str
+    #: a model of a host, not a machine (labelled a simulation wherever results appear)
+    simulated: bool
+
+
+def connection_class(host: Host) -> type[Connection]:
+    """The class of the host's connection (imported now; nothing is opened)."""
     try:
         module_name, class_name = _KINDS[host.connection]
     except KeyError:
@@ -30,8 +44,45 @@ def connection_for(host: Host, **options: object) -> Connection:
             host.location,
             hint=f"one of: {', '.join(_KINDS)}",
         ) from None
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(host, **options)
+    return getattr(importlib.import_module(module_name), class_name)
 
 
-__all__ = ["Connection", "connection_for"]
+def host_kind(host: Host) -> HostKind:
+    """Windows or POSIX, simulated or not: from the host's connection class, without opening it."""
+    if host.connection not in _KINDS:
+        connection_class(host)  # the UserError naming the connections there are
+    return _kind_of(host.connection)
+
+
+@cache
+def _kind_of(connection: str) -> HostKind:
+    module_name, class_name = _KINDS[connection]
+    return _kind_of_class(getattr(importlib.import_module(module_name), class_name))
+
+
+def _kind_of_class(cls: type[Connection]) -> HostKind:
+    return HostKind(cls.platform, cls.simulated)
+
+
+def connection_for(host: Host, state_dir: str | None = None) -> Connection:
+    """A new, not yet opened connection of the host's kind; a simulated host keeps its state in `state_dir`."""
+    cls = connection_class(host)
+    if state_dir is not None and _kind_of_class(cls).simulated:
+        return cls(host, state_dir=state_dir)  # type: ignore[call-arg]
+    return cls(host)
+
+
+def check_available(hosts: Iterable[Host]) -> None:
+    """Every host's connection can be made from this machine (engine/connect/base.py
+    `check_available`); one UserError listing each host whose cannot."""
+    problems = []
+    for host in hosts:
+        try:
+            connection_class(host).check_available(host)
+        except UserError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise UserError.many(problems)
+
+
+__all__ = ["Connection", "HostKind", "check_available", "connection_class", "connection_for", "host_kind"]

@@ -17,14 +17,22 @@ from engine.core.model import Host
 class Connection(ABC):
     """One host's channel. Subclasses implement the four methods below."""
 
-    #: `posix`, `windows` or `sim`: which implementation of the primitives answers.
+    #: `posix` or `windows`: which kind of host answers the primitives (and whose paths they are).
     platform: str = "posix"
+    #: True for a simulated host (labelled as such in reports); it answers as its platform does.
+    simulated: bool = False
     #: Shown next to the host wherever results appear (the sim says it is a simulation).
     label: str = ""
 
     def __init__(self, host: Host):
         self.host = host
         self.lock = threading.Lock()
+
+    @classmethod
+    def check_available(cls, host: Host) -> None:  # noqa: B027 - optional: most connections are always available
+        """Raise a located UserError when this kind of connection cannot be made from here at all
+        (a package it needs is missing): asked for every host of a plan before its first step, so such
+        a run is refused with exit 2 instead of failing step by step. Default: always available."""
 
     @abstractmethod
     def open(self) -> None:

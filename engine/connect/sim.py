@@ -1,7 +1,10 @@
-"""`connection: sim`: a simulated Windows host, answered in-process by simulation.host.
+"""`connection: sim`: a simulated Windows host, answered in-process by the simulation package.
 
-Nothing travels over a network: `call` hands the batch to the host's SimHost, which keeps its
-state under `<state_dir>/sim/`. Host settings (`sim:` in the inventory):
+Nothing travels over a network: `call` hands the batch to the simulated host, which keeps its
+state under `<state_dir>/sim/`. The simulation is not part of the engine: it is found by import
+path (`SIMULATOR`, the `simulation` package by default) when the first simulated host opens, so
+the engine imports and runs without it; a `connection: sim` host then fails with a UserError
+saying what is missing. Host settings (`sim:` in the inventory):
 `initial` (the host's first state, e.g. `{preset: sagecrm}`), `faults` (rules seeding a new
 host) and `latency` (seconds added to every round trip, to rehearse slow links). A fault with
 `kind: connection` surfaces here as ConnectionFailed, like a dropped WinRM link.
@@ -9,6 +12,7 @@ host) and `latency` (seconds added to every round trip, to rehearse slow links).
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from typing import Any
@@ -18,12 +22,41 @@ from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
 from engine.core.model import Host
 
 _SETTINGS = ("initial", "faults", "latency", "state_dir")
+#: `module:class` of the simulated host: `cls.open(state_dir, name, initial=, faults=)` returns an
+#: object with `call(calls, timeout=, cancel=)`. Change it to plug in another simulation.
+SIMULATOR = "simulation.host:SimHost"
+
+
+def simulator(host: Host | None = None) -> Any:
+    """The simulated host class named by SIMULATOR; UserError when its package is not installed."""
+    module_name, _, class_name = SIMULATOR.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise
+        who = f"host {host.name}: " if host is not None else ""
+        raise UserError(
+            f"{who}`connection: sim` needs the simulation ({module_name}), which is not installed",
+            host.location if host is not None else None,
+            hint="install cutover with its `simulation` package (`pip install -e .` in the "
+            "repository), or give the host a real connection (winrm, ssh)",
+        ) from None
+    found = getattr(module, class_name, None)
+    if found is None:
+        raise UserError(f"`connection: sim`: {module_name} has no {class_name} (SIMULATOR = {SIMULATOR!r})")
+    return found
 
 
 class SimConnection(Connection):
     """A connection to a simulated host; labelled a simulation wherever results appear."""
 
-    platform = "sim"
+    platform = "windows"
+    simulated = True
+
+    @classmethod
+    def check_available(cls, host: Host) -> None:
+        simulator(host)
 
     def __init__(self, host: Host, state_dir: str = ".cutover"):
         super().__init__(host)
@@ -52,14 +85,13 @@ class SimConnection(Connection):
 
     def open(self) -> None:
         """Load (or create) the simulated host; the preset's roles default to the host's roles."""
-        from simulation.host import SimHost
-
+        sim_host = simulator(self.host)
         settings = self._settings()
         initial = settings.get("initial")
         if isinstance(initial, dict) and initial.get("preset") and "roles" not in initial and self.host.roles:
             initial = {**initial, "roles": list(self.host.roles)}
         try:
-            self.sim = SimHost.open(
+            self.sim = sim_host.open(
                 settings.get("state_dir", self.state_dir),
                 self.host.name,
                 initial=initial,

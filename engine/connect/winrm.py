@@ -4,9 +4,9 @@ Why it looks like this:
 - Opening a WinRM shell and starting powershell.exe cost far more than answering a primitive
   (pywinrm's `Session.run_ps` pays both on every call). So the connection opens ONE shell
   (`open_shell(codepage=65001)`) for the whole run and keeps ONE helper process in it: the
-  helper loads engine/connect/remote/primitives.ps1 once, then answers batch after batch. A batch costs
-  one Send (the request line) and usually one Receive (the answer frame), both rendered from
-  envelopes pywinrm builds once per helper (`winrm_wire`).
+  helper loads the primitives script (engine/connect/remote/powershell/) once, then answers
+  batch after batch. A batch costs one Send (the request line) and usually one Receive (the
+  answer frame), both rendered from envelopes pywinrm builds once per helper (`winrm_wire`).
 - Payloads go over stdin in pieces of at most `MAX_SEND_CHUNK` bytes, never on the command line.
   The framing (what each stdin and stdout line means) is defined in `winrm_framing` and
   re-exported here; the WinRM test endpoint imports it from this module.
@@ -26,7 +26,6 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 import math
 import re
@@ -40,6 +39,7 @@ from winrm.exceptions import WinRMOperationTimeoutError, WSManFaultError
 from winrm.protocol import Protocol
 
 from engine.connect.base import Connection
+from engine.connect.remote.powershell import script as primitives_script
 from engine.connect.winrm_errors import (
     is_envelope_limit,
     is_shell_gone,
@@ -50,6 +50,7 @@ from engine.connect.winrm_framing import (
     BOOTSTRAP_SCRIPT,
     FRAME_ERROR_PREFIX,
     FRAME_PREFIX,
+    FRAME_REFUSED_PREFIX,
     MAX_SEND_CHUNK,
     MIN_SEND_CHUNK,
     POWERSHELL,
@@ -60,6 +61,7 @@ from engine.connect.winrm_framing import (
     encode_line,
     encode_powershell,
 )
+from engine.connect.winrm_requirements import refusal_message
 from engine.connect.winrm_settings import WinRMSettings
 from engine.connect.winrm_wire import HelperWire
 from engine.core.errors import ConnectionFailed, CutoverError, RemoteError, TaskTimeout
@@ -69,6 +71,7 @@ __all__ = [
     "BOOTSTRAP_SCRIPT",
     "FRAME_ERROR_PREFIX",
     "FRAME_PREFIX",
+    "FRAME_REFUSED_PREFIX",
     "MAX_SEND_CHUNK",
     "POWERSHELL",
     "SHELL_CODEPAGE",
@@ -95,10 +98,14 @@ class _ShellGone(Exception):
 
 @lru_cache(maxsize=4)
 def _script_line(path: str | None) -> bytes:
-    """The first stdin line of every helper: the primitives script, read once per process."""
+    """The first stdin line of every helper: the primitives script, built once per process.
+
+    The script is the parts of engine/connect/remote/powershell/ joined in their fixed order;
+    `path` replaces it with one file (tests).
+    """
     try:
         if path is None:
-            text = (importlib.resources.files("engine.connect.remote") / "primitives.ps1").read_text("utf-8")
+            text = primitives_script()
         else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
@@ -116,7 +123,7 @@ class WinRMConnection(Connection):
     label = ""
 
     def __init__(self, host: Host, *, script_path: str | None = None, persistent: bool | None = None):
-        """`script_path` replaces engine/connect/remote/primitives.ps1 (tests); `persistent` the setting."""
+        """`script_path` replaces the primitives script (tests); `persistent` the setting."""
         super().__init__(host)
         self.settings = WinRMSettings.from_host(host)
         self.persistent = self.settings.persistent if persistent is None else persistent
@@ -294,6 +301,8 @@ class WinRMConnection(Connection):
                 if frame.ok:
                     return frame.data
                 self._kill()
+                if frame.refused:  # too old a PowerShell or .NET: no point in another helper
+                    raise ConnectionFailed(refusal_message(frame.data), self.host.name)
                 raise RemoteError(
                     f"PowerShell helper: {frame.data.decode('utf-8', 'replace')}", self.host.name
                 )

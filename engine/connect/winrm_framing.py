@@ -5,13 +5,19 @@ started with WinRM's `skip_cmd_shell` so cmd.exe (and its ~8 KB command-line lim
 involved. Everything large travels over the process's stdin, never on the command line.
 
 stdin (controller -> helper), one line per message, lines end with LF:
-  1. base64(UTF-8 text of engine/connect/remote/primitives.ps1): the helper dot-sources it once;
+  1. base64(UTF-8 text of the primitives script, engine/connect/remote/powershell/ joined):
+     the helper checks the host (see FRAME_REFUSED_PREFIX below), then dot-sources it once;
   2. base64(UTF-8 JSON `[{"op", "args"}, ...]`): one line per batch, as often as needed;
   3. an empty line, or the end of stdin: the helper exits.
 stdout (helper -> controller), one line per batch, CRLF or LF:
   `@@CUTOVER@@` + base64(UTF-8 JSON answers)      the batch's answers, one per call, in order;
   `@@CUTOVER-ERROR@@` + base64(UTF-8 message)     the batch (or loading the script) failed as a
-                                                   whole; the helper may exit after it.
+                                                   whole; the helper may exit after it;
+  `@@CUTOVER-REFUSED@@` + base64(UTF-8 JSON       the host is below the minimum Windows PowerShell
+      {"powershell", "dotnet_release"})            or .NET Framework (engine/connect/
+                                                   winrm_requirements.py): the script was not
+                                                   loaded, and every batch gets this answer until
+                                                   stdin ends (so no Send meets a closed pipe).
 Any other stdout line is noise (a stray Write-Host) and is ignored. base64 keeps the frames
 pure ASCII, so neither the console code page nor PowerShell's output encoding can damage
 accents in French or German paths, and a frame cannot be confused with the noise around it.
@@ -28,10 +34,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from engine.connect.winrm_requirements import MIN_DOTNET_RELEASE, MIN_POWERSHELL
 from engine.core.errors import RemoteError
 
 FRAME_PREFIX = b"@@CUTOVER@@"
 FRAME_ERROR_PREFIX = b"@@CUTOVER-ERROR@@"
+FRAME_REFUSED_PREFIX = b"@@CUTOVER-REFUSED@@"
 POWERSHELL = "powershell.exe"
 #: Largest stdin piece per WS-Man Send: base64 makes it ~137 KB, under the 150 KB
 #: MaxEnvelopeSize of older Windows defaults (500 KB on current ones).
@@ -39,7 +47,10 @@ MAX_SEND_CHUNK = 100 * 1024
 #: Smallest piece the connection falls back to when a server's MaxEnvelopeSize is tiny.
 MIN_SEND_CHUNK = 8 * 1024
 
-BOOTSTRAP_SCRIPT = """\
+#: The helper's own code, sent as -EncodedCommand. It must run on any PowerShell from 2.0 on
+#: (Windows Server 2008 R2), because it is what tells an operator that a host is too old: the
+#: version check comes before the primitives (5.1 only) are loaded. Minimums are filled in below.
+_BOOTSTRAP_TEMPLATE = """\
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
@@ -51,6 +62,26 @@ function Send-CutoverFrame([string]$Prefix, [string]$Text) {
 }
 $first = $reader.ReadLine()
 if ([string]::IsNullOrEmpty($first)) { exit 2 }
+$found = '1.0'
+$older = $true
+if ($PSVersionTable) {
+    $version = $PSVersionTable.PSVersion
+    $found = [string]$version
+    $older = [version]('{0}.{1}' -f $version.Major, $version.Minor) -lt [version]'@MIN_POWERSHELL@'
+}
+try {
+    $release = [int][Microsoft.Win32.Registry]::GetValue('HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full', 'Release', 0)
+} catch {
+    $release = -1
+}
+if ($older -or ($release -ge 0 -and $release -lt @MIN_DOTNET_RELEASE@)) {
+    $refusal = '{"powershell":"' + $found + '","dotnet_release":' + $release + '}'
+    while ($true) {
+        $line = $reader.ReadLine()
+        if ([string]::IsNullOrEmpty($line)) { exit 4 }
+        Send-CutoverFrame '@@CUTOVER-REFUSED@@' $refusal
+    }
+}
 try {
     . ([ScriptBlock]::Create($utf8.GetString([Convert]::FromBase64String($first))))
 } catch {
@@ -70,6 +101,9 @@ while ($true) {
 }
 exit 0
 """
+BOOTSTRAP_SCRIPT = _BOOTSTRAP_TEMPLATE.replace("@MIN_POWERSHELL@", MIN_POWERSHELL).replace(
+    "@MIN_DOTNET_RELEASE@", str(MIN_DOTNET_RELEASE)
+)
 
 
 def encode_powershell(script: str) -> str:
@@ -98,10 +132,12 @@ def encode_batch(calls: list[dict[str, Any]], host: str | None = None) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded stdout frame: the answers (ok) or the helper's own failure message."""
+    """One decoded stdout frame: the answers (ok), the helper's own failure message, or its
+    refusal to run on this host (`refused`, data = what it found)."""
 
     ok: bool
     data: bytes
+    refused: bool = False
 
 
 class FrameReader:
@@ -131,11 +167,18 @@ class FrameReader:
                 self.noise.append(line.decode("utf-8", "replace")[:200])
 
 
+_FRAME_KINDS = (
+    (FRAME_PREFIX, True, False),
+    (FRAME_ERROR_PREFIX, False, False),
+    (FRAME_REFUSED_PREFIX, False, True),
+)
+
+
 def _parse_line(line: bytes) -> Frame | None:
-    for prefix, ok in ((FRAME_PREFIX, True), (FRAME_ERROR_PREFIX, False)):
+    for prefix, ok, refused in _FRAME_KINDS:
         if line.startswith(prefix):
             try:
-                return Frame(ok, base64.b64decode(line[len(prefix) :], validate=True))
+                return Frame(ok, base64.b64decode(line[len(prefix) :], validate=True), refused)
             except ValueError:
                 return Frame(False, b"the helper wrote a damaged frame (bad base64)")
     return None

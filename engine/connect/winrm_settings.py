@@ -1,7 +1,9 @@
 """A WinRM host's connection settings, checked once, before anything goes on the wire.
 
 `host.settings` comes from the inventory: `address`, `port`, `user`, `password` and the dict
-`winrm`. Mistakes there are the operator's, so they become `UserError`s that point at the host's
+`winrm`. The listener's port may be written either as the host's `port:` or as `winrm.port`
+(where an operator looking at the other WinRM settings expects it); written both ways, the two
+must agree. Mistakes there are the operator's, so they become `UserError`s that point at the host's
 line in the inventory, with a hint; pywinrm would otherwise fail later with a bare ValueError.
 
 The defaults are the safe ones: HTTPS, certificate checks on, NTLM with message encryption
@@ -24,6 +26,7 @@ DEFAULT_PORTS = {"http": 5985, "https": 5986}
 DEFAULT_OPERATION_TIMEOUT = 20
 #: Keys the `winrm` dict may hold; anything else is a typo the operator should hear about.
 KNOWN_KEYS = (
+    "port",
     "transport",
     "scheme",
     "validate_certs",
@@ -143,6 +146,17 @@ class _Reader:
             return default
         return number
 
+    def port(self, default: int) -> int:
+        """`port:` or `winrm.port` (the same setting, two spellings); the scheme's port otherwise."""
+        plain = self.number(self.settings, "port", "port", None)
+        nested = self.number(self.winrm, "port", "winrm.port", None)
+        if plain is not None and nested is not None and plain != nested:
+            self.fail(
+                f"port {plain} and winrm.port {nested} disagree",
+                "give the WinRM listener's port once: `port:` or `winrm: {port: ...}`",
+            )
+        return plain or nested or default
+
     def text(self, mapping: Mapping[str, Any], key: str) -> str | None:
         value = mapping.get(key)
         return None if value is None or value == "" else str(value)
@@ -172,7 +186,7 @@ class _Reader:
         settings = WinRMSettings(
             host=self.host.name,
             address=self.text(self.settings, "address") or self.host.address,
-            port=self.number(self.settings, "port", "port", DEFAULT_PORTS[scheme]) or DEFAULT_PORTS[scheme],
+            port=self.port(DEFAULT_PORTS[scheme]),
             scheme=scheme,
             transport=transport,
             user=self.text(self.settings, "user"),

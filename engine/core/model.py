@@ -20,16 +20,16 @@ def _empty() -> Mapping[str, Any]:
     return EMPTY
 
 
-CONNECTION_KINDS = ("local", "ssh", "winrm", "sim")
-
 
 @dataclass(frozen=True, slots=True)
 class Host:
     """One machine of an estate with its resolved roles, groups, variables and connection settings.
 
-    `settings` holds how to reach the host (`connection`, `address`, `port`, `user`, `password`,
-    and the per-transport dicts `ssh`, `winrm`, `sim`); `vars` the variables after estate <
-    group < host precedence.
+    `address` is where the host is reached (its name unless the inventory says otherwise);
+    `settings` holds the rest of how to reach it (`connection`, `port`, `user`, `password`, and
+    the per-transport dicts `ssh`, `winrm`, `sim`); `vars` the variables after estate < group <
+    host precedence. Whether a host is Windows or simulated is its connection's to say
+    (`engine.connect.host_kind`), not the model's.
     """
 
     name: str
@@ -40,11 +40,6 @@ class Host:
     vars: Mapping[str, Any] = field(default_factory=_empty)
     settings: Mapping[str, Any] = field(default_factory=_empty)
     location: Location | None = None
-
-    @property
-    def platform(self) -> str:
-        """`windows` for WinRM and simulated hosts, `posix` for SSH and local ones."""
-        return "windows" if self.connection in ("winrm", "sim") else "posix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +55,11 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """One client estate: hosts, groups, estate variables, databases and product sections."""
+    """One client estate: hosts, groups, estate variables, databases and product sections.
+
+    `products` holds the section of each product the inventory has, by the product's name (the
+    section's key in the file), as loaded; the product's own code reads it (engine.api.plugins).
+    """
 
     path: str
     name: str
@@ -68,8 +67,7 @@ class Inventory:
     groups: Mapping[str, Group]
     vars: Mapping[str, Any] = field(default_factory=_empty)
     databases: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty)
-    sagecrm: Mapping[str, Any] | None = None
-    onecrm: Mapping[str, Any] | None = None
+    products: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty)
     timezone: str = "UTC"
     content_hash: str = ""
     location: Location | None = None

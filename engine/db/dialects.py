@@ -88,7 +88,7 @@ def like_from_glob(pattern: str, escape: str = LIKE_ESCAPE) -> str:
     """A LIKE pattern (used with `ESCAPE '!'`) from a shell-style glob: `_dta_index*`.
 
     Operators write globs; SQL's `_` wildcard would otherwise make `_dta_index%` match far more
-    than the auto-generated objects the Sage CRM guide asks to drop. `!` is the escape character
+    than the auto-generated objects an upgrade guide asks to drop. `!` is the escape character
     because a backslash means different things in MariaDB and standard SQL string literals.
     """
     out = []

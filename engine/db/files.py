@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.api.primitives import PrimitiveFailed, Remote
+from engine.connect import host_kind
 from engine.db.errors import DbError
 
 
@@ -87,7 +88,7 @@ class RemoteFiles:
     def __init__(self, remote: Remote):
         self.remote = remote
         self.host: str | None = remote.host_name
-        self.platform = "windows" if remote.platform in ("windows", "sim") else "posix"
+        self.platform = host_kind(remote.connection.host).platform
 
     def run(
         self, argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None

@@ -1,4 +1,4 @@
-"""The maintenance plan of the Sage CRM guide, per dialect where the engine has an equivalent.
+"""A CRM vendor's database maintenance plan, per dialect where the engine has an equivalent.
 
 checkdb, reorganize/rebuild indexes, update statistics, shrink. Backups and clean-up of old
 backup files live in `operations` and the module. A task without an equivalent on a dialect is

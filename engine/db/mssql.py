@@ -1,4 +1,4 @@
-"""SQL Server statements for backups, restores, sessions and maintenance (Sage CRM databases).
+"""SQL Server statements for backups, restores, sessions and maintenance (CRM databases).
 
 Two driver facts shape every function here: BACKUP and RESTORE refuse to run inside a
 transaction (so the connection must be in autocommit), and the server reports their progress
@@ -177,7 +177,7 @@ def recovery_model(db: Database, database: str) -> str | None:
     return db.value("SELECT recovery_model_desc FROM sys.databases WHERE name = ?", (database,))
 
 
-# --- maintenance (the Sage CRM guide's maintenance plan) -------------------------------------------
+# --- maintenance (a CRM vendor's maintenance plan) --------------------------------------------------
 
 
 def checkdb(db: Database, database: str) -> Drained:

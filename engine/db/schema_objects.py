@@ -1,6 +1,6 @@
 """Indexes, statistics, views and tables by name pattern, with their definitions; and dropping them.
 
-The Sage CRM guide asks for two things here: before an upgrade, find the auto-generated
+A CRM upgrade guide asks for two things here: before an upgrade, find the auto-generated
 `_dta_index*` indexes and `_dta_stat_*` statistics, record and drop them; and keep a copy of
 every customised view's definition, because the upgrade may replace it. Names are matched with
 LIKE on a bound pattern; dropping pastes only quoted identifiers read from the catalog.

@@ -1,11 +1,16 @@
-"""One connection per host for the whole run, opened on first use and reused by every node."""
+"""One connection per host for the whole run, opened on first use and reused by every node.
+
+The pool is the only place the executor (and, through `TaskContext.remote_for`, a module that
+must reach another host, even one of another inventory) opens a connection: each is opened once,
+under its host's lock, with its settings resolved (templates, vault values) and its password
+registered with the run's masker, and all are closed when the run ends.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from engine.connect import connection_for
 from engine.connect.base import Connection
@@ -19,13 +24,15 @@ class HostConnections:
     """Opens connections lazily (in the worker that first needs one) and closes them all at the end."""
 
     def __init__(self, hosts: dict[str, Host], state_dir: str = ".cutover",
-                 resolve: Callable[[Host], Host] | None = None):
+                 resolve: Callable[[Host], Host] | None = None,
+                 add_secret: Callable[[str], None] | None = None):
         self.hosts = hosts
         self.state_dir = state_dir
         #: turns templated or vault-encrypted connection settings into plain values, in memory only
         self.resolve = resolve or (lambda host: host)
+        #: told every login password, so no output shows it
+        self.add_secret = add_secret or (lambda value: None)
         self._conns: dict[str, Connection] = {}
-        self._failed: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -37,20 +44,34 @@ class HostConnections:
         raise ConnectionFailed(f"no host {name!r} in the inventory", host=name)
 
     def get(self, name: str) -> Connection:
-        conn = self._conns.get(name)
+        """The connection of a host of the inventory (or localhost), opened on first use."""
+        return self._pooled(name, lambda: self.host(name))
+
+    def connection(self, host: Host) -> Connection:
+        """The connection of any host: one of this inventory's by its name, another inventory's
+        (a live estate a test estate mirrors) by its file and name."""
+        if self.hosts.get(host.name) is host:
+            return self.get(host.name)
+        where = host.location.file if host.location is not None else ""
+        return self._pooled(f"{where}#{host.name}", lambda: host)
+
+    def _pooled(self, key: str, which: Callable[[], Host]) -> Connection:
+        conn = self._conns.get(key)
         if conn is not None:
             return conn
         with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            conn = self._conns.get(name)
+            conn = self._conns.get(key)
             if conn is not None:
                 return conn
-            host = self.resolve(self.host(name))
-            kwargs: dict[str, Any] = {"state_dir": self.state_dir} if host.connection == "sim" else {}
-            conn = connection_for(host, **kwargs)
+            host = self.resolve(which())
+            password = host.settings.get("password")
+            if isinstance(password, str) and password:
+                self.add_secret(password)
+            conn = connection_for(host, state_dir=self.state_dir)
             conn.open()
-            self._conns[name] = conn
+            self._conns[key] = conn
             return conn
 
     def interrupt_all(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from engine.api.module import ModuleFailed, Result, RunContext, TaskContext, utcnow
 from engine.api.primitives import Remote
 from engine.api.registry import ModuleRegistry
+from engine.connect import host_kind
 from engine.core.errors import CutoverError, Location, RemoteError, TaskTimeout, UserError
 from engine.core.model import Host, Task
 from engine.execute.hosts import HostConnections
@@ -23,6 +24,7 @@ from engine.execute.outcome import NodeOutcome
 from engine.load.schema import validate
 from engine.load.templating import Scope, Templar, has_templates
 from engine.plan.graph import Node, Plan
+from engine.plan.variables import OMIT, during_run
 
 
 class HostVars(Mapping[str, Any]):
@@ -72,9 +74,6 @@ class NodeRunner:
         self.decrypt = decrypt
         self.masker = masker
         self.hostvars = HostVars(self)
-        self.groups = {"all": list(plan.inventory.hosts)} | {
-            name: list(g.hosts) for name, g in plan.inventory.groups.items()
-        }
         self._magic: dict[tuple[str, int | None], dict[str, Any]] = {}
         #: resolved once per run: Path.resolve on every step was a measurable share of a step's cost
         self.playbook_dir = str(_dir_of(plan.playbook.path))
@@ -95,29 +94,14 @@ class NodeRunner:
         return out
 
     def magic(self, host: Host, play: int | None) -> dict[str, Any]:
+        """The engine's variables for a host: those known before the run (the plan's), and the run's."""
         key = (host.name, play)
         found = self._magic.get(key)
         if found is None:
-            inv = self.plan.inventory
             found = {
-                "inventory_hostname": host.name,
-                "group_names": list(host.groups),
-                "roles": list(host.roles),
-                "groups": self.groups,
-                "hostvars": self.hostvars,
-                "estate": inv.name,
-                "run_id": self.run_ctx.run_id,
-                "check_mode": self.run_ctx.check_mode,
-                "ansible_check_mode": self.run_ctx.check_mode,
-                "playbook_dir": self.playbook_dir,
-                "inventory_dir": str(_dir_of(inv.path)),
-                "databases": dict(inv.databases),
-                "sagecrm": inv.sagecrm,
-                "onecrm": inv.onecrm,
-                "omit": "__omit__",
+                **self.plan.magic_vars(host, play),
+                **during_run(self.hostvars, self.run_ctx.run_id, self.run_ctx.check_mode),
             }
-            if play is not None:
-                found["play_hosts"] = self.plan.play_hosts.get(play, [])
             self._magic[key] = found
         return found
 
@@ -270,8 +254,7 @@ class NodeRunner:
         remote = None
         try:
             if module.platforms != frozenset({"controller"}):
-                exec_host = self.connections.host(exec_name)
-                platform = "windows" if exec_host.connection in ("winrm", "sim") else "posix"
+                platform = host_kind(self.connections.host(exec_name)).platform
                 if platform not in module.platforms and "controller" not in module.platforms:
                     return None, f"module {module.name} does not run on {platform} hosts ({exec_name})"
                 if platform in module.platforms:
@@ -297,6 +280,7 @@ class NodeRunner:
                 render=lambda value: Templar(scope, task.location).render(value),
                 evaluate=lambda expression: Templar(scope, task.location).evaluate(expression),
                 playbook_dir=self.playbook_dir,
+                remote_for=lambda other: Remote(self.connections.connection(other), float(timeout) if timeout else None),
             )
             return module.run(ctx, args), None
         except ModuleFailed as err:
@@ -367,7 +351,7 @@ class NodeRunner:
 
 def _drop_omitted(args: Any) -> Any:
     if isinstance(args, Mapping):
-        return {k: v for k, v in args.items() if v != "__omit__"}
+        return {k: v for k, v in args.items() if v != OMIT}
     return args
 
 

@@ -5,6 +5,10 @@ are decremented as nodes end. Nodes that ended together are journaled in one tra
 only then are their dependents released, so a crash never loses a recorded end. Failures follow
 the play's policy: `stop` (start nothing new), `continue` (independent branches go on),
 `max_fail_percentage`, `any_errors_fatal`; blocks with `rescue`/`always` are honoured per host.
+
+A failure inside a block that has a `rescue:` section is counted as rescued, as in Ansible: the
+step stays `failed` in the journal, the host runs the rescue and goes on, and the run succeeds
+unless something else failed (a failing rescue task is an ordinary failure of its own).
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from engine.journal.store import Journal
 from engine.plan.graph import Node, Plan
 
 BAD = frozenset({"failed", "blocked"})
+#: why a rescue step is skipped when its block did not fail (also how resume tells it from a rescue that ran)
+NO_FAILURE_TO_RESCUE = "no failure to rescue"
+#: why a step of a block is skipped after an earlier one failed (resume runs it again with its cause)
+AFTER_A_FAILURE = "an earlier task of the block failed"
 
 
 class Reporter:
@@ -37,6 +45,10 @@ class Reporter:
     def message(self, text: str) -> None: ...
     def run_ended(self, summary: RunSummary) -> None: ...
 
+    def may_start(self, node: Node) -> bool:
+        """False stops the run before `node` starts, as an interrupt does (`--step` asks here)."""
+        return True
+
 
 @dataclass
 class RunSummary:
@@ -44,6 +56,8 @@ class RunSummary:
     status: str = "succeeded"  # succeeded | failed | interrupted | stopped
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (node id, error)
+    #: failures a block's `rescue:` handled (node id, error): they do not fail the run
+    rescued: list[tuple[str, str]] = field(default_factory=list)
     not_run: int = 0
     reason: str | None = None
 
@@ -98,11 +112,23 @@ class Scheduler:
 
     # --- resume ------------------------------------------------------------------------------
     def restore(self, done: dict[str, dict[str, Any]]) -> None:
-        """Mark nodes recorded done in the journal, replaying their facts and notifications."""
+        """Mark nodes recorded done in the journal, replaying their facts and notifications.
+
+        Two kinds of recorded outcome are not final. A step skipped because an earlier step of
+        its block failed runs again, since the failed step does. And a rescue that had started
+        goes on where it stopped: on resume its recorded steps release the next ones at once,
+        before the block's failed step could fail again, so without this the rest of the rescue
+        would be skipped for want of a failure and a half-done rescue would pass for a success.
+        A block whose rescue already ran on a host therefore keeps its failure there: its failed
+        step is not run again, and the remaining rescue steps run.
+        """
+        started = self._started_rescues(done)
         for node_id in self.plan.order():
             row = done.get(node_id)
             node = self.plan.nodes[node_id]
             if row is None or not node.is_step:
+                continue
+            if row["status"] == "skipped" and row.get("msg") == AFTER_A_FAILURE and not _in_rescued(node, started):
                 continue
             self.status[node_id] = row["status"]
             facts = row.get("facts") or {}
@@ -110,6 +136,24 @@ class Scheduler:
                 self.states[host].facts.update(facts)
                 if row["status"] == "changed" and node.task is not None:
                     self.states[host].notified.update(node.task.notify)
+        for host, block in started:
+            self.rescuing[host].add(block)
+        for node_id, node in self.plan.nodes.items():
+            if node.is_step and node_id not in self.status and _in_rescued(node, started):
+                self.status[node_id] = "failed"
+                self.outcomes[node_id] = NodeOutcome("failed", error="failed in an earlier attempt (rescued)")
+
+    def _started_rescues(self, done: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+        """(host, block) whose `rescue:` section ran in an earlier attempt."""
+        started: set[tuple[str, str]] = set()
+        for node_id, row in done.items():
+            node = self.plan.nodes.get(node_id)
+            if node is None or (row["status"] == "skipped" and row.get("msg") == NO_FAILURE_TO_RESCUE):
+                continue
+            for block, section in node.scope:
+                if section == "rescue":
+                    started.update((host, block) for host in node.shared_with or (node.host,))
+        return started
 
     # --- main loop ---------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -220,6 +264,9 @@ class Scheduler:
                 self.summary.reason = self.stopping
                 self.reporter.message(f"stopping: {self.stopping}")
                 return "hold", None
+        if not self.reporter.may_start(node):
+            self.interrupt()
+            return "hold", None
         return "run", None
 
     def _runs_while_stopping(self, node: Node) -> bool:
@@ -250,14 +297,14 @@ class Scheduler:
         if failure is None:
             for block, section in scope:
                 if section == "rescue" and block not in self.rescuing[host]:
-                    return "skipped", "no failure to rescue"
+                    return "skipped", NO_FAILURE_TO_RESCUE
             return "run", None
         if node.kind == "handler" and self.plan.plays[node.play].force_handlers:
             return "run", None
         for depth, (block, section) in enumerate(scope):
             if depth >= len(failure) or failure[depth][0] != block:
                 return (
-                    ("skipped", "an earlier task of the block failed")
+                    ("skipped", AFTER_A_FAILURE)
                     if depth > 0
                     else ("blocked", "an earlier step on this host failed")
                 )
@@ -272,7 +319,7 @@ class Scheduler:
                 return "run", None
             return "blocked", "an earlier step on this host failed"
         return (
-            ("skipped", "an earlier task of the block failed")
+            ("skipped", AFTER_A_FAILURE)
             if scope
             else ("blocked", "an earlier step on this host failed")
         )
@@ -296,7 +343,10 @@ class Scheduler:
         self.outcomes[node.id] = outcome
         if not node.is_step:
             return
-        self.summary.counts[outcome.status] = self.summary.counts.get(outcome.status, 0) + 1
+        failed = outcome.status == "failed" and not outcome.ignored
+        rescued = failed and self._rescued(node)
+        counted = "rescued" if rescued else outcome.status
+        self.summary.counts[counted] = self.summary.counts.get(counted, 0) + 1
         hosts = node.shared_with or (node.host,)
         for host in hosts:
             state = self.states[host]
@@ -306,14 +356,17 @@ class Scheduler:
         for art in outcome.artifacts:
             self.runner.run_ctx.artifacts.setdefault(art.resource, []).append(art)
         self.reporter.node_ended(node, outcome)
-        if outcome.status == "failed" and not outcome.ignored:
-            self.summary.failed.append((node.id, outcome.error or "failed"))
+        if failed:
             for host in hosts:
                 self.states[host].failure = node.scope
-            if not self._rescued(node):
+            if rescued:
+                self.summary.rescued.append((node.id, outcome.error or "failed"))
+            else:
+                self.summary.failed.append((node.id, outcome.error or "failed"))
                 self._host_failed(node, hosts)
 
     def _rescued(self, node: Node) -> bool:
+        """Whether an enclosing block (at any depth) has a `rescue:` that handles this node's failure."""
         return any(
             section == "block" and (node.play, block) in self.block_has_rescue
             for block, section in node.scope
@@ -351,6 +404,12 @@ class Scheduler:
                 s.status = "stopped"
         s.reason = s.reason or self.stopping
         return s
+
+
+def _in_rescued(node: Node, started: set[tuple[str, str]]) -> bool:
+    """Whether `node` is in the `block:` section of a block whose rescue has started on its host."""
+    hosts = node.shared_with or (node.host,)
+    return any((host, block) in started for host in hosts for block, section in node.scope if section == "block")
 
 
 def _result_of(future: Any) -> NodeOutcome:

@@ -1,7 +1,9 @@
-"""A run from start to end: lock, journal, connections, scheduler, console, reports.
+"""The execute stage: one run of a plan, from lock to journaled end.
 
-`cutover run` and `cutover resume` both come here; resume is the same run id continued with
-the nodes recorded done left out (and their registered values replayed).
+Estate lock, journal, connections, scheduler, signals (Ctrl-C: no new step starts, running ones
+finish, resumable). `cutover run` and `cutover resume` both come here through the pipeline
+(engine/pipeline/); resume is the same run id continued with the nodes recorded done left out
+(and their registered values replayed). The reports are the next stage's.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import os
 import secrets as _random
 import signal
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from engine.core.errors import RefusedError, UserError
 from engine.execute.hosts import HostConnections
 from engine.execute.hoststate import HostState
 from engine.execute.lock import EstateLock
+from engine.execute.options import RunOptions
 from engine.execute.runner import NodeRunner
 from engine.execute.scheduler import Reporter, RunSummary, Scheduler
 from engine.execute.timewindow import zone
@@ -41,48 +43,16 @@ def operator_name(explicit: str | None = None) -> str:
     return explicit or os.environ.get("CUTOVER_OPERATOR") or getpass.getuser()
 
 
-class CliGatekeeper(Gatekeeper):
-    """Gates answered by `--approve GATE[=comment]`, `--approve-all` (demo), or a prompt on a terminal."""
+@dataclass(kw_only=True)
+class RunRequest(RunOptions):
+    """One run of one plan."""
 
-    def __init__(self, operator: str, approved: dict[str, str], approve_all: bool = False, interactive: bool = False):
-        self.operator = operator
-        self.approved = approved
-        self.approve_all = approve_all
-        self.interactive = interactive
-
-    def approve(self, gate_id: str, prompt: str, host: str | None) -> dict[str, Any]:
-        if gate_id in self.approved or "all" in self.approved:
-            comment = self.approved.get(gate_id) or self.approved.get("all") or "approved with --approve"
-            return {"approved": True, "by": self.operator, "at": utcnow(), "comment": comment}
-        if self.approve_all:
-            return {"approved": True, "by": f"{self.operator} (--approve-all)", "at": utcnow(),
-                    "comment": "answered by --approve-all"}
-        if self.interactive:
-            print(f"\nGATE {gate_id} on {host}: {prompt}", file=sys.stderr)
-            answer = input("approve? type 'yes' to approve, anything else to refuse: ").strip()
-            comment = input("comment (optional): ").strip()
-            return {"approved": answer.lower() == "yes", "by": self.operator, "at": utcnow(), "comment": comment}
-        return {"approved": False, "by": None, "at": utcnow(),
-                "comment": f"not approved: run again with --approve {gate_id} (non-interactive run)"}
-
-
-@dataclass
-class RunRequest:
     plan: Plan
-    state_dir: str = ".cutover"
-    forks: int = 20
-    check_mode: bool = False
-    diff_mode: bool = False
-    operator: str | None = None
-    gatekeeper: Gatekeeper | None = None
     reporter: Reporter | None = None
     keyring: Any = None
     masker: Any = None
     args: dict[str, Any] = field(default_factory=dict)
     resume_of: str | None = None
-    from_run: str | None = None
-    allow_unprotected: bool = False
-    write_report: bool = True
 
 
 def _decrypt_with(keyring: Any, masker: Any) -> Any:
@@ -110,13 +80,14 @@ def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
     from engine.load.templating import Scope, Templar, has_templates
 
     def resolve(host: Any) -> Any:
-        settings = dict(host.settings)
+        settings = {**host.settings, "address": host.address}
         if not any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in settings.values()) and \
                 not any(isinstance(v, dict) for v in settings.values()):
             return host
         scope = Scope([plan.extra_vars, dict(host.vars), {"inventory_hostname": host.name}], decrypt)
         rendered = Templar(scope, host.location).render(settings)
-        return replace(host, settings=MappingProxyType(rendered), address=str(rendered.get("address", host.address)))
+        address = str(rendered.pop("address"))
+        return replace(host, settings=MappingProxyType(rendered), address=address)
 
     return resolve
 
@@ -130,12 +101,13 @@ def resolved_databases(plan: Plan, decrypt: Any) -> dict[str, dict[str, Any]]:
 
 
 def execute_run(request: RunRequest) -> RunSummary:
-    """Run (or continue) a plan; returns the summary. Raises RefusedError if the estate is locked."""
+    """Run (or continue) a plan; returns the summary (the caller tells the reporter the run ended,
+    after the reports). Raises RefusedError if the estate is locked."""
     from engine.api.registry import ModuleRegistry
     from engine.core.secrets import Masker
 
     plan = request.plan
-    masker = request.masker or Masker()
+    masker = request.masker if request.masker is not None else Masker()  # an empty one is still the one
     operator = operator_name(request.operator)
     state_dir = request.state_dir
     journal = Journal(Path(state_dir) / "runs.db", masker)
@@ -167,11 +139,12 @@ def execute_run(request: RunRequest) -> RunSummary:
             check_mode=int(request.check_mode), parent_run=request.from_run,
             kind="check" if request.check_mode else "run", notes=notes,
             plan=plan_to_dict(plan) if len(plan.nodes) <= PLAN_RECORD_LIMIT else None,
-            simulated=int(any(h.connection == "sim" for h in plan.inventory.hosts.values())),
+            simulated=int(plan.simulated),
             allow_unprotected=int(request.allow_unprotected),
         )
     states = {name: HostState() for name in plan.inventory.hosts}
-    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt))
+    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
+                                  add_secret=masker.add)
     runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
                         states, decrypt, masker)
     scheduler = Scheduler(plan, runner, journal, run_id, request.forks, request.reporter,
@@ -204,27 +177,8 @@ def execute_run(request: RunRequest) -> RunSummary:
         lock.release()
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
                        notes=notes + ([f"stopped: {summary.reason}"] if summary.reason else []))
-    if request.write_report:
-        _write_reports(journal, run_id, state_dir, request.reporter, masker)
     journal.close()
-    if request.reporter is not None:
-        request.reporter.run_ended(summary)
     return summary
-
-
-def _write_reports(journal: Journal, run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
-    """Write the run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
-    from engine.report import write_run_reports
-
-    try:
-        paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id, masker=masker)
-    except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
-        if reporter is not None:
-            reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "
-                             f"`cutover report {run_id}` tries again")
-        return
-    if reporter is not None and paths:
-        reporter.message(f"report: {paths[0]}")
 
 
 def check_resumable(journal: Journal, run_id: str, plan: Plan, force: bool) -> None:

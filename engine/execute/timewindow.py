@@ -1,6 +1,6 @@
 """Time windows (`not_before`, `not_after`, `deadline`) in the estate's time zone.
 
-`HH:MM` means that time today in the estate's zone (the 1CRM guide's "by 15:00 the same day");
+`HH:MM` means that time today in the estate's zone (a vendor's "by 15:00 the same day");
 an ISO-8601 value without an offset is read in the estate's zone too.
 """
 

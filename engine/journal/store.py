@@ -1,54 +1,40 @@
 """The journal: every run, node transition, result, artifact, finding and gate answer, durably.
 
-SQLite in WAL mode at `.cutover/runs.db`. The executor commits a node's end before any node
-that depends on it starts, so a crash at any instant loses nothing that was recorded done;
-`resume` and `rollback --from-run` read it. WAL with synchronous=NORMAL survives a killed
-process (the case that matters here); only a power loss could cost the last commit.
-Everything written is masked by the run's Masker first: secrets never reach this file.
+By default SQLite in WAL mode at `.cutover/runs.db`; with `CUTOVER_JOURNAL_URL` a PostgreSQL
+database shared by a fleet (see engine.journal.backends). The executor commits a node's end
+before any node that depends on it starts, so a crash at any instant loses nothing that was
+recorded done; `resume` and `rollback --from-run` read it. SQLite's WAL with synchronous=NORMAL
+survives a killed process (the case that matters here); only a power loss could cost the last
+commit. PostgreSQL commits synchronously. Everything written is masked by the run's Masker
+first: secrets never reach the journal.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from engine.api.module import Artifact, Finding, utcnow
+from engine.journal.backends import Backend, Cursor, open_backend
+from engine.journal.schema_sql import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
+__all__ = ["DONE", "FINAL", "SCHEMA_VERSION", "Journal"]
+
 DONE = frozenset({"ok", "changed", "skipped", "would-change"})
 FINAL = DONE | {"failed", "blocked"}
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, playbook TEXT, inventory TEXT, estate TEXT,
-    playbook_hash TEXT, inventory_hash TEXT, operator TEXT, controller TEXT, pid INTEGER,
-    args TEXT, check_mode INTEGER, status TEXT, started TEXT, ended TEXT,
-    parent_run TEXT, kind TEXT, notes TEXT, resumes INTEGER DEFAULT 0,
-    plan TEXT, simulated INTEGER DEFAULT 0, allow_unprotected INTEGER DEFAULT 0);
-CREATE TABLE IF NOT EXISTS nodes (
-    run_id TEXT, node_id TEXT, host TEXT, task TEXT, module TEXT, location TEXT, play INTEGER,
-    status TEXT, started TEXT, ended TEXT, duration REAL, attempts INTEGER DEFAULT 0,
-    result TEXT, facts TEXT, diff TEXT, error TEXT, msg TEXT,
-    PRIMARY KEY (run_id, node_id));
-CREATE TABLE IF NOT EXISTS events (
-    run_id TEXT, node_id TEXT, at TEXT, status TEXT, detail TEXT);
-CREATE TABLE IF NOT EXISTS artifacts (
-    run_id TEXT, node_id TEXT, kind TEXT, resource TEXT, location TEXT, host TEXT,
-    size INTEGER, sha256 TEXT, verified INTEGER, meta TEXT, taken_at TEXT);
-CREATE TABLE IF NOT EXISTS findings (
-    run_id TEXT, node_id TEXT, category TEXT, severity TEXT, host TEXT, message TEXT, detail TEXT);
-CREATE TABLE IF NOT EXISTS gates (
-    run_id TEXT, node_id TEXT, gate_id TEXT, approved INTEGER, by_whom TEXT, at TEXT, comment TEXT);
-CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
-CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id);
-"""
+
+#: estate -> the run this process started or resumed last for it (one run per estate at a time:
+#: the estate lock). A gatekeeper asks it which run a gate belongs to (engine.journal.gates).
+_RUNNING_HERE: dict[str, str] = {}
+
+
+def run_in_this_process(estate: str) -> str | None:
+    """The run of `estate` this process started or resumed, if any."""
+    return _RUNNING_HERE.get(estate)
 
 
 def _dumps(value: Any) -> str | None:
@@ -62,25 +48,28 @@ def _loads(text: str | None) -> Any:
 
 
 class Journal:
-    """One SQLite connection used from the scheduler thread (writes are serialised by a lock)."""
+    """The journal of one state dir (or of the fleet's database); safe to use from several threads."""
 
-    def __init__(self, path: str | Path, masker: Any = None):
+    def __init__(self, path: str | Path, masker: Any = None, url: str | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_DDL)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        self.lock = threading.RLock()
+        self.backend: Backend = open_backend(self.path, url)
         self.masker = masker
-        try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
+
+    @property
+    def kind(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.backend.kind
+
+    def describe(self) -> str:
+        """Where this journal is (a path, or the database URL without its password)."""
+        return self.backend.describe()
 
     def close(self) -> None:
-        self.db.close()
+        self.backend.close()
+
+    def mask(self, value: Any) -> Any:
+        """`value` with every secret known to the run's Masker hidden (what the journal may keep)."""
+        return self._mask(value)
 
     def _mask(self, value: Any) -> Any:
         # No secret known yet (most runs without vault values): nothing to mask, no copy to make.
@@ -89,16 +78,10 @@ class Journal:
         return self.masker.mask(value)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Cursor]:
         """Several writes committed together (the ends of nodes that finished at once)."""
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+        with self.backend.transaction() as db:
+            yield db
 
     # --- runs ----------------------------------------------------------------------------------
     def start_run(self, run_id: str, **fields: Any) -> None:
@@ -107,6 +90,8 @@ class Journal:
         values = [run_id, "running", utcnow(), *fields.values()]
         with self.transaction() as db:
             db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+        if fields.get("estate"):
+            _RUNNING_HERE[str(fields["estate"])] = run_id
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         if "notes" in fields:
@@ -114,6 +99,10 @@ class Journal:
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction() as db:
             db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*fields.values(), run_id])
+        if fields.get("status") == "running":  # resumed by this process
+            row = self._one("SELECT estate FROM runs WHERE id = ?", (run_id,))
+            if row and row["estate"]:
+                _RUNNING_HERE[str(row["estate"])] = run_id
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -132,17 +121,24 @@ class Journal:
             row = rows[0] if len(rows) == 1 else None
         return self.run(row["id"]) if row else None
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
+    def runs(self, limit: int = 50, campaign: str | None = None) -> list[dict[str, Any]]:
+        """The newest runs first; with `campaign`, only the runs of that campaign's estates."""
+        if campaign is None:
+            return self._all("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,))
+        return self._all(
+            "SELECT * FROM runs WHERE id IN (SELECT run_id FROM campaign_estates WHERE campaign = ?)"
+            " ORDER BY started DESC, rowid DESC LIMIT ?",
+            (campaign, limit),
+        )
 
     # --- nodes ---------------------------------------------------------------------------------
-    def node_started(self, db: sqlite3.Connection, run_id: str, node: Any, at: str) -> None:
+    def node_started(self, db: Cursor, run_id: str, node: Any, at: str) -> None:
         task = node.task
         db.execute(
             "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, attempts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, 1)"
             " ON CONFLICT (run_id, node_id) DO UPDATE SET status='running', started=excluded.started,"
-            " attempts = attempts + 1, error = NULL",
+            " attempts = nodes.attempts + 1, error = NULL",
             (
                 run_id,
                 node.id,
@@ -156,7 +152,7 @@ class Journal:
         )
         db.execute("INSERT INTO events VALUES (?, ?, ?, 'running', NULL)", (run_id, node.id, at))
 
-    def node_ended(self, db: sqlite3.Connection, run_id: str, node: Any, outcome: Any) -> None:
+    def node_ended(self, db: Cursor, run_id: str, node: Any, outcome: Any) -> None:
         """Record a node's end with its result, artifacts, findings and gate answer."""
         result = self._mask(outcome.registered)
         db.execute(
@@ -284,17 +280,25 @@ class Journal:
     def gates(self, run_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM gates WHERE run_id = ? ORDER BY rowid", (run_id,))
 
+    # --- queries for the other tables of the journal's database (gates, campaigns) --------------
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts; SQL with `?` placeholders (translated for PostgreSQL)."""
+        return self.backend.query(sql, params)
+
+    def query_one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        return self._one(sql, params)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement in its own transaction; the number of rows it changed."""
+        return self.backend.execute(sql, params)
+
     # --- helpers -------------------------------------------------------------------------------
     def _all(self, sql: str, params: Iterable[Any]) -> list[dict[str, Any]]:
-        with self.lock:
-            cur = self.db.execute(sql, tuple(params))
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return self.backend.query(sql, params)
 
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
     def integrity_ok(self) -> bool:
-        with self.lock:
-            return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return self.backend.healthy()

@@ -2,31 +2,33 @@
 
 The result is an immutable `Inventory` whose hosts carry resolved roles, groups, variables
 (estate < group (parents before children) < host) and connection settings (defaults < group <
-host). Estate rules of a product section (`sagecrm`, `onecrm`) run after this, through the
-rule hooks in `engine.api.estate_rules`.
+host). Each product plug-in's section is kept as loaded in `Inventory.products`, then checked
+against the product's schema and by its estate rules (`engine.load.products`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from engine.api import inventories
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Group, Host, Inventory
-from engine.load.inventory_ansible import from_ansible
+from engine.load.inventory_dirs import read_inventory_source
 from engine.load.schema import load_schema, validate
-from engine.load.yaml_marks import LDict, LList, bulk_allocation, load_file
+from engine.load.yaml_marks import LDict, LList, bulk_allocation
 
 CONNECTION_KEYS = ("connection", "address", "port", "user", "password", "ssh", "winrm", "sim")
 _GROUP_NAME_RESERVED = {"all", "ungrouped"}
 
 
-def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
+def load_inventory(path: str | Path, keyring: Any = None, playbook_dir: str | Path | None = None) -> Inventory:
     """Load, validate and resolve an inventory file; UserError listing every problem found."""
-    source = load_file(path, keyring)
+    source = read_inventory_source(path, keyring, playbook_dir)  # cutover YAML, Ansible YAML/INI, a directory
     doc = source.value
     if doc is None:
         raise UserError(
@@ -34,19 +36,17 @@ def load_inventory(path: str | Path, keyring: Any = None) -> Inventory:
         )
     if not isinstance(doc, dict):
         raise UserError("an inventory must be a mapping", getattr(doc, "loc", Location(str(path))))
-    if "all" in doc and "hosts" not in doc:
-        doc = from_ansible(doc, str(path))
     with bulk_allocation():
         problems = validate(doc, load_schema("inventory"), Location(str(path), 1, 1))
         if problems:
             raise UserError.many(problems)
         inventory = _build(doc, str(path), source.sha256)
-    from engine.api.estate_rules import check_estate
+    from engine.load.products import check_products
 
     database_problems = check_databases(inventory)
     if database_problems:
         raise UserError.many(database_problems)
-    check_estate(inventory)
+    check_products(inventory)
     return inventory
 
 
@@ -152,10 +152,10 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         variables.update(h.get("vars") or {})
         settings = _merge_settings(settings, _settings_of(h))
         settings.setdefault("connection", "ssh")
-        settings.setdefault("address", hname)
+        address = settings.pop("address", hname)  # kept once: on the Host, not among its settings
         hosts[hname] = Host(
             name=hname,
-            address=str(settings["address"]),
+            address=str(address),
             connection=str(settings["connection"]),
             roles=tuple(h.get("roles") or ()),
             groups=groups,
@@ -180,13 +180,19 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         groups=MappingProxyType(groups),
         vars=MappingProxyType(estate_vars),
         databases=MappingProxyType({k: v for k, v in (doc.get("databases") or {}).items()}),
-        sagecrm=doc.get("sagecrm"),
-        onecrm=doc.get("onecrm"),
-        timezone=str(doc.get("timezone") or "UTC"),
+        products=MappingProxyType({name: doc[name] for name in _product_sections(doc)}),
+        timezone=str(doc.get("timezone") or os.environ.get("CUTOVER_TIMEZONE") or "UTC"),  # cutover.toml timezone
         content_hash=sha,
         location=doc.loc,
         source=doc,
     )
+
+
+def _product_sections(doc: Mapping[str, Any]) -> list[str]:
+    """The product sections the document has, in the order the products are declared."""
+    from engine.api.plugins import PLUGINS
+
+    return [p.name for p in PLUGINS.products() if doc.get(p.name) is not None]
 
 
 def _known(names: Any, known: Mapping[str, Any], what: str, problems: list[Problem]) -> list[str]:
@@ -261,3 +267,6 @@ def _ancestors(order: list[str], parents: dict[str, list[str]]) -> dict[str, fro
 def inventory_digest(inventory: Inventory) -> str:
     """Stable digest of what was loaded (the file's bytes)."""
     return hashlib.sha256(inventory.content_hash.encode()).hexdigest()
+
+
+inventories.provide(load_inventory)  # products read another estate's inventory through engine.api

@@ -30,10 +30,39 @@ _TYPE_NAMES = {
 }
 
 
-@cache
 def load_schema(name: str) -> dict[str, Any]:
-    """A shipped schema by name (`inventory`, `playbook`)."""
+    """A schema by name (`inventory`, `playbook`), as the engine checks documents with it.
+
+    The inventory's is the shipped file plus one section per product plug-in: the engine names no
+    product, each contributes its own (`Plugin.section_description`), in the order they are declared.
+    """
+    if name == "inventory":
+        from engine.api.plugins import PLUGINS
+
+        PLUGINS.auto_register()
+        return _inventory_schema(PLUGINS.version)
+    return shipped_schema(name)
+
+
+@cache
+def shipped_schema(name: str) -> dict[str, Any]:
+    """A schema file of `engine/schemas/` as it is."""
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+
+
+@cache
+def _inventory_schema(plugins_version: int) -> dict[str, Any]:
+    """The shipped inventory schema with the products' sections (rebuilt when the plug-ins change)."""
+    from engine.api.plugins import PLUGINS
+
+    schema = json.loads(json.dumps(shipped_schema("inventory")))
+    products = PLUGINS.products()
+    for product in products:  # checked in depth when the inventory loads (engine/load/products.py)
+        schema["properties"][product.name] = {"type": "object", "description": product.section_description}
+    if products:
+        names = " or ".join(p.name for p in products)
+        schema["description"] = f"{schema['description'].rstrip('.')} ({names})."
+    return schema
 
 
 @cache

@@ -301,7 +301,7 @@ class SourceFile:
 
     __slots__ = ("path", "text", "value", "sha256")
 
-    def __init__(self, path: Path, keyring: Any = None):
+    def __init__(self, path: Path, keyring: Any = None, parse: bool = True):
         self.path = path
         try:
             raw = path.read_bytes()
@@ -319,7 +319,7 @@ class SourceFile:
                 _offset_location(before + "?", str(path), len(before)),
                 hint="save the file as UTF-8 (editors call it 'UTF-8' or 'Unicode')",
             ) from None
-        self.value = parse_text(self.text, str(path), keyring)
+        self.value = parse_text(self.text, str(path), keyring) if parse else None
 
 
 def load_file(path: str | Path, keyring: Any = None) -> SourceFile:

@@ -7,7 +7,8 @@ failed one. Nothing is rolled back when the failed run never started a destructi
 (installer, restore, ...): then nothing the backups protect has changed, and the estate is left
 for the operator to resume.
 
-The CLI wires it in (engine/cli/run_cmd.py): `--on-failure stop|rollback` (default stop).
+`cutover run --on-failure stop|rollback` (default stop) asks for it; the run flow
+(engine/pipeline/flows.py) calls it after a failed run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ROLLBACK_PLAYBOOK = "rollback.yml"
 
 
 def rollback_playbook_for(playbook_path: str | Path) -> Path | None:
-    """The rollback playbook that sits next to a playbook (`playbooks/sagecrm/rollback.yml`)."""
+    """The rollback playbook that sits next to a playbook (`<folder>/rollback.yml`)."""
     candidate = Path(playbook_path).parent / ROLLBACK_PLAYBOOK
     return candidate if candidate.is_file() and candidate.resolve() != Path(playbook_path).resolve() else None
 
@@ -57,17 +58,16 @@ def rollback_after_failure(
 ) -> Any:
     """Plan and execute the rollback of a failed run; its RunSummary, or None when none was needed.
 
-    `execute(plan)` runs a plan with `from_run=run_id` (the CLI builds its RunRequest there, with
-    the operator's gatekeeper, reporter and state folder). A rollback that cannot be planned
+    `execute(plan)` runs a plan with `from_run=run_id` (the run flow executes it as a run of its
+    own, with the operator's gatekeeper, a new reporter and the same state folder). A rollback that cannot be planned
     (no rollback playbook, a refused plan) raises the planner's UserError: the failed run stays
     as it is and the operator sees why.
     """
     from dataclasses import replace
 
     from engine.core.errors import UserError
-    from engine.load.inventory import load_inventory
-    from engine.load.playbook import load_playbook
-    from engine.plan.builder import PlanOptions, build_plan
+    from engine.pipeline.stages import Sources, load_sources, make_plan
+    from engine.plan.builder import PlanOptions
 
     registry = ModuleRegistry([Path(playbook_path).parent / "library"])
     rollback = rollback_playbook_for(playbook_path)
@@ -82,7 +82,6 @@ def rollback_after_failure(
     options = replace(
         plan_options or PlanOptions(), prior_resources=protected, tags=frozenset(), skip_tags=frozenset()
     )
-    inventory = load_inventory(inventory_path, keyring)
-    plan = build_plan(load_playbook(rollback, registry, keyring=keyring), inventory, options, registry)
+    plan = make_plan(load_sources(Sources(str(rollback), inventory_path, keyring, options)))
     report(f"run {run_id} failed after a destructive step: rolling back with {rollback}")
     return execute(plan)

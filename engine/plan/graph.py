@@ -14,7 +14,9 @@ from typing import Any
 
 import networkx as nx
 
+from engine.connect import host_kind
 from engine.core.model import Host, Inventory, Play, Playbook, Task
+from engine.plan.variables import EstateVariables
 
 
 @dataclass(slots=True, eq=False)
@@ -59,10 +61,16 @@ class Plan:
     _order: list[str] | None = None
     _blocks: dict[tuple[int, str], Mapping[str, Any]] | None = None
     _magic: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)
+    _estate: EstateVariables | None = None
 
     @property
     def plays(self) -> tuple[Play, ...]:
         return self.playbook.plays
+
+    @property
+    def simulated(self) -> bool:
+        """Some host of the estate is a simulation (said wherever the run's results appear)."""
+        return any(host_kind(h).simulated for h in self.inventory.hosts.values())
 
     def block_vars(self, play: int, block_path: str) -> Mapping[str, Any]:
         """The `vars:` of the block at `block_path` in play `play` (empty when it has none)."""
@@ -82,26 +90,19 @@ class Plan:
         return self._blocks.get((play, block_path), {})
 
     def magic_vars(self, host: Host, play: int | None = None) -> dict[str, Any]:
-        """The engine's own variables that are known before the run (the executor adds run-time ones:
-        run_id, check_mode, hostvars with facts)."""
+        """The engine's own variables that are known before the run (engine/plan/variables.py; the
+        executor adds the run-time ones: run_id, check_mode, hostvars with facts)."""
         cached = self._magic.get((host.name, play))
         if cached is not None:
             return cached
-        inv = self.inventory
-        found: dict[str, Any] = {
-            "inventory_hostname": host.name,
-            "group_names": list(host.groups),
-            "roles": list(host.roles),
-            "groups": {"all": list(inv.hosts)} | {name: list(g.hosts) for name, g in inv.groups.items()},
-            "estate": inv.name,
-            "playbook_dir": str(Path(self.playbook.path).resolve().parent),
-            "inventory_dir": str(Path(inv.path).resolve().parent),
-            "databases": dict(inv.databases),
-            "sagecrm": inv.sagecrm,
-            "onecrm": inv.onecrm,
-        }
-        if play is not None:
-            found["play_hosts"] = self.play_hosts.get(play, [])
+        if self._estate is None:
+            self._estate = EstateVariables.of(
+                self.inventory,
+                str(Path(self.playbook.path).resolve().parent),
+                str(Path(self.inventory.path).resolve().parent),
+            )
+        play_hosts = self.play_hosts.get(play, []) if play is not None else None
+        found = self._estate.for_host(self.inventory, host, play_hosts)
         self._magic[(host.name, play)] = found
         return found
 

@@ -6,7 +6,8 @@ nested groups), else a role; a glob matches host, group and role names. As in An
 terms are united first, then intersections narrow the set, then exclusions remove from it,
 whatever order they are written in (a pattern of only `&`/`!` terms starts from all hosts); the
 result keeps inventory order. A term that matches nothing is an error (a typo would otherwise
-silently skip hosts).
+silently skip hosts). `@FILE` (a retry file, as `--limit @site.retry`) stands for the names in
+FILE, one a line (`#` comments and blank lines ignored); a bad one is reported at its line.
 """
 
 from __future__ import annotations
@@ -34,6 +35,27 @@ def _terms(pattern: str) -> list[tuple[str, int]]:
         text = found.group()
         if text.strip():
             out.append((text.strip(), found.start() + len(text) - len(text.lstrip())))
+    return out
+
+
+def _from_file(name: str, where: Location | None) -> list[tuple[str, Location | None]]:
+    """The host names of a retry file, each with its own file:line:col."""
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UserError(f"@{name}: no such file", where, hint="a retry file lists one host a line") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"@{name}: cannot read it ({getattr(err, 'strerror', None) or err})", where) from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            out.append((text, Location(str(path), number, len(line) - len(line.lstrip()) + 1)))
+    if not out:
+        raise UserError(f"@{name}: the file lists no host", where)
     return out
 
 
@@ -102,10 +124,13 @@ def match_hosts(
     intersections: list[set[str]] = []
     exclusions: set[str] = set()
     saw_plain = False
+    located: list[tuple[str, Location | None]] = []
     for term, offset in terms:
         where = location
         if term_columns and location is not None and location.line:
             where = replace(location, col=location.col + offset + (1 if term[0] in "&!" else 0))
+        located.extend(_from_file(term[1:], where) if term.startswith("@") else [(term, where)])
+    for term, where in located:
         if term.startswith("&"):
             intersections.append(set(_names_for(term[1:].strip(), inventory, where)))
         elif term.startswith("!"):

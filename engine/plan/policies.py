@@ -1,37 +1,37 @@
-"""Plan policies: rules that add edges to a plan or refuse it.
+"""Plan policies: rules that add edges to a plan or refuse it (the contract: engine/api/policies.py).
 
 A policy is a function `(plan: Plan, context: PolicyContext) -> list[Problem]`; it may add edges
 (ordering the engine must enforce) and returns the problems that make the plan unacceptable.
 The engine's own rule (a destructive step needs a verified backup of what it destroys upstream)
-is always on; products add theirs with `@plan_policy` (e.g. Sage CRM's "DB server first").
+is always on; a product declares its own in its plug-in (`Plugin.policies`, engine/api/plugins.py,
+e.g. "the database server's installer first"), applied to plans against an inventory with the
+product's section. Code may also register one for every plan with `@plan_policy` (tests, embedders).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 import networkx as nx
 
-from engine.api.registry import ModuleRegistry
+from engine.api.plugins import PLUGINS
+from engine.api.policies import Policy, PolicyContext, covers, overrides, resources_of
 from engine.core.errors import Problem
+from engine.core.model import Inventory
 from engine.plan.graph import Node, Plan
 
+__all__ = [
+    "Policy",
+    "PolicyContext",
+    "covers",
+    "destructive_needs_backup",
+    "plan_policy",
+    "policies_for",
+    "registered_policies",
+    "remove_policy",
+    "resources_of",
+]
 
-@dataclass
-class PolicyContext:
-    """What policies may consult besides the graph."""
-
-    registry: ModuleRegistry
-    #: resources protected by artifacts of an earlier run (rollback --from-run)
-    prior_resources: frozenset[str] = frozenset()
-    allow_unprotected: bool = False
-    render_args: Callable[[Node], Mapping[str, Any] | None] = lambda node: None
-    notes: list[str] = field(default_factory=list)
-
-
-Policy = Callable[[Plan, PolicyContext], list[Problem]]
 _POLICIES: list[tuple[str, Policy]] = []
 
 
@@ -49,29 +49,15 @@ def registered_policies() -> list[tuple[str, Policy]]:
     return list(_POLICIES)
 
 
+def policies_for(inventory: Inventory) -> list[tuple[str, Policy]]:
+    """(name, policy) of the inventory's products (imported now), then those registered in code."""
+    found = [named for product in PLUGINS.products_of(inventory) for named in product.plan_policies()]
+    return found + registered_policies()
+
+
 def remove_policy(name: str) -> None:
     """Unregister every policy registered under `name` (tests, and plug-ins that replace a rule)."""
     _POLICIES[:] = [(n, p) for n, p in _POLICIES if n != name]
-
-
-def resources_of(plan: Plan, node: Node, ctx: PolicyContext, method: str) -> list[str]:
-    """What a node `protects` or `destroys`, from its module and its arguments rendered for its host."""
-    module = ctx.registry.get(node.task.module) if node.task and node.task.module else None
-    if module is None or not _overrides(module, method):
-        return []  # the base class protects and destroys nothing: no need to render arguments
-    args = ctx.render_args(node)
-    if args is None:
-        return []
-    return list(getattr(module, method)(args, plan.inventory.hosts[node.host]))
-
-
-def covers(protected: str, resource: str) -> bool:
-    """A backup of `protected` covers `resource`: the same, or (files) a folder holding it."""
-    if protected == resource:
-        return True
-    if protected.startswith("files:") and resource.startswith(protected):
-        return resource[len(protected) : len(protected) + 1] in ("/", "\\")
-    return False
 
 
 def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
@@ -86,7 +72,7 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
         name = node.task.module
         if name not in relevant:
             found = ctx.registry.get(name)
-            relevant[name] = found.destructive or _overrides(found, "protects")
+            relevant[name] = found.destructive or overrides(found, "protects")
         if not relevant[name]:
             continue
         module = ctx.registry.get(name)
@@ -130,12 +116,6 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
                 )
             )
     return problems
-
-
-def _overrides(module: Any, method: str) -> bool:
-    from engine.api.module import Module
-
-    return getattr(type(module), method, None) is not getattr(Module, method)
 
 
 def _upstream(graph: nx.DiGraph, node: str, candidates: set[str]) -> bool:

@@ -7,6 +7,12 @@ checks and human sign-offs:
 - steps tagged `checklist` in the plan (the step's own outcome is the evidence).
 A gate step that never recorded an answer (blocked, not reached) is listed as unsigned: an
 item that silently disappears from a sign-off sheet is the failure this section exists to stop.
+
+Each item is listed once. A tagged step that recorded its own checklist finding (its registered
+output names the finding's `item`, on the same host, as `crm_checklist` does) is one item: the
+finding's verdict and evidence, at the step's place and link; a step that ran fine proves only
+that the check ran. A tagged step that was skipped (`when:` false, a guard) is `skipped`: neither
+passed nor failed; so is a gate skipped by its `when:`.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ from engine.api.module import Finding
 PASSING = frozenset({"ok", "changed"})
 
 
+#: states of an item, as the report schema lists them; `ok` is true for the first two
+STATES = ("signed", "passed", "refused", "unsigned", "failed", "not-run", "skipped")
+
+
 def item(
     name: str, source: str, state: str, *, host: str | None = None, node_id: str | None = None, **fields: Any
 ) -> dict[str, Any]:
     """One checklist entry; `fields` may set gate, by, at, comment, evidence (else None)."""
+    if state not in STATES:
+        raise ValueError(f"checklist state {state!r} is not one of {', '.join(STATES)}")
     entry = {
         "item": name,
         "source": source,
@@ -76,12 +88,13 @@ def gate_items(
 
 
 def unanswered_gate_items(nodes: Sequence[Mapping[str, Any]], answered: set[str]) -> list[dict[str, Any]]:
-    """Gate steps with no recorded answer: blocked, not reached, or still running."""
+    """Gate steps with no recorded answer: unsigned (blocked, not reached, still running), or skipped
+    by design (a false `when:`: the gate was not needed, e.g. an automatic check passed instead)."""
     return [
         item(
             node.get("task") or node["id"],
             "gate",
-            "unsigned",
+            "skipped" if node.get("status") == "skipped" else "unsigned",
             host=node.get("host"),
             node_id=node["id"],
             evidence=_step_evidence(node),
@@ -111,27 +124,51 @@ def finding_items(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     return items
 
 
-def tagged_step_items(nodes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Steps tagged `checklist`: passed when the step ended ok or changed."""
+def _step_state(node: Mapping[str, Any]) -> str:
+    if node["status"] in PASSING:
+        return "passed"
+    if node["status"] in ("not-run", "blocked"):
+        return "not-run"
+    return "skipped" if node["status"] == "skipped" else "failed"
+
+
+def _own_finding(node: Mapping[str, Any], found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The checklist finding this step recorded (same host, its output names the item), taken out of `found`."""
+    output = node.get("output")
+    named = output.get("item") if isinstance(output, Mapping) else None
+    if not named:
+        return None
+    for index, entry in enumerate(found):
+        if entry["item"] == str(named) and entry["host"] == node.get("host"):
+            return found.pop(index)
+    return None
+
+
+def tagged_step_items(
+    nodes: Sequence[Mapping[str, Any]], found: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Steps tagged `checklist`: passed when the step ended ok or changed, skipped when skipped.
+
+    A step's own finding (see `_own_finding`) is taken out of `found` and gives the verdict.
+    """
+    found = [] if found is None else found
     items = []
     for node in nodes:
         if "checklist" not in (node.get("tags") or ()) or node.get("module") == "gate":
             continue
-        if node["status"] in PASSING:
-            state = "passed"
-        else:
-            state = "not-run" if node["status"] in ("not-run", "blocked") else "failed"
-        items.append(
-            item(
-                node.get("task") or node["id"],
-                "automated",
-                state,
-                host=node.get("host"),
-                node_id=node["id"],
-                at=node.get("ended"),
-                evidence=_step_evidence(node),
-            )
+        entry = item(
+            node.get("task") or node["id"],
+            "automated",
+            _step_state(node),
+            host=node.get("host"),
+            node_id=node["id"],
+            at=node.get("ended"),
+            evidence=_step_evidence(node),
         )
+        own = _own_finding(node, found)
+        if own is not None:
+            entry.update(item=own["item"], state=own["state"], ok=own["ok"], evidence=own["evidence"])
+        items.append(entry)
     return items
 
 
@@ -146,12 +183,14 @@ def checklist(
     by_id = {n["id"]: n for n in nodes}
     answered = {g["node_id"] for g in gates if g.get("node_id")}
     position = {n["id"]: i for i, n in enumerate(nodes)}
-    steps = [*gate_items(gates, by_id), *unanswered_gate_items(nodes, answered), *tagged_step_items(nodes)]
+    found = finding_items(findings)
+    tagged = tagged_step_items(nodes, found)
+    steps = [*gate_items(gates, by_id), *unanswered_gate_items(nodes, answered), *tagged]
     first: dict[str, int] = {}
     for item in sorted(steps, key=lambda i: position.get(i["node_id"], len(position))):
         first.setdefault(item["item"], len(first))
     steps.sort(key=lambda i: (first[i["item"]], str(i["host"] or "")))
-    return [*steps, *finding_items(findings)]
+    return [*steps, *found]
 
 
 def _text(value: Any) -> str:

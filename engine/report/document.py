@@ -121,7 +121,7 @@ def commands(run: Mapping[str, Any], state_dir: str | None) -> dict[str, str | N
     rollback = None
     if PurePath(playbook).name != "rollback.yml":
         book = (
-            str(PurePath(playbook).parent / "rollback.yml") if playbook else "playbooks/sagecrm/rollback.yml"
+            str(PurePath(playbook).parent / "rollback.yml") if playbook else "rollback.yml"
         )
         inventory = shlex.quote(str(run.get("inventory") or "INVENTORY"))
         rollback = f"cutover run {shlex.quote(book)} -i {inventory} --from-run {run_id}{extra}"

@@ -141,6 +141,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
             findings_by_category=sorted(findings.items()),
             category_titles=CATEGORY_TITLES,
             checklist_ok=sum(1 for item in doc["checklist"] if item["ok"]),
+            checklist_skipped=sum(1 for item in doc["checklist"] if item["state"] == "skipped"),
             gantt=Markup(gantt(nodes, anchors)),
             graph=Markup(graph),
             css=Markup(_asset("report.css")),

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.api.registry import ModuleRegistry
+from engine.connect import host_kind
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Task
 from engine.load.playbook import in_file_order
@@ -29,33 +30,8 @@ from engine.load.templating import (
 )
 from engine.load.yaml_marks import LDict, LList
 from engine.plan.graph import Node, Plan
+from engine.plan.variables import engine_names
 
-#: names the engine defines for every task
-MAGIC_VARS = frozenset(
-    {
-        "inventory_hostname",
-        "hostvars",
-        "groups",
-        "group_names",
-        "roles",
-        "play_hosts",
-        "check_mode",
-        "ansible_check_mode",
-        "estate",
-        "run_id",
-        "item",
-        "ansible_loop",
-        "omit",
-        "now",
-        "playbook_dir",
-        "databases",
-        "sagecrm",
-        "onecrm",
-        "inventory_dir",
-        "host",
-        "facts",
-    }
-)
 #: keywords holding bare expressions (`when: x > 1`) and keywords holding templated values
 EXPRESSION_KEYS = ("when", "until", "changed_when", "failed_when")
 TEMPLATE_KEYS = ("delegate_to", "timeout", "retries", "delay", "not_before", "not_after", "deadline")
@@ -159,7 +135,7 @@ class _Checker:
     def __init__(self, plan: Plan, registry: ModuleRegistry | None):
         self.plan = plan
         self.registry = registry
-        self.produced = _produced_names(plan, registry) | MAGIC_VARS | set(plan.extra_vars)
+        self.produced = _produced_names(plan, registry) | engine_names() | set(plan.extra_vars)
         self.problems: list[Problem] = []
         self.reported: set[tuple[str, str]] = set()
         self.facts: dict[int, _TaskFacts] = {}
@@ -248,7 +224,7 @@ class _Checker:
         if self.registry is None or task.module is None:
             return
         module = self.registry.get(task.module, task.location)
-        platform = self.plan.inventory.hosts[exec_name].platform
+        platform = host_kind(self.plan.inventory.hosts[exec_name]).platform
         if platform not in module.platforms and "controller" not in module.platforms:
             self.report(
                 f"platform:{platform}",

@@ -25,7 +25,7 @@ from modules.flow._process import ProcessModule, process_schema, run_process
 def split_command(cmd: str, platform: str) -> list[str]:
     """Words of a command line, split on the controller by the host's quoting rules."""
     try:
-        if platform in ("windows", "sim"):
+        if platform == "windows":
             words = shlex.split(cmd, posix=False)
             return [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "\"'" else w for w in words]
         return shlex.split(cmd)

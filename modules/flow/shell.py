@@ -23,7 +23,7 @@ def shell_argv(cmd: str, executable: str | None, platform: str) -> tuple[list[st
     """(argv, through the host's default shell?) for a command line and an optional shell."""
     if not executable:
         return [cmd], True
-    if platform in ("windows", "sim"):
+    if platform == "windows":
         base = ntpath.basename(executable).lower()
         if base.startswith(("powershell", "pwsh")):
             return [executable, "-NoProfile", "-NonInteractive", "-Command", cmd], False

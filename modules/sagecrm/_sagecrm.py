@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,11 @@ from modules.sagecrm.product.estate import Estate, estate_for_host, estate_of
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 SIM_DB_ENV = "CUTOVER_SIM_CRM_DB"
+
+#: Builds the SQLite CRM database of a simulated estate (`builder(estate, path)`), set by
+#: `provide_simulated_database`. The Sage CRM simulation provides it from its own side (its host
+#: plug-in, loaded when a simulated host of the estate is opened), so no module imports it.
+_SIMULATED_DATABASE: dict[str, Callable[[Estate, str], object]] = {}
 
 
 # --- the estate ---------------------------------------------------------------------------------
@@ -58,17 +63,24 @@ def is_db_server(est: Estate, host: str) -> bool:
 
 
 # --- the CRM database ---------------------------------------------------------------------------
+def provide_simulated_database(builder: Callable[[Estate, str], object]) -> None:
+    """Let `builder(estate, path)` create a simulated estate's CRM database on first use."""
+    _SIMULATED_DATABASE["builder"] = builder
+
+
 def crm_target(ctx: TaskContext, est: Estate) -> Target:
     """The CRM database target; a simulated estate's SQLite database is built on first use."""
     target = target_of(ctx, est.database)
     if target.dialect == "sqlite" and target.path and not os.path.exists(target.path):
         if est.simulated and est.setting("simulation", "create_database", default=False):
-            from simulation.sagecrm.crm_database import build_crm_database
-
-            views = est.setting("simulation", "customised_views", default=None)
-            build_crm_database(
-                target.path, est.current_version, views if views is not None else est.customised_views
-            )
+            builder = _SIMULATED_DATABASE.get("builder")
+            if builder is None:
+                raise ModuleFailed(
+                    f"the simulated CRM database {target.path} does not exist yet, and no simulated host "
+                    "of the estate has been opened in this run to build it (its `sagecrm` preset loads "
+                    "the Sage CRM simulation): run a task on one of the servers first"
+                )
+            builder(est, target.path)
     return target
 
 

@@ -5,7 +5,7 @@ the live ones (`mirror_hosts`, else by position). A live backup run (`backup.yml
 estate) recorded verified artifacts for the LIVE servers; `crm_restore source: mirror` on a
 test server finds the artifact of its live twin, makes sure the file is on the test server
 with the recorded sha256 (copying it from the live server through the controller when it is
-not: the live server is only read), and then records it as a backup of the TEST server's
+not: the live server is only read, through the run's connection pool), and then records it as a backup of the TEST server's
 resource, so the restoring modules' own checks (an intact verified backup of what they
 overwrite) hold. Copy through the controller is for moderate sizes; put larger backups on a
 share both estates reach, at the same path, and nothing is copied.
@@ -17,6 +17,7 @@ import base64
 import dataclasses
 from pathlib import Path
 
+from engine.api.inventories import load_inventory
 from engine.api.module import Artifact, ModuleFailed, TaskContext
 from engine.core.errors import UserError
 from modules._common import call, digest
@@ -29,8 +30,6 @@ COPY_LIMIT = 512 << 20
 
 def live_estate(est: Estate) -> Estate:
     """The live estate the test estate mirrors."""
-    from engine.load.inventory import load_inventory
-
     mirror = est.setting("mirror_of")
     if not mirror:
         raise ModuleFailed("source: mirror needs sagecrm.mirror_of (the live estate's inventory)")
@@ -74,16 +73,12 @@ def bring(ctx: TaskContext, live: Estate, live_host: str, artifact: Artifact) ->
         return
     if ctx.check_mode:
         return
-    source = _open_live(ctx, live, live_host)
-    try:
-        if (artifact.size or 0) > COPY_LIMIT:
-            raise ModuleFailed(
-                f"{artifact.location} is {artifact.size} bytes: copy it to {ctx.host.name} at the "
-                "same path (or use a share both estates reach), then run again"
-            )
-        data = call(source, "file.read", path=artifact.location)
-    finally:
-        source.connection.close()
+    if (artifact.size or 0) > COPY_LIMIT:
+        raise ModuleFailed(
+            f"{artifact.location} is {artifact.size} bytes: copy it to {ctx.host.name} at the "
+            "same path (or use a share both estates reach), then run again"
+        )
+    data = call(ctx.remote_for(live.inventory.hosts[live_host]), "file.read", path=artifact.location)
     content = base64.b64decode(data["content_b64"])
     folder = artifact.location.rsplit("\\", 1)[0]
     call(remote, "file.mkdir", path=folder, parents=True)
@@ -92,23 +87,6 @@ def bring(ctx: TaskContext, live: Estate, live_host: str, artifact: Artifact) ->
         artifact.size or len(content)
     ):
         raise ModuleFailed(f"{artifact.location} copied from {live_host} does not have the recorded sha256")
-
-
-def _open_live(ctx: TaskContext, live: Estate, live_host: str):  # noqa: ANN202 - a Remote
-    from engine.api.primitives import Remote
-    from engine.connect import connection_for
-    from engine.load.templating import has_templates
-
-    host = live.inventory.hosts[live_host]
-    if any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in host.settings.values()):
-        raise ModuleFailed(
-            f"the live server {live_host}'s connection settings need templates or the vault: copy "
-            "the backups to the test servers at the same paths yourself, then run again"
-        )
-    options = {"state_dir": ctx.run.state_dir} if host.connection == "sim" else {}
-    connection = connection_for(host, **options)
-    connection.open()
-    return Remote(connection)
 
 
 def as_test_backup(ctx: TaskContext, artifact: Artifact, resource: str) -> Artifact:

@@ -1,6 +1,6 @@
 """Run the Sage CRM upgrade installer on one server, then verify the result the engine's own way.
 
-Two ways to run it, as DOMAIN.md section 3 says the public record leaves both open:
+Two ways to run it, since Sage documents no silent mode and the public record leaves both open:
 - silent, when `sagecrm.installer.response_files` names a response file for this kind of server
   (`db` for the database server, which takes the "back up" path, `others` for the rest, which
   take "no backup required"): `setup.exe /s /f1<response file> /f2<log>` with the task's timeout;
@@ -153,8 +153,6 @@ class CrmInstaller(Module):
             if call(remote, "file.stat", path=path).get("exists") is False:
                 raise ModuleFailed(f"{path} does not exist on {ctx.host.name}")
         env = crm.sim_env(ctx, est)
-        if env is not None:
-            import simulation.sagecrm.setup_program  # noqa: F401 - the simulated setup.exe (a fresh process after resume)
         log = ntpath.join(ntpath.dirname(str(installer)), f"cutover-{ctx.host.name}-setup.log")
         timeout = float(args.get("timeout") or est.setting("installer", "timeout", default=3600))
         ctx.progress(f"running {installer} silently on {ctx.host.name}")

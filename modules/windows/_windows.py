@@ -16,18 +16,14 @@ from typing import Any, ClassVar
 
 from engine.api.module import Artifact, ModuleFailed, Result, TaskContext
 from modules._common import StateModule, call_optional, digest
+from modules.windows import _regfile
 
-#: Every module of this family runs on Windows hosts (WinRM) and simulated ones (the executor
-#: treats `sim` hosts as `windows`).
+#: Every module of this family runs on Windows hosts: over WinRM, and simulated ones (whose
+#: connection's platform is `windows` too).
 WINDOWS: frozenset[str] = frozenset({"windows"})
 
-_ROOTS = {
-    "HKEY_LOCAL_MACHINE": "HKLM",
-    "HKEY_CURRENT_USER": "HKCU",
-    "HKEY_CLASSES_ROOT": "HKCR",
-    "HKEY_USERS": "HKU",
-    "HKEY_CURRENT_CONFIG": "HKCC",
-}
+#: long root -> short root, for resource strings
+_SHORT_ROOTS = {long: short for short, long in _regfile.ROOTS.items()}
 _SECRET_NAME = re.compile(r"pass|pwd|secret|token|credential", re.IGNORECASE)
 
 
@@ -41,16 +37,13 @@ KEY_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^(?:[Rr]egistry::)?(
 def long_key(key: str) -> str:
     """`HKLM:\\SOFTWARE\\x\\` -> `HKEY_LOCAL_MACHINE\\SOFTWARE\\x`, as regedit writes keys in .reg files.
 
-    The spelling rules (roots, `Registry::`, `HKLM:`) are the simulation's and the PowerShell
-    primitives' (`simulation.registry.parse_key`), so all three read a key alike.
+    The spelling rules (roots, `Registry::`, `HKLM:`) are those of `_regfile.parse_key`, which the
+    PowerShell primitives follow and the simulated host uses, so all three read a key alike.
     """
-    from simulation.core import SimError
-    from simulation.registry import parse_key
-
     try:
-        return parse_key(key)
-    except SimError as exc:
-        raise ModuleFailed(exc.message) from None
+        return _regfile.parse_key(key)
+    except ValueError as exc:
+        raise ModuleFailed(str(exc)) from None
 
 
 def registry_key(key: str) -> str:
@@ -62,7 +55,7 @@ def registry_key(key: str) -> str:
     ignores case, the planner does not: spell the key the same way in both tasks).
     """
     root, sep, rest = long_key(key).partition("\\")
-    return _ROOTS[root] + sep + rest
+    return _SHORT_ROOTS[root] + sep + rest
 
 
 def registry_resource(host: str, key: str) -> str:
@@ -95,7 +88,7 @@ def masked_value(name: str, value: Any) -> Any:
 
 # --- .reg files ------------------------------------------------------------------------------------
 
-REG_HEADER = "Windows Registry Editor Version 5.00"
+REG_HEADER = _regfile.HEADER
 
 
 def reg_text(data: bytes) -> str:

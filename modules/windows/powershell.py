@@ -22,9 +22,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from engine.api.module import Module, ModuleFailed, Result, TaskContext
+from engine.api.module import Module, Result, TaskContext
 from modules._common import object_schema
-from modules.flow._process import PROCESS_PROPERTIES, guard, run_process
+from modules.flow._process import PROCESS_PROPERTIES, run_process
 from modules.windows._windows import WINDOWS
 
 #: Reads {script, parameters} as JSON from stdin and runs the script with the parameters splatted.
@@ -73,12 +73,6 @@ class Powershell(Module):
     )
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
-        remote = ctx.require_remote()
-        if remote.platform == "sim" and guard(ctx, args) is None:
-            raise ModuleFailed(
-                "powershell: scripts are not supported on simulated hosts (the simulation does not "
-                "interpret PowerShell); use the modules, which it implements"
-            )
         request = json.dumps(
             {"script": str(args["script"]), "parameters": dict(args.get("parameters") or {})}
         )

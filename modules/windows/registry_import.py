@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from engine.api.module import ModuleFailed, Result, TaskContext
 from engine.core.model import Host
 from modules._common import PATH_SCHEMA, StateModule, call, call_many, digest, object_schema, prop, read_bytes
+from modules.windows import _regfile
 from modules.windows._windows import (
     KEY_SCHEMA,
     WINDOWS,
@@ -47,14 +48,11 @@ Model = dict[str, tuple[str, Values | None]]
 
 
 def parse_edits(data: bytes, origin: str) -> list[Edit]:
-    """The edits a .reg file asks for, with long-form keys (the sim's regedit-compatible parser)."""
-    from simulation.core import SimError
-    from simulation.registry import parse_reg
-
+    """The edits a .reg file asks for, with long-form keys (regedit's format, `_regfile`)."""
     try:
-        return parse_reg(reg_text(data))
-    except SimError as exc:
-        raise ModuleFailed(f"{origin}: {exc.message}") from None
+        return _regfile.parse_reg(reg_text(data))
+    except ValueError as exc:
+        raise ModuleFailed(f"{origin}: {exc}") from None
 
 
 def _within(key: str, scope: str) -> bool:

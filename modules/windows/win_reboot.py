@@ -10,10 +10,10 @@ restarts only when Windows says a restart is pending (Component Based Servicing 
 Update `RebootPending`/`RebootRequired`, or `PendingFileRenameOperations`), which makes it
 idempotent (`ok` when nothing is pending). Check mode restarts nothing.
 
-On simulated hosts the restart is a program of the simulation: every service goes back to what
-its start mode says (automatic ones running with what they depend on, the others stopped) and
-the pending-restart markers are cleared; the host never goes away, so the task only waits for
-it to answer.
+On simulated hosts `shutdown /r` is a program of the simulation: every service goes back to what
+its start mode says (automatic ones running with what they depend on, the others stopped), the
+pending-restart markers are cleared, and the host goes away for the next call as a real one
+does, so the task waits for it exactly as it does over WinRM.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def pending_reasons(ctx: TaskContext) -> list[str]:
     return reasons
 
 
-def wait_until_back(ctx: TaskContext, timeout: float, delay: float, must_go_down: bool) -> tuple[dict, int]:
+def wait_until_back(ctx: TaskContext, timeout: float, delay: float) -> tuple[dict, int]:
     """Reconnect until the host answers after having gone away -> (host facts, attempts)."""
     conn = ctx.require_remote().connection
     deadline = time.monotonic() + timeout
-    went_down = not must_go_down
+    went_down = False
     last = "no answer yet"
     attempts = 0
     while True:
@@ -139,12 +139,7 @@ class WinReboot(Module):
             raise ModuleFailed(
                 f"shutdown /r exited with {answer.get('rc')}: {str(answer.get('stderr') or answer.get('stdout')).strip()}"
             )
-        facts, attempts = wait_until_back(
-            ctx,
-            float(args.get("timeout", 900)),
-            float(args.get("delay", 5)),
-            must_go_down=remote.platform != "sim",
-        )
+        facts, attempts = wait_until_back(ctx, float(args.get("timeout", 900)), float(args.get("delay", 5)))
         elapsed = round(time.monotonic() - started, 1)
         return Result(
             changed=True,
@@ -157,54 +152,3 @@ class WinReboot(Module):
                 "hostname": facts.get("hostname"),
             },
         )
-
-
-# --- the restart of a simulated host ------------------------------------------------------------
-
-
-def simulated_restart(host: Any, argv: list[str], stdin: bytes) -> tuple[int, str, str]:
-    """`shutdown /r` on a simulated host: services back to their start modes, pending markers cleared."""
-    from simulation.core import find_key
-    from simulation.registry import delete_key, find_reg_key
-
-    if "/r" not in {a.casefold() for a in argv[1:]}:
-        return 1, "", "the simulation's shutdown only restarts (/r)\r\n"
-    services: dict[str, Any] = host.state.get("services", {})
-
-    def start(name: str) -> None:
-        record = services[name]
-        if record["state"] == "running" or record["start_mode"] == "disabled":
-            return
-        for dependency in record.get("depends_on", []):
-            found = find_key(services, dependency)
-            if found is not None:
-                start(found)
-        record["state"] = "running"
-
-    for record in services.values():
-        record["state"] = "stopped"
-    for name, record in services.items():
-        if record["start_mode"] == "auto":
-            start(name)
-    registry = host.state.get("registry", {})
-    for key in PENDING_KEYS:
-        if find_reg_key(registry, key) is not None:
-            delete_key(host, key)
-    manager = find_reg_key(registry, SESSION_MANAGER)
-    if manager is not None:
-        name = find_key(registry[manager], PENDING_RENAMES)
-        if name is not None:
-            del registry[manager][name]
-    host.state["boots"] = int(host.state.get("boots", 0)) + 1
-    host.changed("restart (shutdown /r; simulation)")
-    return 0, "", ""
-
-
-def _register_simulated_restart() -> None:
-    from simulation.programs import register_program
-
-    for name in ("shutdown", "shutdown.exe"):
-        register_program(name, simulated_restart)
-
-
-_register_simulated_restart()

@@ -1,1 +1,1 @@
-"""The Sage CRM side of the simulation: the simulated setup.exe and the simulated CRM database."""
+"""The Sage CRM side of the simulation: the `sagecrm` preset, its plug-in, the simulated setup.exe and CRM database."""

@@ -55,15 +55,26 @@ _FIRST = ("Claire", "Julien", "Sophie", "Marc", "Élodie", "Thomas", "Camille", 
 _LAST = ("Martin", "Lefèvre", "Durand", "Moreau", "Petit", "Bernard", "Roux", "Fournier")
 
 
-def build_crm_database(
+def build_for_estate(estate: Any, path: str | Path) -> Path:
+    """The simulated CRM database of a simulated estate, as its `sagecrm:` section describes it.
+
+    The one builder: the demo (through `simulation.sagecrm.plugin`, when a module first needs the
+    database) and the tests call it alike, so both get the same rows, among them the
+    `MultiServer*` parameters of an estate with several web servers.
+    """
+    views = estate.setting("simulation", "customised_views", default=None)
+    custom = views if views is not None else estate.customised_views
+    params = estate.multi_server_values() if len(estate.web_servers) > 1 else None
+    return _create(path, estate.current_version, custom, params=params)
+
+
+def _create(
     path: str | Path,
-    version: str = "7.2",
-    customised_views: Iterable[str] = ("vCompanyPE",),
-    dta: bool = True,
-    solo: bool | None = None,
-    params: dict[str, str] | None = None,
+    version: str,
+    customised_views: Iterable[str],
+    params: dict[str, str] | None,
 ) -> Path:
-    """Create a simulated Sage CRM database file (refuses to overwrite one).
+    """Create the database file (refuses to overwrite one).
 
     Built under a temporary name and linked into place in one step: several hosts' first steps
     may build it at once, and a reader (or a run killed mid-build) must never find half of it.
@@ -75,7 +86,7 @@ def build_crm_database(
     building = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.building")
     building.unlink(missing_ok=True)
     try:
-        _build(building, version, customised_views, dta, solo, params)
+        _build(building, version, customised_views, params)
         os.link(building, target)  # atomic; fails when a concurrent build got there first (same content)
     except FileExistsError:
         pass
@@ -85,13 +96,9 @@ def build_crm_database(
 
 
 def _build(
-    target: Path,
-    version: str,
-    customised_views: Iterable[str],
-    dta: bool,
-    solo: bool | None,
-    params: dict[str, str] | None,
+    target: Path, version: str, customised_views: Iterable[str], params: dict[str, str] | None
 ) -> None:
+    """The tables, rows, views and indexes; auto-generated `_dta_` indexes always, Solo tables for 7.1."""
     views = STANDARD_VIEWS.get(version, STANDARD_VIEWS["7.2"])
     custom = set(customised_views)
     with sqlite3.connect(target) as db:
@@ -153,14 +160,11 @@ def _build(
             "INSERT INTO Custom_Edits (ColP_Entity, ColP_ColName, ColP_CreateScript) VALUES (?, ?, ?)",
             ("Company", "comp_name", "Valid = CRM.GetContextInfo('company','comp_name') != '';"),
         )
-        if dta:
-            db.execute(
-                "CREATE INDEX _dta_index_Company_5_1013578649__K2_K3 ON Company (Comp_Name, Comp_Type)"
-            )
-            db.execute(
-                "CREATE INDEX _dta_index_Person_5_1077578877__K2 ON Person (Pers_CompanyId, Pers_LastName)"
-            )
-        if solo if solo is not None else version == "7.1":
+        db.execute("CREATE INDEX _dta_index_Company_5_1013578649__K2_K3 ON Company (Comp_Name, Comp_Type)")
+        db.execute(
+            "CREATE INDEX _dta_index_Person_5_1077578877__K2 ON Person (Pers_CompanyId, Pers_LastName)"
+        )
+        if version == "7.1":
             for table in SOLO_TABLES:
                 db.execute(f'CREATE TABLE "{table}" (Id INTEGER PRIMARY KEY, Data TEXT)')
             db.execute(
@@ -276,11 +280,3 @@ def database_version(path: str) -> str | None:
     with sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True) as db:
         row = db.execute("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'Version'").fetchone()
     return None if row is None else str(row[0])
-
-
-def build_for_estate(estate: Any, path: str | Path) -> Path:
-    """The simulated CRM database of a simulated estate, as its `sagecrm:` section describes it."""
-    views = estate.setting("simulation", "customised_views", default=None)
-    custom = views if views is not None else estate.customised_views
-    params = estate.multi_server_values() if len(estate.web_servers) > 1 else None
-    return build_crm_database(path, estate.current_version, custom, params=params)

@@ -1,9 +1,10 @@
 """The simulated Sage CRM installer: `setup.exe` on a simulated host (a plug-in, labelled a simulation).
 
-A sim host loads this module through `plugins: [simulation.sagecrm.setup_program]` (the demo and the
-test estates do); it registers a handler for programs named `setup.exe`. The handler acts only
-when the file exists on the host and is Sage CRM media (its first line says `Sage CRM <version>
-setup`), and models what the real installer does to a server:
+A host of the `sagecrm` preset loads it through its plug-in (`simulation.sagecrm.plugin`); another
+simulated host can list it under `plugins:` itself. Importing it registers a handler for
+programs named `setup.exe`. The handler acts only when the file exists on the host and is Sage
+CRM media (its first line says `Sage CRM <version> setup`), and models what the real installer
+does to a server:
 
 - silent mode only (`/s /f1<response file>`): without `/s` the real installer opens its wizard,
   which nobody can click on a simulated host (exit code 1 says so);
@@ -19,7 +20,7 @@ setup`), and models what the real installer does to a server:
 - registry `Config\\/<install>` `Version` becomes the new version;
 - `Database=Yes`: the CRM database (SQLite, its path in the process environment
   `CUTOVER_SIM_CRM_DB`, which `crm_installer` passes on simulated hosts only) goes through the
-  scripts of `sagecrm_simdb.upgrade_database`; `Database=No` refuses while the database is not
+  scripts of `crm_database.upgrade_database`; `Database=No` refuses while the database is not
   at the new version yet (the database server must go first);
 - `<install>\\Setup\\UPGRADELOG.HTML` and the script reports under `Setup\\Logs` are written in
   the log's language, with "NB doit être réparé" / "NB must be fixed" lines and, for a SQL script
@@ -35,9 +36,10 @@ import re
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from simulation.core import OPS, SimError
+from simulation.core import OPS
+from simulation.errors import SimError
 from simulation.programs import register_program
-from simulation.sagecrm import crm_database as sagecrm_simdb
+from simulation.sagecrm import crm_database
 
 if TYPE_CHECKING:
     from simulation.host import SimHost
@@ -172,7 +174,7 @@ def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
     host.set_registry_value(config_key, "Version", target)
     if reports is not None and database is not None:
         try:
-            reports = sagecrm_simdb.upgrade_database(database, current_version, target)
+            reports = crm_database.upgrade_database(database, current_version, target)
         except (ValueError, sqlite3.Error) as exc:
             raise InstallerError(f"database upgrade failed: {exc}", rc=4) from None
     _write_logs(host, install, lang, target, reports or [])
@@ -187,7 +189,7 @@ def _database_step(answers: dict[str, str], database: str | None, current: str, 
 
     Checked before anything changes, so a refusal leaves the server as it was.
     """
-    found = sagecrm_simdb.database_version(database) if database is not None else None
+    found = crm_database.database_version(database) if database is not None else None
     if _yes(answers, "database"):
         if database is None:
             raise InstallerError("cannot reach the CRM database (simulation: CUTOVER_SIM_CRM_DB is not set)")
@@ -236,8 +238,8 @@ def _write_logs(host: SimHost, install: str, lang: str, target: str, reports: li
     setup = ntpath.join(install, "Setup")
     if not reports:
         reports = [
-            sagecrm_simdb.ScriptReport("files", lines=[text["files"]]),
-            sagecrm_simdb.ScriptReport("registry", lines=[text["registry"]]),
+            crm_database.ScriptReport("files", lines=[text["files"]]),
+            crm_database.ScriptReport("registry", lines=[text["registry"]]),
         ]
     es_items, sql_items = [], []
     for report in reports:

@@ -4,9 +4,16 @@ A real run (`cutover run` on a local-connection playbook) produces the journal: 
 backup (artifact), a failing task, gates approved with --approve, a blocked gate left unsigned,
 and a task whose name and output carry markup that would run if it were not escaped. Chromium (Debian `chromium` + `chromium-driver`, driven by Selenium) must show
 the summary, every host, the failure, the checklist, and must neither fire an alert nor log a
-console error. A full-page screenshot is kept under tests/e2e/artifacts/ for a person to look at.
+console error. A full-page screenshot is kept in pytest's temporary directory (its path is
+printed; pytest keeps the last three runs) for a person to look at.
 
-If Chromium cannot start, the test is skipped with the reason printed, never passed.
+Chromium writes only below the test's temporary directory: its profile (`--user-data-dir`), and
+what it would otherwise put in the home directory (crash reports under ~/.config, dconf and
+font caches under ~/.cache), because chromedriver and Chromium run with HOME and the XDG
+directories pointed there.
+
+If Chromium cannot start, the test is skipped with the reason printed, never passed; under
+`CUTOVER_REQUIRE_SERVERS=1` (CI) it fails instead (tests/support/required.py).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +32,10 @@ import pytest
 from engine.cli import main
 from engine.journal.store import Journal
 from engine.report import write_run_reports
+from tests.support.required import server_unavailable
 
 HOSTILE_TASK = "say <script>alert(1)</script>"
 HOSTILE_OUTPUT = "<img src=x onerror=alert(2)>"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -128,35 +136,54 @@ def _find(name: str, *candidates: str) -> str | None:
     return shutil.which(name)
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Chromium through Selenium and the Debian chromedriver; skip (with the reason) if it cannot start."""
+def chromium_environment(home: Path) -> dict[str, str]:
+    """The environment of chromedriver and Chromium: every per-user directory inside `home`."""
+    directories = {"XDG_CONFIG_HOME": ".config", "XDG_CACHE_HOME": ".cache", "XDG_DATA_HOME": ".local/share"}
+    runtime = home / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(runtime))
+    env.update({name: str(home / relative) for name, relative in directories.items()})
+    env["SE_OFFLINE"] = "true"  # Selenium Manager must not try to download anything
+    return env
 
-    def skip(reason: str) -> None:
-        print(f"SKIP report browser test: {reason}")
-        pytest.skip(reason)
+
+def start_chromium(scratch: Path) -> Any:
+    """Headless Chromium through Selenium and the Debian chromedriver, writing only below `scratch`.
+
+    Skips (fails under CUTOVER_REQUIRE_SERVERS=1) with the reason when it cannot start.
+    """
+
+    def unavailable(reason: str) -> None:
+        print(f"report browser test: Chromium unavailable: {reason}")
+        server_unavailable("Chromium", reason)
 
     try:
         from selenium import webdriver
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        skip("selenium is not installed (pip install selenium)")
+        unavailable("selenium is not installed (pip install selenium)")
     chromium = _find("chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
     driver_path = _find("chromedriver", "/usr/bin/chromedriver")
     if not chromium or not driver_path:
-        skip("Chromium or chromedriver missing (apt-get install chromium chromium-driver)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not try to download anything
+        unavailable("Chromium or chromedriver missing (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--user-data-dir={scratch / 'profile'}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=driver_path, env=chromium_environment(scratch / "home"))
     try:
-        driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+        return webdriver.Chrome(service=service, options=options)
     except WebDriverException as err:
-        skip(f"Chromium did not start: {str(err.msg or err).splitlines()[0]}")
+        unavailable(f"Chromium did not start: {str(err.msg or err).splitlines()[0]}")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the module's tests; everything it writes stays in a temp dir."""
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"))
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
         yield driver
@@ -180,10 +207,14 @@ def _visible_text(browser: Any, css: str) -> str:
     return element.text
 
 
-def _screenshot(browser: Any, name: str) -> Path:
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: pytest's temporary directory, never the source tree."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def _screenshot(browser: Any, directory: Path, name: str) -> Path:
     """A full-page PNG (Chromium's DevTools capture beyond the viewport)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / ".gitignore").write_text("*\n")
     metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
     size = metrics["cssContentSize"]
     shot = browser.execute_cdp_cmd(
@@ -194,12 +225,14 @@ def _screenshot(browser: Any, name: str) -> Path:
             "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
         },
     )
-    path = ARTIFACTS / name
+    path = directory / name
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
 
 
-def test_report_shows_the_run_and_nothing_injected_runs(browser: Any, recorded_run: dict[str, Any]) -> None:
+def test_report_shows_the_run_and_nothing_injected_runs(
+    browser: Any, recorded_run: dict[str, Any], screenshots: Path
+) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
@@ -256,7 +289,9 @@ def test_report_shows_the_run_and_nothing_injected_runs(browser: Any, recorded_r
     assert browser.find_element(By.CSS_SELECTOR, "svg.plan").is_displayed()
     assert browser.find_elements(By.CSS_SELECTOR, "svg.plan path.edge.crit"), "critical path drawn"
     browser.execute_script("arguments[0].open = false", first_output)
-    print(f"screenshot: {_screenshot(browser, 'report.png')}")
+    shot = _screenshot(browser, screenshots, "report.png")
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    print(f"screenshot: {shot}")
 
 
 def test_print_layout_expands_details_and_hides_controls(browser: Any, recorded_run: dict[str, Any]) -> None:
@@ -281,10 +316,25 @@ def test_print_layout_expands_details_and_hides_controls(browser: Any, recorded_
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
 
 
-def test_simulation_banner_is_visible(browser: Any, recorded_run: dict[str, Any]) -> None:
+def test_simulation_banner_is_visible(browser: Any, recorded_run: dict[str, Any], screenshots: Path) -> None:
     console = _open(browser, recorded_run["simulated_html"])
     assert [e for e in console if e["level"] == "SEVERE"] == []
     banner = _visible_text(browser, "#simulation-banner")
     assert banner.startswith("SIMULATION")
     assert "(SIMULATION)" in browser.title
-    print(f"screenshot: {_screenshot(browser, 'report-simulated.png')}")
+    print(f"screenshot: {_screenshot(browser, screenshots, 'report-simulated.png')}")
+
+
+def test_a_missing_chromium_fails_where_servers_are_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """In CI a report test that could not open the report is a failure, not a quiet skip."""
+    monkeypatch.setattr(sys.modules[__name__], "_find", lambda name, *candidates: None)
+    monkeypatch.setenv("CUTOVER_REQUIRE_SERVERS", "1")
+    with pytest.raises(
+        pytest.fail.Exception, match="Chromium is not available: Chromium or chromedriver missing"
+    ):
+        start_chromium(tmp_path)
+    monkeypatch.setenv("CUTOVER_REQUIRE_SERVERS", "0")
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not available"):
+        start_chromium(tmp_path)

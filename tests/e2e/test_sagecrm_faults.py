@@ -146,7 +146,6 @@ def _roll_back_failed(estate: SimEstate, run_id: str) -> Any:
                     state_dir=str(estate.state_dir),
                     from_run=run_id,
                     gatekeeper=Gatekeeper(),
-                    write_report=False,
                 )
             ),
             report=messages.append,

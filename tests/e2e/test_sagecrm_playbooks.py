@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
+import yaml
 
+from simulation.host import SimHost
 from tests.support.runs import REPO, run_cli
 from tests.support.sagecrm_estates import SimEstate, differences, inventory_doc
+
+CRM_KEY = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
+#: what each profile changes on the SQLite demo database (the SQL Server-only tasks are skipped)
+PROFILE_CHANGES = {
+    "hourly": set(),
+    "nightly": {"Statistics update"},
+    "weekly": {"Consistency check, index rebuild, full backup", "Clean-up of old backups"},
+}
 
 
 def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
@@ -42,23 +53,37 @@ def test_test_upgrade_restores_the_live_backups_then_upgrades(tmp_path):
     assert "checklist" in gates
 
 
-@pytest.mark.parametrize("profile", ["hourly", "nightly", "weekly"])
+@pytest.mark.parametrize("profile", sorted(PROFILE_CHANGES))
 def test_maintenance_profiles_on_the_simulated_database(tmp_path, profile):
     estate = SimEstate(tmp_path, "single")
     result = estate.run("maintenance.yml", "-e", f"profile={profile}", "--output", "jsonl")
     assert result.rc == 0, result.out + result.err
-    ran = {e["node"]: e["status"] for e in result.events() if e["event"] == "node_ended"}
-    assert ran, result.out
-    if profile == "weekly":
-        backups = list((tmp_path / ".cutover" / "backups" / "crm").glob("*.sqlite"))
-        assert backups, "the weekly profile takes a full backup"
+    ended = [e for e in result.events() if e["event"] == "node_ended"]
+    statuses = {e["task"]: e["status"] for e in ended}
+    assert statuses.pop("A profile is chosen") == "ok"
+    assert {task for task, status in statuses.items() if status == "changed"} == PROFILE_CHANGES[profile]
+    others = {e["task"]: e["msg"] for e in ended if e["task"] in statuses and e["status"] != "changed"}
+    assert set(others.values()) == {"condition is false"}, "every other task is skipped by its `when:`"
+    backups = sorted((tmp_path / ".cutover" / "backups" / "crm").glob("*.sqlite"))
+    if profile != "weekly":
+        assert backups == []
+        return
+    assert len(backups) == 1, "the weekly profile takes one full backup"
+    with sqlite3.connect(estate.db_path) as live, sqlite3.connect(backups[0]) as backup:
+        count = "SELECT COUNT(*) FROM Company"
+        assert backup.execute(count).fetchone() == live.execute(count).fetchone() != (0,)
 
 
 def test_maintenance_needs_a_profile(tmp_path):
     estate = SimEstate(tmp_path, "single")
-    result = estate.run("maintenance.yml")
-    assert result.rc != 0
-    assert "choose a profile" in result.out + result.err
+    result = estate.run("maintenance.yml", "--output", "jsonl")
+    assert result.rc == 1, result.out + result.err
+    ended = [e for e in result.events() if e["event"] == "node_ended"]
+    assert [(e["task"], e["status"]) for e in ended if e["status"] != "blocked"] == [
+        ("A profile is chosen", "failed")
+    ], "nothing runs without a profile"
+    assert "choose a profile: -e profile=hourly|nightly|weekly|monthly" in ended[0]["error"]
+    assert len(ended) == 9
 
 
 def test_the_demo_runs_from_a_fresh_folder(tmp_path):
@@ -72,14 +97,39 @@ def test_the_demo_runs_from_a_fresh_folder(tmp_path):
     ]
     result = run_cli(args, tmp_path)
     assert result.rc == 0, result.out + result.err
-    assert list((tmp_path / ".cutover" / "reports").glob("*/report.html"))
-    assert (tmp_path / ".cutover" / "sim" / "sagecrm-demo-crm.sqlite").exists()
+    assert len(list((tmp_path / ".cutover" / "reports").glob("*/report.html"))) == 1
+    with sqlite3.connect(tmp_path / ".cutover" / "sim" / "sagecrm-demo-crm.sqlite") as db:
+        version = db.execute("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'Version'")
+        assert version.fetchone() == ("7.3",)
+    with sqlite3.connect(tmp_path / ".cutover" / "runs.db") as journal:
+        statuses = {status for (status,) in journal.execute("SELECT status FROM nodes")}
+        runs = journal.execute("SELECT status FROM runs").fetchall()
+    assert runs == [("succeeded",)]
+    assert statuses <= {"ok", "changed", "skipped"}, statuses
+    for name in ("crm1", "crm2", "crm3"):
+        host = SimHost.open(tmp_path / ".cutover", name)
+        assert host.registry_value(CRM_KEY, "Version")["data"] == "7.3", name
 
 
 @pytest.mark.parametrize("name", ["sagecrm-single.yml", "sagecrm-cluster.yml", "sagecrm-test-mirror.yml"])
 def test_example_inventories_plan_the_upgrade(tmp_path, name):
+    """The guide's order on every example: each server backed up before its installer, the database server first."""
+    inventory = REPO / "inventories" / name
     result = run_cli(
-        ["plan", str(REPO / "playbooks/sagecrm/upgrade.yml"), "-i", str(REPO / "inventories" / name)],
+        ["plan", str(REPO / "playbooks/sagecrm/upgrade.yml"), "-i", str(inventory), "--format", "json"],
         tmp_path,
     )
     assert result.rc == 0, result.out + result.err
+    steps = json.loads(result.out)["steps"]
+    hosts = yaml.safe_load(inventory.read_text())["hosts"]
+
+    def wave(host: str, module: str) -> int:
+        waves = [s["wave"] for s in steps if s["host"] == host and s["module"] == module]
+        assert len(waves) == 1, (host, module, waves)
+        return waves[0]
+
+    (db_host,) = [h for h, spec in hosts.items() if "db" in spec["roles"]]
+    for host in hosts:
+        assert wave(host, "crm_backup") < wave(host, "crm_installer"), host
+        if host != db_host:
+            assert wave(db_host, "crm_installer") < wave(host, "crm_installer"), host

@@ -31,18 +31,18 @@ def estate(tmp: Path, play: dict[str, Any] | None = None, **inventory: Any) -> N
     write_yaml(tmp / "pb.yml", [{"hosts": "all", "tasks": [OVERWRITE], **(play or {})}])
 
 
-def refused(result: Any) -> None:
+def refused(result: Any, tmp: Path) -> None:
     """Exit 2, the step and the override named, no traceback, and the host never contacted."""
     assert result.rc == 2, result.err + result.out
-    assert "destructive step 'new eware.dll' on web1 overwrites files:web1:" in result.err
+    assert f"destructive step 'new eware.dll' on web1 overwrites files:web1:{DLL}" in result.err
     assert "--allow-unprotected" in result.err and "Traceback" not in result.err + result.out
+    assert not (tmp / ".cutover" / "sim").exists(), "no host was opened"
 
 
 @pytest.mark.parametrize("command", ["run", "plan"])
 def test_without_the_flag_the_destructive_step_does_not_plan(tmp_path: Path, command: str) -> None:
     estate(tmp_path)
-    refused(run_cli([command, "pb.yml", "-i", "inv.yml"], tmp_path))
-    assert not (tmp_path / ".cutover" / "sim").exists()  # no host was opened
+    refused(run_cli([command, "pb.yml", "-i", "inv.yml"], tmp_path), tmp_path)
     assert not (tmp_path / ".cutover" / "runs.db").exists() or journal_of(tmp_path).find_run("last") is None
 
 
@@ -62,13 +62,18 @@ def test_nothing_but_the_flag_overrides_it(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     estate(tmp_path, play, **inventory)
-    refused(run_cli([*RUN, *extra], tmp_path))
+    refused(run_cli([*RUN, *extra], tmp_path), tmp_path)
 
 
 def test_a_playbook_key_is_not_an_override_but_a_mistake(tmp_path: Path) -> None:
     estate(tmp_path, {"allow_unprotected": True})
     result = run_cli(RUN, tmp_path)
-    assert result.rc == 2 and "pb.yml:" in result.err and "allow_unprotected" in result.err, result.err
+    lines = (tmp_path / "pb.yml").read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if text.lstrip().startswith("allow_unprotected:"))
+    column = lines[line - 1].index("allow_unprotected") + 1
+    assert result.rc == 2, result.err
+    assert f"pb.yml:{line}:{column}: unknown key 'allow_unprotected' in play" in result.err
+    assert not (tmp_path / ".cutover" / "sim").exists()
 
 
 @pytest.mark.parametrize("flag", ["--allow", "--allow-unprot", "--allow-unprotected=yes"])
@@ -120,8 +125,14 @@ def test_a_run_without_the_flag_is_recorded_as_protected(tmp_path: Path) -> None
     assert result.rc == 0, result.err + result.out
     journal = journal_of(tmp_path)
     run = journal.find_run("last")
+    artifacts = journal.artifacts(run["id"])
     journal.close()
     assert run["allow_unprotected"] == 0 and not any("UNPROTECTED" in n for n in run["notes"])
+    folder = DLL.rsplit("\\", 1)[0]
+    assert [(a.kind, a.resource, a.location, a.verified) for a in artifacts] == [
+        ("archive", f"files:web1:{folder}", "C:\\Backup\\crm.zip", True)
+    ], "the backup the step relied on is recorded, verified"
+    assert SimHost.open(tmp_path / ".cutover", "web1").read_bytes(DLL) == b"eware.dll 7.3\n"
 
 
 def test_a_vault_value_in_a_destructive_step_does_not_hide_what_it_destroys(tmp_path: Path) -> None:
@@ -144,3 +155,4 @@ def test_a_vault_value_in_a_destructive_step_does_not_hide_what_it_destroys(tmp_
     assert result.rc == 2
     assert f"overwrites files:a:{target}" in result.err
     assert "depends on values known only at run time" not in result.err
+    assert "s3cret-value" not in result.err + result.out, "planning never shows the decrypted value"

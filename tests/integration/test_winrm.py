@@ -30,13 +30,13 @@ from engine.core.model import Host
 from tests.support.winrm_endpoint import WinRMEndpoint, winrm_endpoint_fixture  # noqa: F401 - fixture
 
 AUTHS = pytest.mark.parametrize("auth", ["basic", "ntlm"])
-PRIMITIVES = Path(engine.connect.remote.__file__).with_name("primitives.ps1")
+PRIMITIVES = Path(engine.connect.remote.__file__).with_name("powershell")
 Connect = Callable[..., WinRMConnection]
 
 
 @pytest.fixture(scope="module")
 def script_path(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """The real primitives.ps1 when it is installed; until then a stand-in defining the entry point."""
+    """The real primitives script when it is installed; until then a stand-in defining the entry point."""
     if PRIMITIVES.exists():
         return None
     path = tmp_path_factory.mktemp("ps") / "primitives.ps1"
@@ -409,3 +409,14 @@ def test_http_defaults_to_port_5985_and_ipv6_gets_brackets() -> None:
     settings = WinRMSettings.from_host(_host({"scheme": "http"}, address="fe80::1"))
 
     assert settings.endpoint == "http://[fe80::1]:5985/wsman"
+
+
+def test_the_port_may_be_written_under_winrm_and_must_agree_with_port() -> None:
+    nested = WinRMSettings.from_host(_host({"scheme": "http", "port": 15985}))
+    same = WinRMSettings.from_host(_host({"port": "5986"}, port=5986))
+    with pytest.raises(UserError) as caught:
+        WinRMSettings.from_host(_host({"port": 5986}, port=5985))
+
+    assert nested.endpoint == "http://web1.crm.local:15985/wsman"
+    assert same.endpoint == "https://web1.crm.local:5986/wsman"
+    assert "inv.yml:7:5: host 'web1': port 5985 and winrm.port 5986 disagree" in str(caught.value)

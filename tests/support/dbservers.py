@@ -12,7 +12,9 @@ needs ODBC escaping (`;`, braces, a space), so connection-string handling is exe
 Use in a test module (pytest-plugins free; import the fixtures you need):
     from tests.support.dbservers import mariadb_server, postgres_server  # noqa: F401
 then `server.create_database()` for a scratch database and `server.target(name)` for an
-inventory `databases:` entry. One server per kind serves the whole session (about 1-2 s to
+inventory `databases:` entry. Where the server binaries are missing the test is skipped, and
+fails instead under `CUTOVER_REQUIRE_SERVERS=1` (CI: tests/support/required.py); a server that
+is installed but does not start is always a failure, with the tail of its log. One server per kind serves the whole session (about 1-2 s to
 start each); servers get SIGTERM if the test process dies, so none outlives a crashed run.
 """
 
@@ -36,6 +38,8 @@ from typing import Any
 
 import pyodbc
 import pytest
+
+from tests.support.required import server_unavailable
 
 APP_USER = "crm"
 #: needs braces in an ODBC connection string (; { }) and keeps a space inside
@@ -151,7 +155,9 @@ class DbServer:
 def start_mariadb(directory: Path) -> DbServer:
     """mariadb-install-db + mariadbd in `directory`, with the app login created."""
     if not Path(MARIADBD).exists() or not shutil.which("mariadb-install-db"):
-        pytest.skip("MariaDB server binaries are not installed")
+        server_unavailable(
+            "MariaDB", f"{MARIADBD} or mariadb-install-db is missing (apt-get install mariadb-server)"
+        )
     data, sock, log = directory / "data", directory / "mysqld.sock", directory / "error.log"
     subprocess.run(
         ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
@@ -185,7 +191,9 @@ def start_postgres() -> DbServer:
     """initdb + postgres as a non-root user in a fresh /tmp directory, with the app login created."""
     bindir = _pg_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries are not installed")
+        server_unavailable(
+            "PostgreSQL", "no /usr/lib/postgresql/*/bin/postgres and initdb (apt-get install postgresql)"
+        )
     user = _pg_run_user()
     directory = Path(tempfile.mkdtemp(prefix="cutover-pg-"))  # under /tmp: the run user can reach it
     os.chmod(directory, 0o755)

@@ -49,7 +49,6 @@ def sim_initial(silent: bool = True) -> dict[str, Any]:
         "preset": "sagecrm",
         "version": "7.2",
         "install_name": "CRM",
-        "plugins": ["simulation.sagecrm.setup_program"],
         "files": files,
     }
 

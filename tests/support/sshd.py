@@ -8,6 +8,12 @@ plain script:
     with SSHD(100) as server:
         host = server.ssh_host("h1")          # an engine.core.model.Host with connection "ssh"
 
+Where OpenSSH is not installed the fixture skips, and fails instead under
+`CUTOVER_REQUIRE_SERVERS=1` (CI: tests/support/required.py); an installed sshd that does not
+start is always a failure. The one file outside the temporary directory is sshd's privilege
+separation directory `/run/sshd` (a run-time directory on tmpfs that sshd refuses to start
+without when run as root), created empty when missing.
+
 Sessions get `HOME=<empty dir>`: root's .bashrc runs `pyenv init`, which would add ~0.15 s to
 every session start and distort both tests and benchmarks.
 """
@@ -201,10 +207,27 @@ try:
 except ImportError:  # plain scripts (the benchmark harness) need no pytest
     pytest = None
 
+
+def missing_programs() -> list[str]:
+    """The OpenSSH programs the test server needs that this machine lacks."""
+    missing = [] if Path(SSHD_BIN).is_file() else [SSHD_BIN]
+    return missing + [program for program in ("ssh", "ssh-keygen") if shutil.which(program) is None]
+
+
 if pytest is not None:
+    from tests.support.required import server_unavailable
+
+    def require_openssh() -> None:
+        """Skip the test (fail it under CUTOVER_REQUIRE_SERVERS=1) when OpenSSH is not installed."""
+        missing = missing_programs()
+        if missing:
+            server_unavailable(
+                "sshd", f"{', '.join(missing)} missing (apt-get install openssh-server openssh-client)"
+            )
 
     @pytest.fixture(scope="session")
     def sshd_server() -> Iterator[SSHD]:
         """One sshd for the whole test session, with 8 aliases."""
+        require_openssh()
         with SSHD(8) as server:
             yield server

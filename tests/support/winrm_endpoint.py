@@ -40,7 +40,7 @@ from tests.support.winrm_auth import (
     register_ntlm_user,
     restore_ntlm_user_file,
 )
-from tests.support.winrm_shells import Process, Runner, Shell, start_process
+from tests.support.winrm_shells import HostRuntime, Process, Runner, Shell, start_process
 
 Dispatch = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
 SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
@@ -70,6 +70,7 @@ class WinRMEndpoint:
         max_envelope_size: int = DEFAULT_MAX_ENVELOPE,
         max_commands_per_shell: int | None = None,
         ntlm_user_file: str | Path | None = None,
+        runtime: HostRuntime | None = None,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -79,6 +80,8 @@ class WinRMEndpoint:
         self.password = password
         self.max_envelope_size = max_envelope_size
         self.max_commands_per_shell = max_commands_per_shell
+        #: The Windows PowerShell and .NET Framework the host's bootstrap finds.
+        self.runtime = runtime or HostRuntime()
         self.stats: Counter[str] = Counter()
         self.shells: dict[str, Shell] = {}
         self._lock = threading.RLock()
@@ -240,6 +243,7 @@ class WinRMEndpoint:
             request.options,
             self.name,
             self._runner(),
+            self.runtime,
         )
         return 200, soap.command_response(request.message_id, process.id)
 

@@ -3,8 +3,10 @@
 A command the endpoint recognises becomes a `Process` with real stdin/stdout semantics (bytes
 arrive in Send pieces, output leaves in Receive pieces, an exit code ends it), answered by a
 Python runner in its own thread:
-- the cutover bootstrap (`engine.connect.winrm.BOOTSTRAP_SCRIPT`): reads the script line, then
-  answers each batch line from a dispatcher, framed exactly as the real helper frames them;
+- the cutover bootstrap (`engine.connect.winrm.BOOTSTRAP_SCRIPT`): reads the script line, checks
+  the host's Windows PowerShell and .NET Framework (`HostRuntime`) against the minimums the
+  bootstrap carries, then answers each batch line from a dispatcher, framed exactly as the real
+  helper frames them (a host below the minimums gets the bootstrap's refusal frame instead);
 - a few trivial scripts (`$null`, `Write-Output 1`, ...) so pywinrm's `Session.run_ps` has a
   sensible answer for the benchmark;
 - anything else fails the way Windows would ("not recognized"), exit code 1.
@@ -18,16 +20,45 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from engine.connect.winrm import BOOTSTRAP_SCRIPT, FRAME_ERROR_PREFIX, FRAME_PREFIX
+from engine.connect.winrm import BOOTSTRAP_SCRIPT, FRAME_ERROR_PREFIX, FRAME_PREFIX, FRAME_REFUSED_PREFIX
+from engine.connect.winrm_requirements import MIN_DOTNET_RELEASE, MIN_POWERSHELL
 
 #: `dispatch(host_name, calls, cancel)`: the answers of one batch; `cancel` is set on terminate.
 Runner = Callable[[str, list[dict[str, Any]], threading.Event], list[dict[str, Any]]]
 TRIVIAL_SCRIPTS = {"$null": b"", "write-output 1": b"1\r\n", "echo 1": b"1\r\n", "1": b"1\r\n"}
 #: Exit code Windows reports for a process ended by Signal terminate (STATUS_CONTROL_C_EXIT).
 TERMINATED = 0xC000013A
+#: Exit code of the bootstrap after refusing a host below the minimums.
+REFUSED = 4
+
+
+@dataclass(frozen=True)
+class HostRuntime:
+    """What the bootstrap finds on the host: `$PSVersionTable.PSVersion` as text, and the
+    `Release` value of HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full (0 when absent).
+
+    The default is a Windows Server 2019: Windows PowerShell 5.1.17763 and .NET Framework 4.7.2
+    (release 461814, Microsoft's value for every Windows but 10 April 2018 Update / 1803).
+    """
+
+    powershell: str = "5.1.17763.1"
+    dotnet_release: int = 461814
+
+    def refusal(self) -> str | None:
+        """The payload of the bootstrap's refusal frame, or None when the host is new enough.
+
+        Mirrors the bootstrap: major.minor of the PowerShell version against MIN_POWERSHELL, the
+        release against MIN_DOTNET_RELEASE, and the JSON text it builds by concatenation.
+        """
+        major, minor = (int(part) for part in self.powershell.split(".")[:2])
+        wanted = tuple(int(part) for part in MIN_POWERSHELL.split("."))
+        if (major, minor) >= wanted and self.dotnet_release >= MIN_DOTNET_RELEASE:
+            return None
+        return '{"powershell":"' + self.powershell + '","dotnet_release":' + str(self.dotnet_release) + "}"
 
 
 class Process:
@@ -124,14 +155,20 @@ class Shell:
 
 
 def start_process(
-    shell: Shell, command: str, arguments: str, options: dict[str, str], host: str, run: Runner
+    shell: Shell,
+    command: str,
+    arguments: str,
+    options: dict[str, str],
+    host: str,
+    run: Runner,
+    runtime: HostRuntime | None = None,
 ) -> Process:
     """Create the process a Command asks for and start its runner thread."""
     process = Process(f"{command} {arguments}".strip(), options)
     script = _encoded_script(process.command_line)
     target: Callable[[], None]
     if script == BOOTSTRAP_SCRIPT:
-        target = partial(_run_helper, process, host, run)
+        target = partial(_run_helper, process, host, run, runtime or HostRuntime())
     elif script is not None and script.strip().lower() in TRIVIAL_SCRIPTS:
         target = partial(_run_trivial, process, TRIVIAL_SCRIPTS[script.strip().lower()])
     else:
@@ -161,11 +198,15 @@ def _frame(prefix: bytes, text: str) -> bytes:
     return prefix + base64.b64encode(text.encode("utf-8")) + b"\r\n"
 
 
-def _run_helper(process: Process, host: str, run: Runner) -> None:
+def _run_helper(process: Process, host: str, run: Runner, runtime: HostRuntime) -> None:
     """The cutover helper: script line first, then one framed answer per batch line."""
     first = process.read_line()
     if not first:
         process.exit(2)
+        return
+    refusal = runtime.refusal()
+    if refusal is not None:
+        _refuse(process, refusal)
         return
     try:
         script = base64.b64decode(first, validate=True).decode("utf-8")
@@ -193,6 +234,18 @@ def _run_helper(process: Process, host: str, run: Runner) -> None:
         if process.cancel.is_set():
             return
         process.write(_frame(FRAME_PREFIX, json.dumps(answers, ensure_ascii=False)))
+
+
+def _refuse(process: Process, refusal: str) -> None:
+    """What the bootstrap does on a host below the minimums: the primitives are not loaded,
+    every batch line gets the refusal frame, and the end of stdin ends the process."""
+    while True:
+        line = process.read_line()
+        if not line:
+            if not process.cancel.is_set():
+                process.exit(REFUSED)
+            return
+        process.write(_frame(FRAME_REFUSED_PREFIX, refusal))
 
 
 def _run_trivial(process: Process, output: bytes) -> None:

@@ -62,7 +62,7 @@ def test_json_masks_connection_passwords_and_vault_values(tmp_path, monkeypatch,
 def test_graph_shows_nested_groups_and_ungrouped_hosts(inventory, capsys):
     assert main(["inventory", "-i", inventory, "--graph"]) == 0
     assert capsys.readouterr().out == (
-        "@all:\n  |--@crm:\n  |  |--@webs:\n  |  |  |--web1\n  |  |--db1\n  |--@ungrouped:\n  |  |--lone\n"
+        "@all:\n  |--@ungrouped:\n  |  |--lone\n  |--@crm:\n  |  |--@webs:\n  |  |  |--web1\n  |  |--db1\n"
     )
 
 

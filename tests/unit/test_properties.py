@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.core.errors import UserError
+from engine.core.errors import Location, UserError
 from engine.execute.hoststate import HostState
 from engine.execute.outcome import NodeOutcome
 from engine.execute.scheduler import Scheduler
@@ -57,11 +57,18 @@ def test_text_without_template_markers_renders_unchanged(text: str) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=30))
-def test_rendering_any_text_never_raises_anything_but_user_errors(text: str) -> None:
+def test_any_expression_renders_or_is_refused_at_its_place(text: str) -> None:
+    """Whatever is typed between the braces, the answer is a value or a `file:line:col` refusal."""
+    templar = Templar(Scope([{"a": 1}]), Location("pb.yml", 3, 5))
     try:
-        Templar(Scope([{"a": 1}])).render("{{ " + text + " }}")
-    except UserError:
-        pass
+        first = templar.render("{{ " + text + " }}")
+    except UserError as err:
+        message = err.render()
+        assert message.startswith("pb.yml:3:5: ") and message.splitlines()[0] != "pb.yml:3:5: "
+        assert "Traceback" not in message
+        return
+    second = templar.render("{{ " + text + " }}")
+    assert type(first) is type(second), "the same expression renders to the same kind of value"
 
 
 class _RecordingRunner:
@@ -126,9 +133,11 @@ def test_scheduler_respects_every_edge(tmp_path_factory: object, drawn: tuple[in
     summary = Scheduler(plan, runner, journal, "prop", forks=3).run()
     journal.close()
     assert summary.status == "succeeded"
-    position = {event: i for i, event in enumerate(runner.events)}
     steps = [n for n in plan.nodes.values() if n.is_step]
-    assert {("start", n.id) for n in steps} <= set(position)
+    started = sorted(node for event, node in runner.events if event == "start")
+    assert started == sorted(n.id for n in steps), "every step runs exactly once, and nothing else runs"
+    assert summary.counts == {"ok": len(steps)} and summary.not_run == 0
+    position = {event: i for i, event in enumerate(runner.events)}
     for a, b in plan.graph.edges:
         for pa in _step_ancestors_or_self(plan, a):
             for sb in _step_descendants_or_self(plan, b):

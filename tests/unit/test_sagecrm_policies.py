@@ -6,6 +6,8 @@ on crm2); nothing runs. A refused plan names the offending task's file:line.
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,8 @@ def test_one_play_leaves_order_open_and_the_policy_closes_it(tmp_path):
 
 
 def play(hosts: str, *tasks: dict[str, Any]) -> dict[str, Any]:
-    return {"hosts": hosts, "tasks": list(tasks)}
+    """A play with its own copy of each task (a shared dict would be written as a YAML alias)."""
+    return {"hosts": hosts, "tasks": [copy.deepcopy(task) for task in tasks]}
 
 
 START_IIS = {"name": "start IIS", "iis": {"state": "started"}}
@@ -76,32 +79,43 @@ REFUSALS = {
     "installer on a web server before the database server": (
         [play("web:db", DISCONNECT, BACKUP), play("web:!db", INSTALL), play("db", INSTALL)],
         "the installer on crm1 runs before the installer on the database server crm2",
+        "install",
     ),
     "a web server still connected": (
         [play("crm2:crm3", DISCONNECT), play("web:db", BACKUP), play("db", INSTALL)],
         "would run while crm1 is still connected to the database",
+        "install",
     ),
     "a disconnection after the installer": (
         [play("web:db", BACKUP), play("db", INSTALL), play("web:db", DISCONNECT)],
         "runs after it",
+        "install",
     ),
     "a reconnection between disconnection and installer": (
         [play("web:db", DISCONNECT, BACKUP), play("crm3", START_IIS), play("db", INSTALL)],
         "'start IIS' on crm3 may reconnect it to the database",
+        "start IIS",
     ),
     "an installer without verified backups of every server": (
         [play("web:db", DISCONNECT), play("db", BACKUP), play("db", INSTALL)],
         "the installer on crm2 runs before verified backups of: registry:crm1:",
+        "install",
     ),
 }
 
 
-@pytest.mark.parametrize(("plays", "message"), REFUSALS.values(), ids=list(REFUSALS))
-def test_refused(tmp_path, plays: list[dict[str, Any]], message: str):
-    found = refused(tmp_path, plays)
-    assert any(message in e for e in found), found
+@pytest.mark.parametrize(("plays", "message", "task"), REFUSALS.values(), ids=list(REFUSALS))
+def test_refused(tmp_path, plays: list[dict[str, Any]], message: str, task: str):
+    """Refused with the guide's reason, at the line and column of the task to move."""
+    found = [e for e in refused(tmp_path, plays) if message in e]
+    assert found, refused(tmp_path, plays)
     playbook = tmp_path / "playbook.yml"
-    assert all(e.startswith(f"{playbook}:") for e in found if message in e)
+    lines = playbook.read_text().splitlines()
+    for error in found:
+        where = re.match(rf"{re.escape(str(playbook))}:(\d+):(\d+): ", error)
+        assert where, error
+        line, column = int(where[1]), int(where[2])
+        assert lines[line - 1][column - 1 :] == f"name: {task}", error
 
 
 def test_installer_without_the_database_server(tmp_path):
@@ -109,15 +123,20 @@ def test_installer_without_the_database_server(tmp_path):
     assert any("but not on the database server crm2" in e for e in refused(tmp_path, plays))
     plan = plan_of(tmp_path, plays, extra_vars={"sagecrm_database_upgraded": True})
     assert any("already upgraded" in note for note in plan.notes)
+    installs = {
+        n.host for n in plan.nodes.values() if n.is_step and n.task is not None and n.task.name == "install"
+    }
+    assert installs == {"crm1", "crm3"}
 
 
 def test_backups_recorded_by_an_earlier_run_count(tmp_path):
     from modules.sagecrm.product.estate import estate_of
 
     estate = estate_of(load_inventory(write_yaml(tmp_path / "inventory.yml", inventory_doc("cluster"))))
-    plan = plan_of(
-        tmp_path,
-        [{"hosts": "web:db", "tasks": [DISCONNECT]}, {"hosts": "db", "tasks": [INSTALL]}],
-        prior_resources=frozenset(estate.backup_resources()),
-    )
-    assert node(plan, "install", "crm2")
+    plays = [play("web:db", DISCONNECT), play("db", INSTALL)]
+    without = refused(tmp_path, plays)
+    assert any("the installer on crm2 runs before verified backups of:" in e for e in without), without
+    plan = plan_of(tmp_path, plays, prior_resources=frozenset(estate.backup_resources()))
+    install = node(plan, "install", "crm2")
+    for host in ("crm1", "crm2", "crm3"):
+        assert nx.has_path(plan.graph, node(plan, "disconnect", host), install), host

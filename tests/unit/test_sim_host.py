@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.api.primitives import Remote
 from engine.connect import connection_for
 from engine.connect.remote.spec import ERROR_KINDS, PRIMITIVES
 from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
 from engine.core.model import Host
 from simulation.core import OPS
 from simulation.host import EPOCH, SimHost, register_program, unregister_program
+from tests.support.runs import run_cli, write_yaml
 
 CRM = "C:\\Program Files (x86)\\Sage\\CRM\\CRM"
 SERVICES = "C:\\Program Files (x86)\\Sage\\CRM\\Services"
@@ -59,8 +61,8 @@ def bare(tmp_path: Path) -> SimHost:
 
 
 # --- contract -------------------------------------------------------------------------------------------
-def test_every_sim_primitive_of_the_spec_is_implemented_and_nothing_else() -> None:
-    assert set(OPS) == {name for name, spec in PRIMITIVES.items() if "sim" in spec.platforms}
+def test_every_windows_primitive_of_the_spec_is_implemented_and_nothing_else() -> None:
+    assert set(OPS) == {name for name, spec in PRIMITIVES.items() if "windows" in spec.platforms}
 
 
 def test_calls_outside_the_contract_get_documented_error_kinds(crm: SimHost) -> None:
@@ -143,13 +145,20 @@ def test_file_write_backup_and_read_only_attribute(bare: SimHost) -> None:
 
 def test_mkdir_touch_remove(bare: SimHost) -> None:
     assert ok(bare, "file.mkdir", path="C:\\a\\b\\c")["changed"] is True
+    assert ok(bare, "file.stat", path="C:\\a\\b\\c")["type"] == "directory"
     assert ok(bare, "file.mkdir", path="C:\\A\\B\\C")["changed"] is False
+    assert [e["path"] for e in ok(bare, "file.list", path="C:\\a")["entries"]] == ["b"]  # one folder, not two
     fails(bare, "file.mkdir", "not_found", path="C:\\x\\y", parents=False)
+    assert ok(bare, "file.stat", path="C:\\x")["exists"] is False
     assert ok(bare, "file.touch", path="C:\\a\\t.txt")["changed"] is True
+    touched = ok(bare, "file.stat", path="C:\\a\\t.txt")
+    assert (touched["type"], touched["size"]) == ("file", 0)
     assert ok(bare, "file.touch", path="C:\\a\\t.txt")["changed"] is False
     fails(bare, "file.mkdir", "exists", path="C:\\a\\t.txt")
     fails(bare, "file.remove", "failed", path="C:\\a")
+    assert ok(bare, "file.stat", path="C:\\a\\t.txt")["exists"] is True  # the refused remove removed nothing
     assert ok(bare, "file.remove", path="C:\\a", recursive=True)["changed"] is True
+    assert ok(bare, "file.stat", path="C:\\a")["exists"] is False and bare.fs_bytes("C") == 0
     assert ok(bare, "file.remove", path="C:\\a")["changed"] is False
 
 
@@ -214,11 +223,15 @@ def test_archive_create_verify_list_extract_round_trip(crm: SimHost) -> None:
 
 
 def test_archives_are_deterministic(tmp_path: Path) -> None:
-    digests = []
-    for name in ("one", "two"):
+    digests, listings = [], []
+    for name in ("one", "two", "three"):
         host = SimHost.open(tmp_path, name, {"preset": "sagecrm"})
+        if name == "three":  # one byte of content differs: so must the archive
+            ok(host, "file.write", path=CRM + "\\WWWRoot\\web.config", content_b64=b64(b"<configuration/>"))
         digests.append(ok(host, "archive.create", src=CRM, dest="C:\\crm.zip")["sha256"])
-    assert digests[0] == digests[1]
+        listings.append(ok(host, "archive.list", path="C:\\crm.zip")["entries"])
+    assert digests[0] == digests[1] != digests[2]
+    assert listings[0] == listings[1] and len(listings[0]) > 5
 
 
 def _zip_bytes(members: list[tuple[str, bytes, int]]) -> bytes:
@@ -345,9 +358,11 @@ def test_service_get_and_set(crm: SimHost) -> None:
         "after": {"state": "stopped", "start_mode": "manual"},
     }
     assert ok(crm, "service.set", name="CRMEscalationService", state="stopped")["changed"] is False
-    assert ok(crm, "service.set", name="CRMEscalationService", state="restarted")["changed"] is True
+    restarted = ok(crm, "service.set", name="CRMEscalationService", state="restarted")
+    assert restarted["changed"] is True and restarted["after"] == {"state": "running", "start_mode": "manual"}
     ok(crm, "service.set", name="CRMIndexerService", state="stopped", start_mode="disabled")
-    fails(crm, "service.set", "failed", name="CRMIndexerService", state="running")
+    assert "disabled" in fails(crm, "service.set", "failed", name="CRMIndexerService", state="running")
+    assert ok(crm, "service.get", name="CRMIndexerService")["state"] == "stopped"
     fails(crm, "service.set", "not_found", name="Nope", state="running")
     fails(crm, "service.set", "invalid", name="CRMIndexerService", state="sleeping")
 
@@ -409,6 +424,41 @@ def test_process_run_builtins_and_unknown_programs(crm: SimHost) -> None:
     assert ok(crm, "iis.state")["service"] == "running"
     fails(crm, "process.run", "not_found", argv=["cmd", "/c", "exit 0"], cwd="C:\\nowhere")
     fails(crm, "process.run", "invalid", argv=[])
+
+
+def test_shutdown_restarts_the_host_which_goes_away_for_one_call(crm: SimHost) -> None:
+    """`shutdown /r`: services back to their start modes, pending-restart markers gone, the link dropped.
+
+    As documented: `shutdown /r` "restarts the computer after shutdown"
+    (https://learn.microsoft.com/windows-server/administration/windows-commands/shutdown); "during
+    system boot, the SCM starts all auto-start services and the services on which they depend"
+    (https://learn.microsoft.com/windows/win32/services/automatically-starting-services); Session
+    Manager carries out PendingFileRenameOperations at boot
+    (https://learn.microsoft.com/sysinternals/downloads/pendmoves).
+    """
+    pending = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending"
+    manager = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
+    crm.set_registry_value(pending, "", "")
+    crm.set_registry_value(manager, "PendingFileRenameOperations", ["\\??\\C:\\old.dll", ""], "REG_MULTI_SZ")
+    crm.set_registry_value(manager, "BootExecute", ["autocheck autochk *"], "REG_MULTI_SZ")
+    ok(crm, "service.set", name="CRMTomcat7", state="stopped")  # auto: runs again after the restart
+    ok(crm, "service.set", name="CRMIndexerService", state="stopped", start_mode="disabled")
+    crm.install_service("Helper", "C:\\Windows\\helper.exe", start_mode="manual")
+    crm.set_service_state("Helper", "running")  # manual: stopped after the restart
+    ok(crm, "service.set", name="WAS", state="stopped")  # W3SVC (auto) needs it: both run again
+    assert ok(crm, "process.run", argv=["shutdown.exe", "/r", "/t", "0"]) == {"rc": 0, "stdout": "", "stderr": ""}
+    with pytest.raises(ConnectionFailed, match="web1 is restarting"):
+        crm.call([{"op": "host.facts", "args": {}}])
+    states = {name: ok(crm, "service.get", name=name)["state"] for name in
+              ("CRMTomcat7", "CRMIndexerService", "Helper", "WAS", "W3SVC", "eWareEmailManager")}  # fmt: skip
+    assert states == {"CRMTomcat7": "running", "CRMIndexerService": "stopped", "Helper": "stopped",
+                      "WAS": "running", "W3SVC": "running", "eWareEmailManager": "running"}  # fmt: skip
+    assert ok(crm, "registry.get", key=pending)["exists"] is False
+    assert set(ok(crm, "registry.get", key=manager)["values"]) == {"BootExecute"}
+    assert crm.state["boots"] == 1 and crm.events()[-1]["event"].startswith("restart")
+    refused = ok(crm, "process.run", argv=["shutdown", "/s"])
+    assert refused["rc"] == 1 and "only restarts" in refused["stderr"]
+    assert ok(crm, "host.facts")["simulated"] is True  # no restart, nothing dropped
 
 
 def test_canned_programs_and_their_timeout(tmp_path: Path) -> None:
@@ -491,8 +541,15 @@ def test_http_follows_the_iis_model(crm: SimHost) -> None:
 
 
 def test_canned_http_answers(tmp_path: Path) -> None:
-    host = SimHost.open(tmp_path, "h", {"http": {"https://licence.example/ok": {"status": 204, "body": ""}}})
-    assert ok(host, "http.get", url="https://licence.example/ok")["status"] == 204
+    canned = {"status": 202, "body": "licence accepted", "headers": {"X-Licence": "ok"}}
+    host = SimHost.open(tmp_path, "h", {"http": {"https://licence.example/ok": canned}})
+    assert ok(host, "http.get", url="https://licence.example/ok") == {
+        "status": 202,
+        "headers": {"X-Licence": "ok"},
+        "body": "licence accepted",
+        "elapsed": 0.0,
+    }
+    assert "could not be resolved" in fails(host, "http.get", "failed", url="https://licence.example/other")
 
 
 def test_dll_register_unregister_and_lookup(crm: SimHost) -> None:
@@ -628,6 +685,47 @@ def test_plain_initial_and_overlay_on_a_preset(tmp_path: Path) -> None:
     assert ok(crm, "service.get", name="CRMTomcat7")["path"].endswith("tomcat7.exe")
 
 
+def test_a_preset_is_found_by_name_or_dotted_path_and_names_the_known_ones(tmp_path: Path) -> None:
+    host = SimHost.open(tmp_path, "g1", {"preset": "tests.support.sim_preset", "greeting": "bonjour",
+                                         "roles": ["web"], "services": {"Greeter": {"state": "stopped"}}})  # fmt: skip
+    assert host.read_bytes("C:\\hello.txt") == b"bonjour from g1 (web)"
+    assert host.service("Greeter")["state"] == "stopped"  # explicit sections are laid over the preset
+    with pytest.raises(UserError) as caught:
+        SimHost.open(tmp_path, "g2", {"preset": "oracle"})
+    assert caught.value.problems[0].hint == "known presets: 'sagecrm'"
+    with pytest.raises(UserError, match="unknown key 'install_name'"):
+        SimHost.open(tmp_path, "g3", {"preset": "tests.support.sim_preset", "install_name": "CRM"})
+
+
+def test_the_sagecrm_preset_plugs_in_its_installer_in_every_process(tmp_path: Path) -> None:
+    """The preset writes its plug-in into the host state; a fresh process opening the host has setup.exe."""
+    media = "C:\\Install\\SageCRM73"
+    initial = {"preset": "sagecrm", "plugins": ["simulation.sagecrm.plugin"], "files": {
+        f"{media}\\setup.exe": "Sage CRM 7.3 setup (simulation)\n",
+        f"{media}\\web.iss": "[SageCRM]\nMode=Upgrade\nInstallName=CRM\nLicenceKey=K\nDatabase=No\n",
+    }}  # fmt: skip
+    host = SimHost.open(tmp_path, "web1", initial)
+    assert host.state["plugins"] == ["simulation.sagecrm.plugin"]  # listed twice, loaded once
+    unregister_program("setup.exe")  # as if this process had never loaded it
+    argv = [f"{media}\\setup.exe", "/s", f"/f1{media}\\web.iss"]
+    child = textwrap.dedent(
+        """
+        import json, sys
+        from simulation.host import SimHost
+        host = SimHost.open(sys.argv[1], "web1")
+        print(host.call([{"op": "process.run", "args": {"argv": json.loads(sys.argv[2])}}])[0]["value"]["rc"])
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", child, str(tmp_path), json.dumps(argv)], cwd=REPO, capture_output=True, text=True
+    )
+    assert (run.returncode, run.stdout.strip()) == (0, "0"), run.stderr
+    reopened = SimHost.open(tmp_path, "web1")  # this process gets it back when it opens the host
+    assert reopened.registry_value(CONFIG, "Version")["data"] == "7.3"
+    again = ok(reopened, "process.run", argv=argv)  # the installer answers in this process too
+    assert again["rc"] == 1 and "already at version 7.3" in again["stderr"]
+
+
 @pytest.mark.parametrize(
     ("initial", "words"),
     [
@@ -707,6 +805,64 @@ def test_latency_past_the_timeout_is_a_task_timeout(crm: SimHost) -> None:
     with pytest.raises(TaskTimeout):
         crm.call([{"op": "iis.reset", "args": {"action": "stop"}}], timeout=0.01)
     assert ok(crm, "iis.state")["service"] == "running"
+
+
+def test_match_on_argv_and_env_works_as_documented(bare: SimHost) -> None:
+    """docs/simulation.md, Faults: a string is a glob over the command line, a list goes item by item."""
+    setup = ["C:\\Install\\SageCRM73\\setup.exe", "/s", "/f1C:\\Install\\SageCRM73\\upgrade-db.iss"]
+    bare.add_fault({"op": "process.run", "match": {"argv": "*\\SETUP.EXE /s *"}, "mode": "always"})
+    assert answer(bare, "process.run", argv=setup)["kind"] == "failed"
+    assert answer(bare, "process.run", argv=["cmd", "/c", "echo", "setup.exe"])["ok"] is True
+    bare.clear_faults()
+    bare.add_fault({"op": "process.run", "match": {"argv": ["*setup.exe", "/S"]}, "mode": "always"})
+    assert answer(bare, "process.run", argv=setup)["kind"] == "failed"  # more items than the rule: fine
+    assert answer(bare, "process.run", argv=[setup[0]])["ok"] is True  # fewer: not this call
+    assert answer(bare, "process.run", argv=[setup[0], "/q"])["ok"] is True
+    bare.clear_faults()
+    bare.add_fault({"op": "process.run", "match": {"env": {"CUTOVER_*": "*.sqlite"}}, "mode": "always"})
+    # an env *key* is matched by name, not as a glob: this rule names no key the call has
+    assert answer(bare, "process.run", argv=["cmd", "/c", "exit 0"], env={"CUTOVER_X": "a.sqlite"})["ok"]
+    bare.clear_faults()
+    bare.add_fault({"op": "process.run", "match": {"env": {"DB": "*.SQLITE"}}, "mode": "always"})
+    assert answer(bare, "process.run", argv=["cmd", "/c", "exit 0"], env={"DB": "C:\\crm.sqlite"})["ok"] is False
+    assert answer(bare, "process.run", argv=["cmd", "/c", "exit 0"], env={"DB": "C:\\crm.mdf"})["ok"] is True
+    assert [rule["hits"] for rule in bare.faults()] == [1]  # the call without DB in env did not count
+
+
+def test_a_match_on_an_argument_the_primitive_does_not_have_is_refused(bare: SimHost) -> None:
+    with pytest.raises(UserError, match="process.run has no argument 'args', so the rule would never match"):
+        bare.add_fault({"op": "process.run", "match": {"args": ["setup.exe"]}})
+    with pytest.raises(UserError, match="did you mean 'argv'"):
+        bare.add_fault({"op": "process.run", "match": {"arg": "x"}})
+    assert bare.add_fault({"op": "process.*", "match": {"anything": 1}})  # a glob may name several
+
+
+def test_an_inventory_fault_on_argv_fails_the_matching_task(tmp_path: Path) -> None:
+    """The same rule written in YAML, through `cutover run`: the installer call fails, the other runs."""
+    inventory = write_yaml(
+        tmp_path / "inventory.yml",
+        {
+            "estate": "argv-fault",
+            "hosts": {"web1": {"connection": "sim", "sim": {
+                "initial": {"programs": {"setup.exe": {"rc": 0}, "tool.exe": {"rc": 0}}},
+                "faults": [{"op": "process.run", "match": {"argv": "setup.exe /s*"}, "mode": "always",
+                            "error": "the installer crashed (injected)"}],
+            }}},
+        },
+    )  # fmt: skip
+    playbook = write_yaml(
+        tmp_path / "play.yml",
+        [{"hosts": "web1", "tasks": [
+            {"name": "other tool", "command": "tool.exe /s"},
+            {"name": "installer", "command": "setup.exe /s /f1answers.iss"},
+        ]}],
+    )  # fmt: skip
+    result = run_cli(["run", str(playbook), "-i", str(inventory), "--no-report", "--output", "jsonl"], tmp_path)
+    assert result.rc == 1, result.out + result.err
+    ended = {e["task"]: e for e in result.events() if e["event"] == "node_ended"}
+    assert ended["other tool"]["status"] == "changed"
+    assert ended["installer"]["status"] == "failed"
+    assert "the installer crashed (injected)" in ended["installer"]["error"]
 
 
 # --- persistence, snapshot, reset ----------------------------------------------------------------------
@@ -794,7 +950,8 @@ def _sim_host(**sim: object) -> Host:
 
 def test_sim_connection_opens_calls_and_says_it_is_a_simulation(tmp_path: Path) -> None:
     conn = connection_for(_sim_host(initial={"preset": "sagecrm"}), state_dir=str(tmp_path))
-    assert conn.platform == "sim" and "simulation" in conn.label
+    assert (conn.platform, conn.simulated) == ("windows", True) and "simulation" in conn.label
+    assert Remote(conn).simulated is True and Remote(conn).platform == "windows"
     with conn:
         answers = conn.call(
             [{"op": "host.facts", "args": {}}, {"op": "service.get", "args": {"name": "W3SVC"}}]

@@ -414,18 +414,16 @@ def file_write(
 def file_mkdir(path: str, mode: Any, owner: Any, group: Any, parents: bool) -> dict[str, Any]:
     _path(path)
     mode = _mode(mode)
+    make = os.makedirs if _flag(parents, "parents") else os.mkdir
     try:
+        make(path)
+    except FileExistsError:
+        # There already, or made a moment ago by a concurrent step (two hosts on one machine
+        # writing backups into one folder): asking first and making after would race.
         st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None:
         if not stat.S_ISDIR(st.st_mode):
-            raise Fail("exists", f"{path} exists and is not a directory")
+            raise Fail("exists", f"{path} exists and is not a directory") from None
         return {"changed": _apply_attrs(path, mode, owner, group, st)}
-    if _flag(parents, "parents"):
-        os.makedirs(path)
-    else:
-        os.mkdir(path)
     _apply_attrs(path, mode, owner, group)
     return {"changed": True}
 

@@ -9,8 +9,8 @@ Error kinds: `not_found`, `exists`, `denied`, `invalid`, `unsafe` (archive trave
 a tree), `timeout`, `no_space`, `unsupported` (primitive not available on this platform),
 `failed` (anything else). Binary content travels base64-encoded in fields ending in `_b64`.
 
-Platforms: `posix` (SSH and local hosts, python helper), `windows` (WinRM, PowerShell script),
-`sim` (simulated Windows host). The sim implements every windows primitive.
+Platforms: `posix` (SSH and local hosts, python helper), `windows` (WinRM, PowerShell script).
+A simulated host is a `windows` host (the simulation implements every windows primitive).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class PrimitiveSpec:
     name: str
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
-    platforms: frozenset[str] = field(default_factory=lambda: frozenset({"posix", "windows", "sim"}))
+    platforms: frozenset[str] = field(default_factory=lambda: frozenset({"posix", "windows"}))
     doc: str = ""
 
     @property
@@ -33,8 +33,8 @@ class PrimitiveSpec:
         return frozenset(self.required) | frozenset(self.optional)
 
 
-ALL = frozenset({"posix", "windows", "sim"})
-WINDOWS = frozenset({"windows", "sim"})
+ALL = frozenset({"posix", "windows"})
+WINDOWS = frozenset({"windows"})
 
 _SPECS = [
     # --- host facts

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from engine.core.errors import Location, UserError
 from engine.core.secrets import Masker
+from engine.load.vault import ansible as ansible_vault
 from engine.load.vault.sources import (
     DEFAULT_VAULT_ID,
     SOURCE_HINT,
@@ -79,8 +80,8 @@ def header_for(vault_id: str) -> str:
 
 
 def is_vault_text(text: str) -> bool:
-    """True when `text` (a file's content or a `!vault` scalar) is in the vault format."""
-    return text.lstrip("\ufeff \t\r\n").startswith(MAGIC + ";")
+    """True when `text` (a file's content or a `!vault` scalar) is in cutover's or ansible-vault's format."""
+    return text.lstrip("\ufeff \t\r\n").startswith(MAGIC + ";") or ansible_vault.is_ansible_vault(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,10 @@ class Sealed:
         return header_for(self.vault_id).encode("ascii")
 
 
-def parse_vault_text(text: str, location: Location | None = None) -> Sealed:
+def parse_vault_text(text: str, location: Location | None = None) -> Sealed | ansible_vault.AnsibleSealed:
     """The header and binary parts of a vault text, checked for shape (no password needed)."""
+    if ansible_vault.is_ansible_vault(text):
+        return ansible_vault.parse(text, location)
     lines = [line.strip() for line in text.lstrip("\ufeff").strip().splitlines()]
     if not lines or not lines[0].startswith(MAGIC + ";"):
         raise UserError(f"malformed vault data: it does not start with {MAGIC}", location, MALFORMED_HINT)
@@ -301,6 +304,10 @@ class VaultKeyring:
 
     def decrypt(self, text: str, location: Location | None = None) -> str:
         """The plaintext of a vault text; UserErrors say which id and where, never a traceback."""
+        if ansible_vault.is_ansible_vault(text):
+            plaintext = ansible_vault.decrypt(self, text, location)
+            self.masker.add(plaintext)
+            return plaintext
         sealed = parse_vault_text(text, location)
         key = self._key(sealed.vault_id, sealed.salt, location)
         try:

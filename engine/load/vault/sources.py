@@ -65,6 +65,8 @@ def read_password(vault_id: str, source: str, *, interactive: bool, confirm: boo
         password = _from_env(vault_id, source[4:])
     elif source.startswith("exec:"):
         password = _from_script(vault_id, source[5:])
+    elif _is_script(source):  # an executable password file runs, as ansible-vault runs it
+        password = _from_script(vault_id, source)
     else:
         password = _from_file(vault_id, source)
     if not password:
@@ -145,16 +147,23 @@ def _from_file(vault_id: str, path_text: str) -> str:
         raise UserError(f"cannot read password file {path} for vault id {vault_id!r}: {reason}") from None
 
 
+def _is_script(path_text: str) -> bool:
+    path = Path(path_text).expanduser()
+    return path.is_file() and os.access(path, os.X_OK)
+
+
 def _from_script(vault_id: str, path_text: str) -> str:
     """Run a script that prints the password (a secret manager's CLI); its stderr goes to the operator.
 
-    The vault id is passed in the environment, not as an argument, so one script can serve all ids.
+    The vault id is passed in the environment, so one script can serve all ids; a script named
+    `*-client` (ansible-vault's convention) also gets `--vault-id ID` as arguments.
     """
     path = str(Path(path_text).expanduser())
     env = {**os.environ, "CUTOVER_VAULT_ID": vault_id}
+    argv = [path, "--vault-id", vault_id] if Path(path).stem.endswith("-client") else [path]
     try:
         done = subprocess.run(
-            [path], env=env, stdout=subprocess.PIPE, timeout=SCRIPT_TIMEOUT_SECONDS, check=False
+            argv, env=env, stdout=subprocess.PIPE, timeout=SCRIPT_TIMEOUT_SECONDS, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         reason = getattr(err, "strerror", None) or str(err)

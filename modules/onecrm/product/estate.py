@@ -6,8 +6,9 @@ site's files, which database target holds its data, and the resource strings tha
 to the step it protects (`files:<host>:<install_path>`, `db:<target>`). A playbook meant for every
 1CRM estate names only the site (`live` or `test`); everything else comes from here.
 
-The section's shape is checked with JSON Schema (each mistake at the inventory's file:line:col);
-the cross-checks (hosts, roles, database targets, time zone, flavour) live in `onecrm_rules`.
+The section's shape is `SECTION_SCHEMA`, which the engine checks when the inventory loads (each
+mistake at the inventory's file:line:col); the cross-checks (hosts, roles, database targets, time
+zone, flavour) live in `rules.py`.
 See docs/onecrm.md for the reference.
 """
 
@@ -230,15 +231,11 @@ class Estate:
 
 
 def parse(inventory: Inventory) -> tuple[Estate | None, list[Problem]]:
-    """The estate of an inventory with a `onecrm:` section, and the section's shape problems."""
-    from engine.load.schema import validate
-
-    raw = inventory.onecrm
-    if raw is None:
+    """The estate of an inventory with a `onecrm:` section (which the engine checked against
+    SECTION_SCHEMA when the inventory loaded), and the problems found reading it (none today)."""
+    raw = inventory.products.get("onecrm")
+    if not isinstance(raw, Mapping):
         return None, []
-    problems = validate(raw, SECTION_SCHEMA, getattr(raw, "loc", None) or inventory.location)
-    if problems or not isinstance(raw, Mapping):
-        return None, [Problem(f"onecrm: {p.message}", p.location, p.hint) for p in problems]
     return Estate(inventory, raw, sites_of(raw)), []
 
 

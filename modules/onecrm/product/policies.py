@@ -16,9 +16,8 @@ from typing import Any
 
 import networkx as nx
 
+from engine.api.policies import PlanNode, PlanView, PolicyContext
 from engine.core.errors import Problem
-from engine.plan.graph import Node, Plan
-from engine.plan.policies import PolicyContext, plan_policy
 from modules.onecrm.product.estate import estate_of
 
 Want = Callable[[str, Mapping[str, Any]], bool]
@@ -45,19 +44,18 @@ NO_CONTRACT: list[tuple[str, Want]] = [
 ]
 
 
-def _args(node: Node, ctx: PolicyContext) -> Mapping[str, Any]:
+def _args(node: PlanNode, ctx: PolicyContext) -> Mapping[str, Any]:
     return ctx.render_args(node) or {}
 
 
-def _is_live_install(node: Node, ctx: PolicyContext) -> bool:
+def _is_live_install(node: PlanNode, ctx: PolicyContext) -> bool:
     if not node.is_step or node.task is None or node.task.module != "onecrm_update":
         return False
     args = _args(node, ctx)
     return args.get("site") == "live" and args.get("step") == "install"
 
 
-@plan_policy("onecrm")
-def onecrm_procedure(plan: Plan, ctx: PolicyContext) -> list[Problem]:
+def onecrm_procedure(plan: PlanView, ctx: PolicyContext) -> list[Problem]:
     """Each live install needs the flavour's steps upstream of it."""
     estate = estate_of(plan.inventory)
     if estate is None:

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.api.estate_rules import estate_rule
 from engine.core.errors import Problem, closest
 from engine.core.model import Inventory
 from modules.onecrm.product.estate import LIVE_ROLE, Estate, Site, parse, remember
@@ -25,7 +24,6 @@ LITERAL_KEYS = ("host", "install_path", "database", "backup_dir")
 DIALECTS = ("mariadb", "mysql")
 
 
-@estate_rule("onecrm")
 def check_onecrm(inventory: Inventory) -> list[Problem]:
     """Every broken rule of the estate, each at its file:line."""
     estate, problems = parse(inventory)

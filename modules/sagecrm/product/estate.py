@@ -3,8 +3,9 @@
 Why one object: the estate rules, the plan policies, the CRM modules and the resource strings
 the planner compares must all derive the same facts (which host is the database server, where
 the program files are, which registry keys a backup must cover) from the same text, so they are
-computed here once. The section's shape is checked with JSON Schema (every mistake located at
-the inventory's file:line:col); the cross-host rules live in `sagecrm_rules`.
+computed here once. The section's shape is `SECTION_SCHEMA`, which the engine checks when the
+inventory loads (every mistake located at the inventory's file:line:col); the cross-host rules
+live in `rules.py`.
 
 See docs/sagecrm.md for the section's reference.
 """
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.api.hosts import host_kind
 from engine.core.errors import Location, Problem
 from engine.core.model import Host, Inventory
 
@@ -285,7 +287,7 @@ class Estate:
     def simulated(self) -> bool:
         """Every CRM server is a simulated host (the demo and the tests)."""
         hosts = [self.inventory.hosts[h] for h in self.servers]
-        return bool(hosts) and all(h.connection == "sim" for h in hosts)
+        return bool(hosts) and all(host_kind(h).simulated for h in hosts)
 
     def location(self, *path: str) -> Location | None:
         """file:line:col of a key of the section (the section itself for an empty path)."""
@@ -300,16 +302,11 @@ class Estate:
 
 
 def parse(inventory: Inventory) -> tuple[Estate | None, list[Problem]]:
-    """The estate of an inventory with a `sagecrm:` section, and the section's shape problems."""
-    from engine.load.schema import validate
-
-    section = inventory.sagecrm
-    if section is None:
+    """The estate of an inventory with a `sagecrm:` section (which the engine checked against
+    SECTION_SCHEMA when the inventory loaded), and the problems found reading it (none today)."""
+    section = inventory.products.get("sagecrm")
+    if not isinstance(section, Mapping):
         return None, []
-    base = getattr(section, "loc", None) or inventory.location
-    problems = validate(section, SECTION_SCHEMA, base)
-    if problems or not isinstance(section, Mapping):
-        return None, [Problem(f"sagecrm: {p.message}", p.location, p.hint) for p in problems]
     servers = tuple(h.name for h in inventory.hosts.values() if set(h.roles) & set(ROLES))
     services = {**DEFAULT_SERVICES, **{k: str(v) for k, v in (section.get("services") or {}).items()}}
     install_name = str(section.get("install_name", "CRM"))

@@ -24,9 +24,8 @@ from typing import Any
 
 import networkx as nx
 
+from engine.api.policies import PlanNode, PlanView, PolicyContext, covers, resources_of
 from engine.core.errors import Problem
-from engine.plan.graph import Node, Plan
-from engine.plan.policies import PolicyContext, covers, plan_policy, resources_of
 from modules.sagecrm.product.estate import Estate, estate_of
 
 DISCONNECT = "crm_disconnect"
@@ -38,22 +37,21 @@ RECONNECTORS = {
 }
 
 
-def _module(ctx: PolicyContext, node: Node) -> Any:
+def _module(ctx: PolicyContext, node: PlanNode) -> Any:
     if node.task is None or node.task.module is None:
         return None
     return ctx.registry.get(node.task.module)
 
 
-def installer_nodes(plan: Plan, ctx: PolicyContext) -> list[Node]:
+def installer_nodes(plan: PlanView, ctx: PolicyContext) -> list[PlanNode]:
     return [n for n in plan.nodes.values() if n.is_step and getattr(_module(ctx, n), "installer", False)]
 
 
-def _where(node: Node) -> Any:
+def _where(node: PlanNode) -> Any:
     return node.task.location if node.task else None
 
 
-@plan_policy("sagecrm")
-def sagecrm_policy(plan: Plan, ctx: PolicyContext) -> list[Problem]:
+def sagecrm_policy(plan: PlanView, ctx: PolicyContext) -> list[Problem]:
     """The three rules above; edges added where the playbook leaves the order open."""
     installers = installer_nodes(plan, ctx)
     estate = estate_of(plan.inventory)
@@ -65,7 +63,7 @@ def sagecrm_policy(plan: Plan, ctx: PolicyContext) -> list[Problem]:
     return problems
 
 
-def database_first(plan: Plan, ctx: PolicyContext, estate: Estate, installers: list[Node]) -> list[Problem]:
+def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]) -> list[Problem]:
     graph = plan.graph
     first = [n for n in installers if n.host == estate.db_server]
     others = [n for n in installers if n.host != estate.db_server]
@@ -103,12 +101,12 @@ def database_first(plan: Plan, ctx: PolicyContext, estate: Estate, installers: l
 
 
 def disconnected_first(
-    plan: Plan, ctx: PolicyContext, estate: Estate, installers: list[Node]
+    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]
 ) -> list[Problem]:
     graph = plan.graph
     problems: list[Problem] = []
-    by_host: dict[str, list[Node]] = {}
-    reconnects: dict[str, list[Node]] = {}
+    by_host: dict[str, list[PlanNode]] = {}
+    reconnects: dict[str, list[PlanNode]] = {}
     for node in plan.nodes.values():
         module = _module(ctx, node)
         if module is None or node.host is None:
@@ -154,7 +152,7 @@ def disconnected_first(
 
 
 def _reconnected_between(
-    graph: nx.DiGraph, installer: Node, host: str, disconnects: list[Node], reconnects: list[Node]
+    graph: nx.DiGraph, installer: PlanNode, host: str, disconnects: list[PlanNode], reconnects: list[PlanNode]
 ) -> list[Problem]:
     """A step that reconnects `host` after its disconnection and before (or alongside) the installer."""
     problems = []
@@ -175,7 +173,7 @@ def _reconnected_between(
     return problems
 
 
-def backups_first(plan: Plan, ctx: PolicyContext, estate: Estate, installers: list[Node]) -> list[Problem]:
+def backups_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]) -> list[Problem]:
     """Every server's backups (and the database's) before any installer node.
 
     A backup the playbook leaves unordered with an installer (another server's, in the same

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.api.estate_rules import estate_rule
+from engine.api.hosts import host_kind
+from engine.api.inventories import load_inventory
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Inventory
 from modules.sagecrm.product.estate import ROLES, SERVICE_ROLES, Estate, parse, remember, version_tuple
@@ -22,7 +23,6 @@ from modules.sagecrm.product.estate import ROLES, SERVICE_ROLES, Estate, parse, 
 _LOADING: list[str] = []
 
 
-@estate_rule("sagecrm")
 def check_sagecrm(inventory: Inventory) -> list[Problem]:
     """Every broken rule of the estate, each at its file:line."""
     estate, problems = parse(inventory)
@@ -274,8 +274,6 @@ def _versions(estate: Estate) -> list[Problem]:
 
 # --- a test estate mirrors its live estate ----------------------------------------------------
 def _mirror(estate: Estate) -> list[Problem]:
-    from engine.load.inventory import load_inventory
-
     where = estate.location("mirror_of")
     live_path = Path(estate.inventory.path).parent / str(estate.setting("mirror_of"))
     key = str(live_path.resolve())
@@ -338,11 +336,11 @@ def compare_mirror(test: Estate, live: Estate, where: Location | None) -> list[P
     if missing:
         problems.append(Problem(f"sagecrm.mirror_hosts: no live server for {', '.join(missing)}", where))
     live_addresses = {
-        live.inventory.hosts[h].address for h in live.servers if live.inventory.hosts[h].connection != "sim"
+        live.inventory.hosts[h].address for h in live.servers if not host_kind(live.inventory.hosts[h]).simulated
     }
     for t in test.servers:
         host = test.inventory.hosts[t]
-        if host.connection != "sim" and host.address in live_addresses:
+        if not host_kind(host).simulated and host.address in live_addresses:
             problems.append(
                 Problem(
                     f"test server {t} is a live server ({host.address}): never test on the live servers",

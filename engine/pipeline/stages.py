@@ -1,0 +1,168 @@
+"""The stages of cutover, in the order a run goes through them; each a function of the one before.
+
+1. `load_sources`: the playbook and the inventory, with everything they import, checked against
+   their schemas, the modules' argument schemas and the products' estate rules (engine/load/).
+2. `make_plan`: the graph of steps and the policies that order or refuse it (engine/plan/).
+3. `validate_plan`: the static checks of the finished plan (variables, templates, platforms:
+   engine/validate/), for `cutover validate`; a run leaves them to the steps that need the values.
+4. `execute_plan`: the run itself, under the estate lock, journaled step by step (engine/execute/,
+   engine/journal/).
+5. `write_reports`: HTML, JSON and JUnit of the run, from its journal (engine/report/).
+
+Every stage raises one UserError listing every problem it found, or hands its result on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.api.registry import ModuleRegistry
+from engine.core.errors import Problem, UserError
+from engine.core.model import Inventory, Playbook
+from engine.execute.options import RunOptions
+from engine.plan.builder import PlanOptions
+from engine.plan.graph import Plan
+
+if TYPE_CHECKING:  # the executor is imported only by the commands that run something
+    from engine.execute.scheduler import Reporter, RunSummary
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What a command names: the two files, the vault keys to read them, and the plan's options."""
+
+    playbook: str
+    inventory: str
+    keyring: Any = None
+    options: PlanOptions = field(default_factory=PlanOptions)
+    #: `--start-at-task NAME`: the tasks before it are left out (engine/plan/start_at.py)
+    start_at_task: str | None = None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The loaded files, with the modules the playbook may call (its `library/` first)."""
+
+    sources: Sources
+    playbook: Playbook
+    inventory: Inventory
+    registry: ModuleRegistry
+
+
+@dataclass(kw_only=True)
+class RunSettings(RunOptions):
+    """How to run a plan: everything a run needs besides the plan (the CLI fills it from its flags)."""
+
+    #: a reporter for each run (a rollback after a failure is a run of its own)
+    new_reporter: Any = None
+    masker: Any = None
+    write_report: bool = True
+    #: `stop`, or `rollback`: a failed run is rolled back at once (engine/pipeline/on_failure.py)
+    on_failure: str = "stop"
+    #: the command's own arguments, kept in the journal (resume reads them back)
+    recorded_args: dict[str, Any] = field(default_factory=dict)
+
+
+# --- 1. load -----------------------------------------------------------------------------------
+
+
+def load_sources(sources: Sources) -> Loaded:
+    """The playbook and the inventory; the problems of both at once."""
+    from engine.load.inventory import load_inventory
+    from engine.load.playbook import load_playbook
+
+    registry = ModuleRegistry([Path(sources.playbook).parent / "library"])
+    if not Path(sources.playbook).is_file():
+        raise UserError(f"playbook not found: {sources.playbook}")
+    problems: list[Problem] = []
+    inventory = playbook = None
+    try:
+        inventory = load_inventory(sources.inventory, sources.keyring, playbook_dir=Path(sources.playbook).parent)
+    except UserError as err:
+        problems.extend(err.problems)
+    try:
+        playbook = load_playbook(sources.playbook, registry, keyring=sources.keyring)
+        if sources.start_at_task:
+            from engine.plan.start_at import start_at_task
+
+            playbook = start_at_task(playbook, sources.start_at_task)
+    except UserError as err:
+        problems.extend(err.problems)
+    if problems:
+        raise UserError.many(problems)
+    assert playbook is not None and inventory is not None
+    return Loaded(sources, playbook, inventory, registry)
+
+
+# --- 2. plan -----------------------------------------------------------------------------------
+
+
+def make_plan(loaded: Loaded) -> Plan:
+    from engine.plan.builder import build_plan
+
+    return build_plan(loaded.playbook, loaded.inventory, loaded.sources.options, loaded.registry)
+
+
+# --- 3. validate -------------------------------------------------------------------------------
+
+
+def validate_plan(loaded: Loaded, plan: Plan) -> None:
+    from engine.validate.static_checks import check_plan
+
+    check_plan(plan, loaded.registry)
+
+
+# --- 4. execute (journaled) --------------------------------------------------------------------
+
+
+def execute_plan(
+    plan: Plan, settings: RunSettings, keyring: Any = None, resume_of: str | None = None
+) -> RunSummary:
+    """Run (or continue) a plan, then write its reports; RefusedError when the estate is locked.
+    `keyring` decrypts the vault values the steps use (in memory only)."""
+    from engine.connect import check_available
+    from engine.core.secrets import Masker
+    from engine.execute.session import RunRequest, execute_run
+
+    check_available(plan.inventory.hosts[name] for name in sorted({n.host for n in plan.nodes.values() if n.host}))
+    masker = settings.masker if settings.masker is not None else Masker()
+    for host in plan.inventory.hosts.values():
+        password = host.settings.get("password")
+        if isinstance(password, str) and password:
+            masker.add(password)
+    reporter = settings.new_reporter() if settings.new_reporter is not None else None
+    summary = execute_run(
+        RunRequest(
+            plan=plan, **settings.run_options(), reporter=reporter, keyring=keyring, masker=masker,
+            args=settings.recorded_args, resume_of=resume_of,
+        )
+    )
+    if settings.write_report:
+        write_reports(summary.run_id, settings.state_dir, reporter, masker)
+    if reporter is not None:
+        reporter.run_ended(summary)
+    return summary
+
+
+# --- 5. report ---------------------------------------------------------------------------------
+
+
+def write_reports(run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
+    """The run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
+    from engine.journal.store import Journal
+    from engine.report import write_run_reports
+
+    journal = Journal(Path(state_dir) / "runs.db", masker)
+    try:
+        paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id, masker=masker)
+    except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
+        if reporter is not None:
+            reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "
+                             f"`cutover report {run_id}` tries again")
+        return
+    finally:
+        journal.close()
+    if reporter is not None and paths:
+        reporter.message(f"report: {paths[0]}")

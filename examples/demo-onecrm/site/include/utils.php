@@ -1,0 +1,2 @@
+<?php
+function format_money($value) { return number_format($value, 2, ',', '.'); }

@@ -1,0 +1,2 @@
+<?php
+class Contact { public $table_name = 'contacts'; }

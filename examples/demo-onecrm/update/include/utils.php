@@ -1,0 +1,2 @@
+<?php
+function format_money($value, $decimals = 2) { return number_format($value, $decimals, ',', '.'); }

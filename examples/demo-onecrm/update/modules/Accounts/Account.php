@@ -1,0 +1,2 @@
+<?php
+class Account { public $table_name = 'accounts'; public $rating; }

@@ -1,0 +1,2 @@
+<?php
+class Invoice { public $table_name = 'invoices'; }
