@@ -90,21 +90,32 @@ def mariadb_client(server: DbServer, database: str) -> list[str]:
     ]
 
 
+@pytest.fixture
+def dumped(source: dict[str, Any], mariadb_server: DbServer, tmp_path: Path) -> tuple[Path, str]:  # noqa: F811
+    """(the source's dump made by dumps.dump, a new empty database to load it into)."""
+    return dump_of(source, tmp_path), mariadb_server.create_database()
+
+
+def assert_same_tables(server: DbServer, original: str, copy: str) -> None:
+    """Every table of `copy` holds exactly the rows of `original` (the engine's own checksums)."""
+    with connect(server.target(original), name="a") as a, connect(server.target(copy), name="b") as b:
+        assert table_checksums(b) == table_checksums(a)
+
+
 def test_a_dump_comes_back_exactly_through_parallel_connections(
     source: dict[str, Any],
+    dumped: tuple[Path, str],
     mariadb_server: DbServer,  # noqa: F811
-    tmp_path: Path,
 ) -> None:
-    dump = dump_of(source, tmp_path)
-    copy = mariadb_server.create_database()
+    dump, copy = dumped
     target = target_from("copy", mariadb_server.target(copy, socket=mariadb_server.socket))
 
-    dumps.load_dump(
-        LocalFiles(), target, copy, str(dump)
-    )  # LocalFiles: the controller's Python runs the loader
+    dumps.load_dump(LocalFiles(), target, copy, str(dump))  # LocalFiles: the controller's Python loads
 
-    with connect(mariadb_server.target(source["database"]), name="a") as a, connect(target, name="b") as b:
-        assert table_checksums(b) == table_checksums(a)  # audit included: the trigger did not fire on load
+    assert_same_tables(
+        mariadb_server, source["database"], copy
+    )  # audit too: the trigger did not fire on load
+    with connect(target, name="b") as b:
         assert b.value("SELECT COUNT(*) FROM company_contacts") == 300
         assert b.value("SELECT COUNT(*) FROM audit") == 500
     rows = mariadb_server.admin(
@@ -118,11 +129,11 @@ def test_a_dump_comes_back_exactly_through_parallel_connections(
 
 def test_each_connection_gets_the_session_header_and_whole_tables(
     source: dict[str, Any],
+    dumped: tuple[Path, str],
     mariadb_server: DbServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    dump = dump_of(source, tmp_path)
-    copy = mariadb_server.create_database()
+    dump, copy = dumped
     client = recording_client(tmp_path) + mariadb_client(mariadb_server, copy)
 
     done = run_loader(dump, 2, client, {"REC": str(tmp_path / "rec")})
@@ -143,11 +154,7 @@ def test_each_connection_gets_the_session_header_and_whole_tables(
     tail = next(f for f, t in zip(fed, tables, strict=True) if not t)
     assert b"company_contacts" in tail and b"count_notes" in tail and b"TIME_ZONE=@OLD_TIME_ZONE" in tail
     assert sum(f.count(b"-- Dump completed") for f in fed) == 1
-    with (
-        connect(mariadb_server.target(source["database"]), name="a") as a,
-        connect(mariadb_server.target(copy), name="b") as b,
-    ):
-        assert table_checksums(b) == table_checksums(a)
+    assert_same_tables(mariadb_server, source["database"], copy)
 
 
 def test_a_dump_of_several_databases_goes_to_one_connection_whole(
@@ -172,14 +179,12 @@ def test_a_dump_of_several_databases_goes_to_one_connection_whole(
 
 
 def test_a_failing_section_fails_the_load_with_the_servers_words(
-    source: dict[str, Any],
+    dumped: tuple[Path, str],
     mariadb_server: DbServer,  # noqa: F811
-    tmp_path: Path,
 ) -> None:
-    dump = dump_of(source, tmp_path)
+    dump, copy = dumped
     text = dump.read_bytes().replace(b"INSERT INTO `notes` VALUES", b"INSERT INTO `notes` VALUEZ", 1)
     dump.write_bytes(text)
-    copy = mariadb_server.create_database()
     target = target_from("copy", mariadb_server.target(copy, socket=mariadb_server.socket))
 
     with pytest.raises(DbError) as info:
@@ -191,8 +196,8 @@ def test_a_failing_section_fails_the_load_with_the_servers_words(
     ) == [(0,)]  # the tail (views) never ran
 
 
-def test_a_client_that_is_not_installed_is_said_so(source: dict[str, Any], tmp_path: Path) -> None:
-    dump = dump_of(source, tmp_path)
+def test_a_client_that_is_not_installed_is_said_so(dumped: tuple[Path, str], tmp_path: Path) -> None:
+    dump, _copy = dumped
 
     done = run_loader(dump, 2, ["no-such-mysql-client", "--database=x"], {})
 

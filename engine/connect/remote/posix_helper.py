@@ -806,6 +806,23 @@ def _tar_tree(
     }
 
 
+def _pump(source: Any, write: Callable[[bytes], Any], finish: Callable[[], Any]) -> BaseException | None:
+    """Copy `source` into `write` chunk by chunk to its end, then `finish()`; what stopped it, if anything."""
+    try:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                return None
+            write(chunk)
+    except BaseException as exc:  # the caller decides what a stop means
+        return exc
+    finally:
+        try:
+            finish()
+        except OSError:
+            pass
+
+
 def _through(tool: tuple[list[str], list[str]], sink: _Hashing, produce: Callable[[Any], Any]) -> Any:
     """Run `produce(stdin)` into the compressor; its output goes to `sink` and, at once, to the tester."""
     import subprocess
@@ -819,21 +836,14 @@ def _through(tool: tuple[list[str], list[str]], sink: _Hashing, produce: Callabl
     failure = []
 
     def collect() -> None:
-        try:
-            while True:
-                chunk = compress.stdout.read(CHUNK)
-                if not chunk:
-                    break
-                sink.write(chunk)
-                test.stdin.write(chunk)
-        except BaseException as exc:  # a full disk, a tester gone: the main thread reports it
-            failure.append(exc)
+        def both(chunk: bytes) -> None:
+            sink.write(chunk)
+            test.stdin.write(chunk)
+
+        stopped = _pump(compress.stdout, both, test.stdin.close)
+        if stopped is not None:  # a full disk, a tester gone: the main thread reports it
+            failure.append(stopped)
             compress.kill()
-        finally:
-            try:
-                test.stdin.close()
-            except OSError:
-                pass
 
     collector = threading.Thread(target=collect, daemon=True)
     collector.start()
@@ -1054,19 +1064,7 @@ def _scan_zstd(reader: _Hashing) -> list[_Member]:
     _CHILDREN.add(proc)
 
     def feed() -> None:
-        try:
-            while True:
-                chunk = reader.read(CHUNK)
-                if not chunk:
-                    break
-                proc.stdin.write(chunk)
-        except OSError:
-            pass  # zstd stopped reading: its exit status says why
-        finally:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+        _pump(reader, proc.stdin.write, proc.stdin.close)  # zstd stopping early: its exit status says why
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
