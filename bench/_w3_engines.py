@@ -45,6 +45,9 @@ class W3Engine(ABC):
     def evidence(self, stdout: str) -> list[str]:
         """What is missing from the run's own record of the work (empty: it says it did it all)."""
 
+    def disconnect(self) -> None:
+        """End what the run left connected, before its CPU time is counted (untimed)."""
+
     def after(self) -> None:
         """Clean up between runs (untimed): the backups the run wrote."""
         self.estate.clear_backups(self.workdir / "backups")
@@ -166,9 +169,9 @@ class AnsibleW3(W3Engine):
             return [f"ansible's recap is not clean for h1 and h2: {recap}"]
         return []
 
-    def after(self) -> None:
+    def disconnect(self) -> None:
+        """ansible's ControlPersist masters keep the sessions (and their CPU time) open: close them."""
         close_control_masters(self._control(), self.estate.sshd.config_path)
-        super().after()
 
 
 ENGINES: dict[str, type[W3Engine]] = {"cutover": CutoverW3, "hand": HandW3, "ansible": AnsibleW3}

@@ -82,6 +82,7 @@ def run_once(runs: Runs, budget: float) -> None:
     except subprocess.TimeoutExpired:
         raise W3Failed(f"{engine.title} did not finish within {budget:.0f} s") from None
     end = time.monotonic()
+    engine.disconnect()
     time.sleep(0.2)  # the sshd reaps its ended sessions
     if proc.returncode != 0:
         raise W3Failed(
