@@ -45,7 +45,7 @@ class W3Engine(ABC):
     def evidence(self, stdout: str) -> list[str]:
         """What is missing from the run's own record of the work (empty: it says it did it all)."""
 
-    def disconnect(self) -> None:
+    def disconnect(self) -> None:  # noqa: B027 - optional: most engines leave nothing connected
         """End what the run left connected, before its CPU time is counted (untimed)."""
 
     def after(self) -> None:
