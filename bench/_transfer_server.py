@@ -213,13 +213,12 @@ def _teach(disk: Disk) -> None:
     """Let the endpoint's process factory recognise the bench's scripts too."""
     original = winrm_endpoint.start_process
 
-    def start_process(shell: Shell, command: str, arguments: str, options: dict[str, str], host: str,
-                      run: Any) -> Process:  # fmt: skip
+    def start_process(shell: Shell, command: str, arguments: str, *rest: Any, **more: Any) -> Process:
         script = winrm_shells._encoded_script(f"{command} {arguments}".strip())
         runner = _RUNNERS.get((script or "").strip())
-        if runner is None:
-            return original(shell, command, arguments, options, host, run)
-        process = StreamProcess(f"{command} {arguments}".strip(), options)
+        if runner is None:  # cutover's helper and the rest: the endpoint's own
+            return original(shell, command, arguments, *rest, **more)
+        process = StreamProcess(f"{command} {arguments}".strip(), rest[0] if rest else more["options"])
         shell.processes[process.id] = process
         shell.commands_started += 1
         threading.Thread(target=_guarded, args=(runner, process, disk), daemon=True).start()
