@@ -33,6 +33,7 @@ import os
 import tarfile
 import threading
 import zipfile
+from functools import partial
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,31 @@ class Disk:
 
 
 class StreamProcess(Process):
-    """A Process whose stdin can also be read in raw pieces (the endpoint's own reads lines)."""
+    """A Process whose stdin can also be read in raw pieces, and whose lines are found in linear time.
+
+    The endpoint's own `read_line` looks for the newline from the start of the buffer each time a
+    Send adds to it: fine for the batches it was made for, quadratic for a line of hundreds of
+    megabytes (cutover's `file.write` of a package is one such line). Windows reads a long line
+    in linear time, so the bench's endpoint does too, for every method alike.
+    """
+
+    _scanned = 0
+
+    def read_line(self) -> bytes | None:
+        with self._cond:
+            while True:
+                if self.cancel.is_set():
+                    return None
+                end = self._stdin.find(b"\n", self._scanned)
+                if end >= 0:
+                    line = bytes(self._stdin[:end])
+                    del self._stdin[: end + 1]
+                    self._scanned = 0
+                    return line.rstrip(b"\r")
+                self._scanned = len(self._stdin)
+                if self._stdin_closed:
+                    return None
+                self._cond.wait()
 
     def read_chunk(self, limit: int = 1 << 20) -> bytes | None:
         with self._cond:
@@ -79,6 +104,7 @@ class StreamProcess(Process):
                 if self._stdin:
                     data = bytes(self._stdin[:limit])
                     del self._stdin[:limit]
+                    self._scanned = 0
                     return data
                 if self._stdin_closed:
                     return None
@@ -213,15 +239,30 @@ def _teach(disk: Disk) -> None:
     """Let the endpoint's process factory recognise the bench's scripts too."""
     original = winrm_endpoint.start_process
 
-    def start_process(shell: Shell, command: str, arguments: str, *rest: Any, **more: Any) -> Process:
-        script = winrm_shells._encoded_script(f"{command} {arguments}".strip())
-        runner = _RUNNERS.get((script or "").strip())
-        if runner is None:  # cutover's helper and the rest: the endpoint's own
-            return original(shell, command, arguments, *rest, **more)
-        process = StreamProcess(f"{command} {arguments}".strip(), rest[0] if rest else more["options"])
+    def start_process(
+        shell: Shell,
+        command: str,
+        arguments: str,
+        options: dict[str, str],
+        host: str,
+        run: Any,
+        runtime: Any = None,
+    ) -> Process:
+        command_line = f"{command} {arguments}".strip()
+        script = (winrm_shells._encoded_script(command_line) or "").strip()
+        if script == winrm_shells.BOOTSTRAP_SCRIPT.strip():  # cutover's helper, on a linear-time stdin
+            process = StreamProcess(command_line, options)
+            target: Any = partial(
+                winrm_shells._run_helper, process, host, run, runtime or winrm_shells.HostRuntime()
+            )
+        elif script in _RUNNERS:
+            process = StreamProcess(command_line, options)
+            target = partial(_guarded, _RUNNERS[script], process, disk)
+        else:  # anything else: the endpoint's own
+            return original(shell, command, arguments, options, host, run, runtime)
         shell.processes[process.id] = process
         shell.commands_started += 1
-        threading.Thread(target=_guarded, args=(runner, process, disk), daemon=True).start()
+        threading.Thread(target=target, daemon=True).start()
         return process
 
     winrm_endpoint.start_process = start_process
