@@ -11,6 +11,7 @@ ENGINE_TITLES = {
     "ansible": "ansible-core",
     "pyinfra": "pyinfra",
     "ssh-floor": "ssh floor",
+    "cutover-early": "cutover, early connect",
 }
 
 
