@@ -302,11 +302,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def file_digest(path: Path, algorithm: str = "sha256", start: int = 0, end: int | None = None) -> str:
+    """The digest of a file (or of bytes [start, end) of it), read in pieces: memory stays flat."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = (end if end is not None else os.path.getsize(path)) - start
+        while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
 def tree_digests(root: Path) -> dict[str, str]:
     """rel path -> sha256 of every file below root (what every method must have written)."""
     out = {}
     for folder, _dirs, names in os.walk(root):
         for name in names:
             path = Path(folder) / name
-            out[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[path.relative_to(root).as_posix()] = file_digest(path)
     return out

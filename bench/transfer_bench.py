@@ -33,7 +33,6 @@ import argparse
 import base64
 import gzip
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -153,14 +152,14 @@ def ansible_put(wire: Wire, src: Path, dest: str) -> None:
                 yield base64.b64encode(chunk) + b"\r\n"
 
     answer = json.loads(wire.command(far.ANSIBLE_PUT, lines()))
-    if answer["sha1"] != hashlib.sha1(src.read_bytes()).hexdigest():  # ansible compares the SHA-1
+    if answer["sha1"] != far.file_digest(src, "sha1"):  # ansible compares the SHA-1
         raise SystemExit("ansible put_file: sha1 mismatch")
 
 
 def ansible_tree(wire: Wire, tree: Path, dest: str, scratch: Path) -> None:
     files = files_of(tree)
     for _rel, path in files:  # `force: true` (the default): the action checksums every file locally
-        hashlib.sha1(path.read_bytes()).hexdigest()
+        far.file_digest(path, "sha1")
     # (the module's `query` run, which compares those with the host's files, is left out: it
     # would only add to ansible's time)
     archive = scratch / "win_copy.zip"
@@ -199,7 +198,19 @@ def psrp_tree(endpoint: dict[str, Any], auth: str, tree: Path, dest: str) -> Non
         psrp_copy(endpoint, auth, path, dest + "\\" + rel.replace("/", "\\"))
 
 
-def _raw_pieces(head: bytes, stream: io.BufferedIOBase) -> Iterator[bytes]:
+class _Range:
+    """`size` bytes of an open file, read from where it stands (one range of a transfer)."""
+
+    def __init__(self, fh: Any, size: int):
+        self.fh, self.left = fh, size
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(min(n, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+
+def _raw_pieces(head: bytes, stream: Any) -> Iterator[bytes]:
     piece = (SERVER_ENVELOPE - 4096) * 3 // 4  # stdin is base64 once, inside the envelope
     yield head
     while chunk := stream.read(piece):
@@ -215,13 +226,14 @@ def raw_copy(endpoint: dict[str, Any], auth: str, src: Path, dest: str, streams:
     def send(index: int) -> None:
         start, end = index * step, min(size, (index + 1) * step)
         wire = Wire(endpoint, auth)
+        head = _json_line({"path": dest, "offset": start})
         with open(src, "rb") as fh:
             fh.seek(start)
-            data = fh.read(end - start)
-        head = _json_line({"path": dest, "offset": start})
-        answer = json.loads(wire.command(far.RAW_COPY, _raw_pieces(head, io.BytesIO(data)), templated=True))
+            answer = json.loads(
+                wire.command(far.RAW_COPY, _raw_pieces(head, _Range(fh, end - start)), templated=True)
+            )
         wire.close()
-        if answer["sha256"] != hashlib.sha256(data).hexdigest():
+        if answer["sha256"] != far.file_digest(src, "sha256", start, end):
             failures.append(f"range {index}: sha256 mismatch")
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(streams)]
@@ -325,10 +337,7 @@ def measure(method: str, auth: str, payload: str, source: Path, work: Path) -> d
         server.join(10)
     arrived = disk.joinpath("Transfer", method, payload)
     if payload == "package":
-        same = (
-            hashlib.sha256(arrived.read_bytes()).hexdigest()
-            == hashlib.sha256(source.read_bytes()).hexdigest()
-        )
+        same = far.file_digest(arrived) == far.file_digest(source)
     else:
         same = far.tree_digests(arrived) == far.tree_digests(source)
     if not same:
@@ -350,6 +359,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="1: a 200 MB package, 10,000 files / 200 MB")
     parser.add_argument("--auth", default="basic,ntlm")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--payloads", default="package,tree", help="package, tree or both")
     parser.add_argument(
         "--one", nargs=5, metavar=("METHOD", "AUTH", "PAYLOAD", "SOURCE", "WORK"), help=argparse.SUPPRESS
     )
@@ -363,7 +373,8 @@ def main() -> None:
         root = Path(tmp)
         package, tree = make_payloads(root, options.scale)
         rows = []
-        for payload, source in (("package", package), ("tree", tree)):
+        chosen = options.payloads.split(",")
+        for payload, source in [(n, s) for n, s in (("package", package), ("tree", tree)) if n in chosen]:
             for auth in options.auth.split(","):
                 for method in options.methods.split(","):
                     work = root / f"{method}-{auth}-{payload}"
