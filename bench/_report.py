@@ -6,7 +6,13 @@ from bench._measure import Cell
 from bench._sidebyside import Row
 from bench.workloads import target_for
 
-ENGINE_TITLES = {"cutover": "cutover", "ansible": "ansible-core", "pyinfra": "pyinfra"}
+ENGINE_TITLES = {
+    "cutover": "cutover",
+    "ansible": "ansible-core",
+    "pyinfra": "pyinfra",
+    "ssh-floor": "ssh floor",
+    "cutover-early": "cutover, early connect",
+}
 
 
 def ratio(mine: Cell, other: Cell | None) -> float | None:
@@ -74,6 +80,9 @@ def _target_text(row: Row, ratios: dict[str, float | None]) -> str:
             verdicts.append(f"{engine}: not measured")
         else:
             verdicts.append(f"{engine}: {'yes' if value <= limit else 'NO'}")
+    floor = ratios.get("ssh-floor")
+    if floor is not None:  # the fallback: within 1.2x of the SSH handshake floor
+        verdicts.append(f"floor: {'yes' if floor <= 1.2 else 'NO'} ({floor:.2f}x)")
     return ", ".join(verdicts)
 
 

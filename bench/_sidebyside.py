@@ -51,7 +51,7 @@ def run_side_by_side(
     log: bool = True,
 ) -> list[Row]:
     """Every workload through every engine; one row per workload, in the order they ran."""
-    if any(e != "cutover" for e in engines):
+    if any(e in ("ansible", "pyinfra") for e in engines):
         ensure_others()
     rows: list[Row] = []
     work = Path(

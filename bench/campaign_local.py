@@ -46,23 +46,46 @@ def measure(count: int) -> dict[str, float]:
         work = Path(tmp)
         now = dt.datetime.now(dt.UTC)
         campaign = {
-            "campaign": f"bench-{count}", "playbook": str(ROOT / "playbooks" / "sagecrm" / "upgrade.yml"),
-            "concurrency": count, "run": {"approve": ["all"]},
-            "window": {"start": (now - dt.timedelta(hours=1)).isoformat(), "end": (now + dt.timedelta(hours=2)).isoformat()},
+            "campaign": f"bench-{count}",
+            "playbook": str(ROOT / "playbooks" / "sagecrm" / "upgrade.yml"),
+            "concurrency": count,
+            "run": {"approve": ["all"]},
+            "window": {
+                "start": (now - dt.timedelta(hours=1)).isoformat(),
+                "end": (now + dt.timedelta(hours=2)).isoformat(),
+            },
             "estates": [{"inventory": f"{name}.yml"} for name in estates(work, count)],
         }
         (work / "campaign.yml").write_text(json.dumps(campaign))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "engine", "campaign", "run", "campaign.yml",
-                               "--state-dir", str(work / "state")], cwd=work, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "campaign",
+                "run",
+                "campaign.yml",
+                "--state-dir",
+                str(work / "state"),
+            ],
+            cwd=work,
+            capture_output=True,
+            text=True,
+        )
         wall = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"campaign of {count} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return {"estates": count, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                "cpu_per_estate_s": round(cpu / count, 2), "estates_per_minute": round(60 * count / wall, 1)}
+        return {
+            "estates": count,
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "cpu_per_estate_s": round(cpu / count, 2),
+            "estates_per_minute": round(60 * count / wall, 1),
+        }
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ cutover's and pyinfra's runs do.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import sys
 import textwrap
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -99,34 +101,58 @@ class Cutover(Engine):
         return Prepared(argv, workdir, child_env(), self)
 
 
+def ssh_client_args(ssh_config: Path) -> str:
+    """ansible's `ssh_args`: our client config, with ControlPersist masters as ansible's default has them."""
+    return f"-F {ssh_config} -o ControlMaster=auto -o ControlPersist=60s"
+
+
+def write_ansible_cfg(workdir: Path, forks: int, ssh_args: str) -> None:
+    """ansible.cfg at ansible's fastest documented settings: forks, pipelining, no fact gathering."""
+    (workdir / "ansible.cfg").write_text(
+        textwrap.dedent(f"""\
+        [defaults]
+        forks = {forks}
+        gathering = explicit
+        host_key_checking = True
+        interpreter_python = /usr/bin/python3
+        retry_files_enabled = False
+        deprecation_warnings = False
+        [ssh_connection]
+        pipelining = True
+        ssh_args = {ssh_args}
+        control_path = %(directory)s/%%n
+        """)
+    )
+
+
+def ansible_env(workdir: Path) -> dict[str, str]:
+    return child_env(ANSIBLE_CONFIG=str(workdir / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(workdir / "tmp"))
+
+
+def close_control_masters(control: Path, ssh_config: Path | None) -> None:
+    """Close the ControlPersist masters of a run, so the next run connects afresh."""
+    for socket in control.glob("*"):
+        subprocess.run(
+            ["ssh", "-F", str(ssh_config), "-o", f"ControlPath={socket}", "-O", "exit", socket.name],
+            capture_output=True,
+            timeout=30,
+        )
+
+
 class Ansible(Engine):
     name = "ansible"
 
     def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
         hosts = target.hosts(workload.hosts)
-        python = "/usr/bin/python3"
         if workload.transport == "ssh":
+            assert target.ssh_config is not None
             lines = [f"{h}" for h in hosts]
-            ssh_args = f"-F {target.ssh_config} -o ControlMaster=auto -o ControlPersist=60s"
+            ssh_args = ssh_client_args(target.ssh_config)
         else:
             lines = [f"{h} ansible_connection=local" for h in hosts]
             ssh_args = ""
         (workdir / "inventory.ini").write_text("[bench]\n" + "\n".join(lines) + "\n")
-        (workdir / "ansible.cfg").write_text(
-            textwrap.dedent(f"""\
-            [defaults]
-            forks = {max(workload.hosts, 1)}
-            gathering = explicit
-            host_key_checking = True
-            interpreter_python = {python}
-            retry_files_enabled = False
-            deprecation_warnings = False
-            [ssh_connection]
-            pipelining = True
-            ssh_args = {ssh_args}
-            control_path = %(directory)s/%%n
-            """)
-        )
+        write_ansible_cfg(workdir, max(workload.hosts, 1), ssh_args)
         tasks = []
         for i in range(workload.tasks):
             if workload.kind == "true":
@@ -147,7 +173,7 @@ class Ansible(Engine):
             make_dirs(target, self.name, hosts)
         play = {"hosts": "all", "gather_facts": False, "tasks": tasks}
         (workdir / "playbook.yml").write_text(yaml.safe_dump([play], sort_keys=False))
-        env = child_env(ANSIBLE_CONFIG=str(workdir / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(workdir / "tmp"))
+        env = ansible_env(workdir)
         argv = [str(OTHERS / "bin" / "ansible-playbook"), "-i", "inventory.ini", "playbook.yml"]
         prepared = Prepared(argv, workdir, env, self)
         prepared.target = target  # type: ignore[attr-defined]
@@ -165,23 +191,8 @@ class Ansible(Engine):
 
     def after_run(self, prepared: Prepared) -> None:
         """Close the ControlPersist masters of this run, so the next run connects afresh."""
-        control = self._control_dir(prepared)
         target: Target = prepared.target  # type: ignore[attr-defined]
-        for socket in control.glob("*"):
-            subprocess.run(
-                [
-                    "ssh",
-                    "-F",
-                    str(target.ssh_config),
-                    "-o",
-                    f"ControlPath={socket}",
-                    "-O",
-                    "exit",
-                    socket.name,
-                ],
-                capture_output=True,
-                timeout=30,
-            )
+        close_control_masters(self._control_dir(prepared), target.ssh_config)
 
 
 class Pyinfra(Engine):
@@ -230,4 +241,52 @@ class Pyinfra(Engine):
         return Prepared(argv, workdir, child_env(), self)
 
 
-ENGINES: dict[str, type[Engine]] = {"cutover": Cutover, "ansible": Ansible, "pyinfra": Pyinfra}
+class CutoverEarly(Cutover):
+    """cutover with its SSH connections started when the inventory is read (bench/_early_connect.py)."""
+
+    name = "cutover-early"
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        prepared = super().prepare(workload, target, workdir)
+        wrapper = [
+            sys.executable,
+            str(Path(__file__).with_name("_early_connect.py")),
+            str(workdir / "trace.json"),
+        ]
+        prepared.argv = [*wrapper, *prepared.argv[1:]]
+        return prepared
+
+
+class SshFloor(Engine):
+    """Not an engine: the physical floor of W1 over SSH, one `ssh HOST true` per host, all at once.
+
+    Each host's connection is made exactly as the engines make theirs (the same client config:
+    key exchange, keys, known hosts) and runs the workload's commands in one session: what no
+    SSH-based engine can go below on this machine.
+    """
+
+    name = "ssh-floor"
+
+    def supports(self, workload: Workload) -> str | None:
+        if workload.transport != "ssh" or workload.kind != "true":
+            return "the floor is measured for `true` over SSH only"
+        return None
+
+    def prepare(self, workload: Workload, target: Target, workdir: Path) -> Prepared:
+        hosts = target.hosts(workload.hosts)
+        commands = "; ".join(["true"] * workload.tasks)
+        script = (
+            'for h in "$@"; do ssh -F "$CONFIG" "$h" ' + shlex.quote(commands) + " & done; "
+            'status=0; for job in $(jobs -p); do wait "$job" || status=1; done; exit $status'
+        )
+        argv = ["sh", "-c", script, "sh", *hosts]
+        return Prepared(argv, workdir, child_env(CONFIG=str(target.ssh_config)), self)
+
+
+ENGINES: dict[str, type[Engine]] = {
+    "cutover": Cutover,
+    "ansible": Ansible,
+    "pyinfra": Pyinfra,
+    "cutover-early": CutoverEarly,
+    "ssh-floor": SshFloor,
+}

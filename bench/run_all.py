@@ -5,8 +5,12 @@
     python bench/run_all.py --only side-by-side --sizes 10,50 --engines cutover,pyinfra
 
 Sections: side by side (W1, W2, start-up; over SSH to a private sshd on 127.0.0.1 and over
-local), `cutover --version`, engine-only on simulated hosts (throughput, makespan / critical
-path), planning (bench/plan_bench.py), WinRM (bench/winrm_bench.py). The Markdown tables go to
+local; the `ssh host true` floor), `cutover --version`, engine-only on simulated hosts
+(throughput, makespan / critical path), planning (bench/plan_bench.py), WinRM commands
+(bench/winrm_bench.py), W3 (a 1CRM update on real data: bench/w3_onecrm.py), W4 (a Sage CRM
+upgrade on simulated servers: bench/w4_sagecrm.py), WinRM file transfer
+(bench/transfer_bench.py), start-up with its import breakdown (bench/startup_bench.py).
+`--scale` sizes W3, W4 and the transfers (1: the issue's sizes; develop with 0.01). The Markdown tables go to
 stdout and to bench/out/latest.md; raw numbers to bench/out/latest.json. A benchmark, not a
 test: it asserts nothing, and tells which targets were met.
 """
@@ -27,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _env  # noqa: E402
 from bench._report import cpu_table, key_value_table, side_by_side_table  # noqa: E402
 
-SECTIONS = ("side-by-side", "version", "sim", "plan", "winrm")
+SECTIONS = ("side-by-side", "version", "sim", "plan", "winrm", "w3", "w4", "transfer", "startup")
 OUT = _env.BENCH / "out"
 
 
@@ -140,6 +144,34 @@ def section_winrm(options: argparse.Namespace, raw: dict) -> str:
     return f"### WinRM (bench/winrm_bench.py; target: persistent >= 3x run_ps)\n\n```\n{text}\n```"
 
 
+def section_w3(options: argparse.Namespace, raw: dict) -> str:
+    engines = ["cutover", "hand"] + (["ansible"] if "ansible" in options.engines else [])
+    args = ["--scale", str(options.scale), "--reps", str(options.w3_reps), "--engines", ",".join(engines)]
+    text, rc = _script("w3_onecrm.py", args, max(options.budget, 7200.0))
+    raw["w3"] = {"output": text, "rc": rc}
+    return (
+        f"### W3: 1CRM update on real data over SSH (bench/w3_onecrm.py, scale {options.scale:g})\n\n{text}"
+    )
+
+
+def section_w4(options: argparse.Namespace, raw: dict) -> str:
+    text, rc = _script("w4_sagecrm.py", ["--scale", str(options.scale)], max(options.budget, 3600.0))
+    raw["w4"] = {"output": text, "rc": rc}
+    return f"### W4: Sage CRM upgrade on simulated servers (bench/w4_sagecrm.py, scale {options.scale:g})\n\n{text}"
+
+
+def section_transfer(options: argparse.Namespace, raw: dict) -> str:
+    text, rc = _script("transfer_bench.py", ["--scale", str(options.scale)], options.budget)
+    raw["transfer"] = {"output": text, "rc": rc}
+    return f"### WinRM file transfer (bench/transfer_bench.py, scale {options.scale:g})\n\n{text}"
+
+
+def section_startup(options: argparse.Namespace, raw: dict) -> str:
+    text, rc = _script("startup_bench.py", ["--runs", "5" if options.quick else "11"], options.budget)
+    raw["startup"] = {"output": text, "rc": rc}
+    return f"### Start-up: local 1 host x 1 task (bench/startup_bench.py)\n\n{text}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 10 only, 3 runs, small sim estates")
@@ -158,6 +190,12 @@ def main() -> None:
         "--name", default="latest", help="write bench/out/NAME.md and NAME.json (default latest)"
     )
     parser.add_argument(
+        "--scale",
+        type=float,
+        help="W3/W4/transfer data: 1 = 1 GB database, 30,000 files / 1 GB, 200 MB package (quick: 0.01)",
+    )
+    parser.add_argument("--w3-reps", type=int, default=1, help="timed runs per engine in W3 (default 1)")
+    parser.add_argument(
         "--budget",
         type=float,
         default=600.0,
@@ -166,6 +204,7 @@ def main() -> None:
     options = parser.parse_args()
     options.sizes = [int(n) for n in (options.sizes or ("10" if options.quick else "1,10,50,100")).split(",")]
     options.reps = options.reps or (3 if options.quick else 5)
+    options.scale = options.scale if options.scale is not None else (0.01 if options.quick else 1.0)
     options.engines = [e.strip() for e in options.engines.split(",") if e.strip()]
     if "cutover" not in options.engines:
         options.engines.insert(0, "cutover")
@@ -174,7 +213,7 @@ def main() -> None:
     sections = options.only or list(SECTIONS)
 
     OUT.mkdir(exist_ok=True)
-    if any(e != "cutover" for e in options.engines):
+    if any(e in ("ansible", "pyinfra") for e in options.engines):
         _env.ensure_others()
     started = dt.datetime.now().astimezone()
     raw: dict = {

@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from functools import cache
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
@@ -89,10 +90,17 @@ class HelperConnection(Connection):
         self._buf = bytearray()
         self._stderr = bytearray()
         self._interrupted = threading.Event()
+        #: the helper said hello: batches can go (False while only `start()` ran)
+        self._ready = False
+        #: called with the values of each progress frame a long call sends before its answer
+        #: (bytes, bytes_total, files, files_total, op); set it around the call to watch
+        self.on_progress: Callable[[dict[str, Any]], None] | None = None
         #: Process id of the helper on the target, from its hello (for diagnostics and tests).
         self.helper_pid: int | None = None
         #: Python version of the helper's interpreter on the target.
         self.python_version: str | None = None
+        #: Path of that interpreter on the target (sys.executable), for tools that need a Python there.
+        self.python_executable: str | None = None
 
     # ------------------------------------------------------------------ what subclasses say
 
@@ -119,28 +127,25 @@ class HelperConnection(Connection):
         """Local process id of the child (the helper itself, or the ssh client)."""
         return self._proc.pid if self._proc is not None else None
 
-    def open(self) -> None:
-        """Start the child, send the helper's source and wait for its hello."""
+    def start(self) -> None:
+        """Begin connecting and return at once: `open()` (or the first call) finishes the job.
+
+        Only the child is started: over SSH that is the key exchange, the authentication and
+        the remote interpreter's start, all in other processes and on the far side. A run that
+        knows its hosts early can start them all and do its own work (imports, planning,
+        journal) meanwhile. Safe to call twice, and a started connection that is never opened
+        is released by `close()` like an open one.
+        """
         if self._proc is not None and self._proc.poll() is None:
             return
-        self._discard()
-        self._interrupted.clear()
-        self._stderr.clear()
-        argv = self.command()
-        try:
-            self._proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                bufsize=0,
-                start_new_session=True,  # Ctrl-C on the terminal goes to the engine, which stops us cleanly
-            )
-        except OSError as exc:
-            raise ConnectionFailed(
-                f"cannot start {argv[0]}: {exc.strerror or exc}", self.host.name, kind="connection"
-            ) from None
-        os.set_blocking(self._proc.stdin.fileno(), False)
+        self._launch()
+
+    def open(self) -> None:
+        """Start the child (unless `start()` did), send the helper's source and wait for its hello."""
+        if self._ready and self._proc is not None and self._proc.poll() is None:
+            return
+        if self._proc is None or self._proc.poll() is not None:
+            self._launch()
         deadline = time.monotonic() + self.open_timeout
         try:
             self._send(helper_source(), deadline)
@@ -159,18 +164,48 @@ class HelperConnection(Connection):
             raise ConnectionFailed(
                 f"cannot connect: unexpected greeting {hello!r:.200}", self.host.name, kind="connection"
             )
+        self._ready = True
         self.helper_pid = hello.get("pid")
         self.python_version = hello.get("python")
+        self.python_executable = hello.get("executable") or None
+
+    def _launch(self) -> None:
+        """Start the child process (the helper's source is sent by `open`)."""
+        self._discard()
+        self._interrupted.clear()
+        self._stderr.clear()
+        argv = self.command()
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                bufsize=0,
+                start_new_session=True,  # Ctrl-C on the terminal goes to the engine, which stops us cleanly
+            )
+        except OSError as exc:
+            raise ConnectionFailed(
+                f"cannot start {argv[0]}: {exc.strerror or exc}", self.host.name, kind="connection"
+            ) from None
+        os.set_blocking(self._proc.stdin.fileno(), False)
 
     def call(self, calls: list[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]:
         """One batch in one round trip; a dead helper is replaced first, transparently."""
-        if self._proc is None or self._proc.poll() is not None:
+        if not self._ready or self._proc is None or self._proc.poll() is not None:
             self.open()
         body = json.dumps(calls, separators=(",", ":")).encode("ascii")
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             self._send(b"%d\n%s" % (len(body), body), deadline)
             answers = self._receive(deadline)
+            while isinstance(answers, dict) and "progress" in answers:  # interim, then the answer
+                if self.on_progress is not None:
+                    try:
+                        self.on_progress(dict(answers["progress"]))
+                    except Exception:  # noqa: BLE001 - progress is shown at best; the answer must still be read
+                        self.on_progress = None
+                answers = self._receive(deadline)
         except _Expired:
             self._discard()
             raise TaskTimeout(
@@ -232,6 +267,7 @@ class HelperConnection(Connection):
     def _discard(self) -> None:
         """Stop and reap the child; after this the next call starts a fresh helper."""
         proc, self._proc = self._proc, None
+        self._ready = False
         self._buf.clear()
         self.helper_pid = None
         if proc is None:

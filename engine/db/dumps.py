@@ -1,7 +1,9 @@
 """Logical dumps with the engines' own tools, run on the database host.
 
 MariaDB/MySQL: `mariadb-dump`/`mysqldump --single-transaction --routines --triggers --events`,
-loaded back with the `mariadb`/`mysql` client. PostgreSQL: `pg_dump -Fc`, loaded with
+loaded back with the `mariadb`/`mysql` client: a plain `.sql` dump through several client
+connections at once, one table per connection (engine/db/mysql_load.py, run by the Python of the
+database host's helper), a `.sql.gz` or a dump on a host without a known Python as one stream. PostgreSQL: `pg_dump -Fc`, loaded with
 `pg_restore --clean --if-exists`. Every value travels as its own argv element or environment
 variable: passwords only in MYSQL_PWD / PGPASSWORD (argv is visible to every user of the host in
 `ps`), database names after `--` or as a quoted libpq conninfo value.
@@ -9,11 +11,14 @@ variable: passwords only in MYSQL_PWD / PGPASSWORD (argv is visible to every use
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 
 from engine.db.dialects import dialect_for, is_mysql_family
 from engine.db.errors import BackupInvalid, DbError, mask
-from engine.db.files import HostFiles, RunResult, ToolMissing
+from engine.db.files import HostFiles, LocalFiles, RunResult, ToolMissing
 from engine.db.target import Target
 
 #: the last line mysqldump/mariadb-dump writes when a dump finished
@@ -151,6 +156,33 @@ def check_dump(files: HostFiles, target: Target, path: str, timeout: float | Non
     return "pg_restore --list + full read"
 
 
+@cache
+def _loader_source() -> str:
+    return Path(__file__).with_name("mysql_load.py").read_text(encoding="utf-8")
+
+
+def host_python(files: HostFiles) -> str | None:
+    """The Python interpreter of the host that holds the dumps (the one running its helper).
+
+    None when it is not known (a connection without a helper): the caller then does without.
+    """
+    if isinstance(files, LocalFiles):
+        return sys.executable
+    connection = getattr(getattr(files, "remote", None), "connection", None)
+    executable = getattr(connection, "python_executable", None)
+    return str(executable) if executable else None
+
+
+def _mysql_load_argv(files: HostFiles, path: str, name: str, conn: list[str]) -> Callable[[str], list[str]]:
+    """argv for loading `path` with client `tool`: in parallel (mysql_load.py) where it can be."""
+    python = None if is_gzip(path) else host_python(files)
+    if python is None:
+        feed = _FEED_GZIP if is_gzip(path) else _FEED_FILE
+        return lambda tool: ["sh", "-c", feed, "sh", path, tool, *conn, f"--database={name}"]
+    loader = _loader_source()
+    return lambda tool: [python, "-I", "-S", "-c", loader, path, "0", tool, *conn, f"--database={name}"]
+
+
 def load_dump(
     files: HostFiles,
     target: Target,
@@ -163,14 +195,8 @@ def load_dump(
     name = dialect_for(target.dialect).check_dump_name(database)
     if is_mysql_family(target.dialect):
         conn, env = mysql_connection(target)
-        feed = _FEED_GZIP if is_gzip(path) else _FEED_FILE
-        result = _run_first(
-            files,
-            _mysql_tools(target.dialect, "client"),
-            lambda tool: ["sh", "-c", feed, "sh", path, tool, *conn, f"--database={name}"],
-            env,
-            timeout,
-        )
+        build = _mysql_load_argv(files, path, name, conn)
+        result = _run_first(files, _mysql_tools(target.dialect, "client"), build, env, timeout)
     else:
         options = ["--clean", "--if-exists"] if clean else []
         args = ["pg_restore", *options, "--single-transaction", f"--dbname={pg_conninfo(name)}", "--", path]

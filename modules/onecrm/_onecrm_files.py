@@ -21,7 +21,7 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from engine.api.module import ModuleFailed
+from engine.api.module import ModuleFailed, TaskContext
 from engine.api.primitives import Remote
 from modules._common import call, call_many
 from modules.onecrm import _onecrm as one
@@ -127,12 +127,19 @@ def listing(remote: Remote, root: str) -> dict[str, str]:
 
 
 def sync_tree(
-    remote: Remote, st: one.Site, archive: str, strip: int, staging: str, keep: tuple[str, ...]
+    ctx: TaskContext,
+    remote: Remote,
+    st: one.Site,
+    archive: str,
+    strip: int,
+    staging: str,
+    keep: tuple[str, ...],
 ) -> dict[str, Any]:
     """Make the install folder exactly the archive's tree (but for `keep`); checked by tree hash."""
     root = st.install_path
     call(remote, "file.remove", path=staging, recursive=True)
-    call(remote, "archive.extract", src=archive, dest=staging, strip=strip)
+    with one.progress_shown(ctx, remote, f"extracting {archive}"):
+        call(remote, "archive.extract", src=archive, dest=staging, strip=strip)
     _carry_over(remote, root, staging, keep)
     wanted, present = listing(remote, staging), listing(remote, root)
     stale = [p for p, kind in present.items() if wanted.get(p) != kind]

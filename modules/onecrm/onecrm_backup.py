@@ -4,10 +4,13 @@
   `take_backup`: `mariadb-dump`, the completion marker read back, optionally a test restore),
   recorded as a `db_backup` artifact of `db:<target>`.
 - `part: files`: the install folder (code, configuration, `files/` with the users' uploads)
-  archived into `<backup_dir>/<run>-<site>-files.tar.gz` on the site's host, read back in full
-  (every member's CRC) and recorded as an `onecrm_files_archive` artifact of
-  `files:<host>:<install>`, with the folder's tree hash taken before and after (a folder that
-  changed while it was archived fails the task).
+  archived into `<backup_dir>/<run>-<site>-files.tar.zst` on the site's host (zstd on every
+  core; `.tar.gz` through pigz or gzip where the host has no zstd) and recorded as an
+  `onecrm_files_archive` artifact of `files:<host>:<install>` with the folder's tree hash. The
+  archive is made in one pass: every file is read once and hashed on its way into the archive,
+  and the compressed stream is hashed and tested by the compressor's own check as it is
+  written, so verifying costs no second read of folder or archive. A folder that changed while
+  it was archived (an entry written to, added or removed) fails the task.
 
 Why a 1CRM module over `db_backup`/`archive`: the database target and the folder come from the
 `onecrm:` section by site, so a playbook written once for every 1CRM estate still lets the
@@ -20,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from engine.api.module import Module, ModuleFailed, Result, TaskContext
+from engine.api.primitives import PrimitiveFailed, Remote
 from engine.core.model import Host
 from engine.db.operations import take_backup
 from engine.db.tasks import backup_artifact, backup_output, db_failures, files_for, target_of
@@ -28,7 +32,7 @@ from modules.onecrm import _onecrm as one
 
 
 class OnecrmBackup(Module):
-    """Verified backup of a site's database (dump) or install folder (tar.gz), as an artifact."""
+    """Verified backup of a site's database (dump) or install folder (tar.zst/tar.gz), as an artifact."""
 
     platforms: ClassVar[frozenset[str]] = frozenset({"posix"})
     schema: ClassVar[dict[str, Any]] = object_schema(
@@ -73,32 +77,51 @@ class OnecrmBackup(Module):
 
     def _files(self, ctx: TaskContext, st: one.Site) -> Result:
         remote = one.require_host(ctx, st.host, f"the {st.name} install folder")
-        dest = one.backup_path(ctx, st, "files", ".tar.gz")
         if ctx.check_mode:
+            dest = one.backup_path(ctx, st, "files", ".tar.*")
             return Result(changed=True, msg=f"would archive {st.install_path} to {dest}")
-        before = call(remote, "file.tree_hash", path=st.install_path)
         call(remote, "file.mkdir", path=st.backup_dir, parents=True)
-        created = call(remote, "archive.create", src=st.install_path, dest=dest, format="tar.gz")
-        checked = call(remote, "archive.verify", path=dest)
-        if not checked.get("ok") or checked.get("sha256") != created.get("sha256"):
+        dest, created = self._archive(ctx, remote, st)
+        if created.get("changed_count"):
+            call(remote, "file.remove", path=dest)
+            shown = ", ".join(created["changed"][:5])
             raise ModuleFailed(
-                f"archive {dest} failed verification: {checked.get('error') or 'sha256 changed'}"
+                f"{st.install_path} changed while it was archived ({created['changed_count']} entries, e.g. "
+                f"{shown}); run again when nothing writes"
             )
-        after = call(remote, "file.tree_hash", path=st.install_path)
-        if after["digest"] != before["digest"]:
-            raise ModuleFailed(
-                f"{st.install_path} changed while it was archived; run again when nothing writes"
-            )
-        artifact = one.files_artifact(st, dest, created, after, source="onecrm_backup", strip=0)
+        tree = created["tree"]
+        artifact = one.files_artifact(st, dest, created, tree, source="onecrm_backup", strip=0)
+        artifact.meta["verify"] = created["verified"]
         return Result(
             changed=True,
-            msg=f"archived {after['files']} files of {st.install_path} into {dest}",
+            msg=f"archived {tree['files']} files of {st.install_path} into {dest} ({created['compressor']})",
             output={
                 "location": dest,
                 "sha256": created["sha256"],
                 "size": created["size"],
-                "files": after["files"],
-                "tree_digest": after["digest"],
+                "files": tree["files"],
+                "bytes": tree["bytes"],
+                "tree_digest": tree["digest"],
+                "compressor": created["compressor"],
+                "verified": created["verified"],
             },
             artifacts=[artifact],
         )
+
+    @staticmethod
+    def _archive(ctx: TaskContext, remote: Remote, st: one.Site) -> tuple[str, dict[str, Any]]:
+        """The folder as `.tar.zst` (zstd on every core) where the host has zstd, else `.tar.gz`.
+
+        One pass over the folder: the host's helper hashes every file as it archives it (the tree
+        digest a restore is checked against), hashes and tests the compressed stream while it is
+        written, and lists what changed meanwhile (see the `archive.create` primitive).
+        """
+        for extension, fmt in ((".tar.zst", "tar.zst"), (".tar.gz", "tar.gz")):
+            dest = one.backup_path(ctx, st, "files", extension)
+            try:
+                with one.progress_shown(ctx, remote, f"archiving {st.install_path}"):
+                    return dest, remote.call("archive.create", src=st.install_path, dest=dest, format=fmt)
+            except PrimitiveFailed as exc:
+                if exc.kind != "unsupported" or fmt == "tar.gz":
+                    raise
+        raise AssertionError("unreachable: tar.gz is always supported")

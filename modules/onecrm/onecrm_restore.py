@@ -144,7 +144,9 @@ class OnecrmRestore(Module):
             return Result(
                 changed=True, output=output, msg=f"would restore {st.install_path} from {chosen.location}"
             )
-        done = tree.sync_tree(remote, st, chosen.location, int(chosen.meta.get("strip") or 0), staging, keep)
+        done = tree.sync_tree(
+            ctx, remote, st, chosen.location, int(chosen.meta.get("strip") or 0), staging, keep
+        )
         output.update(done, kept=list(keep))
         return Result(
             changed=True,

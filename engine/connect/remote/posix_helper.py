@@ -8,7 +8,8 @@ trip and no process start. This file must stay self-contained (stdlib only, pyth
 it is executed on hosts where the engine is not installed.
 
 Frames: `<decimal length>\\n<compact JSON>` in both directions. The first frame the helper
-writes is a hello `{"hello": PROTOCOL, "pid", "python"}` so the controller knows it is up.
+writes is a hello `{"hello": PROTOCOL, "pid", "python", "executable"}` so the controller knows it
+is up (and which interpreter runs it: tools that need a Python on the host use the same one).
 When stdin closes (controller gone, timeout, interrupt) the helper kills the process groups of
 every command it started and exits: remote work never outlives its controller.
 """
@@ -620,19 +621,46 @@ def file_tree_hash(path: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- archives
 
 
+#: archive formats by name ending; tar.zst needs the `zstd` command on the host
+_SUFFIXES = (
+    (".zip", "zip"),
+    (".tar.gz", "tar.gz"),
+    (".tgz", "tar.gz"),
+    (".tar.zst", "tar.zst"),
+    (".tzst", "tar.zst"),
+)
+_FORMATS = ("zip", "tar.gz", "tar.zst")
+#: Compressors for the tar formats, best first: (compress argv, argv testing a stream on stdin).
+#: zstd and pigz use every core (-T0, pigz's default); gzip one; Python's zlib is the last resort.
+_COMPRESSORS = {
+    "tar.zst": ((["zstd", "-q", "-3", "-T0", "-c"], ["zstd", "-q", "-t"]),),
+    "tar.gz": ((["pigz", "-6", "-c"], ["pigz", "-t"]), (["gzip", "-6", "-c"], ["gzip", "-t"])),
+}
+
+
 def _format(path: str, given: str | None) -> str:
     if given is not None:
-        _need(given, str, "format", "'zip' or 'tar.gz'")
+        _need(given, str, "format", "'zip', 'tar.gz' or 'tar.zst'")
         fmt = given.lower()
-    elif path.lower().endswith(".zip"):
-        fmt = "zip"
-    elif path.lower().endswith((".tar.gz", ".tgz")):
-        fmt = "tar.gz"
     else:
-        raise Fail("invalid", f"cannot tell the archive format of {path} (use .zip, .tar.gz or format)")
-    if fmt not in ("zip", "tar.gz"):
-        raise Fail("invalid", f"unknown archive format {fmt!r} (zip or tar.gz)")
+        fmt = next((f for suffix, f in _SUFFIXES if path.lower().endswith(suffix)), "")
+        if not fmt:
+            raise Fail(
+                "invalid", f"cannot tell the archive format of {path} (use .zip, .tar.gz, .tar.zst or format)"
+            )
+    if fmt not in _FORMATS:
+        raise Fail("invalid", f"unknown archive format {fmt!r} (zip, tar.gz or tar.zst)")
     return fmt
+
+
+def _compressor(fmt: str) -> tuple[list[str], list[str]] | None:
+    """The best installed (compress, test) commands for a tar format; None: Python's gzip (tar.gz only)."""
+    for compress, test in _COMPRESSORS[fmt]:
+        if shutil.which(compress[0]):
+            return compress, test
+    if fmt == "tar.zst":
+        raise Fail("unsupported", "tar.zst needs the zstd command, which is not installed on this host")
+    return None
 
 
 def _sha_size(path: str) -> dict[str, Any]:
@@ -640,32 +668,228 @@ def _sha_size(path: str) -> dict[str, Any]:
     return {"sha256": digest, "size": size}
 
 
+def _signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes when anything writes to an entry: a change of content moves mtime and ctime."""
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _changed_since(src: str, before: list[tuple[str, os.stat_result]]) -> list[str]:
+    """Entries added, removed or written to since `before` was listed (metadata only, no content read)."""
+    then = {rel: _signature(st) for rel, st in before}
+    now = {rel: _signature(st) for rel, st in _walk(src, True)}
+    return sorted(rel for rel in set(then) | set(now) if then.get(rel) != now.get(rel))
+
+
 @op("archive.create", "src", "dest", format=None)
 def archive_create(src: str, dest: str, format: str | None) -> dict[str, Any]:
+    """Archive a folder into dest (written under a temporary name, then renamed).
+
+    tar formats are written in one pass over the folder: each file is read once, hashed as it
+    goes into the archive (`tree`: what file.tree_hash gives for the folder's content as
+    archived) and the compressed bytes are hashed and tested (the compressor's own check,
+    on the stream as it is written) on their way to the disk. `changed` lists entries that
+    were written to, added or removed while the folder was archived.
+    """
     _path(src, "src")
     _path(dest, "dest")
     fmt = _format(dest, format)
     if not os.path.isdir(src):
         raise Fail("not_found" if not os.path.lexists(src) else "invalid", f"{src} is not a directory")
+    tool = _compressor(fmt) if fmt != "zip" else None
     members = _walk(src, True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix=".cutover.", suffix=".tmp")
     os.close(fd)
     try:
         if fmt == "zip":
             _zip_tree(src, members, tmp)
+            out = _sha_size(tmp)
         else:
-            import tarfile
-
-            with tarfile.open(tmp, "w:gz") as tar:
-                for rel, _st in members:
-                    tar.add(os.path.join(src, rel), arcname=rel, recursive=False)
+            out = _tar_tree(src, members, tmp, tool)
         os.replace(tmp, dest)
     except BaseException:
         os.unlink(tmp)
         raise
-    out = _sha_size(dest)
     out["entries"] = len(members)
+    if fmt != "zip":
+        changed = _changed_since(src, members)
+        out.update(changed=changed[:20], changed_count=len(changed))
     return out
+
+
+class _Hashing:
+    """A file object that hashes what passes through it (read or written) on its way."""
+
+    def __init__(self, raw: Any, h: Any) -> None:
+        self.raw, self.h, self.size = raw, h, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.h.update(data)
+        self.size += len(data)
+        return data
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _write_tar(src: str, members: list[tuple[str, os.stat_result]], stream: Any) -> dict[str, Any]:
+    """The members as an uncompressed tar stream into `stream`; the tree digest of their content."""
+    import tarfile
+
+    tree = hashlib.sha256()
+    files = total = 0
+    by_inode: dict[tuple[int, int], str] = {}
+    expected = sum(st.st_size for _rel, st in members if stat.S_ISREG(st.st_mode))
+    regular = sum(1 for _rel, st in members if stat.S_ISREG(st.st_mode))
+    _started()
+    try:
+        tar = tarfile.open(fileobj=stream, mode="w|", bufsize=CHUNK, copybufsize=CHUNK)
+    except TypeError:  # Python before 3.8: 16 KiB copies
+        tar = tarfile.open(fileobj=stream, mode="w|", bufsize=CHUNK)
+    with tar:
+        for rel, st in members:
+            full = os.path.join(src, rel)
+            info = tar.gettarinfo(full, arcname=rel)
+            if not stat.S_ISREG(st.st_mode):
+                tar.addfile(info)
+                continue
+            if info.islnk():  # a hard link to a file already archived: same content, same digest
+                tar.addfile(info)
+                digest = by_inode[(st.st_dev, st.st_ino)]
+            else:
+                h = hashlib.sha256()
+                with open(full, "rb") as fh:
+                    reader = _Hashing(fh, h)
+                    try:
+                        tar.addfile(info, reader)
+                    except OSError as exc:
+                        if "unexpected end of data" in str(exc):
+                            raise Fail("failed", f"{full} became shorter while it was archived") from None
+                        raise
+                digest = h.hexdigest()
+                by_inode[(st.st_dev, st.st_ino)] = digest
+            tree.update(
+                "{}\0{}\n".format(rel.replace(os.sep, "/"), digest).encode("utf-8", "surrogateescape")
+            )
+            files += 1
+            total += st.st_size  # a hard link's tar entry is empty: count the file it is
+            _progress(
+                op="archive.create", bytes=total, bytes_total=expected, files=files, files_total=regular
+            )
+    return {"digest": tree.hexdigest(), "files": files, "bytes": total}
+
+
+def _tar_tree(
+    src: str, members: list[tuple[str, os.stat_result]], target: str, tool: tuple[list[str], list[str]] | None
+) -> dict[str, Any]:
+    """tar of the members through the compressor into target: {sha256, size, tree, compressor, verified}."""
+    archive = hashlib.sha256()
+    with open(target, "wb") as raw:
+        sink = _Hashing(raw, archive)
+        if tool is None:
+            import gzip
+
+            with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0) as gz:
+                tree = _write_tar(src, members, gz)
+            how, verified = "gzip (Python)", "gzip read back"
+        else:
+            tree = _through(tool, sink, lambda stdin: _write_tar(src, members, stdin))
+            how, verified = " ".join(tool[0][:-1]), " ".join(tool[1]) + " while writing"
+        raw.flush()
+        os.fsync(raw.fileno())
+    if tool is None:  # no external tool tested the stream: read the file back once
+        import gzip
+
+        with gzip.open(target, "rb") as fh:
+            while fh.read(CHUNK):
+                pass
+    return {
+        "sha256": archive.hexdigest(),
+        "size": sink.size,
+        "tree": tree,
+        "compressor": how,
+        "verified": verified,
+    }
+
+
+def _pump(source: Any, write: Callable[[bytes], Any], finish: Callable[[], Any]) -> BaseException | None:
+    """Copy `source` into `write` chunk by chunk to its end, then `finish()`; what stopped it, if anything."""
+    try:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                return None
+            write(chunk)
+    except BaseException as exc:  # the caller decides what a stop means
+        return exc
+    finally:
+        try:
+            finish()
+        except OSError:
+            pass
+
+
+def _through(tool: tuple[list[str], list[str]], sink: _Hashing, produce: Callable[[Any], Any]) -> Any:
+    """Run `produce(stdin)` into the compressor; its output goes to `sink` and, at once, to the tester."""
+    import subprocess
+
+    compress = subprocess.Popen(tool[0], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    _CHILDREN.add(compress)
+    test = subprocess.Popen(tool[1], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    _CHILDREN.add(test)
+    failure = []
+
+    def collect() -> None:
+        def both(chunk: bytes) -> None:
+            sink.write(chunk)
+            test.stdin.write(chunk)
+
+        stopped = _pump(compress.stdout, both, test.stdin.close)
+        if stopped is not None:  # a full disk, a tester gone: the main thread reports it
+            failure.append(stopped)
+            compress.kill()
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    try:
+        result = None
+        try:
+            result = produce(compress.stdin)
+        except BrokenPipeError:
+            pass  # the compressor stopped reading: why is in its exit status or the collector's failure
+        finally:
+            try:
+                compress.stdin.close()
+            except OSError:
+                pass
+        collector.join()
+        for proc in (compress, test):
+            proc.wait()
+        if failure:
+            raise failure[0]  # e.g. no space left on the disk (dispatch says `no_space`)
+        for proc, what in ((compress, tool[0][0]), (test, " ".join(tool[1]))):
+            if proc.returncode != 0:
+                detail = _text(proc.stderr.read()).strip()[-500:]
+                raise Fail("failed", f"{what} exited with {proc.returncode}: {detail or 'no message'}")
+        if result is None:
+            raise Fail("failed", f"{tool[0][0]} stopped reading the archive before its end")
+        return result
+    finally:
+        for proc in (compress, test):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+            _CHILDREN.discard(proc)
 
 
 def _zip_tree(src: str, members: list[tuple[str, os.stat_result]], target: str) -> None:
@@ -731,11 +955,40 @@ def _tar_members(tar: Any) -> list[_Member]:
     return out
 
 
-class _Archive:
-    """An open zip or tar.gz with its normalised members; a context manager."""
+def _zstd() -> str:
+    found = shutil.which("zstd")
+    if not found:
+        raise Fail(
+            "unsupported", "reading a tar.zst needs the zstd command, which is not installed on this host"
+        )
+    return found
 
-    def __init__(self, path: str) -> None:
+
+def _unzstd_to(path: str, out: Any) -> None:
+    """Decompress a .tar.zst into the open file `out` (zstd checks its content checksum)."""
+    import subprocess
+
+    proc = subprocess.Popen([_zstd(), "-q", "-dc", "--", path], stdout=out, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    _CHILDREN.add(proc)
+    try:
+        err = proc.communicate()[1]
+    finally:
+        _CHILDREN.discard(proc)
+    if proc.returncode != 0:
+        raise Fail("invalid", f"{path} is not a valid tar.zst: {_text(err).strip()[-300:]}")
+
+
+class _Archive:
+    """An open zip, tar.gz or tar.zst with its normalised members; a context manager.
+
+    A tar.zst is decompressed into a temporary tar in `scratch` first (extraction reads members
+    out of order; zstd streams cannot seek). Listing and verifying use `_scan_tar` instead.
+    """
+
+    def __init__(self, path: str, scratch: str | None = None) -> None:
         self.fmt = _format(path, None)
+        self._tmp = None
         if self.fmt == "zip":
             import zipfile
 
@@ -744,27 +997,106 @@ class _Archive:
             except zipfile.BadZipFile as exc:
                 raise Fail("invalid", f"{path} is not a valid zip: {exc}") from None
             self.members = _zip_members(self.handle)
-        else:
-            import tarfile
+            return
+        import tarfile
 
+        source, mode = path, "r:gz"
+        if self.fmt == "tar.zst":
+            if not os.path.isfile(path):
+                raise FileNotFoundError(errno.ENOENT, "No such file", path)
+            fd, self._tmp = tempfile.mkstemp(dir=scratch, prefix=".cutover.", suffix=".tar")
             try:
-                self.handle = tarfile.open(path, "r:gz")
-                self.members = _tar_members(self.handle)
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                if isinstance(exc, FileNotFoundError):
-                    raise
-                raise Fail("invalid", f"{path} is not a valid tar.gz: {exc}") from None
+                with os.fdopen(fd, "wb") as out:
+                    _unzstd_to(path, out)
+            except BaseException:
+                os.unlink(self._tmp)
+                raise
+            source, mode = self._tmp, "r:"
+        try:
+            self.handle = tarfile.open(source, mode)
+            self.members = _tar_members(self.handle)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            self._discard()
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise Fail("invalid", f"{path} is not a valid {self.fmt}: {exc}") from None
 
     def open(self, member: _Member) -> Any:
         if self.fmt == "zip":
             return self.handle.open(member.raw)
         return self.handle.extractfile(member.raw)
 
+    def _discard(self) -> None:
+        if self._tmp is not None:
+            os.unlink(self._tmp)
+            self._tmp = None
+
     def __enter__(self) -> _Archive:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.handle.close()
+        self._discard()
+
+
+def _scan_tar(path: str, fmt: str) -> tuple[list[_Member], str, int]:
+    """(members, sha256, size) of a tar.gz/tar.zst in one read of the file, the compression's own
+    check included (gzip's CRC and length, zstd's content checksum); Fail("invalid") when damaged."""
+    import tarfile
+
+    h = hashlib.sha256()
+    with open(path, "rb") as raw:
+        reader = _Hashing(raw, h)
+        try:
+            if fmt == "tar.gz":
+                import gzip
+
+                with gzip.GzipFile(fileobj=reader, mode="rb") as stream:
+                    with tarfile.open(fileobj=stream, mode="r|") as tar:
+                        members = _tar_members(tar)
+                    while stream.read(CHUNK):  # on to the trailer: its CRC is checked at the end
+                        pass
+            else:
+                members = _scan_zstd(reader)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise Fail("invalid", f"{path} is not a valid {fmt}: {exc}") from None
+        while reader.read(CHUNK):
+            pass
+    return members, h.hexdigest(), reader.size
+
+
+def _scan_zstd(reader: _Hashing) -> list[_Member]:
+    """The members of a tar.zst read through `reader`, decompressed by zstd on the way."""
+    import subprocess
+    import tarfile
+
+    proc = subprocess.Popen([_zstd(), "-q", "-dc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    _CHILDREN.add(proc)
+
+    def feed() -> None:
+        _pump(reader, proc.stdin.write, proc.stdin.close)  # zstd stopping early: its exit status says why
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            members = _tar_members(tar)
+        while proc.stdout.read(CHUNK):  # to the end, so that zstd checks the whole stream
+            pass
+        feeder.join()
+        err = proc.stderr.read()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
+        _CHILDREN.discard(proc)
+    if proc.returncode != 0:
+        raise OSError(_text(err).strip()[-300:] or f"zstd exited with {proc.returncode}")
+    return members
 
 
 def _parts(name: str) -> list[str]:
@@ -805,37 +1137,47 @@ def _unsafe(member: _Member, strip: int = 0) -> str | None:
 @op("archive.list", "path")
 def archive_list(path: str) -> dict[str, Any]:
     _path(path)
+    if _format(path, None) == "tar.zst":
+        members = _scan_tar(path, "tar.zst")[0]
+    else:
+        with _Archive(path) as arc:
+            members = arc.members
     entries = []
-    with _Archive(path) as arc:
-        for m in arc.members:
-            entry = {"name": m.name, "size": m.size, "type": m.kind}
-            if m.link is not None:
-                entry["target"] = m.link
-            why = _unsafe(m)
-            if why:
-                entry["unsafe"] = why
-            entries.append(entry)
+    for m in members:
+        entry = {"name": m.name, "size": m.size, "type": m.kind}
+        if m.link is not None:
+            entry["target"] = m.link
+        why = _unsafe(m)
+        if why:
+            entry["unsafe"] = why
+        entries.append(entry)
     return {"entries": entries}
 
 
 @op("archive.verify", "path")
 def archive_verify(path: str) -> dict[str, Any]:
-    """Read every member (zip CRCs, gzip CRC) and report; a damaged archive is an answer, not an error."""
+    """Read every member (zip CRCs; gzip's CRC, zstd's checksum) and report; a damaged archive is an
+    answer, not an error. A tar is read once: hashed, decompressed and listed in the same pass."""
     _path(path)
+    fmt = _format(path, None)
+    if fmt != "zip":
+        if not os.path.isfile(path):
+            raise FileNotFoundError(errno.ENOENT, "No such file", path)
+        try:
+            members, digest, size = _scan_tar(path, fmt)
+        except Fail as exc:
+            if exc.kind == "unsupported":
+                raise
+            out = _sha_size(path)
+            out.update(ok=False, entries=0, error=str(exc))
+            return out
+        return {"sha256": digest, "size": size, "entries": len(members), "ok": True}
     out = _sha_size(path)
     try:
         with _Archive(path) as arc:
-            if arc.fmt == "zip":
-                bad = arc.handle.testzip()
-                if bad is not None:
-                    raise Fail("invalid", f"bad CRC in member {bad}")
-            else:
-                import gzip
-
-                # tarfile stops before the gzip trailer: read the whole stream so its CRC is checked.
-                with gzip.open(path, "rb") as fh:
-                    while fh.read(CHUNK):
-                        pass
+            bad = arc.handle.testzip()
+            if bad is not None:
+                raise Fail("invalid", f"bad CRC in member {bad}")
             out["entries"] = len(arc.members)
         out["ok"] = True
     except FileNotFoundError:
@@ -917,6 +1259,14 @@ def _plan_extract(
     return root, plan
 
 
+def _existing_parent(path: str) -> str:
+    """The nearest existing folder at or above `path` (where a scratch file can be written)."""
+    probe = os.path.abspath(path)
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    return probe
+
+
 @op("archive.extract", "src", "dest", overwrite=False, strip=0)
 def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[str, Any]:
     _path(src, "src")
@@ -925,12 +1275,14 @@ def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[st
     _need(strip, int, "strip", "a non-negative integer")
     if strip < 0:
         raise Fail("invalid", "strip must be >= 0")
-    with _Archive(src) as arc:
+    with _Archive(src, scratch=_existing_parent(dest)) as arc:
         root, plan = _plan_extract(arc, dest, overwrite, strip)
         if not os.path.isdir(dest):
             os.makedirs(dest)
             root = os.path.realpath(dest)
-        files = 0
+        files = written = 0
+        wanted = sum(m.size for m, _t in plan if m.kind == "file")
+        _started()
         for m, target in plan:
             parent = os.path.dirname(target)
             if not os.path.isdir(parent):
@@ -952,7 +1304,11 @@ def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[st
                     shutil.copyfileobj(fh, out, CHUNK)
                 os.chmod(target, (m.mode & 0o777) or 0o644)
                 os.utime(target, (m.mtime, m.mtime))
+                written += m.size
             files += 1
+            _progress(
+                op="archive.extract", bytes=written, bytes_total=wanted, files=files, files_total=len(plan)
+            )
     return {"changed": files > 0, "files": files}
 
 
@@ -1213,6 +1569,30 @@ def service_set(
 # --------------------------------------------------------------------------- the frame loop
 
 
+#: where progress frames go (the protocol stream, once the hello is out) and when the last went
+_PROGRESS = {"out": None, "last": 0.0}
+PROGRESS_EVERY = 1.0
+
+
+def _progress(**values: Any) -> None:
+    """A `{"progress": {...}}` frame before the batch's answer, at most once a second.
+
+    Long primitives (archives) call this as they go; the controller passes the values to
+    whoever watches the call (a module showing MB/s and the time left) and reads on. Called only
+    from the thread answering the batch, so frames never interleave.
+    """
+    out, now = _PROGRESS["out"], time.monotonic()
+    if out is None or now - _PROGRESS["last"] < PROGRESS_EVERY:
+        return
+    _PROGRESS["last"] = now
+    _write_frame(out, {"progress": values})
+
+
+def _started() -> None:
+    """A long primitive begins: its first progress frame comes a full interval later."""
+    _PROGRESS["last"] = time.monotonic()
+
+
 def _read_frame(stream: Any) -> bytes | None:
     header = stream.readline()
     if not header:
@@ -1251,8 +1631,14 @@ def _serve(stdin: Any, stdout: Any) -> None:
     inbox = queue.Queue()
     threading.Thread(target=_reader, args=(stdin, inbox), daemon=True).start()
     stdout.write(MARK)
-    hello = {"hello": PROTOCOL, "pid": os.getpid(), "python": ".".join(map(str, sys.version_info[:3]))}
+    hello = {
+        "hello": PROTOCOL,
+        "pid": os.getpid(),
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "executable": sys.executable,
+    }
     _write_frame(stdout, hello)
+    _PROGRESS["out"] = stdout
     while True:
         try:
             calls = json.loads(inbox.get())

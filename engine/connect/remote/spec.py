@@ -65,9 +65,10 @@ _SPECS = [
                   "-> {entries: [{path, type, size, mtime}]} (path relative to `path`)"),
     PrimitiveSpec("file.tree_hash", ("path",), (), ALL,
                   "-> {digest, files, bytes}: sha256 over sorted (relative path, file sha256) pairs"),
-    # --- archives (zip on every platform; tar.gz also on posix)
+    # --- archives (zip on every platform; tar.gz and tar.zst also on posix)
     PrimitiveSpec("archive.create", ("src", "dest"), ("format",), ALL,
-                  "archive a folder with all sub-folders -> {sha256, size, entries}"),
+                  "archive a folder with all sub-folders -> {sha256, size, entries}; posix tar formats also "
+                  "{tree (file.tree_hash of what was archived), changed, changed_count, compressor, verified}"),
     PrimitiveSpec("archive.verify", ("path",), (), ALL,
                   "read every member and its CRC -> {ok, entries, sha256, size, error?}"),
     PrimitiveSpec("archive.list", ("path",), (), ALL,
