@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.common import add_plan_args, sources_from
+from engine.cli.common import add_from_run_args, add_plan_args, preview_sources
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_plan_args(parser)
+    add_from_run_args(parser)
     parser.add_argument(
         "--format",
         choices=["text", "json", "dot", "mermaid"],
@@ -23,8 +24,13 @@ def execute(args: argparse.Namespace) -> int:
     from engine.pipeline import plan as make_plan
     from engine.plan.render import RENDERERS
 
-    plan = make_plan(sources_from(args))
+    sources, from_run = preview_sources(args)
+    plan = make_plan(sources, args.state_dir)
     text = RENDERERS[args.format](plan)
+    if from_run and args.format == "text":
+        from engine.pipeline.rollback_preview import preview_lines
+
+        text += "\n".join(preview_lines(plan, args.state_dir, from_run)) + "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)

@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-failure", choices=["stop", "rollback"], default="stop",
                         help="rollback: a failed run is rolled back at once with rollback.yml next to the playbook, "
                              "from the backups this run recorded")
+    parser.add_argument("--rollback-again", action="store_true",
+                        help="roll back a run an earlier rollback already restored from (recorded)")
 
 
 def run_settings(cli: argparse.Namespace, **settings: Any) -> Any:
@@ -84,14 +86,15 @@ def execute(args: argparse.Namespace) -> int:
         return validate_execute(args)
     settings = run_settings(
         args, check_mode=args.check, diff_mode=args.diff, from_run=args.from_run,
-        allow_unprotected=args.allow_unprotected, on_failure=args.on_failure,
+        allow_unprotected=args.allow_unprotected, on_failure=args.on_failure, rollback_again=args.rollback_again,
         recorded_args={"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags,
                        "extra_vars": args.extra_vars, "check": args.check, "from_run": args.from_run,
-                       "allow_unprotected": args.allow_unprotected, "forks": args.forks},
+                       "allow_unprotected": args.allow_unprotected, "forks": args.forks,
+                       "rollback_again": args.rollback_again},
     )
     sources, settings = flows.with_from_run(sources_from(args), settings)
     with refusals_recorded(args):
-        planned = flows.plan(sources)
+        planned = flows.plan(sources, args.state_dir)
     if (listed := answer_listing(args, planned)) is not None:
         return listed
     if getattr(args, "gate_wait", None):

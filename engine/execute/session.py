@@ -53,6 +53,10 @@ class RunRequest(RunOptions):
     masker: Any = None
     args: dict[str, Any] = field(default_factory=dict)
     resume_of: str | None = None
+    #: what the journal calls the run; None: `check` or `run` (the pipeline says `rollback`)
+    kind: str | None = None
+    #: notes besides the plan's, recorded with the run
+    notes: list[str] = field(default_factory=list)
 
 
 def _decrypt_with(keyring: Any, masker: Any) -> Any:
@@ -125,7 +129,7 @@ def execute_run(request: RunRequest) -> RunSummary:
         databases=resolved_databases(plan, decrypt), inventory=plan.inventory, add_secret=masker.add,
         state_dir=state_dir, allow_unprotected=request.allow_unprotected,
     )
-    notes = list(plan.notes)
+    notes = list(plan.notes) + list(request.notes)
     if request.resume_of:
         row = journal.run(run_id)
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
@@ -137,7 +141,7 @@ def execute_run(request: RunRequest) -> RunSummary:
             playbook_hash=plan.playbook.content_hash, inventory_hash=plan.inventory.content_hash,
             operator=operator, controller=socket.gethostname(), pid=os.getpid(), args=request.args,
             check_mode=int(request.check_mode), parent_run=request.from_run,
-            kind="check" if request.check_mode else "run", notes=notes,
+            kind="check" if request.check_mode else (request.kind or "run"), notes=notes,
             plan=plan_to_dict(plan) if len(plan.nodes) <= PLAN_RECORD_LIMIT else None,
             simulated=int(plan.simulated),
             allow_unprotected=int(request.allow_unprotected),

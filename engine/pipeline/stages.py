@@ -63,6 +63,12 @@ class RunSettings(RunOptions):
     on_failure: str = "stop"
     #: the command's own arguments, kept in the journal (resume reads them back)
     recorded_args: dict[str, Any] = field(default_factory=dict)
+    #: what the journal calls the run (`rollback` for one restoring from --from-run; default run/check)
+    kind: str | None = None
+    #: notes for the journal and report besides the plan's (e.g. `--rollback-again`)
+    notes: list[str] = field(default_factory=list)
+    #: `--rollback-again`: restore from a run an earlier rollback already restored from
+    rollback_again: bool = False
 
 
 # --- 1. load -----------------------------------------------------------------------------------
@@ -134,7 +140,7 @@ def execute_plan(
     summary = execute_run(
         RunRequest(
             plan=plan, **settings.run_options(), reporter=reporter, keyring=keyring, masker=masker,
-            args=settings.recorded_args, resume_of=resume_of,
+            args=settings.recorded_args, resume_of=resume_of, kind=settings.kind, notes=list(settings.notes),
         )
     )
     if settings.write_report:
