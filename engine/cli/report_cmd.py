@@ -37,16 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
     from engine.journal import existing_journal
+    from engine.pipeline.from_run import lookup_run
     from engine.report import FILES, build_report, renderer, write_atomically
 
     journal = existing_journal(args.state_dir)
-    db = journal.describe()
     try:
-        row = journal.find_run(args.run)
-        if row is None:
-            raise UserError(
-                f"no run {args.run!r} in {db} (or the prefix is not unique)", hint="`cutover runs` lists them"
-            )
+        row = lookup_run(journal, args.run)
         doc = build_report(journal, row["id"], state_dir=args.state_dir)
     finally:
         journal.close()
