@@ -206,6 +206,11 @@ class Module:
         """Resources this destructive node overwrites."""
         return []
 
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """The gates this node will ask a person (`id`, `prompt`, optional `deadline`), so that
+        `plan` and `validate` list them and `--approve ID` is checked before anything runs."""
+        return []
+
     # --- desired state ---------------------------------------------------------------------
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> Any:
         """Read the current state (no changes)."""

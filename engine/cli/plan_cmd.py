@@ -27,10 +27,14 @@ def execute(args: argparse.Namespace) -> int:
     sources, from_run = preview_sources(args)
     plan = make_plan(sources, args.state_dir)
     text = RENDERERS[args.format](plan)
-    if from_run and args.format == "text":
-        from engine.pipeline.rollback_preview import preview_lines
+    if args.format == "text":
+        from engine.pipeline.gates_listing import gate_lines, planned_gates
 
-        text += "\n".join(preview_lines(plan, args.state_dir, from_run)) + "\n"
+        text += "\n".join(gate_lines(planned_gates(plan), plan.inventory.timezone)) + "\n"
+        if from_run:
+            from engine.pipeline.rollback_preview import preview_lines
+
+            text += "\n".join(preview_lines(plan, args.state_dir, from_run)) + "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)

@@ -97,6 +97,9 @@ def execute(args: argparse.Namespace) -> int:
         planned = flows.plan(sources, args.state_dir)
     if (listed := answer_listing(args, planned)) is not None:
         return listed
+    from engine.pipeline.gates_listing import check_approvals
+
+    check_approvals(planned, args.approve)
     if getattr(args, "gate_wait", None):
         from engine.journal.gates import JournalGatekeeper
 

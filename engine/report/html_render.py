@@ -142,6 +142,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
             category_titles=CATEGORY_TITLES,
             checklist_ok=sum(1 for item in doc["checklist"] if item["ok"]),
             checklist_skipped=sum(1 for item in doc["checklist"] if item["state"] == "skipped"),
+            checklist_flagged=sum(1 for item in doc["checklist"] if item["state"] == "approved-by-flag"),
             gantt=Markup(gantt(nodes, anchors)),
             graph=Markup(graph),
             css=Markup(_asset("report.css")),
