@@ -54,6 +54,10 @@ class JsonlReporter(Reporter):
     def message(self, text: str) -> None:
         self._emit({"event": "message", "text": text})
 
+    def epilogue(self, lines: list[str]) -> None:
+        """Nothing: `run_ended` stays the stream's last event; machines read the findings and the
+        estate's state from `cutover show RUN --json` or the JSON report."""
+
     def run_ended(self, summary: RunSummary) -> None:
         self._emit({"event": "run_ended", "run_id": summary.run_id, "status": summary.status,
                     "counts": summary.counts, "not_run": summary.not_run, "reason": summary.reason})
@@ -175,6 +179,11 @@ class ConsoleReporter(Reporter):
             self.console.print(f"{summary.not_run} step(s) not run")
         if summary.reason:
             self.console.print(f"reason: {self._t(summary.reason)}")
-        if summary.status != "succeeded":
-            self.console.print(f"resume with: cutover resume {summary.run_id}")
+
+    def epilogue(self, lines: list[str]) -> None:
+        """The end-of-run findings and, after a failure, the estate's state and the commands to
+        resume or roll back (engine/pipeline/run_end.py): plain text an operator can copy."""
+        for line in lines:
+            self.console.file.write(self.masker.mask_text(line) + "\n")
+        self.console.file.flush()
 

@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-failure", choices=["stop", "rollback"], default="stop",
                         help="rollback: a failed run is rolled back at once with rollback.yml next to the playbook, "
                              "from the backups this run recorded")
+    parser.add_argument("--fail-on-findings", action="store_true",
+                        help="exit 1 when the run recorded findings to act on (warnings, errors), even if it succeeded")
     parser.add_argument("--rollback-again", action="store_true",
                         help="roll back a run an earlier rollback already restored from (recorded)")
 
@@ -105,4 +107,24 @@ def execute(args: argparse.Namespace) -> int:
 
         settings = replace(settings, gatekeeper=JournalGatekeeper(
             args.state_dir, planned.inventory.name, settings.gatekeeper, args.gate_wait))
-    return flows.run_planned(planned, sources, settings).exit_code
+    summary = flows.run_planned(planned, sources, settings)
+    if args.fail_on_findings and summary.exit_code == 0:
+        return findings_exit(args.state_dir, summary.run_id)
+    return summary.exit_code
+
+
+def findings_exit(state_dir: str, run_id: str) -> int:
+    """`--fail-on-findings`: 1 when the run recorded a warning or an error finding."""
+    from pathlib import Path
+
+    from engine.journal.store import Journal
+    from engine.pipeline.run_end import actionable_findings
+
+    journal = Journal(Path(state_dir) / "runs.db")
+    try:
+        count = len(actionable_findings(journal, run_id))
+    finally:
+        journal.close()
+    if count:
+        print(f"--fail-on-findings: {count} finding(s) to act on: exit 1", file=sys.stderr)
+    return 1 if count else 0

@@ -147,7 +147,23 @@ def execute_plan(
         write_reports(summary.run_id, settings.state_dir, reporter, masker)
     if reporter is not None:
         reporter.run_ended(summary)
+        tell_run_end(summary, settings, reporter, masker)
     return summary
+
+
+def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter, masker: Any) -> None:
+    """Findings, and after a failure the estate's state and the resume/rollback commands
+    (engine/pipeline/run_end.py), after the run's summary."""
+    from engine.pipeline.run_end import run_end
+
+    report = Path(settings.state_dir) / "reports" / summary.run_id / "report.html" if settings.write_report else None
+    end = run_end(settings.state_dir, summary.run_id, summary.status, report, masker)
+    epilogue = getattr(reporter, "epilogue", None)
+    if epilogue is not None:
+        epilogue(end.lines)
+    else:
+        for line in end.lines:
+            reporter.message(line)
 
 
 # --- 5. report ---------------------------------------------------------------------------------
