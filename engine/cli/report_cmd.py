@@ -38,7 +38,7 @@ def execute(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
     from engine.journal import existing_journal
     from engine.pipeline.from_run import lookup_run
-    from engine.report import FILES, build_report, renderer, write_atomically
+    from engine.report import FILES, build_report, renderer, reports_root, write_atomically
 
     journal = existing_journal(args.state_dir)
     try:
@@ -53,7 +53,7 @@ def execute(args: argparse.Namespace) -> int:
     target = (
         Path(args.output)
         if args.output
-        else Path(args.state_dir) / "reports" / row["id"] / FILES[args.format]
+        else reports_root(args.state_dir) / row["id"] / FILES[args.format]
     )
     try:
         write_atomically(target, text)

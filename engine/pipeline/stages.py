@@ -155,8 +155,9 @@ def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter,
     """Findings, and after a failure the estate's state and the resume/rollback commands
     (engine/pipeline/run_end.py), after the run's summary."""
     from engine.pipeline.run_end import run_end
+    from engine.report import reports_root
 
-    report = Path(settings.state_dir) / "reports" / summary.run_id / "report.html" if settings.write_report else None
+    report = reports_root(settings.state_dir) / summary.run_id / "report.html" if settings.write_report else None
     end = run_end(settings.state_dir, summary.run_id, summary.status, report, masker)
     epilogue = getattr(reporter, "epilogue", None)
     if epilogue is not None:
@@ -172,11 +173,12 @@ def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter,
 def write_reports(run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
     """The run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
     from engine.journal.store import Journal
-    from engine.report import write_run_reports
+    from engine.report import reports_root, write_run_reports
 
     journal = Journal(Path(state_dir) / "runs.db", masker)
     try:
-        paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id, masker=masker)
+        paths = write_run_reports(journal, run_id, reports_root(state_dir) / run_id, masker=masker,
+                                  state_dir=str(state_dir))
     except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
         if reporter is not None:
             reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "

@@ -59,9 +59,14 @@ def test_approve_all_is_reported_as_approved_by_flag_never_as_signed(tmp_path):
     states = {item["gate"]: item["state"] for item in doc["checklist"] if item["source"] == "gate"}
     assert states == {"licence-tested": "signed", "downtime-announced": "approved-by-flag"}
     html = (estate.state_dir / "reports" / run_id / "report.html").read_text(encoding="utf-8")
-    row = html[html.index("<code>downtime-announced</code>"):]
+    checklist = html[html.index('<section id="checklist">'):]
+    row = checklist[checklist.index("<code>downtime-announced</code>"):]
     row = row[:row.index("</tr>")]
     assert "approved by flag" in row and "not signed" in row and "signed by" not in row
+    glance = html[html.index('id="glance-gates"'):]
+    glance = glance[:glance.index("</td>")]
+    assert "<code>downtime-announced</code> on crm: <strong class=\"bad-text\">approved by flag</strong>" in glance
+    assert "<code>licence-tested</code> on crm: signed by" in glance
 
 
 def test_a_refused_gate_reads_once(tmp_path):
