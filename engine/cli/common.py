@@ -8,9 +8,9 @@ from typing import Any
 from engine.cli.vault_flags import add_vault_flags
 
 
-def add_inventory_args(parser: argparse.ArgumentParser) -> None:
+def add_inventory_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument(
-        "-i", "--inventory", required=True, metavar="FILE", help="the estate's inventory file"
+        "-i", "--inventory", required=required, metavar="FILE", help="the estate's inventory file"
     )
     parser.add_argument(
         "--vault-id",
@@ -22,9 +22,9 @@ def add_inventory_args(parser: argparse.ArgumentParser) -> None:
     add_vault_flags(parser)
 
 
-def add_plan_args(parser: argparse.ArgumentParser) -> None:
+def add_plan_args(parser: argparse.ArgumentParser, inventory_required: bool = True) -> None:
     parser.add_argument("playbook", metavar="PLAYBOOK", help="playbook file")
-    add_inventory_args(parser)
+    add_inventory_args(parser, inventory_required)
     parser.add_argument(
         "-e",
         "--extra-vars",
