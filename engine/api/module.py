@@ -121,6 +121,9 @@ class RunContext:
     add_secret: Callable[[str], None] = lambda value: None
     state_dir: str = ".cutover"
     allow_unprotected: bool = False
+    #: a module's progress line (`ctx.progress`), with its node id, for the live console
+    #: (called from the step's worker thread)
+    on_progress: Callable[[str, str], None] = lambda node_id, message: None
 
     def artifacts_for(self, resource: str) -> list[Artifact]:
         """This run's artifacts for a resource first, then those of the run rolled back from."""

@@ -129,6 +129,9 @@ def execute_run(request: RunRequest) -> RunSummary:
         databases=resolved_databases(plan, decrypt), inventory=plan.inventory, add_secret=masker.add,
         state_dir=state_dir, allow_unprotected=request.allow_unprotected,
     )
+    progress = getattr(request.reporter, "node_progress", None)
+    if progress is not None:
+        run_ctx.on_progress = lambda node_id, message: progress(node_id, masker.mask_text(str(message)))
     notes = list(plan.notes) + list(request.notes)
     if request.resume_of:
         row = journal.run(run_id)
