@@ -135,6 +135,8 @@ def execute_run(request: RunRequest) -> RunSummary:
     notes = list(plan.notes) + list(request.notes)
     if request.resume_of:
         row = journal.run(run_id)
+        earlier = [str(n) for n in (row or {}).get("notes") or []]
+        notes = earlier + [n for n in notes if n not in earlier]  # a resume keeps what was noted before
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
         for art in journal.artifacts(run_id):
             run_ctx.artifacts.setdefault(art.resource, []).append(art)
@@ -149,6 +151,10 @@ def execute_run(request: RunRequest) -> RunSummary:
             simulated=int(plan.simulated),
             allow_unprotected=int(request.allow_unprotected),
         )
+    from engine.journal.attempts import attempt_ended, attempt_started
+
+    attempt_started(journal, run_id, operator=operator, controller=socket.gethostname(), pid=os.getpid(),
+                    resumed=bool(request.resume_of))
     states = {name: HostState() for name in plan.inventory.hosts}
     connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
                                   add_secret=masker.add)
@@ -184,6 +190,7 @@ def execute_run(request: RunRequest) -> RunSummary:
         lock.release()
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
                        notes=notes + ([f"stopped: {summary.reason}"] if summary.reason else []))
+    attempt_ended(journal, run_id, status=summary.status, reason=summary.reason)
     journal.close()
     return summary
 

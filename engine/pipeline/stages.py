@@ -144,7 +144,7 @@ def execute_plan(
         )
     )
     if settings.write_report:
-        write_reports(summary.run_id, settings.state_dir, reporter, masker)
+        write_reports(summary.run_id, settings.state_dir, reporter, masker, keep_earlier=resume_of is not None)
     if reporter is not None:
         reporter.run_ended(summary)
         tell_run_end(summary, settings, reporter, masker)
@@ -170,15 +170,17 @@ def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter,
 # --- 5. report ---------------------------------------------------------------------------------
 
 
-def write_reports(run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
-    """The run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
+def write_reports(run_id: str, state_dir: str, reporter: Reporter | None, masker: Any,
+                  keep_earlier: bool = False) -> None:
+    """The run's HTML/JSON/JUnit (a resumed run keeps its earlier attempt's under attempt-N/);
+    a report problem never undoes a journaled run."""
     from engine.journal.store import Journal
     from engine.report import reports_root, write_run_reports
 
     journal = Journal(Path(state_dir) / "runs.db", masker)
     try:
         paths = write_run_reports(journal, run_id, reports_root(state_dir) / run_id, masker=masker,
-                                  state_dir=str(state_dir))
+                                  state_dir=str(state_dir), keep_earlier=keep_earlier)
     except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
         if reporter is not None:
             reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "

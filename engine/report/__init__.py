@@ -76,7 +76,7 @@ def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
 
 def write_run_reports(
     journal: Any, run_id: str, out_dir: str | Path, masker: Any = None, simulated: bool | None = None,
-    state_dir: str | None = None,
+    state_dir: str | None = None, keep_earlier: bool = False,
 ) -> list[Path]:
     """Write report.html, report.json and junit.xml of a run into `out_dir`; the HTML comes first.
 
@@ -91,12 +91,27 @@ def write_run_reports(
     mode = report_mode()
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(folder_mode(mode))
+    if keep_earlier:
+        keep_earlier_reports(out, mode)
     paths = []
     for fmt, name in FILES.items():
         path = out / name
         write_atomically(path, renderer(fmt)(doc), mode)
         paths.append(path)
     return paths
+
+
+def keep_earlier_reports(out: Path, mode: int) -> Path | None:
+    """Move the reports in `out` (an earlier attempt's) into `out/attempt-N/`, N counting from 1."""
+    earlier = [out / name for name in FILES.values() if (out / name).is_file()]
+    if not earlier:
+        return None
+    number = 1 + sum(1 for p in out.glob("attempt-*") if p.is_dir())
+    target = out / f"attempt-{number}"
+    target.mkdir(mode=folder_mode(mode))
+    for path in earlier:
+        path.replace(target / path.name)
+    return target
 
 
 __all__ = [

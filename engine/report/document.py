@@ -22,6 +22,7 @@ from typing import Any
 from engine import __version__
 from engine.api.module import utcnow
 from engine.core.errors import UserError
+from engine.journal.attempts import attempts
 from engine.report.checklist import checklist
 from engine.report.glance import glance
 from engine.report.restorations import restored_sentence, used_artifacts
@@ -74,6 +75,7 @@ def build_report(
         "gates": gates,
     }
     doc["restored"] = restored_entries(journal, run, nodes)
+    doc["attempts"] = attempts(journal.events(run_id), {n["id"]: n for n in nodes})
     doc["glance"] = glance(doc)
     return masker.mask(doc) if masker is not None else doc
 
