@@ -26,7 +26,7 @@ quietly() {
 }
 
 DEBIAN_PACKAGES=(openssh-server openssh-client unixodbc odbc-mariadb odbc-postgresql tdsodbc
-                 mariadb-server mariadb-client postgresql chromium chromium-driver redis-server)
+                 mariadb-server mariadb-client postgresql chromium chromium-driver poppler-utils redis-server)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in "${DEBIAN_PACKAGES[@]}"; do

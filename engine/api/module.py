@@ -121,6 +121,9 @@ class RunContext:
     add_secret: Callable[[str], None] = lambda value: None
     state_dir: str = ".cutover"
     allow_unprotected: bool = False
+    #: a module's progress line (`ctx.progress`), with its node id, for the live console
+    #: (called from the step's worker thread)
+    on_progress: Callable[[str, str], None] = lambda node_id, message: None
 
     def artifacts_for(self, resource: str) -> list[Artifact]:
         """This run's artifacts for a resource first, then those of the run rolled back from."""
@@ -204,6 +207,11 @@ class Module:
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         """Resources this destructive node overwrites."""
+        return []
+
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """The gates this node will ask a person (`id`, `prompt`, optional `deadline`), so that
+        `plan` and `validate` list them and `--approve ID` is checked before anything runs."""
         return []
 
     # --- desired state ---------------------------------------------------------------------

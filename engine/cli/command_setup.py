@@ -70,7 +70,7 @@ def after_parse(args: argparse.Namespace) -> None:
     error = getattr(args, "_config_error", None)
     if error is not None:
         raise error
-    if "inventory" in vars(args) and not args.inventory:
+    if "inventory" in vars(args) and not args.inventory and not _names_a_plan_file(args):
         raise UserError("no inventory: pass -i INVENTORY", hint="or set `inventory = \"...\"` in cutover.toml")
     level = int(getattr(args, "verbose", 0) or 0)
     settings = getattr(args, "_settings", {}) or {}
@@ -87,6 +87,13 @@ def after_parse(args: argparse.Namespace) -> None:
         root = logging.getLogger() if level >= 4 else logging.getLogger("engine")
         root.addHandler(handler)
         root.setLevel(logging.DEBUG if level >= 4 else logging.INFO)
+
+
+def _names_a_plan_file(args: argparse.Namespace) -> bool:
+    """`cutover run FILE` of a plan file: the file names its inventory."""
+    from engine.pipeline.plan_file import is_plan_file
+
+    return bool(getattr(args, "playbook", None)) and is_plan_file(args.playbook)
 
 
 class _RunMaskingFilter(MaskingFilter):

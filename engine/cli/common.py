@@ -8,9 +8,9 @@ from typing import Any
 from engine.cli.vault_flags import add_vault_flags
 
 
-def add_inventory_args(parser: argparse.ArgumentParser) -> None:
+def add_inventory_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument(
-        "-i", "--inventory", required=True, metavar="FILE", help="the estate's inventory file"
+        "-i", "--inventory", required=required, metavar="FILE", help="the estate's inventory file"
     )
     parser.add_argument(
         "--vault-id",
@@ -22,9 +22,9 @@ def add_inventory_args(parser: argparse.ArgumentParser) -> None:
     add_vault_flags(parser)
 
 
-def add_plan_args(parser: argparse.ArgumentParser) -> None:
+def add_plan_args(parser: argparse.ArgumentParser, inventory_required: bool = True) -> None:
     parser.add_argument("playbook", metavar="PLAYBOOK", help="playbook file")
-    add_inventory_args(parser)
+    add_inventory_args(parser, inventory_required)
     parser.add_argument(
         "-e",
         "--extra-vars",
@@ -85,3 +85,22 @@ def sources_from(args: argparse.Namespace) -> Any:
         allow_unprotected=bool(getattr(args, "allow_unprotected", False)),
     )
     return Sources(args.playbook, args.inventory, keyring, plan_options, start_at_task=start_at)
+
+
+def add_from_run_args(parser: argparse.ArgumentParser) -> None:
+    """`--from-run RUN` and the state folder it is looked up in, for `plan` and `validate`."""
+    import os
+
+    parser.add_argument("--from-run", metavar="RUN",
+                        help="plan a rollback from the backups this run recorded (an id, a prefix, or `last`)")
+    parser.add_argument("--state-dir", default=os.environ.get("CUTOVER_STATE_DIR", ".cutover"),
+                        help="journal, locks and reports (default .cutover)")
+
+
+def preview_sources(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """Sources for `plan`/`validate`, with `--from-run`'s backups; and the run it names."""
+    from engine.pipeline import RunSettings
+    from engine.pipeline.flows import with_from_run
+
+    sources, settings = with_from_run(sources_from(args), RunSettings(state_dir=args.state_dir, from_run=args.from_run))
+    return sources, settings.from_run

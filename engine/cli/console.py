@@ -1,7 +1,10 @@
 """Console output of a run: live progress (rich), plain lines, or a JSON-lines event stream.
 
-Everything printed goes through the run's Masker. `NO_COLOR` is respected; a console that is
-not a terminal gets one plain line per ended step instead of a live display.
+Everything printed goes through the run's Masker. `NO_COLOR` is respected. On a terminal every
+ended step prints its line (ok and skipped ones too, as when piped), and below them a live table
+shows each running step with its elapsed time, redrawn every second, and the last progress line
+its module reported (`ctx.progress`: the installer, a backup's percentage, a file copy). A
+console that is not a terminal gets one plain line per ended step instead of a live display.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -54,6 +58,10 @@ class JsonlReporter(Reporter):
     def message(self, text: str) -> None:
         self._emit({"event": "message", "text": text})
 
+    def epilogue(self, lines: list[str]) -> None:
+        """Nothing: `run_ended` stays the stream's last event; machines read the findings and the
+        estate's state from `cutover show RUN --json` or the JSON report."""
+
     def run_ended(self, summary: RunSummary) -> None:
         self._emit({"event": "run_ended", "run_id": summary.run_id, "status": summary.status,
                     "counts": summary.counts, "not_run": summary.not_run, "reason": summary.reason})
@@ -73,7 +81,9 @@ class ConsoleReporter(Reporter):
         self.console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
                                soft_wrap=True)
         self.live_enabled = self.console.is_terminal if live is None else live
-        self.current: dict[str, str] = {}
+        #: running steps by node id: host, label, when it started (monotonic), its last progress line
+        self.running: dict[str, list[Any]] = {}
+        self.lock = threading.Lock()  # progress lines come from the steps' worker threads
         self.counts: dict[str, int] = {}
         self.total = 0
         self.started = time.monotonic()
@@ -94,7 +104,9 @@ class ConsoleReporter(Reporter):
         if self.live_enabled:
             from rich.live import Live
 
-            self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
+            # redrawn by rich's own thread every second: the elapsed times move while a step runs
+            self.live = Live(get_renderable=self._render, console=self.console, refresh_per_second=1,
+                             transient=True)
             self.live.start()
 
     def _render(self) -> Any:
@@ -102,29 +114,40 @@ class ConsoleReporter(Reporter):
 
         table = Table(box=None, show_header=True, header_style="bold")
         table.add_column("host")
-        table.add_column("current step")
-        for host, task in sorted(self.current.items()):
-            table.add_row(self._t(host), self._t(task))
+        table.add_column("running step")
+        table.add_column("elapsed", justify="right")
+        table.add_column("progress", style="dim")
+        now = time.monotonic()
+        with self.lock:
+            running = sorted(self.running.values(), key=lambda entry: (str(entry[0]), entry[2]))
+        for host, label, since, progress in running:
+            table.add_row(self._t(host), self._t(label), f"{int(now - since)}s", self._t(progress or ""))
         done = sum(self.counts.values())
         counts = "  ".join(f"[{STATUS_STYLE.get(k, '')}]{k} {v}[/]" for k, v in sorted(self.counts.items()))
-        table.caption = f"{done}/{self.total} steps  {counts}  {time.monotonic() - self.started:.1f}s"
+        table.caption = f"{done}/{self.total} steps  {counts}  {now - self.started:.0f}s"
         return table
 
     def _refresh(self) -> None:
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.refresh()
 
     def node_started(self, node: Node) -> None:
-        self.current[node.host or "-"] = node.label
+        with self.lock:
+            self.running[node.id] = [node.host or "-", node.label, time.monotonic(), ""]
         self._refresh()
+
+    def node_progress(self, node_id: str, message: str) -> None:
+        """The last progress line of a running step (any thread); shown at the next redraw."""
+        line = str(message).strip().splitlines()[-1:] or [""]
+        with self.lock:
+            if node_id in self.running:
+                self.running[node_id][3] = line[0]
 
     def node_ended(self, node: Node, outcome: NodeOutcome) -> None:
         self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if self.current.get(node.host or "-") == node.label:
-            self.current.pop(node.host or "-", None)
-        quiet = outcome.status in ("ok", "skipped") and self.verbosity == 0 and self.live_enabled
-        if not quiet:
-            self._write(self._step_line(node, outcome))
+        with self.lock:
+            self.running.pop(node.id, None)
+        self._write(self._step_line(node, outcome))
         self._refresh()
 
     def _step_line(self, node: Node, outcome: NodeOutcome) -> list[tuple[str, str]]:
@@ -175,6 +198,11 @@ class ConsoleReporter(Reporter):
             self.console.print(f"{summary.not_run} step(s) not run")
         if summary.reason:
             self.console.print(f"reason: {self._t(summary.reason)}")
-        if summary.status != "succeeded":
-            self.console.print(f"resume with: cutover resume {summary.run_id}")
+
+    def epilogue(self, lines: list[str]) -> None:
+        """The end-of-run findings and, after a failure, the estate's state and the commands to
+        resume or roll back (engine/pipeline/run_end.py): plain text an operator can copy."""
+        for line in lines:
+            self.console.file.write(self.masker.mask_text(line) + "\n")
+        self.console.file.flush()
 

@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from engine.api.module import Gatekeeper, utcnow
+from engine.report.checklist import APPROVED_BY_FLAG
 
 
 class CliGatekeeper(Gatekeeper):
@@ -26,11 +27,11 @@ class CliGatekeeper(Gatekeeper):
                     "blanket": gate_id not in self.approved}
         if self.approve_all:
             return {"approved": True, "by": f"{self.operator} (--approve-all)", "at": utcnow(),
-                    "comment": "answered by --approve-all", "blanket": True}
+                    "comment": APPROVED_BY_FLAG, "blanket": True}
         if self.interactive:
             print(f"\nGATE {gate_id} on {host}: {prompt}", file=sys.stderr)
             answer = input("approve? type 'yes' to approve, anything else to refuse: ").strip()
             comment = input("comment (optional): ").strip()
             return {"approved": answer.lower() == "yes", "by": self.operator, "at": utcnow(), "comment": comment}
         return {"approved": False, "by": None, "at": utcnow(),
-                "comment": f"not approved: run again with --approve {gate_id} (non-interactive run)"}
+                "comment": f"run again with --approve {gate_id} (non-interactive run)"}

@@ -37,16 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
     from engine.journal import existing_journal
-    from engine.report import FILES, build_report, renderer, write_atomically
+    from engine.pipeline.from_run import lookup_run
+    from engine.report import FILES, build_report, renderer, reports_root, write_atomically
 
     journal = existing_journal(args.state_dir)
-    db = journal.describe()
     try:
-        row = journal.find_run(args.run)
-        if row is None:
-            raise UserError(
-                f"no run {args.run!r} in {db} (or the prefix is not unique)", hint="`cutover runs` lists them"
-            )
+        row = lookup_run(journal, args.run)
         doc = build_report(journal, row["id"], state_dir=args.state_dir)
     finally:
         journal.close()
@@ -57,7 +53,7 @@ def execute(args: argparse.Namespace) -> int:
     target = (
         Path(args.output)
         if args.output
-        else Path(args.state_dir) / "reports" / row["id"] / FILES[args.format]
+        else reports_root(args.state_dir) / row["id"] / FILES[args.format]
     )
     try:
         write_atomically(target, text)

@@ -64,6 +64,13 @@ class StepReporter(Reporter):
     def run_ended(self, summary: Any) -> None:
         self.inner.run_ended(summary)
 
+    def epilogue(self, lines: list[str]) -> None:
+        if hasattr(self.inner, "epilogue"):
+            self.inner.epilogue(lines)
+        else:
+            for line in lines:
+                self.inner.message(line)
+
 
 def step_reporter(args: argparse.Namespace, reporter: Reporter) -> Reporter:
     """With `--step`, the reporter that asks (and one step at a time); else `reporter` as it is."""

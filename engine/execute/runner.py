@@ -277,6 +277,7 @@ class NodeRunner:
                 task_name=task.label,
                 node_id=node.id,
                 timeout=float(timeout) if timeout else None,
+                progress=lambda message: run_ctx.on_progress(node.id, message),
                 render=lambda value: Templar(scope, task.location).render(value),
                 evaluate=lambda expression: Templar(scope, task.location).evaluate(expression),
                 playbook_dir=self.playbook_dir,

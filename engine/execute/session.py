@@ -55,6 +55,10 @@ class RunRequest(RunOptions):
     masker: Any = None
     args: dict[str, Any] = field(default_factory=dict)
     resume_of: str | None = None
+    #: what the journal calls the run; None: `check` or `run` (the pipeline says `rollback`)
+    kind: str | None = None
+    #: notes besides the plan's, recorded with the run
+    notes: list[str] = field(default_factory=list)
 
 
 def decrypt_with(keyring: Any, masker: Any) -> Any:
@@ -169,7 +173,10 @@ def execute_run(request: RunRequest) -> RunSummary:
             lock.release()
             journal.close()
             raise
-    notes = list(plan.notes)
+    progress = getattr(request.reporter, "node_progress", None)
+    if progress is not None:
+        run_ctx.on_progress = lambda node_id, message: progress(node_id, masker.mask_text(str(message)))
+    notes = list(plan.notes) + list(request.notes)
     from engine.connect.winrm_settings import insecure_notes
 
     planned = sorted({h for hosts in plan.play_hosts.values() for h in hosts if h in plan.inventory.hosts})
@@ -184,6 +191,8 @@ def execute_run(request: RunRequest) -> RunSummary:
         notes.append(f"started anew (--start-anew) over run {over['id']}, which was left {over['status']}")
     if request.resume_of:
         row = journal.run(run_id)
+        earlier = [str(n) for n in (row or {}).get("notes") or []]
+        notes = earlier + [n for n in notes if n not in earlier]  # a resume keeps what was noted before
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
         for art in journal.artifacts(run_id):
             run_ctx.artifacts.setdefault(art.resource, []).append(art)
@@ -193,11 +202,15 @@ def execute_run(request: RunRequest) -> RunSummary:
             playbook_hash=plan.playbook.content_hash, inventory_hash=plan.inventory.content_hash,
             operator=operator, controller=socket.gethostname(), pid=os.getpid(), args=request.args,
             check_mode=int(request.check_mode), parent_run=request.from_run,
-            kind="check" if request.check_mode else "run", notes=notes,
+            kind="check" if request.check_mode else (request.kind or "run"), notes=notes,
             plan=plan_to_dict(plan) if len(plan.nodes) <= PLAN_RECORD_LIMIT else None,
             simulated=int(plan.simulated),
             allow_unprotected=int(request.allow_unprotected),
         )
+    from engine.journal.attempts import attempt_ended, attempt_started
+
+    attempt_started(journal, run_id, operator=operator, controller=socket.gethostname(), pid=os.getpid(),
+                    resumed=bool(request.resume_of))
     states = {name: HostState() for name in plan.inventory.hosts}
     connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
                                   add_secret=masker.add)
@@ -255,6 +268,7 @@ def execute_run(request: RunRequest) -> RunSummary:
         lock.release()
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
                        notes=notes + stopped + ([f"stopped: {summary.reason}"] if summary.reason else []))
+    attempt_ended(journal, run_id, status=summary.status, reason=summary.reason)
     journal.close()
     return summary
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import UserError
 from engine.pipeline.stages import (
+    Loaded,
     RunSettings,
     Sources,
     execute_plan,
@@ -27,17 +28,45 @@ if TYPE_CHECKING:  # the executor is imported only by the commands that run some
     from engine.execute.scheduler import RunSummary
 
 
-def plan(sources: Sources) -> Plan:
+def plan(sources: Sources, state_dir: str | None = None) -> Plan:
     """`cutover plan`: load, plan."""
-    return make_plan(load_sources(sources))
+    return _planned(load_sources(sources), state_dir)
 
 
-def validate(sources: Sources) -> Plan:
+def validate(sources: Sources, state_dir: str | None = None) -> Plan:
     """`cutover validate`: load, plan, check the finished plan."""
     loaded = load_sources(sources)
-    planned = make_plan(loaded)
+    planned = _planned(loaded, state_dir)
     validate_plan(loaded, planned)
     return planned
+
+
+def _planned(loaded: Loaded, state_dir: str | None) -> Plan:
+    """The plan; a rollback playbook planned without `--from-run` is told so once, with the
+    runs it could restore from (engine/pipeline/from_run.py), not once per destructive step."""
+    try:
+        return make_plan(loaded)
+    except UserError as err:
+        options = loaded.sources.options
+        if options.prior_resources or options.allow_unprotected:
+            raise
+        from engine.pipeline.from_run import (
+            NO_BACKUP_REFUSAL,
+            explain_missing_from_run,
+            is_rollback_playbook,
+            takes_backups,
+        )
+
+        if not is_rollback_playbook(loaded.playbook.path) or not all(NO_BACKUP_REFUSAL in p.message
+                                                                      for p in err.problems):
+            raise
+        unguarded = make_plan(replace(loaded, sources=replace(loaded.sources, options=replace(
+            options, allow_unprotected=True))))
+        better = explain_missing_from_run(err, takes_backups(unguarded, loaded.registry), state_dir,
+                                          loaded.inventory.name)
+        if better is None:
+            raise
+        raise better from None
 
 
 def run(sources: Sources, settings: RunSettings) -> RunSummary:
@@ -47,18 +76,42 @@ def run(sources: Sources, settings: RunSettings) -> RunSummary:
 
 
 def with_from_run(sources: Sources, settings: RunSettings) -> tuple[Sources, RunSettings]:
-    """`--from-run RUN` resolved to the run's full id, and its verified backups given to the planner."""
+    """`--from-run RUN` (an id, a prefix, or `last`) resolved to the run's full id, and its verified
+    backups given to the planner."""
+    from engine.pipeline.from_run import resolve_from_run
+
     if not settings.from_run:
         return sources, settings
-    from_run = _find_run(settings.state_dir, settings.from_run, "--from-run: ")["id"]
+    estate = _estate_of(sources) if settings.from_run == "last" else None
+    from_run = resolve_from_run(settings.state_dir, settings.from_run, estate)
     settings = replace(settings, from_run=from_run, recorded_args={**settings.recorded_args, "from_run": from_run})
     protected = recorded_backups(settings.state_dir, from_run)
     return replace(sources, options=replace(sources.options, prior_resources=protected)), settings
 
 
+def as_rollback(planned: Plan, settings: RunSettings) -> RunSettings:
+    """A plan that restores from `--from-run` is a rollback run: recorded as such, and refused when
+    that run was already rolled back (unless `--rollback-again`, which the journal then notes)."""
+    from engine.api.registry import ModuleRegistry
+    from engine.pipeline.from_run import ROLLBACK_KIND, check_not_rolled_back, restores
+
+    if not settings.from_run or settings.check_mode:
+        return settings
+    if not restores(planned, ModuleRegistry([Path(planned.playbook.path).parent / "library"])):
+        return settings
+    chosen = check_not_rolled_back(settings.state_dir, settings.from_run, again=settings.rollback_again)
+    return replace(settings, kind=ROLLBACK_KIND, notes=[*settings.notes, *chosen.notes])
+
+
+def _estate_of(sources: Sources) -> str:
+    from engine.load.inventory import load_inventory
+
+    return load_inventory(sources.inventory, sources.keyring, playbook_dir=Path(sources.playbook).parent).name
+
+
 def run_planned(planned: Plan, sources: Sources, settings: RunSettings) -> RunSummary:
     """Execute a plan made by `plan(sources)`; then roll back if asked and needed."""
-    summary = execute_plan(planned, settings, sources.keyring)
+    summary = execute_plan(planned, as_rollback(planned, settings), sources.keyring)
     if summary.status == "failed" and settings.on_failure == "rollback" and not settings.check_mode:
         roll_back(sources, settings, summary.run_id)
     return summary
@@ -72,7 +125,7 @@ def roll_back(sources: Sources, settings: RunSettings, failed_run: str) -> RunSu
     rollback_settings = RunSettings(
         state_dir=settings.state_dir, forks=settings.forks, operator=settings.operator,
         gatekeeper=settings.gatekeeper, new_reporter=settings.new_reporter, masker=settings.masker,
-        from_run=failed_run, write_report=settings.write_report,
+        from_run=failed_run, write_report=settings.write_report, kind="rollback",
     )
     journal = Journal(Path(settings.state_dir) / "runs.db")
     try:
@@ -134,12 +187,10 @@ def recorded_backups(state_dir: str, run_id: str) -> frozenset[str]:
 
 def _find_run(state_dir: str, run_ref: str, prefix: str) -> dict[str, Any]:
     from engine.journal.store import Journal
+    from engine.pipeline.from_run import lookup_run
 
     journal = Journal(Path(state_dir) / "runs.db")
     try:
-        row = journal.find_run(run_ref)
+        return lookup_run(journal, run_ref, prefix)
     finally:
         journal.close()
-    if row is None:
-        raise UserError(f"{prefix}no run {run_ref!r} in {state_dir}/runs.db", hint="`cutover runs` lists them")
-    return row

@@ -63,6 +63,12 @@ class RunSettings(RunOptions):
     on_failure: str = "stop"
     #: the command's own arguments, kept in the journal (resume reads them back)
     recorded_args: dict[str, Any] = field(default_factory=dict)
+    #: what the journal calls the run (`rollback` for one restoring from --from-run; default run/check)
+    kind: str | None = None
+    #: notes for the journal and report besides the plan's (e.g. `--rollback-again`)
+    notes: list[str] = field(default_factory=list)
+    #: `--rollback-again`: restore from a run an earlier rollback already restored from
+    rollback_again: bool = False
 
 
 # --- 1. load -----------------------------------------------------------------------------------
@@ -136,27 +142,47 @@ def execute_plan(
     summary = execute_run(
         RunRequest(
             plan=plan, **settings.run_options(), reporter=reporter, keyring=keyring, masker=masker,
-            args=settings.recorded_args, resume_of=resume_of,
+            args=settings.recorded_args, resume_of=resume_of, kind=settings.kind, notes=list(settings.notes),
         )
     )
     if settings.write_report:
-        write_reports(summary.run_id, settings.state_dir, reporter, masker)
+        write_reports(summary.run_id, settings.state_dir, reporter, masker, keep_earlier=resume_of is not None)
     if reporter is not None:
         reporter.run_ended(summary)
+        tell_run_end(summary, settings, reporter, masker)
     return summary
+
+
+def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter, masker: Any) -> None:
+    """Findings, and after a failure the estate's state and the resume/rollback commands
+    (engine/pipeline/run_end.py), after the run's summary."""
+    from engine.pipeline.run_end import run_end
+    from engine.report import reports_root
+
+    report = reports_root(settings.state_dir) / summary.run_id / "report.html" if settings.write_report else None
+    end = run_end(settings.state_dir, summary.run_id, summary.status, report, masker)
+    epilogue = getattr(reporter, "epilogue", None)
+    if epilogue is not None:
+        epilogue(end.lines)
+    else:
+        for line in end.lines:
+            reporter.message(line)
 
 
 # --- 5. report ---------------------------------------------------------------------------------
 
 
-def write_reports(run_id: str, state_dir: str, reporter: Reporter | None, masker: Any) -> None:
-    """The run's HTML/JSON/JUnit; a report problem never undoes a journaled run."""
+def write_reports(run_id: str, state_dir: str, reporter: Reporter | None, masker: Any,
+                  keep_earlier: bool = False) -> None:
+    """The run's HTML/JSON/JUnit (a resumed run keeps its earlier attempt's under attempt-N/);
+    a report problem never undoes a journaled run."""
     from engine.journal.store import Journal
-    from engine.report import write_run_reports
+    from engine.report import reports_root, write_run_reports
 
     journal = Journal(Path(state_dir) / "runs.db", masker)
     try:
-        paths = write_run_reports(journal, run_id, Path(state_dir) / "reports" / run_id, masker=masker)
+        paths = write_run_reports(journal, run_id, reports_root(state_dir) / run_id, masker=masker,
+                                  state_dir=str(state_dir), keep_earlier=keep_earlier)
     except Exception as err:  # noqa: BLE001 - the run is recorded; say why the report is missing
         if reporter is not None:
             reporter.message(f"the report could not be written ({type(err).__name__}: {err}); "

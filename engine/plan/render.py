@@ -36,6 +36,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "playbook": plan.playbook.path,
         "inventory": plan.inventory.path,
         "estate": plan.inventory.name,
+        "timezone": plan.inventory.timezone,
         "steps": steps,
         "edges": [list(e) for e in step_edges(plan)],
         "waves": len(set(levels.values())),

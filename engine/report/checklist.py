@@ -26,8 +26,11 @@ from engine.api.module import Finding
 PASSING = frozenset({"ok", "changed"})
 
 
-#: states of an item, as the report schema lists them; `ok` is true for the first two
-STATES = ("signed", "passed", "refused", "unsigned", "failed", "not-run", "skipped")
+#: states of an item, as the report schema lists them; `ok` is true for `signed` and `passed`
+STATES = ("signed", "approved-by-flag", "passed", "refused", "unsigned", "failed", "not-run", "skipped")
+#: the comment of a gate answered by `--approve-all` (engine/cli/gates.py): nobody signed it, so the
+#: report says "approved by flag" and the item does not count as signed
+APPROVED_BY_FLAG = "approved by flag --approve-all (nobody signed)"
 
 
 def item(
@@ -55,7 +58,8 @@ def item(
 
 def _gate_state(row: Mapping[str, Any]) -> str:
     if row.get("approved"):
-        return "signed"
+        flagged = row.get("comment") == APPROVED_BY_FLAG or str(row.get("by_whom") or "").endswith("(--approve-all)")
+        return "approved-by-flag" if flagged else "signed"
     return "refused" if row.get("by_whom") else "unsigned"
 
 

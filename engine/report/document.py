@@ -22,7 +22,10 @@ from typing import Any
 from engine import __version__
 from engine.api.module import utcnow
 from engine.core.errors import UserError
+from engine.journal.attempts import attempts
 from engine.report.checklist import checklist
+from engine.report.glance import glance
+from engine.report.restorations import restored_sentence, used_artifacts
 from engine.report.timeline import Span, parse_time, predecessors, schedule
 
 REPORT_FORMAT = "cutover-report/1"
@@ -71,7 +74,20 @@ def build_report(
         "checklist": checklist(nodes, gates, findings),
         "gates": gates,
     }
+    doc["restored"] = restored_entries(journal, run, nodes)
+    doc["attempts"] = attempts(journal.events(run_id), {n["id"]: n for n in nodes})
+    doc["glance"] = glance(doc)
     return masker.mask(doc) if masker is not None else doc
+
+
+def restored_entries(journal: Any, run: Mapping[str, Any], nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For a rollback: the earlier run's artifacts it restored from, each with its sentence."""
+    parent = run.get("parent_run")
+    if run.get("kind") != "rollback" or not parent:
+        return []
+    prior = [artifact_entry(a) for a in journal.artifact_rows(parent)]
+    return [{**entry, "from_run": parent, "sentence": restored_sentence(entry, str(parent))}
+            for entry in used_artifacts(nodes, prior)]
 
 
 def stored_plan(value: Any) -> dict[str, Any] | None:

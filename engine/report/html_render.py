@@ -80,6 +80,21 @@ def preview(output: Any) -> str:
     return clip(first, 90)
 
 
+#: characters of a sha256 shown; the full value is the element's title (hover) and what a copy takes
+SHA_SHOWN = 12
+
+
+def sha(value: Any) -> Markup:
+    """A sha256 shortened for the page (a full one breaks tables on A4); hover shows it whole and
+    copying it copies it whole (report.js), and report.json keeps it."""
+    if not value:
+        return Markup("—")
+    text = str(value)
+    if len(text) <= SHA_SHOWN:
+        return Markup('<code class="sha">{}</code>').format(text)
+    return Markup('<code class="sha" title="{0}" data-full="{0}">{1}&hellip;</code>').format(text, text[:SHA_SHOWN])
+
+
 def clip_html(text: str) -> str:
     if len(text) <= HTML_OUTPUT_LIMIT:
         return text
@@ -96,7 +111,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pretty=pretty, dur=duration, size=size, preview=preview, clip_html=clip_html)
+    env.filters.update(pretty=pretty, dur=duration, size=size, preview=preview, clip_html=clip_html, sha=sha)
     return env
 
 
@@ -142,6 +157,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
             category_titles=CATEGORY_TITLES,
             checklist_ok=sum(1 for item in doc["checklist"] if item["ok"]),
             checklist_skipped=sum(1 for item in doc["checklist"] if item["state"] == "skipped"),
+            checklist_flagged=sum(1 for item in doc["checklist"] if item["state"] == "approved-by-flag"),
             gantt=Markup(gantt(nodes, anchors)),
             graph=Markup(graph),
             css=Markup(_asset("report.css")),

@@ -131,7 +131,8 @@ def plan_graph(
     critical: Sequence[str],
     anchors: Mapping[str, str],
 ) -> str:
-    """The plan as columns of waves, edges between steps, the critical path in red."""
+    """The plan top-down: one row per wave (so it fits a page's width when printed), edges between
+    steps, the critical path in red."""
     waved = [n for n in nodes if isinstance(n.get("wave"), int)]
     if not waved or len(waved) > MAX_GRAPH_STEPS:
         return ""
@@ -141,14 +142,14 @@ def plan_graph(
     preds: dict[str, list[str]] = {}
     for a, b in edges:
         preds.setdefault(b, []).append(a)
-    box_w, box_h, gap_x, gap_y, pad = 180, 36, 56, 12, 10
+    box_w, box_h, gap_x, gap_y, pad = 180, 36, 14, 26, 10
     pos: dict[str, tuple[float, float]] = {}
-    for col, wave in enumerate(sorted(columns)):
+    for row, wave in enumerate(sorted(columns)):
         order = _barycentre(columns[wave], preds, pos)
-        for row, n in enumerate(order):
+        for col, n in enumerate(order):
             pos[n["id"]] = (pad + col * (box_w + gap_x), pad + row * (box_h + gap_y))
-    width = pad * 2 + len(columns) * (box_w + gap_x) - gap_x
-    height = pad * 2 + max(len(v) for v in columns.values()) * (box_h + gap_y) - gap_y
+    width = pad * 2 + max(len(v) for v in columns.values()) * (box_w + gap_x) - gap_x
+    height = pad * 2 + len(columns) * (box_h + gap_y) - gap_y
     on_path = set(zip(critical, critical[1:], strict=False))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="plan" role="img" width="{width}" height="{height}"'
@@ -158,11 +159,11 @@ def plan_graph(
         if a not in pos or b not in pos:
             continue
         (x1, y1), (x2, y2) = pos[a], pos[b]
-        x1, y1, y2 = x1 + box_w, y1 + box_h / 2, y2 + box_h / 2
-        mid = (x1 + x2) / 2
+        x1, y1, x2 = x1 + box_w / 2, y1 + box_h, x2 + box_w / 2
+        mid = (y1 + y2) / 2
         cls = "edge crit" if (a, b) in on_path else "edge"
         out.append(
-            f'<path class="{cls}" d="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f}'
+            f'<path class="{cls}" d="M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f}'
             f' {x2:.1f},{y2:.1f}"/>'
         )
     critical_set = set(critical)
@@ -186,10 +187,10 @@ def plan_graph(
 def _barycentre(
     column: list[Mapping[str, Any]], preds: Mapping[str, list[str]], pos: Mapping[str, tuple[float, float]]
 ) -> list[Mapping[str, Any]]:
-    """Order a wave by the mean height of its predecessors (fewer crossings), then by host."""
+    """Order a wave by the mean across-position of its predecessors (fewer crossings), then by host."""
 
     def key(n: Mapping[str, Any]) -> tuple[float, str, str]:
-        ys = [pos[p][1] for p in preds.get(n["id"], ()) if p in pos]
-        return (sum(ys) / len(ys) if ys else math.inf, str(n.get("host") or ""), n["id"])
+        xs = [pos[p][0] for p in preds.get(n["id"], ()) if p in pos]
+        return (sum(xs) / len(xs) if xs else math.inf, str(n.get("host") or ""), n["id"])
 
     return sorted(column, key=key)

@@ -97,6 +97,12 @@ class Gate(Module):
         ("id", "prompt"),
     )
 
+    def gates(self, args: Mapping[str, Any], host: Any) -> list[dict[str, Any]]:
+        listed = {"id": str(args["id"]), "prompt": str(args["prompt"])}
+        if args.get("deadline"):
+            listed["deadline"] = str(args["deadline"])
+        return [listed]
+
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         gate_id, prompt = str(args["id"]), str(args["prompt"])
         record: dict[str, Any] = {"id": gate_id}

@@ -128,6 +128,16 @@ class CrmInstaller(Module):
             out.extend(est.db_resources())
         return out
 
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """Without a response file the installer is run by a person: a gate on this server."""
+        est = crm.estate_or_none(host)
+        if est is None or host.name not in est.servers:
+            return []
+        on_db = crm.is_db_server(est, host.name)
+        if args.get("response_file") or est.setting("installer", "response_files", "db" if on_db else "others"):
+            return []
+        return [{"id": gate_id(host.name), "prompt": operator_prompt(est, host.name, on_db)}]
+
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
         est = crm.estate(ctx)
         crm.require_server(ctx, est)

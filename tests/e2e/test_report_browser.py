@@ -253,7 +253,11 @@ def test_report_shows_the_run_and_nothing_injected_runs(
     assert f"--from-run {recorded_run['run_id']}" in _visible_text(browser, "#rollback-command")
     artifacts = _visible_text(browser, "#artifacts")
     assert "backups/<crm> web1.zip" in artifacts and "backups/<crm> web2.zip" in artifacts
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#artifacts td.hash")) == 2
+    shas = browser.find_elements(By.CSS_SELECTOR, "#artifacts code.sha[data-full]")
+    assert len(shas) == 2  # shortened on the page, whole on hover (title) and copy (data-full)
+    for sha in shas:
+        full = sha.get_attribute("data-full")
+        assert len(full) == 64 and sha.get_attribute("title") == full and sha.text == full[:12] + "…"
 
     hosts = _visible_text(browser, "#hosts")
     titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "h3.host-title") if e.is_displayed()]
@@ -294,7 +298,7 @@ def test_report_shows_the_run_and_nothing_injected_runs(
     print(f"screenshot: {shot}")
 
 
-def test_print_layout_expands_details_and_hides_controls(browser: Any, recorded_run: dict[str, Any]) -> None:
+def test_print_layout_keeps_raw_json_folded_and_hides_controls(browser: Any, recorded_run: dict[str, Any]) -> None:
     from selenium.webdriver.common.by import By
 
     _open(browser, recorded_run["html"])
@@ -306,7 +310,9 @@ def test_print_layout_expands_details_and_hides_controls(browser: Any, recorded_
     assert not browser.execute_script(rendered, hidden_pre)
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     try:
-        assert browser.execute_script(rendered, hidden_pre), "printed reports show every folded output"
+        assert not browser.execute_script(rendered, hidden_pre), "raw JSON stays folded on paper"
+        summary = closed[0].find_element(By.CSS_SELECTOR, "summary")
+        assert browser.execute_script(rendered, summary), "its summary line is printed"
         assert not browser.find_element(By.CSS_SELECTOR, "nav.controls").is_displayed()
         background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
         assert background in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)")

@@ -15,7 +15,10 @@ A playbook that breaks one does not plan (exit 2, the offending task's file:line
    on the database server changes what every server's rollback relies on.
 
 An operator who has already upgraded the database in an earlier run and now runs the installer
-on the other servers only passes `-e sagecrm_database_upgraded=true`; the plan notes it.
+on the other servers only (`-l`) passes `-e sagecrm_database_upgraded=true`; the plan notes it.
+Rules 2 and 3 then hold for the servers in the plan only: the database server's installer, which
+is what needs every server disconnected and backed up, is not in it (each server's own backup is
+still required by the engine's destructive-step rule).
 """
 
 from __future__ import annotations
@@ -58,9 +61,18 @@ def sagecrm_policy(plan: PlanView, ctx: PolicyContext) -> list[Problem]:
     if not installers or estate is None or estate.db_server is None:
         return []
     problems = database_first(plan, ctx, estate, installers)
-    problems += disconnected_first(plan, ctx, estate, installers)
-    problems += backups_first(plan, ctx, estate, installers)
+    in_plan = None
+    if not any(n.host == estate.db_server for n in installers):
+        if problems:  # a partial run: say once what makes it legitimate, not what follows from it
+            return problems
+        in_plan = {str(n.host) for n in plan.nodes.values() if n.host}  # stated: the database is upgraded
+    problems += disconnected_first(plan, ctx, estate, installers, in_plan)
+    problems += backups_first(plan, ctx, estate, installers, in_plan)
     return problems
+
+
+def _plan_hosts(plan: PlanView) -> list[str]:
+    return sorted({str(n.host) for n in plan.nodes.values() if n.host})
 
 
 def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]) -> list[Problem]:
@@ -75,13 +87,15 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
                 "the database is already upgraded (-e sagecrm_database_upgraded=true)"
             )
             return []
+        hosts = _plan_hosts(plan)
         return [
             Problem(
-                f"the installer runs on {others[0].host} but not on the database server "
-                f"{estate.db_server}, which must be upgraded first",
+                f"the installer runs on {', '.join(sorted({str(n.host) for n in others}))} but not on the database "
+                f"server {estate.db_server}, which must be upgraded first (this plan covers {', '.join(hosts)})",
                 _where(others[0]),
-                hint="run it on the database server in the same playbook (before the others); "
-                "if that is already done, pass -e sagecrm_database_upgraded=true",
+                hint=f"the rule needs the database server in the plan: add it to --limit "
+                f"(-l {','.join([*hosts, estate.db_server])}); or, if {estate.db_server} was upgraded in an "
+                "earlier run, the partial run is legitimate with -e sagecrm_database_upgraded=true",
             )
         ]
     for other in others:
@@ -101,7 +115,7 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
 
 
 def disconnected_first(
-    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]
+    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode], in_plan: set[str] | None = None
 ) -> list[Problem]:
     graph = plan.graph
     problems: list[Problem] = []
@@ -124,7 +138,7 @@ def disconnected_first(
     for installer in installers:
         ancestors = nx.ancestors(graph, installer.id)
         for host in estate.servers:
-            if host == estate.db_server:
+            if host == estate.db_server or (in_plan is not None and host not in in_plan):
                 continue
             candidates = by_host.get(host, [])
             before = [d for d in candidates if d.id in ancestors]
@@ -173,7 +187,9 @@ def _reconnected_between(
     return problems
 
 
-def backups_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]) -> list[Problem]:
+def backups_first(
+    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode], in_plan: set[str] | None = None
+) -> list[Problem]:
     """Every server's backups (and the database's) before any installer node.
 
     A backup the playbook leaves unordered with an installer (another server's, in the same
@@ -193,6 +209,8 @@ def backups_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers
         for resource in estate.backup_resources():
             if resource in own or any(covers(prior, resource) for prior in ctx.prior_resources):
                 continue
+            if in_plan is not None and not any(f":{host}:" in resource for host in in_plan):
+                continue  # the database and the servers outside the plan were dealt with in the earlier run
             candidates = [
                 n for protected, ids in protectors.items() if covers(protected, resource) for n in ids
             ]

@@ -1,0 +1,95 @@
+"""What a rollback will restore, before it runs: `cutover plan|validate rollback.yml --from-run RUN`.
+
+Each destructive step of the plan is matched with the verified artifact of the earlier run that
+covers what it overwrites (location, size, sha256, when it was taken), so an operator (and the
+client who signs the window off) sees what comes back from where. For each database the preview
+also estimates what the restore loses: the earlier run's own steps that changed something after
+the backup was taken (started after it), and the time since then, during which users and
+services may have written to it. No host is touched: it is read from the plan and the journal only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.api.module import Artifact
+from engine.api.policies import PolicyContext, covers, resources_of
+from engine.api.registry import ModuleRegistry
+from engine.journal.store import Journal
+
+
+@dataclass(frozen=True)
+class RestoreStep:
+    """One destructive step of the rollback and the artifact it restores each resource from."""
+
+    label: str
+    host: str
+    resource: str
+    artifact: Artifact | None
+
+
+def restore_steps(plan: Any, journal: Journal, from_run: str) -> list[RestoreStep]:
+    """Each resource a destructive step overwrites, with the newest verified artifact covering it."""
+    from engine.plan.static import static_args
+
+    registry = ModuleRegistry([Path(plan.playbook.path).parent / "library"])
+    ctx = PolicyContext(registry, render_args=lambda node: static_args(plan, node))
+    artifacts = [a for a in journal.artifacts(from_run) if a.verified]
+    steps = []
+    for node in plan.steps():
+        if node.task is None or not node.task.module or not registry.get(node.task.module).destructive:
+            continue
+        for resource in resources_of(plan, node, ctx, "destroys"):
+            found = [a for a in artifacts if covers(a.resource, resource)]
+            steps.append(RestoreStep(node.label, str(node.host), resource, found[-1] if found else None))
+    return steps
+
+
+def data_loss(journal: Journal, from_run: str, artifact: Artifact, now: dt.datetime | None = None) -> str:
+    """What restoring a database backup loses: the run's later changes, and the time since."""
+    later = [n for n in journal.nodes(from_run)
+             if n.get("status") == "changed" and str(n.get("started") or "") > artifact.taken_at]
+    text = f"{len(later)} changed step(s) of run {from_run} after the backup"
+    if later:
+        names = sorted({str(n["task"]) for n in later})
+        text += " (" + "; ".join(names[:3]) + ("; ..." if len(names) > 3 else "") + ")"
+    age = _age(artifact.taken_at, now)
+    if age:
+        text += f", and whatever users and services wrote in the {age} since"
+    return text
+
+
+def preview_lines(plan: Any, state_dir: str, from_run: str) -> list[str]:
+    """The preview as the console prints it."""
+    journal = Journal(Path(state_dir) / "runs.db")
+    try:
+        steps = restore_steps(plan, journal, from_run)
+        lines = [f"rollback from run {from_run}: {len(steps)} restore(s)"]
+        for step in steps:
+            art = step.artifact
+            if art is None:
+                lines.append(f"  {step.label} on {step.host}: {step.resource}: NO verified artifact of run {from_run}")
+                continue
+            size = f"{art.size} bytes" if art.size is not None else "size unknown"
+            lines.append(f"  {step.label} on {step.host}: {step.resource} from {art.location} "
+                         f"({size}, sha256 {art.sha256 or '-'}, taken {art.taken_at})")
+            if step.resource.startswith("db:"):
+                lines.append(f"    data loss: {data_loss(journal, from_run, art)}")
+        return lines
+    finally:
+        journal.close()
+
+
+def _age(taken_at: str, now: dt.datetime | None) -> str:
+    try:
+        taken = dt.datetime.fromisoformat(taken_at.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if taken.tzinfo is None:
+        taken = taken.replace(tzinfo=dt.UTC)
+    seconds = max(0, int(((now or dt.datetime.now(dt.UTC)) - taken).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
