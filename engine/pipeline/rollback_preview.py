@@ -43,8 +43,9 @@ def restore_steps(plan: Any, journal: Journal, from_run: str) -> list[RestoreSte
         if node.task is None or not node.task.module or not registry.get(node.task.module).destructive:
             continue
         for resource in resources_of(plan, node, ctx, "destroys"):
-            found = [a for a in artifacts if covers(a.resource, resource)]
-            steps.append(RestoreStep(node.label, str(node.host), resource, found[-1] if found else None))
+            # the first backup: the one taken before anything changed, as the restores pick it
+            found = sorted((a for a in artifacts if covers(a.resource, resource)), key=lambda a: a.taken_at)
+            steps.append(RestoreStep(node.label, str(node.host), resource, found[0] if found else None))
     return steps
 
 

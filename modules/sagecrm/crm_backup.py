@@ -43,12 +43,16 @@ def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
     return [p for p in asked if p in ("registry", "program_files", "services") or on_db]
 
 
+def _suffix(args: Mapping[str, Any]) -> str:
+    """`-<label>`: a second backup of the same run (after the upgrade) never overwrites the first's files."""
+    return f"-{args['label']}" if args.get("label") else ""
+
+
 def backup_folder(ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> str:
     """`<backup_root>\\<run id>[-<label>]` unless `dest` names a folder."""
     if args.get("dest"):
         return str(args["dest"])
-    label = f"-{args['label']}" if args.get("label") else ""
-    return ntpath.join(est.backup_root, ctx.run.run_id + label)
+    return ntpath.join(est.backup_root, ctx.run.run_id + _suffix(args))
 
 
 class CrmBackup(Module):
@@ -90,18 +94,18 @@ class CrmBackup(Module):
         folder = backup_folder(ctx, est, args)
         total = Result(output={"dest": folder})
         for part in parts_for(args, est, ctx.host.name):
-            crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, folder))
+            crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, folder, _suffix(args)))
         return total
 
     # --- the parts --------------------------------------------------------------------------
-    def _database(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+    def _database(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         from modules.db.db_backup import DbBackup
 
         target = crm.crm_target(ctx, est)
         args: dict[str, Any] = {"db": est.database}
         if not target.backup_dir:
             args["dest"] = (
-                (str(ctx.run.state_dir) + f"/backups/{ctx.run.run_id}")
+                (str(ctx.run.state_dir) + f"/backups/{ctx.run.run_id}{suffix}")
                 if target.dialect == "sqlite"
                 else folder
             )
@@ -111,7 +115,7 @@ class CrmBackup(Module):
             os.makedirs(args.get("dest") or target.backup_dir or ".", exist_ok=True)
         return DbBackup().run(ctx, args)
 
-    def _views(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+    def _views(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         with crm.crm_db(ctx, est) as db:
             views = find(db, "views", "*")
             customised = set(crm.customised_views(db, est, {v.name: v.definition or "" for v in views}))
@@ -122,7 +126,7 @@ class CrmBackup(Module):
             ctx,
             "view_definitions",
             f"views:{est.database}",
-            f"views-{est.database}.json",
+            f"views-{est.database}{suffix}.json",
             {"database": est.database, "items": items},
         )
         return Result(
@@ -132,7 +136,7 @@ class CrmBackup(Module):
             artifacts=[artifact],
         )
 
-    def _registry(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+    def _registry(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         from modules.windows.registry_export import RegistryExport
 
         out = Result(output={})
@@ -145,10 +149,10 @@ class CrmBackup(Module):
             crm.combine(out, name, step)
         return out
 
-    def _program_files(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+    def _program_files(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         return _zip(ctx, est.install_path, ntpath.join(folder, f"{ctx.host.name}-{est.install_name}.zip"))
 
-    def _services(self, ctx: TaskContext, est: Estate, folder: str) -> Result:
+    def _services(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         return _zip(ctx, est.services_dir, ntpath.join(folder, f"{ctx.host.name}-Services.zip"))
 
 

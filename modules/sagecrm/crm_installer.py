@@ -134,9 +134,13 @@ class CrmInstaller(Module):
         if est is None or host.name not in est.servers:
             return []
         on_db = crm.is_db_server(est, host.name)
+        listed = []
+        if on_db:  # asked only when the database server's upgrade log has errors
+            listed.append({"id": f"{DB_LOG_GATE_PREFIX}{host.name}",
+                           "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)"})
         if args.get("response_file") or est.setting("installer", "response_files", "db" if on_db else "others"):
-            return []
-        return [{"id": gate_id(host.name), "prompt": operator_prompt(est, host.name, on_db)}]
+            return listed
+        return [{"id": gate_id(host.name), "prompt": operator_prompt(est, host.name, on_db)}, *listed]
 
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
         est = crm.estate(ctx)

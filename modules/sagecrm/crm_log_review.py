@@ -38,6 +38,11 @@ class CrmLogReview(Module):
         },
     )
 
+    def gates(self, args: Mapping[str, Any], host: Any) -> list[dict[str, Any]]:
+        """Asked only when the log lists lines to repair; listed so `--approve` can name it ahead."""
+        return [{"id": f"{GATE_PREFIX}{host.name}",
+                 "prompt": f"the upgrade log of {host.name} lists lines to repair: repaired? (asked only if it does)"}]
+
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)
         path = str(args.get("path") or est.log_path)

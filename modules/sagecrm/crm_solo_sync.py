@@ -49,6 +49,10 @@ class CrmSoloSync(Module):
         {},
     )
 
+    def gates(self, args: Mapping[str, Any], host: Any) -> list[dict[str, Any]]:
+        """Asked only when the database has remote (Solo) clients; listed so `--approve` can name it ahead."""
+        return [{"id": GATE, "prompt": "every remote (Solo) client synchronised? (asked only if there are any)"}]
+
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)
         with crm.crm_db(ctx, est) as db:

@@ -17,10 +17,19 @@ from pathlib import Path
 import pytest
 
 from simulation.sagecrm import setup_program
+from engine.api.module import Gatekeeper, utcnow
 from tests.e2e.test_sagecrm_modules import on, run_ctx
 from tests.support.sagecrm_estates import SimEstate
 
 LOG = "C:\\Program Files (x86)\\Sage\\CRM\\CRM\\Setup\\UPGRADELOG.HTML"
+
+
+class DbLogRepaired(Gatekeeper):
+    """The operator who repaired the database server's upgrade log and approves its gate by name."""
+
+    def approve(self, gate_id: str, prompt: str, host: str | None) -> dict:
+        ok = gate_id.startswith("db-upgrade-log-")
+        return {"approved": ok, "by": "ops", "at": utcnow(), "comment": "repaired" if ok else "no"}
 
 
 @pytest.fixture
@@ -30,7 +39,7 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimEstate:
 
 
 def test_an_installer_attempt_cut_short_then_retried_in_the_same_run_is_verified(estate: SimEstate) -> None:
-    run = run_ctx(estate)
+    run = run_ctx(estate, DbLogRepaired())
     assert not on(estate, "crm_installer", {}, host="crm2", run=run).failed  # the database server first
     state_file = estate.host("crm1").state_file
     saved = state_file.with_name("before-kill.json")
@@ -39,7 +48,7 @@ def test_an_installer_attempt_cut_short_then_retried_in_the_same_run_is_verified
     assert first.changed and not first.failed, first.msg
     written = estate.host("crm1").call([{"op": "file.hash", "args": {"path": LOG}}])[0]["value"]["digest"]
     shutil.copy(saved, state_file)  # the kill: files stay written, the host's state is from before the call
-    assert estate.host("crm1").registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version")["data"] == "7.2"
+    assert estate.host("crm1").registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version", view="32")["data"] == "7.2"
 
     retried = on(estate, "crm_installer", {}, host="crm1", run=run)
 
@@ -52,7 +61,7 @@ def test_a_log_from_before_the_first_attempt_is_still_refused(
     estate: SimEstate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An installer that exits 0 but leaves the previous upgrade's log: the retry rule must not hide it."""
-    run = run_ctx(estate)
+    run = run_ctx(estate, DbLogRepaired())
     assert not on(estate, "crm_installer", {}, host="crm2", run=run).failed
     estate.host("crm1").write_bytes(LOG, b"<html>Upgrade summary : Sage CRM 7.2</html>\n")
     monkeypatch.setattr(setup_program, "_write_logs", lambda *args: None)  # exits 0, writes no log

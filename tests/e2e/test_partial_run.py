@@ -18,7 +18,7 @@ CONFIG = "HKLM\\SOFTWARE\\eWare\\Config\\/CRM"
 def test_the_suggested_flag_lifts_the_partial_run_refusal(tmp_path):
     estate = SimEstate(tmp_path, "cluster")
     estate.host("crm1").add_fault({"op": "process.run", "mode": "always"})
-    failed = estate.run("upgrade.yml", "--approve-all")
+    failed = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert failed.rc == 1
     assert estate.db_version() == "7.3"
     estate.host("crm1").clear_faults()
@@ -33,4 +33,4 @@ def test_the_suggested_flag_lifts_the_partial_run_refusal(tmp_path):
     partial = estate.run("upgrade.yml", "-l", "crm1", "-e", "sagecrm_database_upgraded=true", "--approve-all")
 
     assert partial.rc == 0, partial.out + partial.err
-    assert estate.host("crm1").registry_value(CONFIG, "Version")["data"] == "7.3"
+    assert estate.host("crm1").registry_value(CONFIG, "Version", view="32")["data"] == "7.3"

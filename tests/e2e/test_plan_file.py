@@ -41,10 +41,12 @@ def test_the_plan_file_runs_exactly_the_plan_it_holds(tmp_path):
     jsonschema.validate(document, load_schema("planfile"))
     assert document["plan_sha256"] == sha256_of(document["plan"])
     assert document["options"]["extra_vars"] == ["note=signed-off"]
-    assert {g["id"] for g in document["gates"]} == {"licence-tested", "downtime-announced"}
+    assert {g["id"] for g in document["gates"]} == {"licence-tested", "downtime-announced", "test-upgrade-passed",
+                                                   "live-frozen", "client-go", "solo-synchronised",
+                                                   "db-upgrade-log-crm", "upgrade-log-fixed-crm"}
     assert "run exactly this plan with: cutover run window.plan" in made.out
 
-    ran = run_cli(["run", "window.plan", "--approve-all", "--no-report"], estate.root)
+    ran = run_cli(["run", "window.plan", "--approve-all", *estate.repaired(), "--no-report"], estate.root)
 
     assert ran.rc == 0, ran.out + ran.err
     (run,) = _runs(estate)
@@ -60,7 +62,7 @@ def test_a_changed_input_is_refused_with_exit_3_and_nothing_runs(tmp_path):
     assert _plan_to(estate, "window.plan").rc == 0
     estate.inventory.write_text(estate.inventory.read_text() + "# edited after the sign-off\n")
 
-    ran = run_cli(["run", "window.plan", "--approve-all"], estate.root)
+    ran = run_cli(["run", "window.plan", "--approve-all", *estate.repaired()], estate.root)
 
     assert ran.rc == 3
     assert "window.plan: the inventory changed since the plan was written" in ran.err

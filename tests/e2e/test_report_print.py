@@ -47,7 +47,8 @@ def _tool(name: str, package: str) -> str:
 @pytest.fixture(scope="module")
 def demo_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = fresh_copy(tmp_path_factory.mktemp("demo"))
-    upgrade = run_cli(["run", "playbooks/sagecrm/upgrade.yml", "-i", INVENTORY, "--approve-all"], root)
+    upgrade = run_cli(["run", "playbooks/sagecrm/upgrade.yml", "-i", INVENTORY, "--approve-all",
+                       "--approve", "upgrade-log-fixed-crm2=vCompanyPE merged by hand"], root)
     assert upgrade.rc == 0, upgrade.out + upgrade.err
     rollback = run_cli(["run", "playbooks/sagecrm/rollback.yml", "-i", INVENTORY, "--from-run", "last"], root)
     assert rollback.rc == 0, rollback.out + rollback.err

@@ -17,7 +17,7 @@ from tests.support.sagecrm_estates import PLAYBOOKS, SimEstate
 def test_the_report_of_a_resumed_run_tells_each_attempt(tmp_path):
     estate = SimEstate(tmp_path, "single")
     estate.host("crm").add_fault({"op": "process.run", "mode": "always"})
-    first = run_cli(["run", str(PLAYBOOKS / "upgrade.yml"), "-i", str(estate.inventory), "--approve-all",
+    first = run_cli(["run", str(PLAYBOOKS / "upgrade.yml"), "-i", str(estate.inventory), "--approve-all", *estate.repaired(),
                      "--operator", "alice"], estate.root)
     assert first.rc == 1
     run_id = estate.last_run()
@@ -25,7 +25,7 @@ def test_the_report_of_a_resumed_run_tells_each_attempt(tmp_path):
     first_report = (folder / "report.json").read_text(encoding="utf-8")
 
     estate.host("crm").clear_faults()
-    resumed = run_cli(["resume", run_id, "--approve-all", "--operator", "bob"], estate.root)
+    resumed = run_cli(["resume", run_id, "--approve-all", *estate.repaired(), "--operator", "bob"], estate.root)
     assert resumed.rc == 0, resumed.out + resumed.err
 
     doc = json.loads((folder / "report.json").read_text(encoding="utf-8"))

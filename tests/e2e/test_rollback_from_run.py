@@ -30,14 +30,14 @@ def _runs(estate: SimEstate) -> list[tuple]:
 @pytest.fixture
 def upgraded(tmp_path):
     estate = SimEstate(tmp_path, "single")
-    result = estate.run("upgrade.yml", "--approve-all")
+    result = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert result.rc == 0, result.out + result.err
     return estate, estate.last_run()
 
 
 def test_without_from_run_one_message_lists_the_candidates(upgraded):
     estate, upgrade_run = upgraded
-    estate.run("upgrade.yml", "--check", "--approve-all")  # a check-mode run is no candidate
+    estate.run("upgrade.yml", "--check", "--approve-all", *estate.repaired())  # a check-mode run is no candidate
 
     result = _preview(estate, "plan")
 
@@ -77,7 +77,7 @@ def test_preview_lists_each_restore_with_its_artifact_and_the_data_loss(upgraded
 
 def test_from_run_last_is_the_newest_upgrade_with_backups_and_a_second_rollback_is_refused(upgraded):
     estate, upgrade_run = upgraded
-    estate.run("upgrade.yml", "--check", "--approve-all")  # newer, but check mode
+    estate.run("upgrade.yml", "--check", "--approve-all", *estate.repaired())  # newer, but check mode
 
     first = estate.run("rollback.yml", "--from-run", "last")
 
@@ -104,6 +104,6 @@ def test_from_run_last_is_the_newest_upgrade_with_backups_and_a_second_rollback_
 
 def test_an_ambiguous_prefix_is_refused_as_ambiguous(upgraded):
     estate, _upgrade_run = upgraded
-    estate.run("upgrade.yml", "--check", "--approve-all")
+    estate.run("upgrade.yml", "--check", "--approve-all", *estate.repaired())
     result = _preview(estate, "plan", "--from-run", "2")
     assert result.rc == 2 and "is ambiguous: 2 runs start with it" in result.err

@@ -23,7 +23,7 @@ def upgraded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[SimEstate
     monkeypatch.chdir(tmp_path)
     estate = SimEstate(tmp_path, "cluster")
     before = estate.snapshot()
-    done = estate.run("upgrade.yml", "--approve-all")
+    done = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert done.rc == 0, done.out + done.err
     return estate, estate.last_run(), before
 

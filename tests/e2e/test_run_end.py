@@ -24,7 +24,7 @@ def _section(out: str, start: str) -> list[str]:
 
 def test_findings_are_printed_with_counts_and_fail_the_run_when_asked(tmp_path):
     estate = SimEstate(tmp_path, "cluster")
-    plain = estate.run("upgrade.yml", "--approve-all")
+    plain = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert plain.rc == 0, plain.out + plain.err
     recorded = [f for f in estate.findings(estate.last_run()) if f["severity"] in ("warning", "error")]
 
@@ -37,7 +37,7 @@ def test_findings_are_printed_with_counts_and_fail_the_run_when_asked(tmp_path):
     assert "estate state:" not in plain.out  # a succeeded run needs no recovery commands
 
     again = SimEstate(tmp_path / "again", "cluster")
-    failing = again.run("upgrade.yml", "--approve-all", "--fail-on-findings")
+    failing = again.run("upgrade.yml", "--approve-all", *again.repaired(), "--fail-on-findings")
     assert failing.rc == 1 and f"--fail-on-findings: {len(recorded)} finding(s) to act on: exit 1" in failing.err
 
 
@@ -53,7 +53,7 @@ def test_a_failed_run_says_where_the_estate_stands_and_how_to_resume_or_roll_bac
     before = estate.snapshot()
     estate.host("crm").add_fault({"op": "process.run", "mode": "always"})
 
-    failed = estate.run("upgrade.yml", "--approve-all")
+    failed = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert failed.rc == 1
     run_id = estate.last_run()
     state = _section(failed.out, "estate state:")
@@ -75,6 +75,6 @@ def test_a_failed_run_says_where_the_estate_stands_and_how_to_resume_or_roll_bac
 def test_a_run_that_failed_before_any_destructive_step_needs_no_rollback(tmp_path):
     estate = SimEstate(tmp_path, "single")
     estate.host("crm").add_fault({"op": "archive.create", "mode": "always"})
-    failed = estate.run("upgrade.yml", "--approve-all")
+    failed = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert failed.rc == 1
     assert "roll back: not needed, no destructive step started (resume when fixed)" in failed.out

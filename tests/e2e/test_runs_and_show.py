@@ -24,7 +24,7 @@ def estate(tmp_path):
     doc = inventory_doc("single")
     doc["timezone"] = "Asia/Kolkata"  # +05:30: an offset no clock on this machine has by accident
     estate = SimEstate(tmp_path, "single", doc=doc)
-    result = estate.run("upgrade.yml", "--approve-all")
+    result = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     assert result.rc == 0, result.out + result.err
     return estate
 
@@ -61,7 +61,7 @@ def test_show_gives_durations_and_artifacts(estate):
 
 
 def test_an_ambiguous_prefix_says_so(estate):
-    again = estate.run("upgrade.yml", "--check", "--approve-all")
+    again = estate.run("upgrade.yml", "--check", "--approve-all", *estate.repaired())
     assert again.rc == 0
     for command in (["show", "2"], ["report", "2"], ["resume", "2"]):
         result = run_cli(command, estate.root)

@@ -65,7 +65,7 @@ def test_a_response_file_path_with_spaces_reaches_installshield_as_f1_quoted(tmp
     assert not result.failed, result.msg
     assert result.output["result_code"] == 0
     host = estate.host("crm")
-    assert host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version")["data"] == "7.3"
+    assert host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version", view="32")["data"] == "7.3"
     log = host.read_bytes(f"{BACKUPS}\\setup-crm.log").decode()
     assert "[ResponseResult]\r\nResultCode=0" in log
 
@@ -78,7 +78,7 @@ def test_a_silent_setup_that_exits_0_with_a_failing_result_code_fails_with_its_m
     assert "exit code 0" in result.msg
     assert "Setup.log ResultCode -3: Required data not found in the Setup.iss file" in result.msg
     host = estate.host("crm")
-    assert host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version")["data"] == "7.2"
+    assert host.registry_value("HKLM\\SOFTWARE\\eWare\\Config\\/CRM", "Version", view="32")["data"] == "7.2"
 
 
 def test_the_command_line_puts_each_quote_after_its_option():

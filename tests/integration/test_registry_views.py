@@ -220,7 +220,7 @@ def test_upgrade_then_rollback_restores_the_keys_where_they_were(
     estate = _estate_with(tmp_path, monkeypatch, **initial)
     before = estate.snapshot()
 
-    upgrade = estate.run("upgrade.yml", "--approve-all")
+    upgrade = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
     upgraded = estate.host("crm").snapshot()["registry"][physical]["Version"]["data"]
     rollback = estate.run("rollback.yml", "--approve-all", "--from-run", estate.last_run())
 

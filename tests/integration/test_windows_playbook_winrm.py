@@ -98,7 +98,8 @@ def test_rollback_imports_the_export_recorded_by_an_earlier_run(tmp_path: Path, 
 
     refused = run_cli(["run", "rollback.yml", *options], tmp_path)
     assert refused.rc == 2, refused.err + refused.out
-    assert f"overwrites registry:web1:{CONFIG} with no verified backup" in refused.err
+    # one message, not one per destructive step (issue #17 item 3)
+    assert "this playbook restores what an earlier run recorded: pass --from-run RUN" in refused.err
     assert endpoint.stats["command"] == commands  # refused before anything reached the host
 
     rollback = run_cli(["run", "rollback.yml", *options, "--from-run", maintenance], tmp_path)
