@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from simulation.sagecrm import setup_program
 from engine.api.module import Gatekeeper, utcnow
+from simulation.sagecrm import setup_program
 from tests.e2e.test_sagecrm_modules import on, run_ctx
 from tests.support.sagecrm_estates import SimEstate
 
