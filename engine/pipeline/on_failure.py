@@ -19,30 +19,7 @@ from typing import Any
 
 from engine.api.registry import ModuleRegistry
 from engine.journal.store import Journal
-
-ROLLBACK_PLAYBOOK = "rollback.yml"
-
-
-def rollback_playbook_for(playbook_path: str | Path) -> Path | None:
-    """The rollback playbook that sits next to a playbook (`<folder>/rollback.yml`)."""
-    candidate = Path(playbook_path).parent / ROLLBACK_PLAYBOOK
-    return candidate if candidate.is_file() and candidate.resolve() != Path(playbook_path).resolve() else None
-
-
-def destructive_steps_started(journal: Journal, run_id: str, registry: ModuleRegistry) -> list[str]:
-    """Node ids of the run whose module is destructive and which started (changed or failed)."""
-    started = []
-    for node in journal.nodes(run_id):
-        module = node.get("module")
-        if not module or node.get("status") not in ("changed", "failed"):
-            continue
-        try:
-            found = registry.get(module)
-        except Exception:  # noqa: BLE001 - a module that no longer loads cannot be judged destructive
-            continue
-        if found.destructive or found.installer:
-            started.append(str(node["node_id"]))
-    return started
+from engine.pipeline.recorded import ROLLBACK_PLAYBOOK, destructive_steps_started, rollback_playbook_for
 
 
 def rollback_after_failure(

@@ -102,7 +102,7 @@ def commands_lines(run: Mapping[str, Any], destructive_started: bool, rollback_p
 def run_end(state_dir: str, run_id: str, status: str, report: Path | None, masker: Any = None) -> RunEnd:
     """The end-of-run lines for a run recorded in `state_dir`'s journal."""
     from engine.api.registry import ModuleRegistry
-    from engine.pipeline.on_failure import destructive_steps_started, rollback_playbook_for
+    from engine.pipeline.recorded import destructive_steps_started, rollback_playbook_for
 
     journal = Journal(Path(state_dir) / "runs.db", masker)
     try:

@@ -18,7 +18,7 @@ from engine.api.module import Module, Result, TaskContext
 from modules._common import digest, object_schema
 from modules.sagecrm import _sagecrm as crm
 from modules.sagecrm._repairs import named_approval
-from modules.sagecrm.crm_upgrade_log import read_upgrade_log
+from modules.sagecrm.crm_upgrade_log import LOG_PATH_ARG, read_upgrade_log
 
 GATE_PREFIX = "upgrade-log-fixed-"
 
@@ -30,11 +30,7 @@ class CrmLogReview(Module):
     schema: ClassVar[dict[str, Any]] = object_schema(
         "Ask a person to confirm the upgrade log's errors and 'must be fixed' lines are repaired.",
         {
-            "path": {
-                "type": "string",
-                "minLength": 1,
-                "description": "Default <install>\\Setup\\UPGRADELOG.HTML.",
-            }
+            "path": LOG_PATH_ARG
         },
     )
 

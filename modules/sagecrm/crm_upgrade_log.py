@@ -166,6 +166,14 @@ def _finding(ctx: TaskContext, severity: str, message: str, source: str, line: s
     )
 
 
+#: the `path` argument of the modules that read the upgrade log (this one and crm_log_review)
+LOG_PATH_ARG: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "description": "Default <install>\\Setup\\UPGRADELOG.HTML.",
+}
+
+
 class CrmUpgradeLog(Module):
     """UPGRADELOG.HTML and the pages it links -> script outcomes and what must be fixed, as Findings."""
 
@@ -173,11 +181,7 @@ class CrmUpgradeLog(Module):
     schema: ClassVar[dict[str, Any]] = object_schema(
         "Read the Sage CRM upgrade log (UPGRADELOG.HTML and its script logs) into Findings.",
         {
-            "path": {
-                "type": "string",
-                "minLength": 1,
-                "description": "Default <install>\\Setup\\UPGRADELOG.HTML.",
-            },
+            "path": LOG_PATH_ARG,
             "fail_on_errors": {"type": "boolean", "default": False},
         },
     )
