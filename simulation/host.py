@@ -94,6 +94,22 @@ class SimHost(HostState):
             sim_programs.load_plugin(plugin)
         return host
 
+    @classmethod
+    def check(cls, name: str, initial: dict[str, Any] | None, faults: list[dict[str, Any]] | None) -> None:
+        """Raise the UserError `open` would raise for these settings, writing nothing.
+
+        `cutover validate` asks it, so a typo in `initial` or a fault rule is found before a run
+        builds the host (and, once the host exists, a changed `initial` is otherwise never read).
+        """
+        state, _files = sim_presets.build_state(name, initial)
+        for rule in [*state.pop("faults", []), *(faults or [])]:
+            try:
+                sim_faults.normalize(rule, state["disks"])
+            except UserError as exc:
+                first = exc.problems[0]
+                where = first.location or getattr(rule, "loc", None)  # the rule as written, when loaded
+                raise UserError(first.message, where, first.hint) from None
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """Hold the host (thread and process lock), load fresh state, save it if it changed."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from engine.core.errors import UserError, closest
+from engine.core.errors import UserError, closest, key_location
 from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
 from simulation.registry import coerce, infer_type, parse_key
@@ -61,6 +61,7 @@ def build_state(
     name: str, initial: dict[str, Any] | None
 ) -> tuple[dict[str, Any], list[tuple[WinPath, dict]]]:
     """(state without files, files to create) for a new host."""
+    written = initial  # as loaded: it knows where each key is written (for the errors' file:line)
     initial = copy.deepcopy(initial) if initial is not None else {}
     if not isinstance(initial, dict):
         raise UserError(f"simulated host {name}: `initial` must be a mapping, not {type(initial).__name__}")
@@ -71,12 +72,14 @@ def build_state(
         if key in SECTIONS or key in options:
             continue
         owner = None if module is not None else _preset_taking(str(key))
+        where = key_location(written, key)
         if owner is not None:
-            raise UserError(f"simulated host {name}: {key!r} needs `preset: {owner}`")
+            raise UserError(f"simulated host {name}: {key!r} needs `preset: {owner}`", where)
         hint = closest(str(key), SECTIONS + options)
         raise UserError(
             f"simulated host {name}: unknown key {key!r} in `initial`",
-            hint=f"did you mean {hint!r}?" if hint else None,
+            where,
+            hint=f"did you mean {hint!r}?" if hint else f"known: {', '.join(SECTIONS + options)}",
         )
     base = module.build(name, {k: initial[k] for k in options[1:] if k in initial}) if module else {}
     merged = _overlay(base, {k: v for k, v in initial.items() if k in SECTIONS})

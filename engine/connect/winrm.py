@@ -153,6 +153,10 @@ class WinRMConnection(Connection):
 
     # --- the Connection contract -------------------------------------------------------------
 
+    @classmethod
+    def check_settings(cls, host: Host) -> None:
+        WinRMSettings.from_host(host)
+
     def open(self) -> None:
         """Authenticate, open the shell and start the helper, so bad settings fail here."""
         with self._wire:

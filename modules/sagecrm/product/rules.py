@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.api.hosts import host_kind
 from engine.api.inventories import load_inventory
-from engine.core.errors import Location, Problem, UserError, closest
+from engine.core.errors import Location, Problem, UserError, closest, key_location
 from engine.core.model import Inventory
 from modules.sagecrm.product.estate import ROLES, SERVICE_ROLES, Estate, parse, remember, version_tuple
 
@@ -236,17 +236,25 @@ def _connections(estate: Estate) -> list[Problem]:
     limit = target.get("max_connections")
     if limit is None:
         return []
+    where = key_location(target, "max_connections", estate.location("database"))
     try:
         allowed = int(limit)
     except (TypeError, ValueError):
         return [
             Problem(
                 f"databases.{estate.database}.max_connections must be a number, not {limit!r}",
-                estate.location("database"),
+                where,
             )
         ]
-    dll = int(estate.setting("connections", "dll", default=10))
-    pool = int(estate.setting("connections", "tomcat_pool", default=10))
+    sizes = {key: estate.setting("connections", key, default=10) for key in ("dll", "tomcat_pool")}
+    wrong = [key for key, size in sizes.items() if not isinstance(size, int) or isinstance(size, bool)]
+    if wrong:
+        return [
+            Problem(f"sagecrm.connections.{key} must be a whole number, not {sizes[key]!r}",
+                    estate.location("connections", key))
+            for key in wrong
+        ]
+    dll, pool = sizes["dll"], sizes["tomcat_pool"]
     needed = len(estate.web_servers) * (dll + pool)
     if allowed >= needed:
         return []
@@ -254,7 +262,7 @@ def _connections(estate: Estate) -> list[Problem]:
         Problem(
             f"databases.{estate.database}.max_connections is {allowed} but {len(estate.web_servers)} web "
             f"server(s) need {needed} ({dll} DLL + {pool} Tomcat pool connections each)",
-            estate.location("database"),
+            where,
             hint="raise the server's limit, or set sagecrm.connections if the pools are smaller",
         )
     ]
