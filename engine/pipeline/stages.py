@@ -119,7 +119,9 @@ def validate_plan(loaded: Loaded, plan: Plan) -> None:
     from engine.validate.inventory_checks import inventory_problems
     from engine.validate.static_checks import in_file_order, plan_problems
 
-    problems, notes = inventory_problems(plan.inventory, loaded.sources.keyring, plan.extra_vars)
+    problems, notes = inventory_problems(
+        plan.inventory, loaded.sources.keyring, plan.extra_vars, loaded.playbook.plays
+    )
     problems = in_file_order([*problems, *plan_problems(plan, loaded.registry)])
     if problems:
         raise UserError.many(problems)

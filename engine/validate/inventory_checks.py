@@ -14,19 +14,21 @@ Two kinds of mistake used to wait for the window to show themselves:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from engine.core.errors import Problem, UserError
-from engine.core.model import Host, Inventory
+from engine.core.model import Host, Inventory, Play, Task
 
 
 def inventory_problems(
-    inventory: Inventory, keyring: Any, extra_vars: Mapping[str, Any]
+    inventory: Inventory, keyring: Any, extra_vars: Mapping[str, Any], plays: Iterable[Play] = ()
 ) -> tuple[list[Problem], list[str]]:
-    """(problems, notes) of the inventory's connection settings and vault values."""
-    problems = _dedupe([*_settings_problems(inventory, extra_vars), *_vault_problems(inventory, keyring)])
-    notes = [] if keyring else _unchecked_vault_note(inventory)
+    """(problems, notes) of the inventory's connection settings, and of the vault values of the
+    inventory, the extra variables and the plays (their vars and their tasks' args and vars)."""
+    values = list(_encrypted_values(_roots(inventory, extra_vars, plays)))
+    problems = _dedupe([*_settings_problems(inventory, extra_vars), *_vault_problems(values, keyring)])
+    notes = [] if keyring or not values else [_UNCHECKED.format(count=len(values))]
     return problems, notes
 
 
@@ -74,8 +76,11 @@ def _stand_in(_value: Any) -> str:
 # --- vault values ---------------------------------------------------------------------------------
 
 
-def _vault_problems(inventory: Inventory, keyring: Any) -> Iterator[Problem]:
-    for value in _encrypted_values(inventory):
+_UNCHECKED = "{count} vault value(s) checked for shape only: no vault password was given"
+
+
+def _vault_problems(values: list[Any], keyring: Any) -> Iterator[Problem]:
+    for value in values:
         try:
             value.validate()  # the shape, without a password
             if keyring:
@@ -84,19 +89,26 @@ def _vault_problems(inventory: Inventory, keyring: Any) -> Iterator[Problem]:
             yield from err.problems
 
 
-def _unchecked_vault_note(inventory: Inventory) -> list[str]:
-    count = sum(1 for _ in _encrypted_values(inventory))
-    if not count:
-        return []
-    return [f"{count} vault value(s) of the inventory checked for shape only: no vault password was given"]
+def _roots(inventory: Inventory, extra_vars: Mapping[str, Any], plays: Iterable[Play]) -> Iterator[Any]:
+    yield from (inventory.vars, inventory.databases, inventory.products, extra_vars)
+    for host in inventory.hosts.values():
+        yield from (host.vars, host.settings)
+    for play in plays:
+        yield play.vars
+        for task in _tasks(play.tasks):
+            yield from (task.args, task.vars)
 
 
-def _encrypted_values(inventory: Inventory) -> Iterator[Any]:
+def _tasks(tasks: Iterable[Task]) -> Iterator[Task]:
+    for task in tasks:
+        yield task
+        for nested in (task.block, task.rescue, task.always):
+            yield from _tasks(nested or ())
+
+
+def _encrypted_values(roots: Iterable[Any]) -> Iterator[Any]:
     from engine.load.vault.keyring import EncryptedValue
 
-    roots: list[Any] = [inventory.vars, inventory.databases, inventory.products]
-    for host in inventory.hosts.values():
-        roots += [host.vars, host.settings]
     seen: set[int] = set()
     for root in roots:
         for value in _leaves(root):

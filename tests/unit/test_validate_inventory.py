@@ -152,10 +152,7 @@ def test_a_corrupted_vault_header_is_found_without_a_password(tmp_path: Path) ->
 def test_without_a_password_validate_says_the_values_were_not_opened(tmp_path: Path) -> None:
     result = _validate(tmp_path, _vault_inventory(encrypt_text("s3cret-api-key", "right")))
     assert result.rc == 0, result.out + result.err
-    assert (
-        "note: 1 vault value(s) of the inventory checked for shape only: no vault password was given"
-        in result.out
-    )
+    assert "note: 1 vault value(s) checked for shape only: no vault password was given" in result.out
 
 
 # --- estate rules point at the value they are about --------------------------------------------------
@@ -170,3 +167,15 @@ def test_max_connections_too_low_points_at_max_connections(tmp_path: Path) -> No
     assert result.rc == 2, result.out + result.err
     assert f"inv.yml:{_line_of(text, 'max_connections')}:" in result.err
     assert "databases.crm.max_connections is 5 but 3 web server(s) need 60" in result.err
+
+
+def test_a_playbook_vault_value_the_password_does_not_open_is_named(tmp_path: Path) -> None:
+    sealed = encrypt_text("s3cret-api-key", "right")
+    block = "\n".join("          " + line for line in sealed.strip().splitlines())
+    (tmp_path / "inv.yml").write_text("estate: t\nhosts:\n  here:\n    connection: local\n", encoding="utf-8")
+    playbook = f"- hosts: all\n  tasks:\n    - name: look\n      debug:\n        msg: !vault |\n{block}\n"
+    (tmp_path / "site.yml").write_text(playbook, encoding="utf-8")
+    args = ["validate", str(tmp_path / "site.yml"), "-i", str(tmp_path / "inv.yml")]
+    result = run_cli([*args, "--vault-password-file", _password_file(tmp_path, "wrong")], tmp_path)
+    assert result.rc == 2, result.out + result.err
+    assert f"site.yml:{_line_of(playbook, 'msg:')}:" in result.err and "decryption failed" in result.err
