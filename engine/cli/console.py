@@ -55,6 +55,10 @@ class JsonlReporter(Reporter):
             event["msg"] = outcome.msg
         self._emit(event)
 
+    def node_progress(self, node_id: str, message: str) -> None:
+        """A running step's progress line (an installer's log line, a backup's percentage), as it came."""
+        self._emit({"event": "node_progress", "node": node_id, "line": str(message)})
+
     def message(self, text: str) -> None:
         self._emit({"event": "message", "text": text})
 
