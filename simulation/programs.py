@@ -322,9 +322,9 @@ def process_run(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     log = args.get("progress_log")
     if log is not None:
         log = str(parse_path(log))
-    host.process = {
-        "cwd": cwd, "env": dict(env), "command_line": command_line(argv, use_shell), "progress_log": log,
-    }  # fmt: skip
+    host.process = {"cwd": cwd, "env": dict(env), "command_line": command_line(argv, use_shell)}
+    if log is not None:
+        host.process["progress_log"] = log
     try:
         if use_shell:
             rc, out, err = shell(host, split_command(argv[0]) + argv[1:], stdin, timeout)
