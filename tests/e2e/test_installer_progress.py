@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
-from tests.support.sagecrm_estates import BACKUPS, SimEstate, inventory_doc
+from tests.support.sagecrm_estates import BACKUPS, ROLES, SimEstate, inventory_doc, sim_initial
+from tests.support.winrm_endpoint import winrm_endpoint_fixture  # noqa: F401 - the fixture
 
 LOG = f"{BACKUPS}\\SageCRM-setup.log"
 
@@ -22,8 +24,29 @@ def test_the_installers_log_lines_stream_to_the_step_in_order_and_only_the_last_
     monkeypatch.chdir(tmp_path)
     doc = inventory_doc("single")
     doc["sagecrm"]["installer"]["progress_log"] = LOG
-    estate = SimEstate(tmp_path, "single", doc=doc)
+    assert_streamed(SimEstate(tmp_path, "single", doc=doc))
 
+
+def test_over_winrm_the_helpers_progress_frames_reach_the_jsonl_stream_in_order(
+    tmp_path, winrm_endpoint
+) -> None:
+    """The same upgrade with the server behind the WinRM test endpoint: the real pywinrm client
+    reads the helper's @@CUTOVER-PROGRESS@@ frames between its Receives."""
+    hosts = {}
+    for name, roles in ROLES["single"].items():
+        endpoint = winrm_endpoint(
+            name, auth="ntlm", state_dir=tmp_path / ".cutover", initial={**sim_initial(), "roles": roles}
+        )
+        hosts[name] = {"roles": roles, **endpoint.settings()}
+    doc = inventory_doc("single", hosts=hosts)
+    doc.pop("defaults")
+    doc["sagecrm"]["installer"]["progress_log"] = LOG
+    assert_streamed(SimEstate(tmp_path, "single", doc=doc))
+
+
+def assert_streamed(estate: Any) -> None:
+    """Upgrade with jsonl output: the installer's stages as node_progress events, in order, and only
+    its last line in the journal."""
     result = estate.run("upgrade.yml", "--approve-all", *estate.repaired(), "--output", "jsonl")
 
     assert result.rc == 0, result.out + result.err
