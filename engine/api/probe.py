@@ -43,7 +43,11 @@ _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 def read_only_command(args: Mapping[str, Any]) -> bool:
     """Whether a `process.run` is one of READ_ONLY_COMMANDS (a version, a crontab listed)."""
     argv = args.get("argv")
-    if set(args) - {"argv", "timeout"} or not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+    if (
+        set(args) - {"argv", "timeout"}
+        or not isinstance(argv, list)
+        or not all(isinstance(a, str) for a in argv)
+    ):
         return False
     words = tuple(argv)
     if len(words) == 4 and words[:3] == ("crontab", "-l", "-u") and _USER.fullmatch(words[3]):
