@@ -211,14 +211,27 @@ class SimHost(HostState):
         calls: list[dict[str, Any]],
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        progress: Any = None,
     ) -> list[dict[str, Any]]:
         """Answer `[{"op", "args"}, ...]` in order, one answer per call (see engine.connect.remote.spec).
+
+        `progress` receives the progress frames a call sends before the answers (a program's log
+        lines, `process.run` with `progress_log`), as the helpers' frames reach a connection.
 
         A fault rule may delay a call (`latency`, real seconds: TaskTimeout past `timeout`), fail
         it with an error kind, or drop the connection (`kind: connection` -> ConnectionFailed;
         the calls before it in the batch have happened and are saved, as on a real host). The
         first call after a simulated restart (`shutdown /r`) finds the host gone: ConnectionFailed.
         """
+        self.on_progress = progress
+        try:
+            return self._answer(calls, timeout, cancel)
+        finally:
+            self.on_progress = None
+
+    def _answer(
+        self, calls: list[dict[str, Any]], timeout: float | None, cancel: threading.Event | None
+    ) -> list[dict[str, Any]]:
         deadline = None if timeout is None else time.monotonic() + timeout
         answers: list[dict[str, Any]] = []
         for item in calls:

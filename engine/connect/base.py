@@ -25,6 +25,10 @@ class Connection(ABC):
     simulated: bool = False
     #: Shown next to the host wherever results appear (the sim says it is a simulation).
     label: str = ""
+    #: Called (on the calling thread) with the values of each progress frame a long call sends before
+    #: its answer (`{op, line}` of a program's log, `{op, bytes, bytes_total, ...}` of an archive);
+    #: set around a call to watch it (engine.api.primitives.Remote does, for the live console).
+    on_progress: Any = None
 
     def __init__(self, host: Host):
         self.host = host

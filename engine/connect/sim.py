@@ -23,7 +23,7 @@ from engine.core.model import Host
 
 SIM_SETTINGS = ("initial", "faults", "latency", "state_dir")
 #: `module:class` of the simulated host: `cls.open(state_dir, name, initial=, faults=)` returns an
-#: object with `call(calls, timeout=, cancel=)`. Change it to plug in another simulation.
+#: object with `call(calls, timeout=, cancel=, progress=)`. Change it to plug in another simulation.
 SIMULATOR = "simulation.host:SimHost"
 
 
@@ -132,7 +132,7 @@ class SimConnection(Connection):
                 )
         remaining = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
         try:
-            return self.sim.call(calls, timeout=remaining, cancel=self._cancel)
+            return self.sim.call(calls, timeout=remaining, cancel=self._cancel, progress=self.on_progress)
         except TaskTimeout as exc:
             raise TaskTimeout(str(exc), host=self.host.name, kind="timeout") from None
         finally:

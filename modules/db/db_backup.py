@@ -72,6 +72,7 @@ class DbBackup(Module):
                 verify=args.get("verify", "default"),
                 compress=args.get("compress"),
                 timeout=args.get("timeout"),
+                progress=ctx.progress,
             )
         return Result(
             changed=True,

@@ -110,6 +110,7 @@ class DbRestore(Module):
                 meta=dict(chosen.meta) if chosen else None,
                 moves=args.get("moves"),
                 timeout=args.get("timeout"),
+                progress=ctx.progress,
             )
         output.update(done)
         return Result(

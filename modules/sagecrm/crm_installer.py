@@ -116,6 +116,13 @@ class CrmInstaller(Module):
                 "description": "Seconds the silent installer may take (default: sagecrm.installer.timeout "
                 "or 3600).",
             },
+            "progress_log": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A log the installer writes as it goes, whose last line the step's live "
+                "line shows every few seconds (default: sagecrm.installer.progress_log; none: only "
+                "the elapsed time).",
+            },
         },
     )
 
@@ -222,8 +229,11 @@ class CrmInstaller(Module):
         command = installshield.silent_command(str(installer), response, log)
         call(remote, "file.remove", path=log)  # the ResultCode read afterwards is this run's
         ctx.progress(f"running {installer} silently on {ctx.host.name}")
-        # one command line through cmd.exe /s /c: InstallShield reads its own switches (_installshield)
-        ran = call(remote, "process.run", argv=[command], shell=True, env=env, timeout=timeout)
+        tail = args.get("progress_log") or est.setting("installer", "progress_log")
+        watch = {"progress_log": str(tail)} if tail else {}
+        # one command line through cmd.exe /s /c: InstallShield reads its own switches (_installshield);
+        # the helper sends the last line of `tail` as progress while it runs (the step's live line)
+        ran = call(remote, "process.run", argv=[command], shell=True, env=env, timeout=timeout, **watch)
         detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
         code = self._result_code(remote, log)
         if ran.get("rc") != 0 or code != 0:
@@ -241,6 +251,7 @@ class CrmInstaller(Module):
                     "setup_log": log,
                     "stdout": ran.get("stdout"),
                     "stderr": ran.get("stderr"),
+                    **({"progress_last": ran.get("progress_last", "")} if tail else {}),
                 },
             )
         return {
@@ -250,6 +261,7 @@ class CrmInstaller(Module):
             "setup_log": log,
             "response_file": response,
             "stdout": str(ran.get("stdout", ""))[-2000:],
+            **({"progress_last": ran.get("progress_last", "")} if tail else {}),
         }
 
     @staticmethod

@@ -1347,11 +1347,79 @@ def _env(env: Any) -> dict[str, str] | None:
     return merged
 
 
-@op("process.run", "argv", cwd=None, env=None, stdin_b64=None, timeout=None, shell=False)
+#: How often a running program's progress log is read for its last line.
+LOG_POLL = 2.0
+#: How much of the end of a progress log is read to find its last line.
+LOG_TAIL = 4096
+
+
+def _log_tail(path: str) -> str:
+    """The last non-empty line of a log a program is writing ('' while it has none).
+
+    Read from the end only (logs of long installs are large); UTF-16 when the file says so with
+    its BOM (Windows installers often write it), UTF-8 otherwise, undecodable bytes replaced.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - LOG_TAIL))
+            data = fh.read()
+    except OSError:
+        return ""
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        codec = "utf-16-le" if head == b"\xff\xfe" else "utf-16-be"
+        data = data[len(data) % 2 :]
+        text = data.decode(codec, "replace").lstrip("\ufeff")
+    else:
+        text = data.decode("utf-8", "replace")
+    lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def _communicate(proc: Any, data: bytes | None, timeout: float | None, log: str | None) -> tuple[Any, Any]:
+    """`proc.communicate`, sending the last line of `log` as progress every LOG_POLL s meanwhile.
+
+    communicate() may be called again after its timeout without losing output (the subprocess
+    documentation says so); the input goes with the first call only.
+    """
+    import subprocess
+
+    if log is None:
+        return proc.communicate(data, timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last = ""
+    while True:
+        wait = LOG_POLL if deadline is None else min(LOG_POLL, max(0.0, deadline - time.monotonic()))
+        try:
+            return proc.communicate(data, timeout=wait)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        data = None
+        line = _log_tail(log)
+        if line and line != last:
+            last = line
+            _PROGRESS["last"] = 0.0  # a new line is always worth a frame
+            _progress(op="process.run", line=line)
+
+
+@op("process.run", "argv", cwd=None, env=None, stdin_b64=None, timeout=None, shell=False, progress_log=None)
 def process_run(
-    argv: Any, cwd: str | None, env: Any, stdin_b64: str | None, timeout: float | None, shell: bool
+    argv: Any,
+    cwd: str | None,
+    env: Any,
+    stdin_b64: str | None,
+    timeout: float | None,
+    shell: bool,
+    progress_log: str | None = None,
 ) -> dict[str, Any]:
-    """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group."""
+    """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group.
+
+    With `progress_log`, the last line of that file goes to the controller as a progress frame
+    while the program runs, and as `progress_last` in the answer (the one line a journal keeps).
+    """
     import subprocess
 
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
@@ -1372,6 +1440,8 @@ def process_run(
         _path(cwd, "cwd")
     if timeout is not None:
         _need(timeout, (int, float), "timeout", "a number of seconds")
+    if progress_log is not None:
+        _path(progress_log, "progress_log")
     data = None
     if stdin_b64 is not None:
         _need(stdin_b64, str, "stdin_b64", "a base64 string")
@@ -1391,7 +1461,7 @@ def process_run(
         raise Fail("not_found", "not found: %s" % (exc.filename or missing)) from None
     _CHILDREN.add(proc)
     try:
-        out, err = proc.communicate(data, timeout=timeout)
+        out, err = _communicate(proc, data, timeout, progress_log)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -1404,7 +1474,10 @@ def process_run(
         raise Fail("timeout", f"command timed out after {timeout}s and was killed: {command}") from None
     finally:
         _CHILDREN.discard(proc)
-    return {"rc": proc.returncode, "stdout": _text(out), "stderr": _text(err)}
+    answer = {"rc": proc.returncode, "stdout": _text(out), "stderr": _text(err)}
+    if progress_log is not None:
+        answer["progress_last"] = _log_tail(progress_log)
+    return answer
 
 
 @op("disk.free", "path")

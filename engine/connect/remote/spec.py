@@ -77,8 +77,10 @@ _SPECS = [
                   "checks every member first (no absolute paths, no '..', no links out of dest); "
                   "writes nothing when one is unsafe (kind `unsafe`) -> {changed, files}"),
     # --- processes
-    PrimitiveSpec("process.run", ("argv",), ("cwd", "env", "stdin_b64", "timeout", "shell"), ALL,
-                  "argv is a list; shell=true runs argv[0] through the host shell -> {rc, stdout, stderr}"),
+    PrimitiveSpec("process.run", ("argv",), ("cwd", "env", "stdin_b64", "timeout", "shell", "progress_log"), ALL,
+                  "argv is a list; shell=true runs argv[0] through the host shell -> {rc, stdout, stderr}; "
+                  "progress_log: a log file the program writes, whose last line is sent as a progress frame "
+                  "{op, line} every few seconds while it runs and answered as progress_last"),
     PrimitiveSpec("disk.free", ("path",), (), ALL, "-> {free, total} in bytes"),
     PrimitiveSpec("http.get", ("url",), ("timeout", "headers", "max_bytes", "validate_certs"), ALL,
                   "-> {status, headers, body, elapsed}"),

@@ -79,6 +79,7 @@ SECTION_SCHEMA: dict[str, Any] = {
                     "properties": {"db": _STR, "others": _STR},
                 },
                 "timeout": {"type": "number", "exclusiveMinimum": 0},
+                "progress_log": _STR,
             },
         },
         "multi_server": {
