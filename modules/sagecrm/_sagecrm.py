@@ -70,6 +70,21 @@ def is_db_server(est: Estate, host: str) -> bool:
     return est.db_server == host
 
 
+def no_crm_here(est: Estate, host: str) -> Result | None:
+    """A skipped result on a dedicated database server, which has no Sage CRM install to act on.
+
+    The CRM-local steps of the playbooks run on `web:db`; on an estate whose SQL Server is a
+    host of its own (chapter 6) they must leave that host alone, and say why in the journal.
+    """
+    if est.dedicated_db_server != host:
+        return None
+    return Result(
+        skipped=True,
+        msg=f"{host} is the estate's dedicated database server (no Sage CRM install): nothing "
+        f"CRM-local runs here; the installer on {est.upgrade_server} upgrades the database",
+    )
+
+
 # --- the CRM database ---------------------------------------------------------------------------
 def provide_simulated_database(builder: Callable[[Estate, str], object]) -> None:
     """Let `builder(estate, path)` create a simulated estate's CRM database on first use."""

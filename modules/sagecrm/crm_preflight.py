@@ -102,9 +102,10 @@ class _Checks:
         ctx, est = self.ctx, self.est
         facts: dict[str, Any] = {}
         self._licence(est)
-        self._installer(ctx, est)
-        facts["program_bytes"] = self._disk(ctx, est)
-        facts["registry_version"] = self._registry(ctx, est)
+        if est.holds_crm(ctx.host.name):  # a dedicated database server: the SQL checks only
+            self._installer(ctx, est)
+            facts["program_bytes"] = self._disk(ctx, est)
+            facts["registry_version"] = self._registry(ctx, est)
         if crm.is_db_server(est, ctx.host.name):
             facts.update(self._database(ctx, est))
         if "web" in est.roles.get(ctx.host.name, ()):
@@ -128,7 +129,7 @@ class _Checks:
 
     def _installer(self, ctx: TaskContext, est: Estate) -> None:
         installer = est.setting("installer", "path")
-        role = "db" if crm.is_db_server(est, ctx.host.name) else "others"
+        role = "db" if est.upgrades_database(ctx.host.name) else "others"
         response = est.setting("installer", "response_files", role)
         for what, path in (("installer", installer), ("response file", response)):
             if path and not call(ctx.require_remote(), "file.stat", path=str(path)).get("exists"):

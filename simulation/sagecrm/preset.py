@@ -4,6 +4,9 @@
 sage_dir, architecture, registry_view}` builds the program files, services, registry keys, IIS
 applications, COM classes and disks of one server, by role (see docs/simulation.md for the table).
 
+A host whose only role is `db` is a dedicated SQL Server (chapter 6): plain Windows with SQL
+Server, no Sage CRM at all (`sql_server_host`).
+
 As real servers are: 64-bit Windows (`architecture: x64`, every Windows Server from 2008 R2 on)
 running the 32-bit Sage CRM, whose eWare keys are in the 32-bit registry view, physically
 HKLM\\SOFTWARE\\WOW6432Node\\eWare (`registry_view: "32"`, the default). `registry_view: "64"` puts
@@ -85,9 +88,15 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
         raise UserError("preset sagecrm: architecture is x64 or x86 and registry_view is '32' or '64'")
     programs_dir = "C:\\Program Files (x86)" if architecture == "x64" else "C:\\Program Files"
     sage = str(options.get("sage_dir", f"{programs_dir}\\Sage\\CRM")).rstrip("\\")
-    eware = "HKLM\\SOFTWARE\\WOW6432Node\\eWare" if architecture == "x64" and view == "32" else "HKLM\\SOFTWARE\\eWare"
+    eware = (
+        "HKLM\\SOFTWARE\\WOW6432Node\\eWare"
+        if architecture == "x64" and view == "32"
+        else "HKLM\\SOFTWARE\\eWare"
+    )
     install = f"{sage}\\{install_name}"
     roles = _roles(options)
+    if roles == ["db"]:
+        return sql_server_host(architecture)
     stamp = f"Sage CRM {version} (simulation; install {install_name})"
     files: dict[str, Any] = {
         f"{install}\\eware.dll": _blob(f"eware.dll {stamp}", 8192),
@@ -138,12 +147,40 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
     if "web" in roles:
         _web_role(state, sage, install, install_name)
     if "db" in roles:
-        services["MSSQLSERVER"] = {
-            "display_name": "SQL Server (MSSQLSERVER)",
-            "path": "C:\\Program Files\\Microsoft SQL Server\\MSSQL12.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe",
-        }
-        state["ports"]["1433"] = "MSSQLSERVER"
-        state["disks"]["D"] = {"total": 500 * GIB, "free": 200 * GIB}
+        _sql_server(state)
+    return state
+
+
+def _sql_server(state: dict[str, Any]) -> None:
+    """SQL Server's default instance (MSSQLSERVER, port 1433) and a data disk D:."""
+    state["services"]["MSSQLSERVER"] = {
+        "display_name": "SQL Server (MSSQLSERVER)",
+        "path": "C:\\Program Files\\Microsoft SQL Server\\MSSQL12.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe",
+    }
+    state["ports"]["1433"] = "MSSQLSERVER"
+    state["disks"]["D"] = {"total": 500 * GIB, "free": 200 * GIB}
+
+
+def sql_server_host(architecture: str) -> dict[str, Any]:
+    """A dedicated database server (roles: [db] only): plain Windows with SQL Server.
+
+    Chapter 6 puts the database "sur un serveur de base de données dédié distinct": no Sage
+    CRM program files, no eWare registry keys, no IIS, no COM classes. It still loads the
+    Sage CRM plug-in, so opening it is enough to build the simulated CRM database.
+    """
+    state: dict[str, Any] = {
+        "files": {},
+        "directories": [],
+        "services": {},
+        "programs": {},
+        "products": {"Microsoft SQL Server 2014": {"version": "12.0"}},
+        "registry": {},
+        "disks": {"C": {"total": 120 * GIB, "free": 60 * GIB}},
+        "windows": {"architecture": architecture},
+        "ports": {},
+        "plugins": [PLUGIN],
+    }
+    _sql_server(state)
     return state
 
 

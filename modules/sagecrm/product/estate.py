@@ -197,6 +197,41 @@ class Estate:
     def web_servers(self) -> tuple[str, ...]:
         return self.hosts_with("web")
 
+    # --- a dedicated database server (chapter 6: "la base de données sur un serveur de base de
+    # données dédié distinct") ---------------------------------------------------------------
+    @property
+    def dedicated_db_server(self) -> str | None:
+        """The database server when it holds no Sage CRM role but `db` (no install, registry, IIS).
+
+        Such a host only runs SQL Server: the database backup, restore and SQL checks run
+        against it, nothing CRM-local does, and the installer of the first CRM server upgrades
+        the database (see `upgrade_server`).
+        """
+        db = self.db_server
+        if db is None or set(self.roles.get(db, ())) & set(ROLES) != {"db"}:
+            return None
+        return db
+
+    def holds_crm(self, host: str) -> bool:
+        """`host` has a Sage CRM install (program files, eWare registry keys): not a dedicated SQL Server."""
+        return host in self.servers and host != self.dedicated_db_server
+
+    @property
+    def crm_servers(self) -> tuple[str, ...]:
+        """The servers with a Sage CRM install, in inventory order."""
+        return tuple(h for h in self.servers if self.holds_crm(h))
+
+    @property
+    def upgrade_server(self) -> str | None:
+        """The server whose installer upgrades the database: the database server when it is a CRM
+        server, else the first CRM server (the guide's "serveur Web principal")."""
+        if self.dedicated_db_server is None:
+            return self.db_server
+        return self.crm_servers[0] if self.crm_servers else None
+
+    def upgrades_database(self, host: str) -> bool:
+        return host == self.upgrade_server
+
     @property
     def dtls_server(self) -> str | None:
         found = self.hosts_with("dtls")
@@ -222,7 +257,10 @@ class Estate:
         return [f"files:{host}:{self.install_path}", f"files:{host}:{self.services_dir}"]
 
     def host_resources(self, host: str) -> list[str]:
-        """What a server's backup covers and its installer overwrites: registry keys, program files."""
+        """What a server's backup covers and its installer overwrites: registry keys, program files
+        (none on a dedicated database server, which has neither)."""
+        if not self.holds_crm(host):
+            return []
         return self.registry_resources(host) + self.program_resources(host)
 
     def db_resources(self) -> list[str]:
@@ -267,7 +305,9 @@ class Estate:
 
     def missing_parameters(self) -> list[str]:
         """`sagecrm.multi_server.parameters.<setting>` entries not given (no name is assumed)."""
-        return [f"sagecrm.multi_server.parameters.{k}" for k in MULTI_SERVER_SETTINGS if k not in self.parameters]
+        return [
+            f"sagecrm.multi_server.parameters.{k}" for k in MULTI_SERVER_SETTINGS if k not in self.parameters
+        ]
 
     def multi_server_values(self) -> dict[str, str]:
         """The custom_sysparams rows of the estate's multi-server settings, under the names given.

@@ -1,7 +1,8 @@
 """Sage CRM estate rules, checked when an inventory with a `sagecrm:` section loads.
 
 The guide's facts about a cluster (DOMAIN.md part 1) become errors at the inventory's
-file:line instead of surprises during the upgrade night: exactly one database server; web
+file:line instead of surprises during the upgrade night: exactly one database server (a host
+with the role `db` only is a dedicated SQL Server, with no Sage CRM install); web
 servers with IIS and Tomcat; one DTLS server that is a web server; each service on exactly one
 server; one replication engine, on the first server of its group; enough database connections
 for every web server's DLL and Tomcat pool; a test estate that mirrors its live estate.
@@ -39,7 +40,7 @@ def check_sagecrm(inventory: Inventory) -> list[Problem]:
         _connections,
         _versions,
     )
-    for rule in rules:
+    for rule in (*rules, _dedicated_database):
         problems.extend(rule(estate))
     if estate.setting("mirror_of") is not None:
         problems.extend(_mirror(estate))
@@ -178,6 +179,28 @@ def _web(estate: Estate) -> list[Problem]:
     return problems
 
 
+def _dedicated_database(estate: Estate) -> list[Problem]:
+    """A dedicated SQL Server (role `db` only: chapter 6's "serveur de base de données dédié
+    distinct") leaves the database upgrade to the first CRM server's installer, which then needs
+    the database server's answers (response file `db`)."""
+    dedicated = estate.dedicated_db_server
+    if dedicated is None or not estate.crm_servers:
+        return []
+    files = estate.setting("installer", "response_files", default=None)
+    if files and files.get("others") and not files.get("db"):
+        first = estate.crm_servers[0]
+        return [
+            Problem(
+                f"sagecrm.installer.response_files has no `db` file: {dedicated} is a dedicated database "
+                f"server (role `db` only, no Sage CRM install), so the installer on {first}, the first "
+                "CRM server, upgrades the database and needs the database server's answers",
+                estate.location("installer", "response_files"),
+                hint="give response_files.db (Database=Yes) for the first CRM server",
+            )
+        ]
+    return []
+
+
 def _multi(estate: Estate) -> bool:
     return len(estate.web_servers) > 1
 
@@ -217,14 +240,20 @@ def _replication(estate: Estate) -> list[Problem]:
                     estate.location("replication", "group"),
                 )
             ]
-        members = [h for h in group.hosts if h in estate.servers]
+        members = [h for h in group.hosts if h in estate.crm_servers]
     else:
-        members = list(estate.servers)
+        members = list(estate.crm_servers)
     if members and members[0] != hosts[0]:
+        dedicated = estate.dedicated_db_server
+        aside = (
+            f"; the dedicated database server {dedicated} has no Sage CRM install and does not count"
+            if dedicated
+            else ""
+        )
         problems.append(
             Problem(
                 f"sagecrm: the replication engine is on {hosts[0]} but must be on the first "
-                f"server of its group ({members[0]})",
+                f"server of its group ({members[0]}){aside}",
                 _host_loc(estate, hosts[0]),
             )
         )
@@ -292,7 +321,6 @@ def _multi_server_names(estate: Estate) -> list[Problem]:
     ]
 
 
-
 def _mirror(estate: Estate) -> list[Problem]:
     where = estate.location("mirror_of")
     live_path = Path(estate.inventory.path).parent / str(estate.setting("mirror_of"))
@@ -356,7 +384,9 @@ def compare_mirror(test: Estate, live: Estate, where: Location | None) -> list[P
     if missing:
         problems.append(Problem(f"sagecrm.mirror_hosts: no live server for {', '.join(missing)}", where))
     live_addresses = {
-        live.inventory.hosts[h].address for h in live.servers if not host_kind(live.inventory.hosts[h]).simulated
+        live.inventory.hosts[h].address
+        for h in live.servers
+        if not host_kind(live.inventory.hosts[h]).simulated
     }
     for t in test.servers:
         host = test.inventory.hosts[t]
