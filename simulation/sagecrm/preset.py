@@ -201,6 +201,8 @@ def _web_role(state: dict[str, Any], sage: str, install: str, install_name: str)
             "Default Web Site/sdata": {
                 "physical_path": f"{sage}\\Services\\IISUtils\\CRMRewriter",
                 "pool": "CRMRewriter App Pool",
+                # /sdata/<install>j/... forwarded to this install's Tomcat (chapter 13)
+                "rewrite": {f"{install_name}j": "CRMTomcat7"},
             },
         },
     }

@@ -110,6 +110,13 @@ SECTION_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {k: _STR for k in DEFAULT_SERVICES},
         },
+        "redirector": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"sdata_path": _STR, "dashboard_path": _STR},
+        },
+        "target_patch": _STR,
+        "latest_patch": _STR,
         "customised_views": {"type": "array", "items": _STR, "uniqueItems": True},
         "library": _STR,
         "login": {
