@@ -298,7 +298,8 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         if app.get("isapi"):
             entry["isapi"] = str(parse_path(app["isapi"]))
         if app.get("rewrite"):  # URL Rewrite/ARR rules of the application: first path segment -> service
-            entry["rewrite"] = {str(k): str(v) for k, v in _mapping(app["rewrite"], f"iis.apps.{key}.rewrite").items()}
+            rules = _mapping(app["rewrite"], f"iis.apps.{key}.rewrite")
+            entry["rewrite"] = {str(k): str(v) for k, v in rules.items()}
         iis["apps"][f"{site}/{name.strip('/')}"] = entry
     lower = {k.casefold() for k in services}
     for name, (display, mode, depends_on) in IIS_SERVICES.items():
