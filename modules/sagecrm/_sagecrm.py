@@ -174,18 +174,23 @@ def eware_view(ctx: TaskContext, est: Estate) -> str | None:
     return find_view(ctx.require_remote(), est.config_key, est.registry_view)
 
 
-def registry_version(ctx: TaskContext, est: Estate) -> str | None:
-    """`Version` under `Config\\/<install>` on this host (None when the key or value is missing)."""
+def config_values(ctx: TaskContext, est: Estate) -> dict[str, Any]:
+    """name -> data of the values under `Config\\/<install>` on this host (empty when missing)."""
     from modules._common import call
 
     view = eware_view(ctx, est)
     if view is None:
-        return None
+        return {}
     value = call(ctx.require_remote(), "registry.get", key=est.config_key, view=view)
     if not value.get("exists"):
-        return None
-    entry = (value.get("values") or {}).get("Version")
-    return None if entry is None else str(entry.get("data"))
+        return {}
+    return {name: entry.get("data") for name, entry in (value.get("values") or {}).items()}
+
+
+def registry_version(ctx: TaskContext, est: Estate) -> str | None:
+    """`Version` under `Config\\/<install>` on this host (None when the key or value is missing)."""
+    found = config_values(ctx, est).get("Version")
+    return None if found is None else str(found)
 
 
 # --- controller-side artifacts (view definitions, dropped objects) --------------------------------

@@ -26,7 +26,9 @@ from simulation.presets import GIB
 
 #: what the preset takes next to `preset: sagecrm`, besides `roles` (which every preset takes; through
 #: a SimConnection it defaults to the inventory host's roles)
-OPTIONS = ("install_name", "version", "db_server", "database", "sage_dir", "architecture", "registry_view")
+OPTIONS = (
+    "install_name", "version", "patch", "db_server", "database", "sage_dir", "architecture", "registry_view",
+)  # fmt: skip
 #: the plug-in every host of this preset loads when it opens
 PLUGIN = "simulation.sagecrm.plugin"
 #: Sage CRM roles -> what they put on a server (unknown roles, e.g. `dtls`, add nothing).
@@ -135,6 +137,8 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
                 "DefaultDatabaseServer": db_server,
                 "RootPath": install + "\\",
                 "InstallName": install_name,
+                # the installed patch, as the simulation models it (modules/sagecrm/product/patches.py)
+                **({"Patch": str(options["patch"])} if options.get("patch") else {}),
             },
             f"{eware}\\Mappings": {f"/{install_name}": install_name},
         },
