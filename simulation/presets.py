@@ -283,6 +283,8 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         "pools": {k: v for k, v in _mapping(raw.get("pools"), "iis.pools").items()},
         "apps": {},
     }
+    if raw.get("certificate"):  # the name the HTTPS binding's certificate is issued to
+        iis["certificate"] = str(raw["certificate"])
     for table in ("sites", "pools"):
         for name, state in iis[table].items():
             if state not in states:

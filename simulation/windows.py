@@ -465,21 +465,36 @@ def http_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
             canned.get("body", ""),
         )
     else:
-        status, headers, body = _serve(host, url)
+        status, headers, body = _serve(host, url, args.get("validate_certs", True) is not False)
     data = body.encode("utf-8")
     if limit is not None:
         data = data[:limit]
     return {"status": status, "headers": headers, "body": data.decode("utf-8", "replace"), "elapsed": 0.0}
 
 
-def _serve(host: HostState, url: str) -> tuple[int, dict[str, str], str]:
+def _serve(host: HostState, url: str, validate: bool = True) -> tuple[int, dict[str, str], str]:
     """Answer a URL from the simulated IIS (the sim reaches only itself and its canned URLs)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SimError("invalid", f"not an http(s) URL: {url!r}")
-    if parts.hostname.casefold() not in _local_names(host):
-        raise SimError("failed", f"The remote name could not be resolved: '{parts.hostname}' (simulation)")
     iis = host.state.get("iis")
+    certificate = str((iis or {}).get("certificate") or "")
+    if parts.hostname.casefold() not in _local_names(host) | {certificate.casefold()} - {""}:
+        raise SimError("failed", f"The remote name could not be resolved: '{parts.hostname}' (simulation)")
+    if (
+        parts.scheme == "https"
+        and validate
+        and certificate
+        and parts.hostname.casefold() != certificate.casefold()
+    ):
+        # .NET's WebException when the certificate's name is not the one asked for
+        # (https://learn.microsoft.com/en-us/dotnet/api/system.net.security.sslpolicyerrors: RemoteCertificateNameMismatch)
+        raise SimError(
+            "failed",
+            "The underlying connection was closed: Could not establish trust relationship for the SSL/TLS "
+            f"secure channel. (simulation: {parts.hostname} is not the name on the certificate, "
+            f"{certificate})",
+        )
     site = _site_for(iis)
     if iis is None or iis_service_state(host) != "running" or site is None:
         raise SimError("failed", f"Unable to connect to the remote server ({parts.hostname}; simulation)")

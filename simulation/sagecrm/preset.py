@@ -28,6 +28,7 @@ from simulation.presets import GIB
 #: a SimConnection it defaults to the inventory host's roles)
 OPTIONS = (
     "install_name", "version", "patch", "db_server", "database", "sage_dir", "architecture", "registry_view",
+    "installed",
 )  # fmt: skip
 #: the plug-in every host of this preset loads when it opens
 PLUGIN = "simulation.sagecrm.plugin"
@@ -99,6 +100,8 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
     roles = _roles(options)
     if roles == ["db"]:
         return sql_server_host(architecture)
+    if options.get("installed") is False:
+        return fresh_web_server(architecture)
     stamp = f"Sage CRM {version} (simulation; install {install_name})"
     files: dict[str, Any] = {
         f"{install}\\eware.dll": _blob(f"eware.dll {stamp}", 8192),
@@ -172,20 +175,43 @@ def sql_server_host(architecture: str) -> dict[str, Any]:
     CRM program files, no eWare registry keys, no IIS, no COM classes. It still loads the
     Sage CRM plug-in, so opening it is enough to build the simulated CRM database.
     """
-    state: dict[str, Any] = {
+    state = _plain_windows(architecture)
+    state["products"] = {"Microsoft SQL Server 2014": {"version": "12.0"}}
+    _sql_server(state)
+    return state
+
+
+def fresh_web_server(architecture: str) -> dict[str, Any]:
+    """A new web server for the estate (`installed: false`): Windows with IIS, no Sage CRM yet.
+
+    What chapter 6 adds a server to: the prerequisites in place (IIS with its default site), the
+    installer not run (no program files, no eWare keys, no CRM pool, no Tomcat). The simulated
+    installer's fresh install (`simulation.sagecrm.fresh_install`) makes it a CRM web server.
+    """
+    state = _plain_windows(architecture)
+    state["iis"] = {
+        "sites": {"Default Web Site": "started"},
+        "pools": {"DefaultAppPool": "started"},
+        "apps": {},
+    }
+    state["ports"]["80"] = "W3SVC"
+    return state
+
+
+def _plain_windows(architecture: str) -> dict[str, Any]:
+    """Windows and nothing of Sage CRM; it still loads the Sage CRM plug-in (installer, database)."""
+    return {
         "files": {},
         "directories": [],
         "services": {},
         "programs": {},
-        "products": {"Microsoft SQL Server 2014": {"version": "12.0"}},
+        "products": {},
         "registry": {},
         "disks": {"C": {"total": 120 * GIB, "free": 60 * GIB}},
         "windows": {"architecture": architecture},
         "ports": {},
         "plugins": [PLUGIN],
     }
-    _sql_server(state)
-    return state
 
 
 def _web_role(state: dict[str, Any], sage: str, install: str, install_name: str) -> None:

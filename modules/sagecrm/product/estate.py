@@ -48,6 +48,8 @@ SERVICE_EXECUTABLES = {
 #: must be read on the client's own system (docs/sagecrm.md). A test estate (`mirror_of`) whose
 #: restored database must be pointed away from production refuses to run without them.
 MULTI_SERVER_SETTINGS = ("servers", "load_balancing", "dtls_server", "fqdns")
+#: the inventory group of the servers add-server.yml installs
+NEW_GROUP = "new_servers"
 DEFAULT_PROGRAM_FILES = "C:\\Program Files (x86)\\Sage\\CRM"
 CONFIG_ROOT = "HKLM\\SOFTWARE\\eWare\\Config"
 MAPPINGS_KEY = "HKLM\\SOFTWARE\\eWare\\Mappings"
@@ -76,7 +78,7 @@ SECTION_SCHEMA: dict[str, Any] = {
                 "response_files": {
                     "type": "object",
                     "additionalProperties": False,
-                    "properties": {"db": _STR, "others": _STR},
+                    "properties": {"db": _STR, "others": _STR, "new": _STR},
                 },
                 "timeout": {"type": "number", "exclusiveMinimum": 0},
             },
@@ -87,6 +89,7 @@ SECTION_SCHEMA: dict[str, Any] = {
             "properties": {
                 "load_balancing": {"type": "boolean"},
                 "dtls_name": _STR,
+                "https": {"type": "boolean"},
                 "fqdns": {"type": "object", "additionalProperties": _STR},
                 "parameters": {
                     "type": "object",
@@ -239,6 +242,17 @@ class Estate:
     def upgrades_database(self, host: str) -> bool:
         return host == self.upgrade_server
 
+    # --- a server added to the estate (chapter 6; playbooks/sagecrm/add-server.yml) ----------
+    @property
+    def new_servers(self) -> tuple[str, ...]:
+        """Servers the inventory marks as new (group `new_servers`, or host var `new_server: true`):
+        Sage CRM is not installed there yet."""
+        group = self.inventory.groups.get(NEW_GROUP)
+        members = set(group.hosts) if group is not None else set()
+        return tuple(
+            h for h in self.servers if h in members or self.inventory.hosts[h].vars.get("new_server") is True
+        )
+
     @property
     def dtls_server(self) -> str | None:
         found = self.hosts_with("dtls")
@@ -316,8 +330,9 @@ class Estate:
             f"sagecrm.multi_server.parameters.{k}" for k in MULTI_SERVER_SETTINGS if k not in self.parameters
         ]
 
-    def multi_server_values(self) -> dict[str, str]:
-        """The custom_sysparams rows of the estate's multi-server settings, under the names given.
+    def multi_server_values(self, include_new: bool = True) -> dict[str, str]:
+        """The custom_sysparams rows of the estate's multi-server settings, under the names given
+        (without the new servers: the rows as they are before add-server.yml installs them).
 
         ValueError when a name is not given: writing a setting under a guessed name would leave
         the real row (naming the servers it was copied from) in place.
@@ -329,7 +344,7 @@ class Estate:
                 "settings must be read on this Sage CRM system (docs/sagecrm.md)"
             )
         names = self.parameters
-        web = list(self.web_servers)
+        web = [h for h in self.web_servers if include_new or h not in self.new_servers]
         balancing = self.setting("multi_server", "load_balancing", default=True)
         return {
             names["servers"]: ";".join(web),

@@ -40,7 +40,7 @@ def check_sagecrm(inventory: Inventory) -> list[Problem]:
         _connections,
         _versions,
     )
-    for rule in (*rules, _dedicated_database):
+    for rule in (*rules, _dedicated_database, _new_servers):
         problems.extend(rule(estate))
     if estate.setting("mirror_of") is not None:
         problems.extend(_mirror(estate))
@@ -199,6 +199,47 @@ def _dedicated_database(estate: Estate) -> list[Problem]:
             )
         ]
     return []
+
+
+#: what a new server may not carry, and why (chapter 6: installed once, on the servers that have them)
+_ONCE = {
+    "db": "the Sage CRM database is installed once, with the first server: a new server never installs it",
+    "replication": "one replication engine only, on the first server of its group (« une seule instance Moteur "
+    "de duplication doit être installée sur le premier serveur d'un groupe »): a new server never gets a second one",
+    "dtls": "the DTLS server is an existing server (sagecrm.multi_server.dtls_name names it)",
+}
+
+
+def _new_servers(estate: Estate) -> list[Problem]:
+    """A new server (add-server.yml) is a web server; what is installed once stays where it is; the
+    document library is a UNC share every web server reaches (chapter 6's "Remarque")."""
+    problems: list[Problem] = []
+    for host in estate.new_servers:
+        for role in estate.roles[host]:
+            if role in _ONCE:
+                problems.append(
+                    Problem(
+                        f"new server {host} has the role {role!r}: {_ONCE[role]}", _host_loc(estate, host)
+                    )
+                )
+        if "web" not in estate.roles[host]:
+            problems.append(
+                Problem(
+                    f"new server {host} must be a web server (role web): add-server.yml installs web servers",
+                    _host_loc(estate, host),
+                )
+            )
+    library = str(estate.setting("library", default="") or "")
+    if estate.new_servers and not library.startswith("\\\\"):
+        problems.append(
+            Problem(
+                f"sagecrm.library is {library or 'not set'}: a multi-server estate needs the document library on "
+                "a shared UNC path (\\\\server\\share) reachable from every web server (« un chemin d'accès "
+                "réseau UNC partagé avec des droits d'accès appropriés à la bibliothèque est requis »)",
+                estate.location("library"),
+            )
+        )
+    return problems
 
 
 def _multi(estate: Estate) -> bool:
