@@ -136,9 +136,15 @@ class CrmInstaller(Module):
         on_db = est.upgrades_database(host.name)
         listed = []
         if on_db:  # asked only when the database server's upgrade log has errors
-            listed.append({"id": f"{DB_LOG_GATE_PREFIX}{host.name}",
-                           "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)"})
-        if args.get("response_file") or est.setting("installer", "response_files", "db" if on_db else "others"):
+            listed.append(
+                {
+                    "id": f"{DB_LOG_GATE_PREFIX}{host.name}",
+                    "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)",
+                }
+            )
+        if args.get("response_file") or est.setting(
+            "installer", "response_files", "db" if on_db else "others"
+        ):
             return listed
         return [{"id": gate_id(host.name), "prompt": operator_prompt(est, host.name, on_db)}, *listed]
 
@@ -161,7 +167,12 @@ class CrmInstaller(Module):
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         est = crm.estate(ctx)
         done = state["registry"] == est.target_version and state["database"] == est.target_version
-        if done and state["log_sha256"] and state["log_sha256"] != recorded_log_before(ctx) and not state["log_errors"]:
+        if (
+            done
+            and state["log_sha256"]
+            and state["log_sha256"] != recorded_log_before(ctx)
+            and not state["log_errors"]
+        ):
             return None  # a database server's log with errors asks its gate again (a resume)
         return {
             "before": {k: state[k] for k in ("registry", "database")},
@@ -175,9 +186,13 @@ class CrmInstaller(Module):
         on_db = est.upgrades_database(host)
         state = change["state"]
         if not on_db and state["database"] != est.target_version:
+            first = (
+                est.upgrade_server_label
+                if est.dedicated_db_server
+                else f"the database server ({est.db_server})"
+            )
             raise ModuleFailed(
-                f"the CRM database is at {state['database']}, not {est.target_version}: the "
-                f"installer runs on {est.upgrade_server} (which upgrades the database) first"
+                f"the CRM database is at {state['database']}, not {est.target_version}: the installer runs on {first} first"
             )
         response = args.get("response_file") or est.setting(
             "installer", "response_files", "db" if on_db else "others"

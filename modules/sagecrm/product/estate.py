@@ -242,6 +242,16 @@ class Estate:
     def upgrades_database(self, host: str) -> bool:
         return host == self.upgrade_server
 
+    @property
+    def upgrade_server_label(self) -> str:
+        """How messages name the server whose installer upgrades the database."""
+        if self.dedicated_db_server is None:
+            return f"the database server {self.upgrade_server}"
+        return (
+            f"{self.upgrade_server}, the first CRM server (the database is on the dedicated SQL Server "
+            f"{self.dedicated_db_server}, where no Sage CRM installer runs)"
+        )
+
     # --- a server added to the estate (chapter 6; playbooks/sagecrm/add-server.yml) ----------
     @property
     def new_servers(self) -> tuple[str, ...]:

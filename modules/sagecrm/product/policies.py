@@ -76,21 +76,13 @@ def sagecrm_policy(plan: PlanView, ctx: PolicyContext) -> list[Problem]:
     return problems
 
 
-def _upgrader(estate: Estate) -> str:
-    """How the messages name the server whose installer upgrades the database."""
-    if estate.dedicated_db_server is None:
-        return f"the database server {estate.upgrade_server}"
-    return (
-        f"{estate.upgrade_server}, the first CRM server (the database is on the dedicated SQL Server "
-        f"{estate.dedicated_db_server}, where no Sage CRM installer runs)"
-    )
-
-
 def _plan_hosts(plan: PlanView) -> list[str]:
     return sorted({str(n.host) for n in plan.nodes.values() if n.host})
 
 
-def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]) -> list[Problem]:
+def database_first(
+    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]
+) -> list[Problem]:
     graph = plan.graph
     upgrader = estate.upgrade_server
     first = [n for n in installers if n.host == upgrader]
@@ -107,7 +99,7 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
         return [
             Problem(
                 f"the installer runs on {', '.join(sorted({str(n.host) for n in others}))} but not on "
-                f"{_upgrader(estate)}, which must be upgraded first (this plan covers {', '.join(hosts)})",
+                f"{estate.upgrade_server_label}, which must be upgraded first (this plan covers {', '.join(hosts)})",
                 _where(others[0]),
                 hint=f"the rule needs {upgrader} in the plan: add it to --limit "
                 f"(-l {','.join([*hosts, str(upgrader)])}); or, if {upgrader} was upgraded in an "
@@ -119,7 +111,7 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
             if nx.has_path(graph, other.id, db_node.id):
                 problems.append(
                     Problem(
-                        f"the installer on {other.host} runs before the installer on {_upgrader(estate)} "
+                        f"the installer on {other.host} runs before the installer on {estate.upgrade_server_label} "
                         f"({db_node.location}): {upgrader} goes first",
                         _where(other),
                         hint=f"move the other servers' installer after {upgrader}'s",
@@ -131,7 +123,11 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
 
 
 def disconnected_first(
-    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode], in_plan: set[str] | None = None
+    plan: PlanView,
+    ctx: PolicyContext,
+    estate: Estate,
+    installers: list[PlanNode],
+    in_plan: set[str] | None = None,
 ) -> list[Problem]:
     graph = plan.graph
     problems: list[Problem] = []
@@ -204,7 +200,11 @@ def _reconnected_between(
 
 
 def backups_first(
-    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode], in_plan: set[str] | None = None
+    plan: PlanView,
+    ctx: PolicyContext,
+    estate: Estate,
+    installers: list[PlanNode],
+    in_plan: set[str] | None = None,
 ) -> list[Problem]:
     """Every server's backups (and the database's) before any installer node.
 
