@@ -200,7 +200,7 @@ def check_inventory(inventory: Inventory, report: Mapping[str, Any]) -> list[Pro
         return []
     problems: list[Problem] = []
     hosts = report.get("hosts") or {}
-    for name in est.servers:
+    for name in est.crm_servers:  # a dedicated SQL Server has no install to hold the inventory to
         seen = (hosts.get(name) or {}).get("sagecrm")
         if not isinstance(seen, Mapping):
             continue  # not probed (unreachable then, or not a CRM server then): nothing to hold it to

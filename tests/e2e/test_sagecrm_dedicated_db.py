@@ -86,3 +86,27 @@ def test_rules_explain_the_dedicated_database_server(tmp_path):
     assert "the installer on crm1, the first CRM server, upgrades the database" in result.err
     assert "must be on the first server of its group (crm1); the dedicated database server sql1" in result.err
     assert "Traceback" not in result.err
+
+
+def test_probe_and_validate_against_it_accept_the_sql_server(tmp_path):
+    estate = SimEstate(tmp_path, "dedicated")
+    result = run_cli(
+        ["probe", "-i", str(estate.inventory), "--format", "json", "--output", "probe.json"], tmp_path
+    )
+    assert result.rc == 0, result.out + result.err
+    report = json.loads((tmp_path / "probe.json").read_text(encoding="utf-8"))
+    sql = report["hosts"]["sql1"]["sagecrm"]
+    assert "install" not in sql and sql["database"]["crm_version"] == "7.2"
+    assert report["findings"] == [] or all(f.get("host") != "sql1" for f in report["findings"])
+    checked = run_cli(
+        [
+            "validate",
+            str(REPO / "playbooks/sagecrm/upgrade.yml"),
+            "-i",
+            str(estate.inventory),
+            "--probe",
+            "probe.json",
+        ],
+        tmp_path,
+    )
+    assert checked.rc == 0, checked.out + checked.err
