@@ -88,7 +88,7 @@ def fresh_install(host: SimHost, media_path: str, answers: dict[str, str]) -> st
             "version": version,
             "roles": ["web"],
             "db_server": answers.get("databaseserver", "DBSERVER"),
-            "database": answers.get("database_name", install_name),
+            "database": install_name,  # DefaultDatabase: the original install's name, on every server
             "architecture": architecture,
         },
     )
