@@ -347,6 +347,13 @@ class SimHost(HostState):
             self.state["services"][found]["state"] = state
             self.changed(f"service {found} {state}")
 
+    def set_rewrite_rules(self, app: str, rules: dict[str, str]) -> dict[str, str]:
+        """Replace the IIS rewrite rules of `app` (an installer's doing, chapter 13); the rules before."""
+        with self._transaction():
+            before = sim_windows.set_rewrite_rules(self, app, rules)
+            self.changed(f"iis rewrite rules of {app}")
+            return before
+
     def set_product(self, name: str, version: str | None) -> None:
         """Record an installed product (Programs and Features); version None removes it."""
         with self._transaction():

@@ -286,6 +286,8 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         "pools": {k: v for k, v in _mapping(raw.get("pools"), "iis.pools").items()},
         "apps": {},
     }
+    if raw.get("certificate"):  # the name the HTTPS binding's certificate is issued to
+        iis["certificate"] = str(raw["certificate"])
     for table in ("sites", "pools"):
         for name, state in iis[table].items():
             if state not in states:
@@ -300,6 +302,9 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         entry = {"physical_path": str(parse_path(app.get("physical_path"))), "pool": app["pool"]}
         if app.get("isapi"):
             entry["isapi"] = str(parse_path(app["isapi"]))
+        if app.get("rewrite"):  # URL Rewrite/ARR rules of the application: first path segment -> service
+            rules = _mapping(app["rewrite"], f"iis.apps.{key}.rewrite")
+            entry["rewrite"] = {str(k): str(v) for k, v in rules.items()}
         iis["apps"][f"{site}/{name.strip('/')}"] = entry
     lower = {k.casefold() for k in services}
     for name, (display, mode, depends_on) in IIS_SERVICES.items():

@@ -40,7 +40,8 @@ def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
     """The parts asked for, restricted to what this server holds."""
     asked = list(args.get("what") or PARTS)
     on_db = crm.is_db_server(est, host)
-    return [p for p in asked if p in ("registry", "program_files", "services") or on_db]
+    local = est.holds_crm(host)  # a dedicated database server has no registry keys or program files
+    return [p for p in asked if (on_db if p in ("database", "views") else local)]
 
 
 def _suffix(args: Mapping[str, Any]) -> str:

@@ -128,26 +128,35 @@ class CrmInstaller(Module):
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         est = crm.estate_or_none(host)
-        if est is None or host.name not in est.servers:
+        if est is None or not est.holds_crm(host.name):
             return []
         out = est.host_resources(host.name)
-        if crm.is_db_server(est, host.name):
+        if est.upgrades_database(host.name):
             out.extend(est.db_resources())
         return out
 
     def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
         """Without a response file the installer is run by a person: a gate on this server."""
         est = crm.estate_or_none(host)
-        if est is None or host.name not in est.servers:
+        if est is None or not est.holds_crm(host.name):
             return []
-        on_db = crm.is_db_server(est, host.name)
+        on_db = est.upgrades_database(host.name)
         listed = []
         if on_db:  # asked only when the database server's upgrade log has errors
-            listed.append({"id": f"{DB_LOG_GATE_PREFIX}{host.name}",
-                           "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)"})
-        if args.get("response_file") or est.setting("installer", "response_files", "db" if on_db else "others"):
+            listed.append(
+                {
+                    "id": f"{DB_LOG_GATE_PREFIX}{host.name}",
+                    "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)",
+                }
+            )
+        if args.get("response_file") or est.setting(
+            "installer", "response_files", "db" if on_db else "others"
+        ):
             return listed
         return [{"id": gate_id(host.name), "prompt": operator_prompt(est, host.name, on_db)}, *listed]
+
+    def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
+        return crm.no_crm_here(crm.estate(ctx), ctx.host.name) or super().run(ctx, args)
 
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
         est = crm.estate(ctx)
@@ -159,13 +168,18 @@ class CrmInstaller(Module):
             "registry": crm.registry_version(ctx, est),
             "database": database,
             "log_sha256": log,
-            "log_errors": self._log_errors(ctx, est) if log and crm.is_db_server(est, ctx.host.name) else [],
+            "log_errors": self._log_errors(ctx, est) if log and est.upgrades_database(ctx.host.name) else [],
         }
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         est = crm.estate(ctx)
         done = state["registry"] == est.target_version and state["database"] == est.target_version
-        if done and state["log_sha256"] and state["log_sha256"] != recorded_log_before(ctx) and not state["log_errors"]:
+        if (
+            done
+            and state["log_sha256"]
+            and state["log_sha256"] != recorded_log_before(ctx)
+            and not state["log_errors"]
+        ):
             return None  # a database server's log with errors asks its gate again (a resume)
         return {
             "before": {k: state[k] for k in ("registry", "database")},
@@ -176,12 +190,16 @@ class CrmInstaller(Module):
     def apply(self, ctx: TaskContext, args: Mapping[str, Any], change: dict[str, Any]) -> Result:
         est = crm.estate(ctx)
         host = ctx.host.name
-        on_db = crm.is_db_server(est, host)
+        on_db = est.upgrades_database(host)
         state = change["state"]
         if not on_db and state["database"] != est.target_version:
+            first = (
+                est.upgrade_server_label
+                if est.dedicated_db_server
+                else f"the database server ({est.db_server})"
+            )
             raise ModuleFailed(
-                f"the CRM database is at {state['database']}, not {est.target_version}: the "
-                f"installer runs on the database server ({est.db_server}) first"
+                f"the CRM database is at {state['database']}, not {est.target_version}: the installer runs on {first} first"
             )
         response = args.get("response_file") or est.setting(
             "installer", "response_files", "db" if on_db else "others"

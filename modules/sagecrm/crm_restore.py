@@ -37,7 +37,9 @@ PARTS = ("database", "registry", "program_files", "services")
 
 def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
     asked = list(args.get("what") or PARTS)
-    return [p for p in asked if p != "database" or crm.is_db_server(est, host)]
+    local = est.holds_crm(host)  # a dedicated database server has no registry keys or program files
+    on_db = crm.is_db_server(est, host)
+    return [p for p in asked if (on_db if p == "database" else local)]
 
 
 class CrmRestore(Module):
