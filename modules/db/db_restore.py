@@ -5,7 +5,9 @@ target exists and the file still has the sha256 recorded when it was verified, s
 was overwritten, truncated or swapped since is never restored. Which backup, when not named:
 the FIRST verified backup of the run being rolled back from, else this run's first: the one
 taken before anything changed (later ones may already hold the failed upgrade); `select:
-latest` takes the newest instead.
+latest` takes the newest instead. A backup with an off-server copy (recorded with it) whose
+file on the server is gone or changed is first brought back from that copy, checked before and
+after (modules/db/_offsite.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from engine.db.tasks import (
     target_of,
     verified_backups,
 )
+from modules.db._offsite import bring_back
 
 
 class DbRestore(Module):
@@ -78,6 +81,8 @@ class DbRestore(Module):
                 raise ModuleFailed(
                     f"refusing: backup {chosen.location} was recorded on {chosen.host}, not {files.host}"
                 )
+            # the server's own copy, else its intact off-server copy brought back
+            read_from = bring_back(ctx, chosen) if chosen is not None else None
             location = chosen.location if chosen else str(args.get("backup"))
             digest, size = files.hash(location)  # re-read now: the file must be the one verified
         findings = []
@@ -94,6 +99,7 @@ class DbRestore(Module):
             )
         output = {
             "backup": location,
+            "read_from": read_from,
             "sha256": digest,
             "size": size,
             "taken_at": chosen.taken_at if chosen else None,

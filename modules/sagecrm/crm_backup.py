@@ -18,11 +18,20 @@ planner can check, before anything runs, that every backup the guide asks for pr
 installer on every server. Backups go to `<backup_root>\\<run id>` on each server (a new folder
 per run, so a later run never overwrites the backup taken before an upgrade), the database's to
 its target's `backup_dir`.
+
+Off the servers: with `sagecrm.backup_copy` every verified backup of the task is then copied to
+a UNC folder (`\\\\nas\\crm-backups\\<estate>\\<run id>[-<label>]`, the server copies it there)
+or to the controller (`controller`: `<state dir>/backup-copies/<estate>/<run id>[-<label>]/<host>`;
+`controller:<folder>` names another base), read through the run's connection; the copy is
+hashed where it landed and recorded with its artifact (modules/db/_offsite.py). The guide
+wants the backups "stocké[s] de façon complètement indépendante de l'environnement de mise à
+jour": the rollback uses that copy when the server's own is gone or changed.
 """
 
 from __future__ import annotations
 
 import ntpath
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -30,6 +39,7 @@ from engine.api.module import Module, Result, TaskContext
 from engine.core.model import Host
 from engine.db.schema_objects import find
 from modules._common import object_schema
+from modules.db._offsite import Destination, copy_off
 from modules.sagecrm import _sagecrm as crm
 from modules.sagecrm.product.estate import Estate
 
@@ -53,6 +63,20 @@ def backup_folder(ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> str
     if args.get("dest"):
         return str(args["dest"])
     return ntpath.join(est.backup_root, ctx.run.run_id + _suffix(args))
+
+
+def copy_destination(ctx: TaskContext, est: Estate, args: Mapping[str, Any]) -> Destination | None:
+    """This task's off-server folder (`sagecrm.backup_copy`), or None when the estate names none."""
+    value = str(est.setting("backup_copy") or "")
+    if not value:
+        return None
+    run_folder = ctx.run.run_id + _suffix(args)
+    if value.startswith("\\\\"):
+        return Destination("unc", ntpath.join(value.rstrip("\\"), run_folder))
+    base = value.partition(":")[2] or os.path.join(
+        str(ctx.run.state_dir), "backup-copies", est.inventory.name
+    )
+    return Destination("controller", os.path.abspath(os.path.join(base, run_folder, ctx.host.name)))
 
 
 class CrmBackup(Module):
@@ -95,6 +119,11 @@ class CrmBackup(Module):
         total = Result(output={"dest": folder})
         for part in parts_for(args, est, ctx.host.name):
             crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, folder, _suffix(args)))
+        dest = copy_destination(ctx, est, args)
+        if dest is not None and not ctx.check_mode:
+            total.artifacts = [copy_off(ctx, a, dest) for a in total.artifacts]
+            total.output["copy"] = {"kind": dest.kind, "folder": dest.folder}
+            total.msg += f"; each copied to {dest.folder} and its sha256 checked there"
         return total
 
     # --- the parts --------------------------------------------------------------------------
