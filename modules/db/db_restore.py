@@ -7,16 +7,19 @@ the FIRST verified backup of the run being rolled back from, else this run's fir
 taken before anything changed (later ones may already hold the failed upgrade); `select:
 latest` takes the newest instead. A backup with an off-server copy (recorded with it) whose
 file on the server is gone or changed is first brought back from that copy, checked before and
-after (modules/db/_offsite.py).
+after (modules/db/_offsite.py). A zipped SQL Server backup (Express/Web, engine/db/bakzip.py) is
+unzipped first and restored only when the .bak has the sha256 recorded before it was zipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from engine.api.module import Artifact, Finding, Module, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
+from engine.db.bakzip import unzipped
 from engine.db.operations import RESTORE_CLEAN, restore_backup
 from engine.db.target import Target
 from engine.db.tasks import (
@@ -107,11 +110,17 @@ class DbRestore(Module):
         if ctx.check_mode:
             message = f"would restore {target.name} from {location}"
             return Result(changed=True, msg=message, output=output, findings=findings)
-        with db_failures():
+        zipped = chosen is not None and bool(chosen.meta.get("zipped"))
+        with (
+            db_failures(),
+            unzipped(files, location, dict(chosen.meta) if chosen else {})
+            if zipped
+            else nullcontext(location) as source,
+        ):
             done = restore_backup(
                 target,
                 files,
-                location,
+                source,
                 clean=args.get("clean", "database"),
                 meta=dict(chosen.meta) if chosen else None,
                 moves=args.get("moves"),
