@@ -23,7 +23,8 @@ import pytest
 
 from engine.api.module import RunContext
 from tests.support.modharness import local_connection, run_module
-from tests.unit.test_db_mssql_golden import EDITION, ENTERPRISE, EXPRESS, PROGRESS, Script, script  # noqa: F401
+from tests.unit.test_db_mssql_golden import EDITION, ENTERPRISE, EXPRESS, PROGRESS, Script
+from tests.unit.test_db_mssql_golden import script as recording_odbc  # noqa: F401 - the `script` fixture
 
 BAK = b"TAPE" + bytes(range(256)) * 64  # what the fake BACKUP writes
 WEB: Any = [[(2, "Web Edition (64-bit)")]]
@@ -48,7 +49,9 @@ def run(tmp_path: Path, artifacts: dict[str, list[Any]] | None = None) -> RunCon
 
 
 @pytest.mark.parametrize("edition", [EXPRESS, WEB], ids=["express", "web"])
-def test_backup_zipped_on_an_edition_without_compression(script: Script, tmp_path: Path, edition: Any) -> None:
+def test_backup_zipped_on_an_edition_without_compression(
+    script: Script, tmp_path: Path, edition: Any
+) -> None:
     script.answers = [(EDITION, edition, None), (r"^BACKUP DATABASE", writes_bak, None)]
     with local_connection() as conn:
         result = run_module("db_backup", {"db": "crm"}, connection=conn, run=run(tmp_path))
@@ -74,7 +77,9 @@ def test_backup_left_as_is_where_the_edition_compresses(script: Script, tmp_path
     with local_connection() as conn:
         result = run_module("db_backup", {"db": "crm"}, connection=conn, run=run(tmp_path))
     (art,) = result.artifacts
-    assert art.location.endswith(".bak") and "zipped" not in art.meta and Path(art.location).read_bytes() == BAK
+    assert (
+        art.location.endswith(".bak") and "zipped" not in art.meta and Path(art.location).read_bytes() == BAK
+    )
 
 
 def test_restore_unzips_verifies_and_restores_the_bak(script: Script, tmp_path: Path) -> None:
@@ -88,20 +93,26 @@ def test_restore_unzips_verifies_and_restores_the_bak(script: Script, tmp_path: 
             return PROGRESS
 
         script.answers = [(r"^RESTORE DATABASE", restore_reads, None), (r"DB_ID", [[(7,)]], None)]
-        result = run_module("db_restore", {"db": "crm"}, connection=conn, run=run(tmp_path, {"db:crm": [art]}))
+        result = run_module(
+            "db_restore", {"db": "crm"}, connection=conn, run=run(tmp_path, {"db:crm": [art]})
+        )
     assert not result.failed, result.msg
     assert seen == [BAK]  # SQL Server was given the unzipped .bak, whole
     assert result.output["backup"] == art.location and result.output["sha256"] == art.sha256
     assert not Path(art.location + ".restore").exists()  # the unzipped copy is removed again
 
 
-def test_restore_refused_when_the_unzipped_bak_is_not_the_one_recorded(script: Script, tmp_path: Path) -> None:
+def test_restore_refused_when_the_unzipped_bak_is_not_the_one_recorded(
+    script: Script, tmp_path: Path
+) -> None:
     script.answers = [(EDITION, EXPRESS, None), (r"^BACKUP DATABASE", writes_bak, None)]
     with local_connection() as conn:
         (art,) = run_module("db_backup", {"db": "crm"}, connection=conn, run=run(tmp_path)).artifacts
         art.meta["bak"] = {**art.meta["bak"], "sha256": "0" * 64}
         script.log.clear()
-        result = run_module("db_restore", {"db": "crm"}, connection=conn, run=run(tmp_path, {"db:crm": [art]}))
+        result = run_module(
+            "db_restore", {"db": "crm"}, connection=conn, run=run(tmp_path, {"db:crm": [art]})
+        )
     assert result.failed and "unzipped from" in result.msg and "not restored" in result.msg
     assert not any(line.startswith(("RESTORE DATABASE", "ALTER DATABASE")) for line in script.log)
     assert not Path(art.location + ".restore").exists()
