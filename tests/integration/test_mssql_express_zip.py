@@ -21,13 +21,32 @@ from typing import Any
 
 import pytest
 
+import engine.db.database as database_module
 from engine.api.module import RunContext
 from tests.support.modharness import local_connection, run_module
-from tests.unit.test_db_mssql_golden import EDITION, ENTERPRISE, EXPRESS, PROGRESS, Script
-from tests.unit.test_db_mssql_golden import script as recording_odbc  # noqa: F401 - the `script` fixture
+from tests.unit.test_db_mssql_golden import (
+    EDITION,
+    ENTERPRISE,
+    EXPRESS,
+    PROGRESS,
+    RecordingConnection,
+    Script,
+)
 
 BAK = b"TAPE" + bytes(range(256)) * 64  # what the fake BACKUP writes
 WEB: Any = [[(2, "Web Edition (64-bit)")]]
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> Script:
+    """Every ODBC connection of the test is the golden tests' RecordingConnection on one script."""
+    recorded = Script()
+    monkeypatch.setattr(
+        database_module,
+        "odbc_connect",
+        lambda text, autocommit, timeout: RecordingConnection(recorded, text, autocommit),
+    )
+    return recorded
 
 
 def target(tmp_path: Path) -> dict[str, Any]:
