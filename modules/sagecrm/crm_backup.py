@@ -1,7 +1,9 @@
 """The guide's manual backups of a Sage CRM server, verified and journaled, named from the estate.
 
 `what` lists the parts (default: every part this server holds):
-- `database` (database server): a verified full backup of the CRM database (`db_backup`);
+- `database` (database server): a verified full backup of the CRM database (`db_backup`), and
+  the guide's data-integrity sample taken right after it: 20 companies chosen at random with a
+  recorded seed, each row kept as its sha256 (`data_sample`, `sample:<database>`);
 - `views` (database server): the definitions of every view, with the customised standard
   views marked, as a JSON artifact on the controller (`views:<database>`): the upgrade may
   replace a standard view the customer changed;
@@ -35,7 +37,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from engine.api.module import Module, Result, TaskContext
+from engine.api.module import Artifact, Module, Result, TaskContext
 from engine.core.model import Host
 from engine.db.schema_objects import find
 from modules._common import object_schema
@@ -44,6 +46,10 @@ from modules.sagecrm import _sagecrm as crm
 from modules.sagecrm.product.estate import Estate
 
 PARTS = ("database", "views", "registry", "program_files", "services")
+#: the guide's data-integrity check (chapter 12: "échantillonnage aléatoire de 20 enregistrements
+#: de sociétés"): table, key and the columns compared
+SAMPLE_TABLE, SAMPLE_KEY = "Company", "Comp_CompanyId"
+SAMPLE_COLUMNS = ("Comp_Name", "Comp_Type", "Comp_Status", "Comp_WebSite")
 
 
 def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
@@ -139,10 +145,13 @@ class CrmBackup(Module):
                 else folder
             )
         if target.dialect == "sqlite" and not ctx.check_mode:
-            import os
-
             os.makedirs(args.get("dest") or target.backup_dir or ".", exist_ok=True)
-        return DbBackup().run(ctx, args)
+        result = DbBackup().run(ctx, args)
+        if not ctx.check_mode:
+            sample = company_sample(ctx, est, suffix)
+            result.artifacts.append(sample)
+            result.output["sample"] = {"seed": sample.meta["seed"], "rows": sample.meta["count"]}
+        return result
 
     def _views(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         with crm.crm_db(ctx, est) as db:
@@ -183,6 +192,21 @@ class CrmBackup(Module):
 
     def _services(self, ctx: TaskContext, est: Estate, folder: str, suffix: str) -> Result:
         return _zip(ctx, est.services_dir, ntpath.join(folder, f"{ctx.host.name}-Services.zip"))
+
+
+def company_sample(ctx: TaskContext, est: Estate, suffix: str) -> Artifact:
+    """20 companies chosen with a new seed, each row's sha256 kept (engine/db/sample.py), recorded
+    on the controller next to the backup: `crm_checklist item: data_sample` compares them after
+    the upgrade on any dialect (a .bak or a dump cannot be queried). The seed is in the journal."""
+    from engine.db.sample import new_seed, take_sample
+
+    seed = new_seed()
+    with crm.crm_db(ctx, est) as db:
+        sample = take_sample(db, SAMPLE_TABLE, SAMPLE_KEY, SAMPLE_COLUMNS, seed)
+    name = f"sample-{est.database}{suffix}.json"
+    artifact = crm.controller_artifact(ctx, "data_sample", f"sample:{est.database}", name, sample)
+    artifact.meta.update(seed=seed, count=len(sample["rows"]), table=SAMPLE_TABLE)
+    return artifact
 
 
 def _zip(ctx: TaskContext, path: str, dest: str) -> Result:
