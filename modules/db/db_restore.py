@@ -32,7 +32,7 @@ from engine.db.tasks import (
     target_of,
     verified_backups,
 )
-from modules.db._offsite import bring_back
+from modules.db._offsite import BROUGHT_BACK, bring_back
 
 
 class DbRestore(Module):
@@ -87,6 +87,11 @@ class DbRestore(Module):
             # the server's own copy, else its intact off-server copy brought back
             read_from = bring_back(ctx, chosen) if chosen is not None else None
             location = chosen.location if chosen else str(args.get("backup"))
+            if ctx.check_mode and read_from == BROUGHT_BACK:  # the server's copy stays gone in check mode
+                msg = (
+                    f"would bring {location} back from its off-server copy and restore {target.name} from it"
+                )
+                return Result(changed=True, msg=msg, output={"backup": location, "read_from": read_from})
             digest, size = files.hash(location)  # re-read now: the file must be the one verified
         findings = []
         if chosen is None:

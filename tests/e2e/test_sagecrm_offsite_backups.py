@@ -154,3 +154,21 @@ def test_controller_destination_and_the_report_lists_both_places(tmp_path):
     assert "Off-server copy" in html
     assert zipped["location"].replace("\\", "\\") in html
     assert f"{zipped['meta']['copy']['location']} (controller)" in html
+
+
+def test_a_share_the_server_may_not_open_stops_the_run_before_the_installer(tmp_path):
+    """The second hop: over WinRM the share refuses a session whose credentials do not travel on.
+    The backup step fails with Windows' own text; the installer never starts."""
+    doc = estate_with(tmp_path).doc
+    doc["defaults"]["sim"]["initial"]["disks"][SHARE]["access"] = "denied"
+    estate = SimEstate(tmp_path / "denied", "single", doc=doc)
+    result = estate.run("upgrade.yml", "--approve-all", *estate.repaired())
+    assert result.rc != 0
+    nodes = estate.nodes(estate.last_run()).values()
+    failed = [n for n in nodes if n["status"] == "failed"]
+    assert [n["module"] for n in failed] == ["crm_backup"]
+    assert f"Access to the path '{UNC}" in failed[0]["error"] and "is denied" in failed[0]["error"]
+    assert all(
+        n["status"] not in ("ok", "changed", "failed") for n in nodes if n["module"] == "crm_installer"
+    )
+    assert estate.db_version() == "7.2"
