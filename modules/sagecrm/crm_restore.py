@@ -237,7 +237,8 @@ def _unzip(ctx: TaskContext, path: str, backup: Artifact) -> Result:
 def recorded(ctx: TaskContext, resource: str, kind: str) -> Artifact:
     """The backup a restore uses: the rolled-back run's first, else this run's first; brought back
     from its off-server copy first when the server's own is gone or changed (modules/db/_offsite.py)."""
-    from modules.db._offsite import bring_back
+    from engine.db.copies import off_server_copy
+    from modules.db._offsite import BROUGHT_BACK, bring_back
 
     found = crm.prior_or_current(ctx, resource, kind)
     if not found:
@@ -245,5 +246,10 @@ def recorded(ctx: TaskContext, resource: str, kind: str) -> Artifact:
             f"no verified {kind} of {resource} was recorded by this run or the run rolled back "
             "from (--from-run): nothing to restore from"
         )
-    bring_back(ctx, found[0])
+    if bring_back(ctx, found[0]) == BROUGHT_BACK and ctx.check_mode:
+        # nothing is copied in check mode: what would be restored is read where it is (a UNC copy
+        # this server reaches), else the step says it cannot look
+        copy = off_server_copy(found[0])
+        if copy is not None and copy.host == ctx.host.name:
+            return copy
     return found[0]

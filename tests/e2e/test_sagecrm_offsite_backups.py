@@ -16,6 +16,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.runs import run_cli
 from tests.support.sagecrm_estates import PLAYBOOKS, SimEstate, differences, inventory_doc
 
@@ -25,11 +27,11 @@ GIB = 1 << 30
 BACKUP_KINDS = {"db_backup", "view_definitions", "registry_export", "archive"}
 
 
-def estate_with(tmp_path: Path, backup_copy: str | None = UNC) -> SimEstate:
-    """The single-server estate whose server reaches the share; `backup_copy` set when given."""
-    doc = inventory_doc("single", **({"backup_copy": backup_copy} if backup_copy else {}))
+def estate_with(tmp_path: Path, backup_copy: str | None = UNC, kind: str = "single") -> SimEstate:
+    """An estate whose servers each reach the share; `backup_copy` set when given."""
+    doc = inventory_doc(kind, **({"backup_copy": backup_copy} if backup_copy else {}))
     doc["defaults"]["sim"]["initial"]["disks"] = {"C": {"total": 100 * GIB}, SHARE: {"total": 100 * GIB}}
-    return SimEstate(tmp_path, "single", doc=doc)
+    return SimEstate(tmp_path, kind, doc=doc)
 
 
 def backups(estate: SimEstate, run_id: str) -> list[dict[str, Any]]:
@@ -48,15 +50,18 @@ def upgraded(estate: SimEstate) -> str:
     return estate.last_run()
 
 
-def test_upgrade_copies_every_backup_to_the_share_and_records_both_places(tmp_path):
-    estate = estate_with(tmp_path)
+@pytest.mark.parametrize("kind", ["single", "cluster"])
+def test_upgrade_copies_every_backup_to_the_share_and_records_both_places(tmp_path, kind):
+    estate = estate_with(tmp_path, kind=kind)
     run_id = upgraded(estate)
     found = backups(estate, run_id)
     assert {r["kind"] for r in found} == BACKUP_KINDS
-    host = estate.host("crm")
+    assert {r["meta"]["copy"]["via"] for r in found} == set(estate.hosts)  # every server copied its own
     for row in found:
         copy = row["meta"]["copy"]
-        assert copy["kind"] == "unc" and copy["via"] == "crm" and copy["verified"] is True
+        host = estate.host(copy["via"])  # a controller file went through the database server
+        assert row["host"] in (None, copy["via"])
+        assert copy["kind"] == "unc" and copy["verified"] is True
         assert copy["location"].startswith(f"{UNC}\\{run_id}")  # <run id>[-<label>]\\<file>
         assert copy["location"] != row["location"]
         assert copy["sha256"] == row["sha256"]
@@ -172,3 +177,18 @@ def test_a_share_the_server_may_not_open_stops_the_run_before_the_installer(tmp_
         n["status"] not in ("ok", "changed", "failed") for n in nodes if n["module"] == "crm_installer"
     )
     assert estate.db_version() == "7.2"
+
+
+def test_rollback_in_check_mode_with_the_servers_copies_gone_changes_nothing(tmp_path):
+    estate = estate_with(tmp_path)
+    run_id = upgraded(estate)
+    found = {r["kind"]: r for r in reversed(backups(estate, run_id))}
+    (estate.root / found["db_backup"]["location"]).unlink()
+    estate.host("crm").remove(
+        next(r for r in backups(estate, run_id) if r["location"].endswith("crm-CRM.zip"))["location"]
+    )
+    before = estate.snapshot(exclude=(SHARE,))
+    check = estate.run("rollback.yml", "--from-run", run_id, "--check")
+    assert check.rc == 0, check.out + check.err
+    assert differences(before, estate.snapshot(exclude=(SHARE,))) == []
+    assert not (estate.root / found["db_backup"]["location"]).exists()  # nothing brought back in check mode
