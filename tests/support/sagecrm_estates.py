@@ -188,9 +188,9 @@ class SimEstate:
                 "SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'Version'"
             ).fetchone()[0]
 
-    def snapshot(self) -> dict[str, Any]:
-        """Every host (backup folder excluded) and the database (per-table checksums, schema)."""
-        out: dict[str, Any] = {h: self.host(h).snapshot(exclude=[BACKUPS]) for h in self.hosts}
+    def snapshot(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Every host (backup folder and `exclude` left out) and the database (per-table checksums, schema)."""
+        out: dict[str, Any] = {h: self.host(h).snapshot(exclude=[BACKUPS, *exclude]) for h in self.hosts}
         with connect({"dialect": "sqlite", "path": str(self.db_path)}) as db:
             out["db"] = table_checksums(db)
             out["schema"] = sorted(db.rows("SELECT type, name, sql FROM sqlite_master"))

@@ -69,6 +69,13 @@ SECTION_SCHEMA: dict[str, Any] = {
         "target_version": _VERSION,
         "licence_key": _STR,
         "backup_root": _STR,
+        # where verified backups are copied off the servers (modules/sagecrm/crm_backup.py)
+        "backup_copy": {
+            "type": "string",
+            "pattern": r"^(?:\\\\[^\\]+\\[^\\]+|controller(?::.+)?$)",
+            "description": "Where backups are copied off the servers: a UNC folder (\\\\nas\\share\\estate), "
+            "`controller` (<state dir>/backup-copies/<estate>) or `controller:<folder>`.",
+        },
         "installer": {
             "type": "object",
             "additionalProperties": False,
