@@ -36,6 +36,7 @@ from engine.api.module import Artifact, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
 from modules._common import PATH_SCHEMA, call, call_optional, digest, object_schema, prop, resource, stat
 from modules.files.archive import Archive, _read_sidecar
+from modules.files.unarchive import NO_LIMITS
 from modules.windows._windows import WINDOWS, require_backup, same_path
 
 
@@ -53,7 +54,8 @@ def extract_staged(ctx: TaskContext, zip_path: str, path: str, expected: str | N
     staging, _aside = work_folders(ctx, path)
     if stat(remote, staging) is not None:  # this run's own, from an attempt cut short
         call(remote, "file.remove", path=staging, recursive=True)
-    call(remote, "archive.extract", src=zip_path, dest=staging, overwrite=True)
+    # the zip is this estate's own verified backup: no size or ratio limit may refuse its restore
+    call(remote, "archive.extract", src=zip_path, dest=staging, overwrite=True, **NO_LIMITS)
     staged = call(remote, "file.tree_hash", path=staging)
     if expected is not None and staged["digest"] != expected:
         call(remote, "file.remove", path=staging, recursive=True)
