@@ -5,9 +5,9 @@ absolute path (a drive letter or UNC name too), a `..` component, a device, a li
 links leading out of `dest` (a link made by an earlier member counts), a hard link to anything but
 a file earlier in the archive, or the same path as an earlier member (on Windows also names that
 differ only by case) makes the task fail with one line naming the member and the rule, and nothing
-is written, in check mode too. So do the limits (`max_size`, `max_members`, `max_ratio`,
-`max_total_ratio`: their defaults let a 1CRM update package through and stop a zip bomb) and a
-volume without room for the declared size. The host then writes into a folder beside `dest` and
+is written (check mode refuses what the listing shows unsafe). So do the limits (`max_size`,
+`max_members`, `max_ratio`, `max_total_ratio`: their defaults let a 1CRM update package through
+and stop a zip bomb) and a volume without room for the declared size. The host then writes into a folder beside `dest` and
 moves it in only when every member was written: a corrupt archive (bad CRC, truncated) or any
 failure leaves `dest` exactly as it was (docs/archives.md).
 
@@ -32,7 +32,7 @@ from modules._common import PATH_SCHEMA, call, call_optional, object_schema, pro
 _SHOWN = 20
 
 #: archive.extract's limits and the hosts' defaults (the POSIX helper's EXTRACT_LIMITS and
-#: powershell/archives.ps1's $CutoverExtractLimits: tests/unit/test_extract_limits.py holds them equal).
+#: powershell/archives.ps1's $CutoverExtractLimits: tests/unit/test_extract_rules.py holds them equal).
 #: A 1CRM update package (tens of thousands of files, a few hundred MB compressing 2-10:1) passes;
 #: a 1 GB file of zeros in 1 MB (1000:1, as every layer of 42.zip) does not.
 EXTRACT_LIMITS: dict[str, tuple[int, str]] = {
