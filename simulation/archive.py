@@ -3,7 +3,7 @@
 Archives are made deterministically (sorted members, times from the simulated clock), so the
 same tree always gives the same sha256: a rehearsal's artifacts can be compared run to run.
 `archive.extract` is all or nothing, by the same rules as the POSIX helper and powershell/
-archives.ps1 (docs/archives.md): every member is checked before anything is written (an absolute
+archives.ps1 (docs/security.md, 8): every member is checked before anything is written (an absolute
 path, drive letter or UNC name, a `..` component, a name Windows cannot hold, a link or a chain of
 links out of the destination, a duplicate name, names equal but for case, the size, count and
 ratio limits), then the free space of dest's drive against the declared size, then every path the

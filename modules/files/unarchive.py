@@ -9,7 +9,7 @@ is written (check mode refuses what the listing shows unsafe). So do the limits 
 `max_members`, `max_ratio`, `max_total_ratio`: their defaults let a 1CRM update package through
 and stop a zip bomb) and a volume without room for the declared size. The host then writes into a folder beside `dest` and
 moves it in only when every member was written: a corrupt archive (bad CRC, truncated) or any
-failure leaves `dest` exactly as it was (docs/archives.md).
+failure leaves `dest` exactly as it was (docs/security.md, 8).
 
 Idempotence: the host compares each member with the file already there (size, then content) and
 writes only what differs, so a second run is `ok`. A file in `dest` whose content differs from

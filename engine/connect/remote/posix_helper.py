@@ -1237,7 +1237,7 @@ def _inside(root: str, path: str) -> bool:
 #: The limits of archive.extract, each an argument of the call (0 turns one off). A 1CRM update
 #: package (tens of thousands of files, a few hundred MB of PHP and images compressing 2-10:1)
 #: passes them; a zip bomb (a 1 GB file of zeros deflated to 1 MB is 1000:1, 42.zip's members
-#: are ~1000:1 at every layer) does not. Documented in docs/archives.md.
+#: are ~1000:1 at every layer) does not. Documented in docs/security.md, 8.
 EXTRACT_LIMITS = {"max_size": 20 << 30, "max_members": 500_000, "max_ratio": 200, "max_total_ratio": 100}
 #: Ratios are judged from this many uncompressed bytes on: a 100 KB file of spaces is no bomb.
 RATIO_FLOOR = 1 << 20
@@ -1294,7 +1294,7 @@ class _Tree:
                     self._disk[parts] = ("directory" if stat.S_ISDIR(st.st_mode) else "file", None)
         return self._disk[parts]
 
-    def resolve(self, parts: list[str] | tuple[str, ...], follow_last: bool = True) -> tuple[str, ...] | None:
+    def resolve(self, parts: list[str] | tuple[str, ...]) -> tuple[str, ...] | None:
         """The real path below dest that `parts` names, links followed; None: it leaves dest."""
         stack: list[str] = []
         todo = list(parts)
@@ -1309,7 +1309,7 @@ class _Tree:
                 stack.pop()
                 continue
             here = (*stack, name)
-            entry = self.get(here) if (todo or follow_last) else None
+            entry = self.get(here)
             if entry is None or entry[0] != "link":
                 stack.append(name)
                 continue

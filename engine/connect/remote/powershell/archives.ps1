@@ -153,7 +153,7 @@ function Invoke-CutoverArchiveList {
 }
 
 # archive.extract: all or nothing, by the rules of the POSIX helper and the simulated host
-# (engine/connect/remote/posix_helper.py check_members, docs/archives.md). Every member is checked
+# (engine/connect/remote/posix_helper.py check_members, docs/security.md, 8). Every member is checked
 # before anything is written: its name (Get-CutoverMemberProblem), the path it resolves to with the
 # links of earlier members followed, duplicates (names equal but for case are one name on NTFS),
 # the limits, then the free space of dest's volume against the declared size and every path the
