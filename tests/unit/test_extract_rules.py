@@ -5,9 +5,14 @@ simulation with `windows=True`), tested by running them (tests/integration/test_
 tests/unit/test_sim_extract.py). Windows PowerShell 5.1 cannot run here, so archives.ps1 is held
 to the Python, read from its tree-sitter syntax tree as the project reads its other ps1 code
 (tests/support/powershell_tree.py): the same limits and defaults, the same refusal lines, every
-check before the first write, writes only into the staging folder beside dest, each member's
-CRC-32 checked while it is copied (.NET Framework's ZipArchive checks none: an entry's stream
-"does not validate the CRC", see archives.ps1), and the staging folder removed on any failure.
+check before the first write, writes only into the staging folder beside dest, and the staging
+folder removed on any failure. Each member's CRC-32 is checked while it is copied and the copy
+stops at the size the member declares, because .NET Framework's ZipArchive does neither: "When
+reading/decompressing a ZipArchive, we read this crc32 from the file header but don't ever
+validate it" (https://github.com/dotnet/corefx/issues/8610; CRC checks arrive only in .NET 11,
+https://github.com/dotnet/docs/issues/52470), and before .NET Core 3.0 "Data is decompressed
+until the end of the compressed stream is reached, even if its length exceeds the uncompressed
+file size listed in the central directory" (https://github.com/dotnet/docs/issues/13448).
 """
 
 from __future__ import annotations

@@ -158,7 +158,9 @@ function Invoke-CutoverArchiveList {
 # links of earlier members followed, duplicates (names equal but for case are one name on NTFS),
 # the limits, then the free space of dest's volume against the declared size and every path the
 # extraction opens against MAX_PATH. The members are written into a folder beside dest, each with
-# its CRC-32 checked as it is copied (.NET Framework's ZipArchive checks none), and moved in only
+# its CRC-32 checked as it is copied and never copied past its declared size (.NET Framework's
+# ZipArchive checks no CRC, github.com/dotnet/corefx/issues/8610, and inflates to the end of the
+# compressed data whatever size the header declares, github.com/dotnet/docs/issues/13448), moved in only
 # when all were written; on any failure the staging folder goes and every file moved is put back.
 #
 # MAX_PATH: powershell.exe 5.1 is not long-path aware, so .NET Framework keeps the legacy path
@@ -191,7 +193,8 @@ function Stop-CutoverRefusal([string]$Member, [string]$Rule, [string]$Kind = 'un
 }
 
 function Get-CutoverNameParts([string]$Name) {
-    return , @($Name.Replace('\', '/').Split('/') | Where-Object { $_ -ne '' -and $_ -ne '.' })
+    # A member's path components ('/' and '\' both separate on Windows), '' and '.' dropped.
+    $Name.Replace('\', '/').Split('/') | Where-Object { $_ -ne '' -and $_ -ne '.' }
 }
 
 function Resolve-CutoverTreePath($Tree, [string[]]$Parts) {
@@ -237,7 +240,7 @@ function Get-CutoverExtractPlan($Zip, [string]$Source, [string]$Dest, [long]$Str
         if ($null -ne $problem) { Stop-CutoverRefusal $entry.FullName $problem }
         $kind = Get-CutoverEntryKind $entry
         if ($kind -eq 'device') { Stop-CutoverRefusal $entry.FullName 'device or special file' }
-        $parts = @((Get-CutoverNameParts $entry.FullName) | Select-Object -Skip $Strip)
+        $parts = @(Get-CutoverNameParts $entry.FullName | Select-Object -Skip $Strip)
         if ($parts.Count -eq 0) { continue }
         $parentParts = [string[]]@($parts | Select-Object -First ($parts.Count - 1))
         $parent = Resolve-CutoverTreePath $tree $parentParts
@@ -335,7 +338,7 @@ function Move-CutoverStagedTree([string]$Staging, [string]$Dest, $Writes) {
             $folder = if ($step.kind -eq 'directory') { $final } else { [IO.Path]::GetDirectoryName($final) }
             $missing = New-Object System.Collections.ArrayList
             $probe = $folder
-            while (-not [IO.Directory]::Exists($probe)) { [void]$missing.Insert(0, $probe); $probe = [IO.Path]::GetDirectoryName($probe) }
+            while ($null -ne $probe -and -not [IO.Directory]::Exists($probe)) { [void]$missing.Insert(0, $probe); $probe = [IO.Path]::GetDirectoryName($probe) }
             foreach ($new in $missing) { [void][IO.Directory]::CreateDirectory($new); [void]$made.Add($new) }
             if ($step.kind -eq 'directory') { continue }
             $old = $null
@@ -403,7 +406,7 @@ function Invoke-CutoverArchiveExtract {
         if ($writes.Count -eq 0 -and [IO.Directory]::Exists($dest)) { return [ordered]@{ changed = $false; files = 0 } }
         $parents = New-Object System.Collections.ArrayList
         $probe = [IO.Path]::GetDirectoryName($dest)
-        while (-not [IO.Directory]::Exists($probe)) { [void]$parents.Insert(0, $probe); $probe = [IO.Path]::GetDirectoryName($probe) }
+        while ($null -ne $probe -and -not [IO.Directory]::Exists($probe)) { [void]$parents.Insert(0, $probe); $probe = [IO.Path]::GetDirectoryName($probe) }
         foreach ($folder in $parents) { [void](New-CutoverDirectory $folder) }
         [void](New-CutoverDirectory $staging)
         try {
