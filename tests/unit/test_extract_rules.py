@@ -18,7 +18,9 @@ file size listed in the central directory" (https://github.com/dotnet/docs/issue
 from __future__ import annotations
 
 import inspect
+import random
 import re
+from pathlib import Path
 
 import pytest
 from tree_sitter import Node
@@ -155,3 +157,56 @@ def test_limits_are_read_as_arguments_and_checked(functions: dict[str, Node]) ->
     for name in posix_helper.EXTRACT_LIMITS:
         assert f"{name} = $a.{name}" in body
     assert "Get-CutoverCount $given[$name] $name" in body
+
+
+class _Listed:
+    """An archive as the rules see it: members declared in its directory, and its file (sparse)."""
+
+    def __init__(self, path: Path, members: list[posix_helper._Member], packed_total: int) -> None:
+        with open(path, "wb") as fh:
+            fh.truncate(packed_total)  # a sparse file: its size is what the ratio is judged against
+        self.path = str(path)
+        self.members = members
+
+
+def _file(name: str, size: int, packed: int) -> posix_helper._Member:
+    member = posix_helper._Member(name, "file", size, None, 0o644, 0.0, None)
+    member.packed = packed
+    return member
+
+
+def test_the_defaults_pass_a_full_size_1crm_package(tmp_path: Path) -> None:
+    """45,000 files, 380 MB: PHP and JS deflating 4:1, images not at all, one 8 MB language pack
+    of repeated lines at 40:1 (what a real update package declares in its zip directory)."""
+    rng = random.Random(3)
+    members, packed = [], 0
+    for n in range(45_000):
+        size = rng.randint(200, 16_000)
+        squeezed = size if n % 20 == 0 else size // 4
+        members.append(_file(f"1crm/modules/M{n % 700}/f{n}.php", size, squeezed))
+        packed += squeezed
+    members.append(_file("1crm/include/language/fr_fr.lang.php", 8 << 20, (8 << 20) // 40))
+    packed += (8 << 20) // 40
+    listed = _Listed(tmp_path / "1crm.zip", members, packed)
+    _tree, plan, total = posix_helper.check_members(
+        listed, str(tmp_path / "crm"), 1, dict(posix_helper.EXTRACT_LIMITS)
+    )
+    assert len(plan) == 45_001 and 300 << 20 < total < 400 << 20
+
+
+@pytest.mark.parametrize(
+    ("size", "packed", "rule"),
+    [
+        (1 << 30, 1 << 20, "over max_ratio 200"),  # a 1 GB file of zeros in 1 MB
+        (
+            4_294_967_295,
+            4 << 20,
+            "over max_ratio 200",
+        ),  # a 4.3 GB member in about 4 MB, as in 42.zip's last layer
+    ],
+)
+def test_the_defaults_refuse_a_zip_bomb(tmp_path: Path, size: int, packed: int, rule: str) -> None:
+    listed = _Listed(tmp_path / "bomb.zip", [_file("0.dll", size, packed)], packed + 200)
+    with pytest.raises(posix_helper.Fail) as refused:
+        posix_helper.check_members(listed, str(tmp_path / "d"), 0, dict(posix_helper.EXTRACT_LIMITS))
+    assert refused.value.kind == "unsafe" and rule in str(refused.value) and "0.dll:" in str(refused.value)
