@@ -11,6 +11,7 @@ COR_E_PATHTOOLONG 0x800700CE (https://learn.microsoft.com/dotnet/api/system.io.p
 from __future__ import annotations
 
 import base64
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,26 @@ def test_every_primitive_on_a_long_path_fails_as_net_framework_does(tmp_path: Pa
     assert answer["kind"] == "invalid" and "is 260 characters long" in answer["error"]
     assert "The specified path, file name, or both are too long." in answer["error"]
     assert "long_paths" not in ok(host, "host.facts")
+
+
+def test_a_failure_while_moving_in_puts_every_file_back(tmp_path: Path) -> None:
+    """eware.dll is moved in first; Scripts\\locked.js cannot be replaced (chattr +i on the file that
+    holds it, so even root cannot rename it, as a file in use on Windows): eware.dll goes back."""
+    host = host_with(tmp_path)
+    ok(host, "file.write", path=CRM + "\\Scripts\\locked.js", content_b64=base64.b64encode(b"old").decode())
+    locked = host.fs.locate(parse_path(CRM + "\\Scripts\\locked.js"))
+    src = put_zip(
+        host,
+        "patch.zip",
+        [ha.file("eware.dll", b"7.3 sp2"), ha.file("New/one.js", b"1"), ha.file("Scripts/locked.js", b"new")],
+    )
+    done = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {done.stderr.strip()}")
+    try:
+        before = drive(host)
+        answer = call(host, "archive.extract", src=src, dest=CRM, overwrite=True)
+        assert answer["ok"] is False and answer["kind"] == "denied", answer
+        assert drive(host) == before
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=False)
