@@ -245,3 +245,40 @@ def test_list_and_extract_agree_on_tar_device_members(local: Remote, tmp_path: P
     assert [e["unsafe"] for e in local.call("archive.list", path=str(archive))["entries"]] == [
         "device or special file"
     ]
+
+
+def _zstd(tar_gz: Path) -> Path:
+    """The same tar as a tar.zst (the zstd command compresses it)."""
+    import gzip
+
+    out = tar_gz.with_name(tar_gz.name.replace(".tar.gz", ".tar.zst"))
+    subprocess.run(
+        ["zstd", "-q", "-3", "-o", str(out), "-"], input=gzip.decompress(tar_gz.read_bytes()), check=True
+    )
+    tar_gz.unlink()
+    return out
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="tar.zst needs the zstd command")
+def test_a_tar_zst_is_judged_from_its_listing_before_it_is_decompressed(
+    local: Remote, tmp_path: Path
+) -> None:
+    """A tar.zst is decompressed into a scratch tar before extraction: its bomb and its link chain
+    are refused from a streamed listing first, so not even the scratch tar is written."""
+    work, dest = work_with_dest(tmp_path)
+    bomb = _zstd(ha.tar_zero_bomb(tmp_path / "bomb.tar.gz", 128 << 20))
+    chain = _zstd(
+        ha.write_tar(tmp_path / "chain.tar.gz", [ha.link("x", "."), ha.link("y", "x/.."), ha.file("y/z")])
+    )
+    before = ha.snapshot(tmp_path)
+    assert "over max_total_ratio 100" in str(refused(local, src=str(bomb), dest=str(dest)))
+    assert "y: link out of the destination" in str(refused(local, src=str(chain), dest=str(dest)))
+    assert ha.snapshot(tmp_path) == before
+    fine = _zstd(
+        ha.write_tar(tmp_path / "fine.tar.gz", [ha.file("a.txt", b"zst a"), ha.file("sub/b.txt", b"b")])
+    )
+    assert local.call("archive.extract", src=str(fine), dest=str(dest), overwrite=True) == {
+        "changed": True,
+        "files": 2,
+    }
+    assert (dest / "a.txt").read_bytes() == b"zst a" and (dest / "sub" / "keep.txt").read_text() == "kept\n"

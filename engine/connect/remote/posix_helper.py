@@ -1334,6 +1334,13 @@ class _Tree:
         return None
 
 
+class _Listing:
+    """An archive's path and members, listed without opening it for extraction (tar.zst)."""
+
+    def __init__(self, path: str, members: list[_Member]) -> None:
+        self.path, self.members = path, members
+
+
 def check_members(
     arc: _Archive, dest: str, strip: int, limits: dict[str, int], windows: bool = False
 ) -> tuple[_Tree, list, int]:
@@ -1595,6 +1602,10 @@ def archive_extract(src: str, dest: str, overwrite: bool, strip: int, **limits: 
     limits = check_limits(limits)
     if os.path.lexists(dest) and not os.path.isdir(dest):
         raise Fail("exists", f"{dest} exists and is not a folder")
+    if _format(src, None) == "tar.zst":  # decompressed into a scratch tar first: judge its listing before
+        listed = _Listing(src, _scan_tar(src, "tar.zst")[0])
+        _tree, plan, total = check_members(listed, dest, strip, limits)
+        _check_space(src, dest, 2 * total, 2 * len(plan))  # the scratch tar, then the staging folder
     with _Archive(src, scratch=_existing_parent(dest)) as arc:
         tree, plan, total = check_members(arc, dest, strip, limits)
         _check_space(src, dest, total, len(plan))
