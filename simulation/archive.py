@@ -233,10 +233,11 @@ def _plan(
     return [(infos[id(m)], m, real_parts) for m, real_parts in checked], total
 
 
-def _staging_name(host: HostState, dest: WinPath) -> str:
-    """A short name beside dest (12 characters: MAX_PATH is tight), deterministic as the sim is."""
-    seed = f"{str(dest).casefold()}|{host.state.get('clock', 0)}"
-    return "~ct-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:8]
+def _staging_name(host: HostState, dest: WinPath, what: str = "new") -> str:
+    """A name beside dest as powershell/paths.ps1 Get-CutoverTempPath makes them (16 characters, so
+    the simulation and a server refuse the same long paths), deterministic as the sim is."""
+    seed = f"{str(dest).casefold()}|{host.state.get('clock', 0)}|{what}"
+    return "~ct-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:8] + ".tmp"
 
 
 def _check_paths(host: HostState, plan: list, dest: WinPath, staging: WinPath) -> None:
@@ -334,7 +335,7 @@ def _commit(host: HostState, writes: list, dest: WinPath, staging: WinPath) -> N
         host.changed(f"extract {dest} ({len(writes)} entries)")
         folder_changed(host, dest_real)
         return
-    aside = host.fs.locate(dest.parent.child(staging.name + "o"))
+    aside = host.fs.locate(dest.parent.child(_staging_name(host, dest, "old")))
     aside.mkdir()
     new_dirs: list[Path] = []
     moved: list[tuple[Path, Path | None]] = []
