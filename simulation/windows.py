@@ -30,6 +30,9 @@ WINDOWS_DEFAULTS: dict[str, Any] = {
     "version": "10.0.17763",
     "powershell": "5.1.17763.1",
     "dotnet_release": 461814,
+    #: LongPathsEnabled with a long-path-aware host process: paths of 260+ characters open
+    #: (simulation/paths.py check_length); off, as for Windows PowerShell 5.1 on a real server
+    "long_paths": False,
 }
 ARCHITECTURES = ("x64", "x86")
 START_MODES = ("auto", "manual", "disabled")
@@ -50,6 +53,8 @@ def windows_section(raw: Any) -> dict[str, Any]:
         raise SimError("invalid", f"windows.architecture must be x64 or x86, not {section['architecture']!r}")
     if not isinstance(section["dotnet_release"], int) or isinstance(section["dotnet_release"], bool):
         raise SimError("invalid", "windows.dotnet_release must be a whole number (the NDP\\v4\\Full Release)")
+    if not isinstance(section["long_paths"], bool):
+        raise SimError("invalid", "windows.long_paths must be true or false")
     for key in ("caption", "version", "powershell"):
         section[key] = str(section[key])
     return section
