@@ -27,6 +27,7 @@ from engine.db.tasks import (
     target_of,
     verified_backups,
 )
+from modules import _production as production
 
 
 class DbRestore(Module):
@@ -63,6 +64,10 @@ class DbRestore(Module):
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         return [f"db:{args['db']}"]
+
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """`restore-production-<db>`, asked when the inventory marks the target production."""
+        return production.maybe_declared([str(args["db"])])
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])
@@ -101,6 +106,9 @@ class DbRestore(Module):
         if ctx.check_mode:
             message = f"would restore {target.name} from {location}"
             return Result(changed=True, msg=message, output=output, findings=findings)
+        approval = production.require_approval(ctx, target.name)  # production: its own gate first
+        if approval is not None:
+            output["gate"] = approval
         with db_failures():
             done = restore_backup(
                 target,
