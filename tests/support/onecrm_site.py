@@ -478,7 +478,7 @@ def build_estate(
         databases["crm_live"]["production"] = True
     for key, value in (settings or {}).items():
         into = section["live"] if key == "live" else section
-        for name, given in (value.items() if key == "live" else [(key, value)]):
+        for name, given in value.items() if key == "live" else [(key, value)]:
             if given is None:
                 into.pop(name, None)
             else:

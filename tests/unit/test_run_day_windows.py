@@ -28,7 +28,10 @@ def test_a_deadline_on_the_run_day_has_passed_the_next_morning() -> None:
         "deadline 2026-12-04 15:00 CET (the day of the run) has passed (now 2026-12-05 10:00); ask visual4"
     )
     # the same morning of the run's day the deadline is ahead
-    assert window_problem(None, None, "15:00", BERLIN, next_morning - dt.timedelta(days=1), day=UPDATE_DAY) is None
+    assert (
+        window_problem(None, None, "15:00", BERLIN, next_morning - dt.timedelta(days=1), day=UPDATE_DAY)
+        is None
+    )
 
 
 def test_hhmm_resolves_on_the_given_day_in_the_estate_zone() -> None:
