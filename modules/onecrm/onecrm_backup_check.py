@@ -170,7 +170,14 @@ class OnecrmBackupCheck(Module):
     def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
         """A cloud estate's morning check is a question to the provider (`--approve` names it)."""
         est = estate_for_host(host)
-        if est is None or not est.cloud or args.get("source", "nightly") != "nightly":
+        st = est.site(str(args.get("site"))) if est is not None else None
+        if (
+            est is None
+            or st is None
+            or not est.cloud
+            or st.get("nightly")
+            or args.get("source", "nightly") != "nightly"
+        ):
             return []
         return [{"id": provider_gate(str(args["part"])), "prompt": provider_prompt(str(args["part"]))}]
 
