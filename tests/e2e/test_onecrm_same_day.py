@@ -164,6 +164,9 @@ def test_an_older_backup_is_chosen_by_date_and_verified(onecrm_estate: Any) -> N
     chosen = nodes["The database backup the rollback restores"]["result"]
     assert chosen["location"].endswith(f"1crm-db-{three_days_ago:%Y%m%d-%H%M}.sql.gz")
     assert len(chosen["available"]) == 2 and chosen["size"] > 0
+    prompt = nodes[CONFIRM]["result"]["prompt"]  # the gate lists the nightly backups, with times and sizes
+    assert "Nightly database backups" in prompt and "Nightly file archives" in prompt
+    assert all(f"{row['size']:,} bytes" in prompt for row in chosen["available"])
     restored = nodes["Restore the live database"]["result"]
     assert restored["backup"] == chosen["location"] and restored["sha256"] == chosen["sha256"]
     assert est.live.state(est.server) == older
