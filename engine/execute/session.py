@@ -282,10 +282,8 @@ def execute_run(request: RunRequest) -> RunSummary:
     return summary
 
 
-def _started_day(row: dict[str, Any] | None, tz: Any) -> Any:
+def _started_day(row: dict[str, Any] | None, tz: dt.tzinfo) -> dt.date | None:
     """The day (estate zone) a run recorded before run days were noted started on."""
-    import datetime as dt
-
     try:
         return dt.datetime.fromisoformat(str((row or {}).get("started"))).astimezone(tz).date()
     except ValueError:
