@@ -101,6 +101,9 @@ class CrmRestore(Module):
         for part in parts_for(args, est, ctx.host.name):
             crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, _Source(args, mirrored)))
         total.artifacts.extend(mirrored)
+        signed = (total.output.get("database") or {}).get("gate")
+        if signed:  # the production gate db_restore asked: journaled as this step's answer
+            total.output["gate"] = signed
         return total
 
     # --- the parts ----------------------------------------------------------------------------
