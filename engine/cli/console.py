@@ -72,15 +72,14 @@ class ConsoleReporter(Reporter):
 
     def __init__(self, masker: Any, verbosity: int = 0, stream: TextIO | None = None, live: bool | None = None,
                  show_diff: bool = False):
-        from rich.console import Console
-
         self.masker = masker
         self.verbosity = verbosity
         self.show_diff = show_diff
-        stream = stream or sys.stdout
-        self.console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
-                               soft_wrap=True)
-        self.live_enabled = self.console.is_terminal if live is None else live
+        self.stream = stream if stream is not None else sys.stdout
+        self._console: Any = None
+        #: styled output through rich (imported only then: ~25 ms of a run's start-up), else plain lines
+        self.styled = is_terminal(self.stream)
+        self.live_enabled = self.styled if live is None else live
         #: running steps by node id: host, label, when it started (monotonic), its last progress line
         self.running: dict[str, list[Any]] = {}
         self.lock = threading.Lock()  # progress lines come from the steps' worker threads
@@ -90,6 +89,32 @@ class ConsoleReporter(Reporter):
         self.live: Any = None
         self.simulated = False
 
+    @property
+    def console(self) -> Any:
+        """rich's Console on this stream, made on first use (a terminal, or a live display asked for)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
+                                    soft_wrap=True)
+        return self._console
+
+    @console.setter
+    def console(self, console: Any) -> None:
+        """A Console of the caller's (tests, embedders): styled exactly when it is a terminal."""
+        self._console = console
+        self.styled = console.is_terminal
+        self.stream = console.file
+
+    def _print(self, text: str, style: str = "") -> None:
+        """A line of text, masked: in `style` on a terminal, written as is elsewhere."""
+        if not self.styled:
+            self.stream.write(self.masker.mask_text(text) + "\n")
+        elif style:
+            self.console.print(f"[{style}]{self._t(text)}[/]")
+        else:
+            self.console.print(self._t(text))
+
     def _t(self, text: Any) -> str:
         from rich.markup import escape
 
@@ -98,9 +123,15 @@ class ConsoleReporter(Reporter):
     def run_started(self, plan: Plan, run_id: str) -> None:
         self.total = len(plan.steps())
         self.simulated = plan.simulated
-        sim = " [magenta](SIMULATION: sim hosts are models, not machines)[/]" if self.simulated else ""
-        self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
-                           f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")
+        sim = " (SIMULATION: sim hosts are models, not machines)" if self.simulated else ""
+        m = self.masker.mask_text
+        plain = f"cutover run {run_id}: {m(str(plan.playbook.path))} on {m(str(plan.inventory.name))} ({self.total} steps)"
+        if self.styled:
+            sim = f" [magenta]{sim.strip()}[/]" if sim else ""
+            self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
+                               f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")
+        else:
+            self.stream.write(plain + sim + "\n")
         if self.live_enabled:
             from rich.live import Live
 
@@ -172,37 +203,71 @@ class ConsoleReporter(Reporter):
     def _write(self, pieces: list[tuple[str, str]]) -> None:
         """Styled on a terminal; a plain write elsewhere (rich's rendering is most of a step's cost
         on the controller, and a log file or a pipe has no use for it)."""
-        if self.console.is_terminal:
+        if self.styled:
             from rich.text import Text
 
             self.console.print(Text.assemble(*pieces))
         else:
-            self.console.file.write("".join(text for text, _style in pieces) + "\n")
+            self.stream.write("".join(text for text, _style in pieces) + "\n")
 
     def message(self, text: str) -> None:
-        self.console.print(f"[bold yellow]{self._t(text)}[/]")
+        self._print(str(text), "bold yellow")
 
     def run_ended(self, summary: RunSummary) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        from rich.table import Table
-
-        table = Table(title=f"run {summary.run_id}: {summary.status}", box=None)
+        title = f"run {summary.run_id}: {summary.status}"
         shown = [s for s in SUMMARY_COLUMNS if summary.counts.get(s)]
-        for status in shown:
-            table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
-        table.add_row(*[str(summary.counts[s]) for s in shown])
-        self.console.print(table)
+        if self.styled:
+            from rich.table import Table
+
+            table = Table(title=title, box=None)
+            for status in shown:
+                table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
+            table.add_row(*[str(summary.counts[s]) for s in shown])
+            self.console.print(table)
+        else:
+            self.stream.write("\n".join(plain_table(title, shown, [str(summary.counts[s]) for s in shown])) + "\n")
         if summary.not_run:
-            self.console.print(f"{summary.not_run} step(s) not run")
+            self._print(f"{summary.not_run} step(s) not run")
         if summary.reason:
-            self.console.print(f"reason: {self._t(summary.reason)}")
+            self._print(f"reason: {summary.reason}")
 
     def epilogue(self, lines: list[str]) -> None:
         """The end-of-run findings and, after a failure, the estate's state and the commands to
         resume or roll back (engine/pipeline/run_end.py): plain text an operator can copy."""
         for line in lines:
-            self.console.file.write(self.masker.mask_text(line) + "\n")
-        self.console.file.flush()
+            self.stream.write(self.masker.mask_text(line) + "\n")
+        self.stream.flush()
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether rich would style this stream, decided as rich's `Console.is_terminal` does (its
+    environment variables first, then `isatty`) without importing rich."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color != ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:
+        return False
+
+
+def plain_table(title: str, headers: list[str], row: list[str]) -> list[str]:
+    """The run summary as rich draws it off a terminal with `soft_wrap` (`box=None`, right-justified
+    columns padded by one space each side, the title as is; a table without columns is one empty
+    line), without rich."""
+    if not headers:
+        return [""]
+    widths = [max(len(h), len(v)) for h, v in zip(headers, row, strict=True)]
+    return [
+        title,
+        "".join(f" {h.rjust(w)} " for h, w in zip(headers, widths, strict=True)),
+        "".join(f" {v.rjust(w)} " for v, w in zip(row, widths, strict=True)),
+    ]
 
