@@ -13,6 +13,7 @@ is validated every time, so its errors are always reported in full.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import re
@@ -153,6 +154,7 @@ _VALID_FILE_LIMIT = 20_000  # digests (65 bytes each): past it, the file starts 
 def remember_valid_in(state_dir: str | Path | None) -> None:
     """Remember valid documents in `state_dir` (the CLI's `--state-dir`), or nowhere (None)."""
     global _VALID_FILE, _valid
+    _write_pending()  # what was found valid so far goes with the directory it was found for
     _VALID_FILE = Path(state_dir) / _VALID_FILE_NAME if state_dir else None
     _valid = None
 
@@ -171,16 +173,31 @@ def _known_valid() -> set[str]:
 
 
 def _remember(digest: str) -> None:
-    """Best effort: a state directory that cannot be written only costs the next run a validation."""
-    known = _known_valid()
-    known.add(digest)
+    """Kept in memory, and written when the process ends if the state directory exists by then
+    (a run makes it; a command refused for bad input leaves nothing behind, not even this)."""
+    global _pending
+    _known_valid().add(digest)
     if _VALID_FILE is None:
         return
+    if _pending is None:
+        _pending = []
+        atexit.register(_write_pending)
+    _pending.append(digest)
+
+
+_pending: list[str] | None = None
+
+
+def _write_pending() -> None:
+    """Best effort: a state directory that cannot be written only costs the next run a validation."""
+    global _pending
+    digests, _pending = _pending or [], None
+    if _VALID_FILE is None or not digests or not _VALID_FILE.parent.is_dir():
+        return
     try:
-        _VALID_FILE.parent.mkdir(parents=True, exist_ok=True)
-        mode = "a" if len(known) < _VALID_FILE_LIMIT else "w"
+        mode = "a" if len(_known_valid()) < _VALID_FILE_LIMIT else "w"
         with _VALID_FILE.open(mode) as out:
-            out.write(digest + "\n")
+            out.write("".join(d + "\n" for d in digests))
     except OSError:
         pass
 
