@@ -40,10 +40,15 @@ class PlanNode(Protocol):
 
 
 class PlanView(Protocol):
-    """The plan as a policy sees it: its nodes, their graph (edges: "runs before"), its estate."""
+    """The plan as a policy sees it: its nodes, their graph (edges: "runs before"), its estate.
+
+    The graph is the plan's own (engine/plan/digraph.py), kept free of networkx so a run need not
+    import it; it has networkx's `DiGraph` interface and networkx's algorithms (`nx.ancestors`,
+    `nx.has_path`) accept it, so a policy may use them (importing networkx itself).
+    """
 
     inventory: Inventory
-    graph: nx.DiGraph
+    graph: nx.DiGraph  # duck-typed: engine.plan.digraph.DiGraph
     extra_vars: dict[str, Any]
 
     @property
