@@ -11,12 +11,20 @@ and Windows' faults, with the codes and texts Windows sends (winrm_soap.py):
   for the specified amount of time since the last received message from the client before
   terminating the open shell"): the shell is gone, w:InvalidSelectors 2150858843;
 - Send to a command whose process has exited: "The pipe has been ended." (ERROR_BROKEN_PIPE);
+- a Send waits while its process has STDIN_BUFFER bytes of stdin it has not read, as a writer to
+  a full pipe does, so a client streaming a file faster than it is written never grows the
+  endpoint's memory;
+- `drop_connection_after(n)`: once n more bytes of stdin have arrived, the TCP connection of the
+  Send that crossed the mark is closed without an answer (a network cut mid-transfer); the shell
+  and its processes live on, as they do on Windows;
 - 401 on wrong credentials; over HTTP with NTLM, an unsealed message is refused with HTTP 500, as
   the service's AllowUnencrypted=false (its default) does.
 Time is the endpoint's own clock: `advance(seconds)` lets a test pass idle time without waiting.
 
 Each endpoint serves ONE host: the batches the cutover helper would answer are answered by the
-simulated host `simulation.host.SimHost` (or by any `dispatch(host_name, calls)` callable).
+simulated host `simulation.host.SimHost` (or by any `dispatch(host_name, calls)` callable), and
+file transfers on raw stdin are written to the files behind the host's paths (`locate`, the
+SimHost's by default; tests/support/winrm_receive.py).
 Several endpoints can run at once (a three-server estate).
 
 Use it from pytest through the `winrm_endpoint` fixture (a factory; import
@@ -52,6 +60,7 @@ from tests.support.winrm_auth import (
     register_ntlm_user,
     restore_ntlm_user_file,
 )
+from tests.support.winrm_receive import DiskReceiver, Locate
 from tests.support.winrm_shells import HostRuntime, Process, Runner, Shell, start_process
 
 Dispatch = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -63,6 +72,8 @@ CLIENT_MAX_ENVELOPE = 153600
 #: winrm/config/winrs defaults of MS-WSMV 2.2.4.42 WinrsType: MaxShellsPerUser, IdleTimeout (s).
 DEFAULT_MAX_SHELLS_PER_USER = 30
 DEFAULT_IDLE_TIMEOUT = 180.0
+#: The status `handle` gives for "close the connection without answering" (drop_connection_after).
+DROP = 0
 
 
 class WinRMEndpoint:
@@ -93,6 +104,7 @@ class WinRMEndpoint:
         allow_unencrypted: bool | None = None,
         ntlm_user_file: str | Path | None = None,
         runtime: HostRuntime | None = None,
+        locate: Locate | None = None,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -123,6 +135,10 @@ class WinRMEndpoint:
         self._ntlm_previous: str | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._locate = locate
+        self.receiver: DiskReceiver | None = None
+        #: stdin bytes still to arrive before the connection is cut (None: never)
+        self._drop_in: int | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -134,6 +150,8 @@ class WinRMEndpoint:
                 self._tmp = tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
                 self._state_dir = self._tmp.name
             self.sim = SimHost.open(self._state_dir, self.name, self._initial)
+        locate = self._locate or (self.sim.path if self.sim is not None else None)
+        self.receiver = DiskReceiver(locate) if locate is not None else None
         if self.auth == "ntlm":
             if self._ntlm_file is None:
                 self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
@@ -224,6 +242,12 @@ class WinRMEndpoint:
             shell.close()
         return len(shells)
 
+    def drop_connection_after(self, stdin_bytes: int) -> None:
+        """Cut the TCP connection of the Send with which `stdin_bytes` more bytes have arrived
+        (its data reaches the process; the client gets no answer, as when a network cuts out)."""
+        with self._lock:
+            self._drop_in = stdin_bytes
+
     def processes(self) -> list[Process]:
         with self._lock:
             return [p for s in self.shells.values() for p in s.processes.values()]
@@ -306,6 +330,7 @@ class WinRMEndpoint:
             self.name,
             self._runner(),
             self.runtime,
+            self.receiver,
         )
         return 200, soap.command_response(request.message_id, process.id)
 
@@ -324,7 +349,15 @@ class WinRMEndpoint:
         if process.ended:
             self.stats["pipe_ended"] += 1
             return self._fault(request, soap.pipe_ended_fault())
-        process.feed(base64.b64decode(stream.text or ""), stream.get("End", "false").lower() == "true")
+        data = base64.b64decode(stream.text or "")
+        process.feed(data, stream.get("End", "false").lower() == "true", wait=request.operation_timeout)
+        with self._lock:
+            if self._drop_in is not None:
+                self._drop_in -= len(data)
+                if self._drop_in <= 0:
+                    self._drop_in = None
+                    self.stats["dropped"] += 1
+                    return DROP, b""
         return 200, soap.send_response(request.message_id)
 
     def _on_receive(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
@@ -457,6 +490,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, b"", SOAP_CONTENT_TYPE)  # end of the NTLM handshake (no SOAP yet)
             return
         status, answer = endpoint.handle(body)
+        if status == DROP:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if sealed:
             assert self.ntlm is not None
             self._reply(status, self.ntlm.seal(answer), ENCRYPTED_CONTENT_TYPE)

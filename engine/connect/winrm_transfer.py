@@ -1,0 +1,170 @@
+"""A file streamed to a Windows host on the helper's raw stdin: one base64, flat memory, resumable.
+
+Why not `file.write`: its content travels base64 in JSON in the base64 batch line in the base64
+of WS-Management's stdin stream, (4/3)^3 of the size, held whole in memory on both ends. Here the
+helper is told "the next `length` bytes of stdin are `path` from `offset`" (winrm_framing stdin
+message 3) and the file's bytes follow as they are; WS-Management's own base64 of the stdin
+stream (MS-WSMV 3.1.4.1.31.1 I/O Streams, https://learn.microsoft.com/en-us/openspecs/
+windows_protocols/ms-wsmv/2629bd02-7269-4d7a-9c6c-a0e5e8ade2bc) is the only encoding.
+
+- Pieces fill each Send envelope to just under the server's MaxEnvelopeSizekb (500 KB on current
+  Windows, 150 on older ones: the first refused envelope lowers it for the connection), so a
+  byte costs no more round trips than WS-Management needs.
+- The file is read in segments (SEGMENT bytes, the only buffer); the helper answers each segment
+  with the size on disk, writes with a running sha256 and gives the digest with the last one, which
+  is compared with the sha256 of what was read here.
+- A dropped connection (the transport failed mid-segment) loses nothing written: the old helper is
+  terminated (so it lets go of the file), a new one is asked the size of the partial file, and
+  the transfer continues from there, hashing the part already sent again on both ends (local
+  reads; no bytes resent). The same holds across runs when the caller passes `resume`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from engine.connect.winrm_framing import decode_answers, encode_receive
+from engine.core.errors import ConnectionFailed, RemoteError
+
+if TYPE_CHECKING:
+    from engine.connect.winrm import WinRMConnection
+
+log = logging.getLogger(__name__)
+
+#: Bytes the controller reads and the helper writes per answered segment: the whole buffer.
+SEGMENT = 8 << 20
+#: Local reads while re-hashing the part of a file already on the host.
+READ_PIECE = 1 << 20
+#: Attempts of one transfer across dropped connections (each must make progress).
+ATTEMPTS = 4
+
+#: (bytes on the host, bytes in all or None when unknown): called after every segment.
+Progress = Callable[[int, "int | None"], None]
+#: A fresh reader of the source from its first byte (a file, or a zip stream built again).
+Opener = Callable[[], BinaryIO]
+
+
+def send_stream(
+    conn: WinRMConnection,
+    path: str,
+    open_source: Opener,
+    *,
+    size: int | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Stream the source into `path` on the host -> {size, sha256} of what is there now.
+
+    `resume`: a partial `path` left by an earlier run is continued, not overwritten (the caller
+    names it after the content, so a partial file of other content never matches).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = -1
+    with conn.lock:
+        for attempt in range(1, ATTEMPTS + 1):
+            offset = _partial_size(conn, path) if resume or attempt > 1 else 0
+            command = conn._command_id
+            try:
+                return _attempt(conn, path, open_source, offset, size, progress, deadline)
+            except ConnectionFailed as exc:
+                reached = _reached(conn, path)
+                if attempt == ATTEMPTS or reached <= done or reached < 0:
+                    raise
+                done = reached
+                log.info("%s: transfer of %s cut at %d bytes (%s); resuming", conn.host.name, path, reached, exc)
+                _release(conn, command)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempt(
+    conn: WinRMConnection,
+    path: str,
+    open_source: Opener,
+    offset: int,
+    size: int | None,
+    progress: Progress | None,
+    deadline: float | None,
+) -> dict[str, Any]:
+    """One pass from `offset` to the end; ConnectionFailed when the connection drops."""
+    local = hashlib.sha256()
+    with open_source() as source:
+        if _skip(source, offset, local) < offset:  # the partial file is longer than the source
+            offset = 0
+            local = hashlib.sha256()
+            source.seek(0) if source.seekable() else None
+        written = offset
+        while True:
+            data = source.read(SEGMENT)
+            final = len(data) < SEGMENT or (size is not None and written + len(data) >= size)
+            local.update(data)
+            value = _segment(conn, path, written, data, final, deadline)
+            written = int(value["size"])
+            if progress is not None:
+                progress(written, size)
+            if final:
+                break
+    if value.get("sha256") != local.hexdigest():
+        raise RemoteError(
+            f"{path}: the host wrote sha256 {value.get('sha256')}, the source has {local.hexdigest()}",
+            conn.host.name,
+        )
+    return {"size": written, "sha256": local.hexdigest()}
+
+
+def _segment(
+    conn: WinRMConnection, path: str, offset: int, data: bytes, final: bool, deadline: float | None
+) -> dict[str, Any]:
+    """One transfer line and its bytes, then the helper's answer (its value, or RemoteError)."""
+    timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
+    line = encode_receive(path, offset, len(data), final)
+    with conn._wire:
+        conn._running = "a file transfer"
+        frame = conn._guarded(conn._transfer, line, data, deadline, timeout)
+    answer = decode_answers(frame, 1, conn.host.name)[0]
+    if not answer.get("ok"):
+        raise RemoteError(f"{path}: {answer.get('error')}", conn.host.name, kind=str(answer.get("kind") or "failed"))
+    return answer["value"]
+
+
+def _skip(source: BinaryIO, count: int, local: Any) -> int:
+    """Read and hash the first `count` bytes of the source (already on the host) -> how many."""
+    left = count
+    while left > 0 and (piece := source.read(min(left, READ_PIECE))):
+        local.update(piece)
+        left -= len(piece)
+    return count - left
+
+
+def _partial_size(conn: WinRMConnection, path: str) -> int:
+    """Size of the partial file on the host (0 when there is none)."""
+    size = _reached(conn, path)
+    if size < 0:
+        raise ConnectionFailed(f"cannot ask {conn.settings.endpoint} how much of {path} arrived", conn.host.name)
+    return size
+
+
+def _reached(conn: WinRMConnection, path: str) -> int:
+    """Bytes of `path` on the host, 0 when absent, -1 when the host cannot be asked."""
+    try:
+        answer = conn.call([{"op": "file.stat", "args": {"path": path}}])[0]
+    except (ConnectionFailed, RemoteError) as exc:
+        log.info("%s: asking for %s failed: %s", conn.host.name, path, exc)
+        return -1
+    value = answer.get("value") or {}
+    return int(value.get("size") or 0) if answer.get("ok") and value.get("exists") else 0
+
+
+def _release(conn: WinRMConnection, command: str | None) -> None:
+    """Terminate the helper of the cut attempt (it may still hold the file), on the new session."""
+    if command is None or command == conn._command_id or conn._protocol is None or conn._shell_id is None:
+        return
+    try:
+        with conn._wire:
+            conn._protocol.cleanup_command(conn._shell_id, command)
+    except Exception as exc:  # noqa: BLE001 - gone already: the shell reaps it
+        log.debug("%s: terminating the cut helper failed: %s", conn.host.name, type(exc).__name__)
