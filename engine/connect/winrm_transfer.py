@@ -76,7 +76,9 @@ def send_stream(
                 if attempt == ATTEMPTS or reached <= done or reached < 0:
                     raise
                 done = reached
-                log.info("%s: transfer of %s cut at %d bytes (%s); resuming", conn.host.name, path, reached, exc)
+                log.info(
+                    "%s: transfer of %s cut at %d bytes (%s); resuming", conn.host.name, path, reached, exc
+                )
                 _release(conn, command)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -127,7 +129,9 @@ def _segment(
         frame = conn._guarded(conn._transfer, line, data, deadline, timeout)
     answer = decode_answers(frame, 1, conn.host.name)[0]
     if not answer.get("ok"):
-        raise RemoteError(f"{path}: {answer.get('error')}", conn.host.name, kind=str(answer.get("kind") or "failed"))
+        raise RemoteError(
+            f"{path}: {answer.get('error')}", conn.host.name, kind=str(answer.get("kind") or "failed")
+        )
     return answer["value"]
 
 
@@ -144,7 +148,9 @@ def _partial_size(conn: WinRMConnection, path: str) -> int:
     """Size of the partial file on the host (0 when there is none)."""
     size = _reached(conn, path)
     if size < 0:
-        raise ConnectionFailed(f"cannot ask {conn.settings.endpoint} how much of {path} arrived", conn.host.name)
+        raise ConnectionFailed(
+            f"cannot ask {conn.settings.endpoint} how much of {path} arrived", conn.host.name
+        )
     return size
 
 

@@ -43,7 +43,9 @@ class HelperWire:
         self._send = self._render(send)
         self._receive = self._render(receive)
         #: the Send envelope without its stdin bytes, with the longest timeout it is given
-        self.send_overhead = len(self._fill(self._send, 99999).replace(_END, "false").replace(_DATA, "").encode())
+        self.send_overhead = len(
+            self._fill(self._send, 99999).replace(_END, "false").replace(_DATA, "").encode()
+        )
 
     def piece_for(self, envelope: int) -> int:
         """Most stdin bytes one Send can carry within an `envelope`-byte limit (base64: 4 per 3)."""

@@ -81,8 +81,9 @@ class WinRMEndpoint:
 
     `stats` counts what the endpoint saw: create, command, send, receive, signal, delete,
     receive_timeout, envelope_rejected, auth_rejected, shell_not_found, quota_rejected,
-    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed, and largest_batch
-    (the JSON size of the largest batch the helper answered).
+    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed, dropped, largest_batch
+    (the JSON size of the largest batch the helper answered) and largest_envelope (the largest
+    SOAP envelope accepted, in bytes).
     `allow_unencrypted` is the service's AllowUnencrypted; None: false for NTLM (Windows' default,
     NTLM seals every message), true for Basic (a test server configured for it).
     """
@@ -263,6 +264,7 @@ class WinRMEndpoint:
         if len(body) > self.max_envelope_size:
             self.stats["envelope_rejected"] += 1
             return self._fault(request, soap.envelope_too_large_fault(len(body), self.max_envelope_size))
+        self.stats["largest_envelope"] = max(self.stats["largest_envelope"], len(body))
         action = getattr(self, f"_on_{request.action.lower()}", None)
         if action is None:
             return self._fault(request, soap.invalid_request_fault(f"unsupported action {request.action}"))

@@ -114,7 +114,9 @@ class DiskReceiver:
             if handle.tell() < offset:
                 have = handle.tell()
                 handle.close()
-                raise ValueError(f"the partial file {real.name} has {have} bytes, fewer than the offset {offset}")
+                raise ValueError(
+                    f"the partial file {real.name} has {have} bytes, fewer than the offset {offset}"
+                )
             handle.truncate(offset)
             sha = hashlib.sha256()
             handle.seek(0)
