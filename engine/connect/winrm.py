@@ -227,12 +227,21 @@ class WinRMConnection(Connection):
             self._kill()  # the one-shot helper has exited; Signal releases it on the server
         return data
 
-    def _transfer(self, line: bytes, data: bytes, deadline: float | None, timeout: float | None) -> bytes:
-        """One transfer segment: its line and raw bytes in full envelopes, then the helper's frame."""
+    def _transfer_send(self, line: bytes, data: bytes, deadline: float | None, timeout: float | None) -> None:
+        """One transfer segment's line and raw bytes, in envelopes as full as the server accepts."""
         self._deliver(None, deadline, timeout)
+        self._send(line + data, end=False, deadline=deadline, timeout=timeout, raw=True)
+
+    def _transfer_answer(self, deadline: float | None, timeout: float | None) -> bytes:
+        """The next segment's frame: one a Receive brought with the one before it, or the next."""
+        frame = self._reader.feed(b"")
+        if frame is not None:
+            if not frame.ok:
+                self._kill()
+                raise RemoteError(f"PowerShell helper: {frame.data.decode('utf-8', 'replace')}", self.host.name)
+            return frame.data
         self._busy = True
         try:
-            self._send(line + data, end=False, deadline=deadline, timeout=timeout, raw=True)
             return self._await_frame(deadline, timeout)
         finally:
             self._busy = False

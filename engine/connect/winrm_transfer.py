@@ -12,7 +12,9 @@ windows_protocols/ms-wsmv/2629bd02-7269-4d7a-9c6c-a0e5e8ade2bc) is the only enco
   byte costs no more round trips than WS-Management needs.
 - The file is read in segments (SEGMENT bytes, the only buffer); the helper answers each segment
   with the size on disk, writes with a running sha256 and gives the digest with the last one, which
-  is compared with the sha256 of what was read here.
+  is compared with the sha256 of what was read here. A segment's answer is read only after the
+  next segment has been sent, so the client never waits for the host to finish writing (the
+  answers queue in the helper's stdout; all that are due are read before a failure is raised).
 - A dropped connection (the transport failed mid-segment) loses nothing written: the old helper is
   terminated (so it lets go of the file), a new one is asked the size of the partial file, and
   the transfer continues from there, hashing the part already sent again on both ends (local
@@ -95,44 +97,61 @@ def _attempt(
     """One pass from `offset` to the end; ConnectionFailed when the connection drops."""
     local = hashlib.sha256()
     with open_source() as source:
-        if _skip(source, offset, local) < offset:  # the partial file is longer than the source
-            offset = 0
-            local = hashlib.sha256()
-            source.seek(0) if source.seekable() else None
+        if _skip(source, offset, local) < offset:  # a partial file longer than the source: start over
+            return _attempt(conn, path, open_source, 0, size, progress, deadline) if offset else {}
         written = offset
+        pending = 0
+        value: dict[str, Any] = {}
         while True:
             data = source.read(SEGMENT)
             final = len(data) < SEGMENT or (size is not None and written + len(data) >= size)
             local.update(data)
-            value = _segment(conn, path, written, data, final, deadline)
-            written = int(value["size"])
-            if progress is not None:
-                progress(written, size)
+            _send_segment(conn, encode_receive(path, written, len(data), final), data, deadline)
+            written += len(data)
+            pending += 1
+            if pending > 1 or final:  # the answers due, but not the one of the segment just sent
+                due = pending if final else pending - 1
+                value = _answers(conn, path, due, deadline)
+                pending -= due
+                if progress is not None:
+                    progress(int(value["size"]), size)
             if final:
                 break
-    if value.get("sha256") != local.hexdigest():
+    if int(value["size"]) != written or value.get("sha256") != local.hexdigest():
         raise RemoteError(
-            f"{path}: the host wrote sha256 {value.get('sha256')}, the source has {local.hexdigest()}",
+            f"{path}: the host has {value.get('size')} bytes with sha256 {value.get('sha256')}, the source "
+            f"{written} bytes with sha256 {local.hexdigest()}",
             conn.host.name,
         )
     return {"size": written, "sha256": local.hexdigest()}
 
 
-def _segment(
-    conn: WinRMConnection, path: str, offset: int, data: bytes, final: bool, deadline: float | None
-) -> dict[str, Any]:
-    """One transfer line and its bytes, then the helper's answer (its value, or RemoteError)."""
+def _send_segment(conn: WinRMConnection, line: bytes, data: bytes, deadline: float | None) -> None:
+    """A segment's line and bytes on the helper's stdin; its answer is read later (`_answers`)."""
     timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
-    line = encode_receive(path, offset, len(data), final)
     with conn._wire:
         conn._running = "a file transfer"
-        frame = conn._guarded(conn._transfer, line, data, deadline, timeout)
-    answer = decode_answers(frame, 1, conn.host.name)[0]
-    if not answer.get("ok"):
-        raise RemoteError(
-            f"{path}: {answer.get('error')}", conn.host.name, kind=str(answer.get("kind") or "failed")
-        )
-    return answer["value"]
+        conn._guarded(conn._transfer_send, line, data, deadline, timeout)
+
+
+def _answers(conn: WinRMConnection, path: str, count: int, deadline: float | None) -> dict[str, Any]:
+    """Read the `count` answers due, in order -> the last one's value; the first failure is raised
+    once all of them are read, so the helper's stdout holds nothing stale afterwards."""
+    failure: RemoteError | None = None
+    value: dict[str, Any] = {}
+    for _ in range(count):
+        timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
+        with conn._wire:
+            frame = conn._guarded(conn._transfer_answer, deadline, timeout)
+        answer = decode_answers(frame, 1, conn.host.name)[0]
+        if answer.get("ok"):
+            value = answer["value"]
+        elif failure is None:
+            kind = str(answer.get("kind") or "failed")
+            failure = RemoteError(f"{path}: {answer.get('error')}", conn.host.name, kind=kind)
+    if failure is not None:
+        raise failure
+    return value
 
 
 def _skip(source: BinaryIO, count: int, local: Any) -> int:

@@ -17,6 +17,8 @@ and Windows' faults, with the codes and texts Windows sends (winrm_soap.py):
 - `drop_connection_after(n)`: once n more bytes of stdin have arrived, the TCP connection of the
   Send that crossed the mark is closed without an answer (a network cut mid-transfer); the shell
   and its processes live on, as they do on Windows;
+- HTTPS (`tls=True`): a self-signed certificate for 127.0.0.1 made by `openssl` at start, the
+  host settings trusting it (`ca_bundle`), so Basic can be tested as it is deployed: over TLS;
 - 401 on wrong credentials; over HTTP with NTLM, an unsealed message is refused with HTTP 500, as
   the service's AllowUnencrypted=false (its default) does.
 Time is the endpoint's own clock: `advance(seconds)` lets a test pass idle time without waiting.
@@ -39,6 +41,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -106,6 +110,7 @@ class WinRMEndpoint:
         ntlm_user_file: str | Path | None = None,
         runtime: HostRuntime | None = None,
         locate: Locate | None = None,
+        tls: bool = False,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -137,6 +142,9 @@ class WinRMEndpoint:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._locate = locate
+        self.tls = tls
+        #: the certificate (PEM) clients trust when `tls`
+        self.certificate: Path | None = None
         self.receiver: DiskReceiver | None = None
         #: stdin bytes still to arrive before the connection is cut (None: never)
         self._drop_in: int | None = None
@@ -160,6 +168,11 @@ class WinRMEndpoint:
             self._ntlm_previous = register_ntlm_user(self._ntlm_file, self.user, self.password)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.endpoint = self
+        if self.tls:
+            self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
+            self._server.socket = self._tls_context(Path(self._tmp.name)).wrap_socket(
+                self._server.socket, server_side=True
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -168,6 +181,18 @@ class WinRMEndpoint:
         )
         self._thread.start()
         return self
+
+    def _tls_context(self, folder: Path) -> ssl.SSLContext:
+        """A server context with a fresh self-signed certificate for 127.0.0.1 (kept in `certificate`)."""
+        self.certificate, key = folder / "endpoint.pem", folder / "endpoint.key"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(self.certificate)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certificate, key)
+        return context
 
     def stop(self) -> None:
         server, self._server = self._server, None
@@ -198,17 +223,18 @@ class WinRMEndpoint:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/wsman"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/wsman"
 
     def settings(self, **winrm: Any) -> dict[str, Any]:
-        """Host settings that reach this endpoint (plain HTTP; NTLM seals every message)."""
+        """Host settings that reach this endpoint (plain HTTP, NTLM sealing every message; or HTTPS)."""
+        tls = {"scheme": "https", "ca_bundle": str(self.certificate)} if self.tls else {"scheme": "http"}
         return {
             "connection": "winrm",
             "address": "127.0.0.1",
             "port": self.port,
             "user": self.user,
             "password": self.password,
-            "winrm": {"transport": self.auth, "scheme": "http", **winrm},
+            "winrm": {"transport": self.auth, **tls, **winrm},
         }
 
     def host(self, name: str | None = None, *, password: str | None = None, **winrm: Any) -> Host:
