@@ -195,10 +195,11 @@ class WinRMConnection(Connection):
         resume: bool = False,
         progress: Progress | None = None,
         timeout: float | None = None,
+        sha256: str | None = None,
     ) -> dict[str, Any]:
         """Stream a source to `path` on the host -> {size, sha256}; see winrm_transfer."""
         return send_stream(
-            self, path, open_source, size=size, resume=resume, progress=progress, timeout=timeout
+            self, path, open_source, size=size, resume=resume, progress=progress, timeout=timeout, sha256=sha256
         )
 
     def close(self) -> None:
@@ -230,7 +231,11 @@ class WinRMConnection(Connection):
     def _transfer_send(self, line: bytes, data: bytes, deadline: float | None, timeout: float | None) -> None:
         """One transfer segment's line and raw bytes, in envelopes as full as the server accepts."""
         self._deliver(None, deadline, timeout)
-        self._send(line + data, end=False, deadline=deadline, timeout=timeout, raw=True)
+        self._busy = True  # Ctrl-C stops the transfer between two Sends
+        try:
+            self._send(line + data, end=False, deadline=deadline, timeout=timeout, raw=True)
+        finally:
+            self._busy = False
 
     def _transfer_answer(self, deadline: float | None, timeout: float | None) -> bytes:
         """The next segment's frame: one a Receive brought with the one before it, or the next."""

@@ -145,7 +145,10 @@ while ($true) {
     $line = $CutoverStdin.ReadLine()
     if ([string]::IsNullOrEmpty($line)) { break }
     if ($line.StartsWith('>')) {
-        try { Send-CutoverFrame '@@CUTOVER@@' (Receive-CutoverStream $utf8.GetString([Convert]::FromBase64String($line.Substring(1)))) }
+        try {
+            $out = @(Receive-CutoverStream $utf8.GetString([Convert]::FromBase64String($line.Substring(1))))
+            Send-CutoverFrame '@@CUTOVER@@' ([string]$out[-1])
+        }
         catch { Send-CutoverFrame '@@CUTOVER-ERROR@@' ('the transfer failed: ' + $_) }
         continue
     }

@@ -59,8 +59,12 @@ def send_stream(
     resume: bool = False,
     progress: Progress | None = None,
     timeout: float | None = None,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
     """Stream the source into `path` on the host -> {size, sha256} of what is there now.
+
+    `sha256`: the source's digest when the caller has it already (win_copy compares it with the
+    host's file first); the host's digest must then equal it, and the source is not hashed again.
 
     `resume`: a partial `path` left by an earlier run is continued, not overwritten (the caller
     names it after the content, so a partial file of other content never matches).
@@ -72,7 +76,7 @@ def send_stream(
             offset = _partial_size(conn, path) if resume or attempt > 1 else 0
             command = conn._command_id
             try:
-                return _attempt(conn, path, open_source, offset, size, progress, deadline)
+                return _attempt(conn, path, open_source, offset, size, progress, deadline, sha256)
             except ConnectionFailed as exc:
                 reached = _reached(conn, path)
                 if attempt == ATTEMPTS or reached <= done or reached < 0:
@@ -93,12 +97,13 @@ def _attempt(
     size: int | None,
     progress: Progress | None,
     deadline: float | None,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
     """One pass from `offset` to the end; ConnectionFailed when the connection drops."""
-    local = hashlib.sha256()
+    local: Any = hashlib.sha256() if sha256 is None else _Known(sha256)
     with open_source() as source:
         if _skip(source, offset, local) < offset:  # a partial file longer than the source: start over
-            return _attempt(conn, path, open_source, 0, size, progress, deadline) if offset else {}
+            return _attempt(conn, path, open_source, 0, size, progress, deadline, sha256) if offset else {}
         written = offset
         pending = 0
         value: dict[str, Any] = {}
@@ -152,6 +157,19 @@ def _answers(conn: WinRMConnection, path: str, count: int, deadline: float | Non
     if failure is not None:
         raise failure
     return value
+
+
+class _Known:
+    """Stands for the source's hash when its digest is known: nothing to compute."""
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def update(self, _data: bytes) -> None:
+        """Nothing: the digest is known."""
+
+    def hexdigest(self) -> str:
+        return self.digest
 
 
 def _skip(source: BinaryIO, count: int, local: Any) -> int:

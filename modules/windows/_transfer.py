@@ -111,9 +111,8 @@ def upload_file(
     send = getattr(remote.connection, "send_file", None)
     if send is None:
         return write_pieces(remote, dest, _file_pieces(local, meter), expected)
-    written = send(
-        temp, lambda: open(local, "rb"), size=size, resume=True, progress=meter, timeout=remote.timeout
-    )
+    written = send(temp, lambda: open(local, "rb"), size=size, resume=True, progress=meter,
+                   timeout=remote.timeout, sha256=expected)  # fmt: skip
     if written["sha256"] != expected:
         call_quietly(remote, temp)
         raise ModuleFailed(f"{dest}: the copy written has sha256 {written['sha256']}, expected {expected}")

@@ -218,3 +218,17 @@ def test_basic_over_https_streams_the_file(winrm_endpoint, connect, tmp_path: Pa
 
     assert conn.settings.endpoint.startswith("https://")
     assert result["sha256"] == _sha(src) == _sha(endpoint.sim.path(r"C:\pkg.zip"))
+
+
+def test_a_known_digest_the_host_does_not_match_fails_the_transfer(
+    winrm_endpoint, connect, tmp_path: Path
+) -> None:
+    endpoint = winrm_endpoint("web1", auth="basic")
+    conn = connect(endpoint)
+    src = _source(tmp_path, 2 * MB)
+    stale = hashlib.sha256(b"what the file held when it was checked").hexdigest()
+
+    with pytest.raises(RemoteError) as caught:
+        conn.send_file(r"C:\pkg.zip", lambda: open(src, "rb"), size=src.stat().st_size, sha256=stale)
+
+    assert stale in str(caught.value) and _sha(src) in str(caught.value)

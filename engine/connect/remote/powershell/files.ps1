@@ -373,8 +373,13 @@ function Open-CutoverReceive([string]$Path, [long]$Offset) {
     # (below) instead of writing beside it.
     $stream = $null
     for ($try = 0; $null -eq $stream; $try++) {
-        try { $stream = New-Object IO.FileStream($Path, [IO.FileMode]::OpenOrCreate, [IO.FileAccess]::ReadWrite, [IO.FileShare]::None) }
-        catch [IO.IOException] { if ($try -ge 50) { throw }; Start-Sleep -Milliseconds 200 }
+        try { $stream = [IO.File]::Open($Path, [IO.FileMode]::OpenOrCreate, [IO.FileAccess]::ReadWrite, [IO.FileShare]::None) }
+        catch {
+            $inner = $_.Exception
+            while ($null -ne $inner.InnerException) { $inner = $inner.InnerException }
+            if (-not ($inner -is [IO.IOException]) -or $try -ge 50) { throw }
+            Start-Sleep -Milliseconds 200
+        }
     }
     if ($stream.Length -lt $Offset) {
         $have = $stream.Length
