@@ -23,10 +23,10 @@ import pytest
 
 from engine.api.primitives import Remote
 from engine.connect import winrm_transfer
-from engine.core.errors import RemoteError
+from engine.core.errors import RemoteError, TaskTimeout
 from modules.windows import _transfer
 from tests.support.modharness import run_module
-from tests.support.winrm_client import winrm_connect_fixture  # noqa: F401 - fixture
+from tests.support.winrm_client import in_background, winrm_connect_fixture  # noqa: F401 - fixture
 from tests.support.winrm_endpoint import winrm_endpoint_fixture  # noqa: F401 - fixture
 
 AUTHS = pytest.mark.parametrize("auth", ["basic", "ntlm"])
@@ -232,3 +232,23 @@ def test_a_known_digest_the_host_does_not_match_fails_the_transfer(
         conn.send_file(r"C:\pkg.zip", lambda: open(src, "rb"), size=src.stat().st_size, sha256=stale)
 
     assert stale in str(caught.value) and _sha(src) in str(caught.value)
+
+
+def test_ctrl_c_stops_a_transfer_and_the_connection_goes_on(winrm_endpoint, connect, tmp_path: Path) -> None:
+    endpoint = winrm_endpoint("web1", auth="basic")
+    conn = connect(endpoint)
+    src = _source(tmp_path, 64 * MB)
+
+    worker, outcome = in_background(
+        lambda: conn.send_file(r"C:\pkg.zip", lambda: open(src, "rb"), size=src.stat().st_size)
+    )
+    while endpoint.receiver.written == 0:
+        worker.join(0.01)
+    while worker.is_alive():
+        conn.interrupt()
+        worker.join(0.05)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], TaskTimeout)
+    assert "interrupted" in str(outcome[0]) and "a file transfer" in str(outcome[0])
+    assert endpoint.stats["terminate"] >= 1
+    assert Remote(conn).call("file.stat", path=r"C:\pkg.zip")["size"] < 64 * MB  # kept for a resume
