@@ -71,7 +71,7 @@ from engine.connect.winrm_framing import (
 )
 from engine.connect.winrm_requirements import refusal_message
 from engine.connect.winrm_settings import WinRMSettings
-from engine.connect.winrm_transfer import Opener, Progress, send_stream
+from engine.connect.winrm_transfer import RANGES_FROM, Opener, Progress, send_ranges, send_stream
 from engine.connect.winrm_wire import HelperWire
 from engine.core.errors import ConnectionFailed, CutoverError, RemoteError, TaskTimeout
 from engine.core.model import Host
@@ -196,8 +196,17 @@ class WinRMConnection(Connection):
         progress: Progress | None = None,
         timeout: float | None = None,
         sha256: str | None = None,
+        local: str | None = None,
     ) -> dict[str, Any]:
-        """Stream a source to `path` on the host -> {size, sha256}; see winrm_transfer."""
+        """Stream a source to `path` on the host -> {size, sha256}; see winrm_transfer.
+
+        `local` (the controller file `open_source` opens) with its `size` and `sha256`: from
+        RANGES_FROM bytes on, two ranges go at once through two shells (`send_ranges`).
+        """
+        if local is not None and size is not None and sha256 is not None and size >= RANGES_FROM:
+            return send_ranges(
+                self, path, local, size, sha256, resume=resume, progress=progress, timeout=timeout
+            )
         return send_stream(
             self, path, open_source, size=size, resume=resume, progress=progress, timeout=timeout, sha256=sha256
         )

@@ -14,7 +14,9 @@ stdin (controller -> helper), one line per message, lines end with LF:
      `{"ok", "value": {size, sha256 (final only)}}`. The raw bytes are the only encoding the file's
      content gets besides the base64 WS-Management puts around every stdin piece (MS-WSMV
      3.1.4.1.31.1 I/O Streams: "Each MUST be encoded by using base64binary"), so a transfer
-     costs 4/3 of its size on the wire, not the (4/3)^3 of a `file.write` batch;
+     costs 4/3 of its size on the wire, not the (4/3)^3 of a `file.write` batch. With `append`
+     (the path of a file on the host: the second range of a transfer sent through a second
+     shell), that file's bytes are then added through the same hash and the file removed;
   4. an empty line, or the end of stdin: the helper exits.
 stdout (helper -> controller), one line per batch, CRLF or LF:
   `@@CUTOVER@@` + base64(UTF-8 JSON answers)      the batch's answers, one per call, in order;
@@ -182,9 +184,12 @@ def encode_line(data: bytes) -> bytes:
     return base64.b64encode(data) + b"\n"
 
 
-def encode_receive(path: str, offset: int, length: int, final: bool) -> bytes:
+def encode_receive(path: str, offset: int, length: int, final: bool, append: str | None = None) -> bytes:
     """The transfer line announcing `length` raw stdin bytes for `path` at `offset` (message 3)."""
-    text = json.dumps({"path": path, "offset": offset, "length": length, "final": final}, ensure_ascii=False)
+    segment: dict[str, Any] = {"path": path, "offset": offset, "length": length, "final": final}
+    if append is not None:
+        segment["append"] = append
+    text = json.dumps(segment, ensure_ascii=False)
     return RECEIVE_PREFIX + base64.b64encode(text.encode("utf-8")) + b"\n"
 
 

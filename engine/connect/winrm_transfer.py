@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -60,8 +61,12 @@ def send_stream(
     progress: Progress | None = None,
     timeout: float | None = None,
     sha256: str | None = None,
+    final: bool = True,
 ) -> dict[str, Any]:
     """Stream the source into `path` on the host -> {size, sha256} of what is there now.
+
+    `final` false: the helper keeps the file open with its running hash (a first range, which
+    `send_ranges` completes with the second one); the answer then has the size only.
 
     `sha256`: the source's digest when the caller has it already (win_copy compares it with the
     host's file first); the host's digest must then equal it, and the source is not hashed again.
@@ -76,7 +81,7 @@ def send_stream(
             offset = _partial_size(conn, path) if resume or attempt > 1 else 0
             command = conn._command_id
             try:
-                return _attempt(conn, path, open_source, offset, size, progress, deadline, sha256)
+                return _attempt(conn, path, open_source, offset, size, progress, deadline, sha256, final)
             except ConnectionFailed as exc:
                 reached = _reached(conn, path)
                 if attempt == ATTEMPTS or reached <= done or reached < 0:
@@ -98,12 +103,15 @@ def _attempt(
     progress: Progress | None,
     deadline: float | None,
     sha256: str | None = None,
+    last: bool = True,
 ) -> dict[str, Any]:
     """One pass from `offset` to the end; ConnectionFailed when the connection drops."""
     local: Any = hashlib.sha256() if sha256 is None else _Known(sha256)
     with open_source() as source:
         if _skip(source, offset, local) < offset:  # a partial file longer than the source: start over
-            return _attempt(conn, path, open_source, 0, size, progress, deadline, sha256) if offset else {}
+            return (
+                _attempt(conn, path, open_source, 0, size, progress, deadline, sha256, last) if offset else {}
+            )
         written = offset
         pending = 0
         value: dict[str, Any] = {}
@@ -111,7 +119,7 @@ def _attempt(
             data = source.read(SEGMENT)
             final = len(data) < SEGMENT or (size is not None and written + len(data) >= size)
             local.update(data)
-            _send_segment(conn, encode_receive(path, written, len(data), final), data, deadline)
+            _send_segment(conn, encode_receive(path, written, len(data), final and last), data, deadline)
             written += len(data)
             pending += 1
             if pending > 1 or final:  # the answers due, but not the one of the segment just sent
@@ -122,7 +130,7 @@ def _attempt(
                     progress(int(value["size"]), size)
             if final:
                 break
-    if int(value["size"]) != written or value.get("sha256") != local.hexdigest():
+    if int(value["size"]) != written or (last and value.get("sha256") != local.hexdigest()):
         raise RemoteError(
             f"{path}: the host has {value.get('size')} bytes with sha256 {value.get('sha256')}, the source "
             f"{written} bytes with sha256 {local.hexdigest()}",
@@ -211,3 +219,100 @@ def _release(conn: WinRMConnection, command: str | None) -> None:
             conn._protocol.cleanup_command(conn._shell_id, command)
     except Exception as exc:  # noqa: BLE001 - gone already: the shell reaps it
         log.debug("%s: terminating the cut helper failed: %s", conn.host.name, type(exc).__name__)
+
+
+#: Files from this size on go as two ranges at once (`send_ranges`), when the caller allows it.
+RANGES_FROM = 4 * SEGMENT
+
+
+class _Window:
+    """Bytes [start, start + length) of a file, read from the start of the window."""
+
+    def __init__(self, path: str, start: int, length: int) -> None:
+        self.handle = open(path, "rb")  # noqa: SIM115 - closed by the context manager
+        self.handle.seek(start)
+        self.left = length
+
+    def read(self, n: int) -> bytes:
+        data = self.handle.read(min(n, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+    def __enter__(self) -> _Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+def send_ranges(
+    conn: WinRMConnection,
+    path: str,
+    local: str,
+    size: int,
+    sha256: str,
+    *,
+    resume: bool = False,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """A controller file in two ranges at once, the second through a second shell and helper.
+
+    Why: in one stream the client and the server take turns (each Send waits for its answer);
+    two streams keep both busy. The first half goes to `path` and stays open in its helper with
+    its running hash; the second half goes to `path`.b through the other connection, verified
+    by its own sha256; then the first helper appends `path`.b through its hash (a local copy on
+    the host) and the whole file's digest must be `sha256`. Each range resumes on its own after
+    a dropped connection. A second shell the server refuses (MaxShellsPerUser) means one stream.
+    """
+    from engine.connect.winrm import WinRMConnection
+
+    mid = (size // 2) // SEGMENT * SEGMENT
+    second = f"{path}.b"
+    sibling = WinRMConnection(conn.host, script_path=conn._script_path, persistent=True)
+    try:
+        sibling.open()
+    except ConnectionFailed as exc:
+        log.info("%s: no second shell for a parallel transfer (%s); one stream", conn.host.name, exc)
+        sibling.close()
+        return send_stream(conn, path, lambda: open(local, "rb"), size=size, resume=resume,
+                           progress=progress, timeout=timeout, sha256=sha256)  # fmt: skip
+    done = [0, 0]
+    outcome: list[BaseException] = []
+
+    def report(index: int) -> Progress:
+        def seen(count: int, _total: int | None) -> None:
+            done[index] = count
+            if progress is not None:
+                progress(done[0] + done[1], size)
+
+        return seen
+
+    def run_second() -> None:
+        try:
+            send_stream(sibling, second, lambda: _Window(local, mid, size - mid), size=size - mid,
+                        resume=resume, progress=report(1), timeout=timeout)  # fmt: skip
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run_second, name=f"transfer-{conn.host.name}", daemon=True)
+    worker.start()
+    try:
+        send_stream(conn, path, lambda: _Window(local, 0, mid), size=mid, resume=resume,
+                    progress=report(0), timeout=timeout, final=False)  # fmt: skip
+    finally:
+        worker.join()
+        sibling.close()
+    if outcome:
+        raise outcome[0]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with conn.lock:
+        _send_segment(conn, encode_receive(path, mid, 0, True, append=second), b"", deadline)
+        value = _answers(conn, path, 1, deadline)
+    if int(value.get("size") or 0) != size or value.get("sha256") != sha256:
+        raise RemoteError(
+            f"{path}: the host has {value.get('size')} bytes with sha256 {value.get('sha256')}, the source "
+            f"{size} bytes with sha256 {sha256}",
+            conn.host.name,
+        )
+    return {"size": size, "sha256": sha256}

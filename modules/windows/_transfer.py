@@ -112,7 +112,7 @@ def upload_file(
     if send is None:
         return write_pieces(remote, dest, _file_pieces(local, meter), expected)
     written = send(temp, lambda: open(local, "rb"), size=size, resume=True, progress=meter,
-                   timeout=remote.timeout, sha256=expected)  # fmt: skip
+                   timeout=remote.timeout, sha256=expected, local=str(local))  # fmt: skip
     if written["sha256"] != expected:
         call_quietly(remote, temp)
         raise ModuleFailed(f"{dest}: the copy written has sha256 {written['sha256']}, expected {expected}")

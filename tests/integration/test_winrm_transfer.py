@@ -252,3 +252,49 @@ def test_ctrl_c_stops_a_transfer_and_the_connection_goes_on(winrm_endpoint, conn
     assert "interrupted" in str(outcome[0]) and "a file transfer" in str(outcome[0])
     assert endpoint.stats["terminate"] >= 1
     assert Remote(conn).call("file.stat", path=r"C:\pkg.zip")["size"] < 64 * MB  # kept for a resume
+
+
+def _send_in_ranges(conn, src: Path, dest: str) -> dict:
+    size = src.stat().st_size
+    return conn.send_file(dest, lambda: open(src, "rb"), size=size, sha256=_sha(src), local=str(src))
+
+
+@AUTHS
+def test_a_large_file_goes_as_two_ranges_through_two_shells(
+    auth: str, winrm_endpoint, connect, tmp_path: Path
+) -> None:
+    endpoint = winrm_endpoint("web1", auth=auth)
+    conn = connect(endpoint)
+    src = _source(tmp_path, winrm_transfer.RANGES_FROM + 5 * MB + 7)
+
+    result = _send_in_ranges(conn, src, r"C:\pkg.zip")
+
+    assert result == {"size": src.stat().st_size, "sha256": _sha(src)}
+    assert _sha(endpoint.sim.path(r"C:\pkg.zip")) == _sha(src)
+    assert endpoint.stats["create"] == 2 and endpoint.stats["command"] == 2  # a second shell and helper
+    assert not endpoint.sim.path(r"C:\pkg.zip.b").exists()  # the second range appended, then removed
+    assert _stdin_sent(endpoint) == src.stat().st_size  # each byte sent once
+
+
+def test_two_ranges_resume_after_a_dropped_connection(winrm_endpoint, connect, tmp_path: Path) -> None:
+    endpoint = winrm_endpoint("web1", auth="ntlm")
+    conn = connect(endpoint)
+    src = _source(tmp_path, winrm_transfer.RANGES_FROM + 8 * MB)
+    endpoint.drop_connection_after(20 * MB)
+
+    result = _send_in_ranges(conn, src, r"C:\pkg.zip")
+
+    assert endpoint.stats["dropped"] == 1
+    assert result["sha256"] == _sha(src) == _sha(endpoint.sim.path(r"C:\pkg.zip"))
+    assert _stdin_sent(endpoint) < src.stat().st_size + 8 * MB
+
+
+def test_without_a_second_shell_the_file_goes_as_one_stream(winrm_endpoint, connect, tmp_path: Path) -> None:
+    endpoint = winrm_endpoint("web1", auth="basic", max_shells_per_user=1)
+    conn = connect(endpoint)
+    src = _source(tmp_path, winrm_transfer.RANGES_FROM)
+
+    result = _send_in_ranges(conn, src, r"C:\pkg.zip")
+
+    assert result["sha256"] == _sha(src) == _sha(endpoint.sim.path(r"C:\pkg.zip"))
+    assert endpoint.stats["shell_quota_rejected"] >= 1 and endpoint.stats["command"] == 1

@@ -11,7 +11,9 @@ follows them, so neither end holds more than a piece. What the PowerShell does i
   makes the next one wait until it has ended (terminated by the client) and fail after 10 s
   with Windows' sharing-violation text;
 - the segment's bytes are always read to the end, also after a failure, so the next stdin line
-  is found where the client put it; the failure is then the segment's answer.
+  is found where the client put it; the failure is then the segment's answer;
+- `append`: the file a second helper received (the second range) is added through the hash
+  and removed.
 """
 
 from __future__ import annotations
@@ -83,6 +85,19 @@ class DiskReceiver:
             kind = "not_found" if isinstance(failure, FileNotFoundError) else "failed"
             return {"ok": False, "error": str(failure), "kind": kind}
         state.size += length
+        if args.get("append") is not None:  # the second range, received by another helper
+            try:
+                more = self.locate(str(args["append"]))
+                with open(more, "rb") as source:
+                    while piece := source.read(PIECE):
+                        state.handle.write(piece)
+                        state.sha.update(piece)
+                        state.size += len(piece)
+                more.unlink()
+            except OSError as exc:
+                self._close(real)
+                kind = "not_found" if isinstance(exc, FileNotFoundError) else "failed"
+                return {"ok": False, "error": str(exc), "kind": kind}
         value: dict[str, Any] = {"size": state.size}
         if args.get("final"):
             value["sha256"] = state.sha.hexdigest()

@@ -437,6 +437,27 @@ function Receive-CutoverStream([string]$Json) {
         return (ConvertTo-Json -InputObject @($answer) -Depth 5 -Compress)
     }
     $state.size += [long]$segment.length
+    if ($null -ne $segment.append) {
+        # The second range, received by another helper: its bytes go on through this hash.
+        try {
+            $more = Resolve-CutoverPath $segment.append 'append'
+            $source = [IO.File]::Open($more, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::None)
+            try {
+                while (($n = $source.Read($CutoverReceiveBuffer, 0, $CutoverReceiveBuffer.Length)) -gt 0) {
+                    $state.stream.Write($CutoverReceiveBuffer, 0, $n)
+                    [void]$state.sha.TransformBlock($CutoverReceiveBuffer, 0, $n, $null, 0)
+                    $state.size += $n
+                }
+            }
+            finally { $source.Dispose() }
+            [IO.File]::Delete($more)
+        }
+        catch {
+            Close-CutoverReceive $path
+            $answer = [ordered]@{ ok = $false; error = $_.Exception.Message; kind = (Get-CutoverErrorKind $_.Exception) }
+            return (ConvertTo-Json -InputObject @($answer) -Depth 5 -Compress)
+        }
+    }
     $value = [ordered]@{ size = [long]$state.size }
     if ($segment.final) {
         [void]$state.sha.TransformFinalBlock($CutoverReceiveBuffer, 0, 0)
