@@ -294,12 +294,20 @@ def send_ranges(
                         resume=resume, progress=report(1), timeout=timeout)  # fmt: skip
         except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
             outcome.append(exc)
+            conn.interrupt()  # the first range stops too; this failure is the one reported
 
     worker = threading.Thread(target=run_second, name=f"transfer-{conn.host.name}", daemon=True)
     worker.start()
     try:
         send_stream(conn, path, lambda: _Window(local, 0, mid), size=mid, resume=resume,
                     progress=report(0), timeout=timeout, final=False)  # fmt: skip
+    except BaseException:
+        while worker.is_alive():  # Ctrl-C or a failure of the first range stops the second too
+            sibling.interrupt()
+            worker.join(0.05)
+        if outcome:
+            raise outcome[0] from None
+        raise
     finally:
         worker.join()
         sibling.close()

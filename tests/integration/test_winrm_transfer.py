@@ -298,3 +298,20 @@ def test_without_a_second_shell_the_file_goes_as_one_stream(winrm_endpoint, conn
 
     assert result["sha256"] == _sha(src) == _sha(endpoint.sim.path(r"C:\pkg.zip"))
     assert endpoint.stats["shell_quota_rejected"] >= 1 and endpoint.stats["command"] == 1
+
+
+def test_ctrl_c_stops_both_ranges(winrm_endpoint, connect, tmp_path: Path) -> None:
+    endpoint = winrm_endpoint("web1", auth="basic")
+    conn = connect(endpoint)
+    src = _source(tmp_path, 2 * winrm_transfer.RANGES_FROM)
+
+    worker, outcome = in_background(lambda: _send_in_ranges(conn, src, r"C:\pkg.zip"))
+    while endpoint.receiver.written < 2 * MB:
+        worker.join(0.01)
+    while worker.is_alive():
+        conn.interrupt()
+        worker.join(0.05)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], TaskTimeout)
+    assert endpoint.stats["terminate"] >= 2  # both helpers stopped
+    assert endpoint.receiver.written < src.stat().st_size
