@@ -2,10 +2,13 @@
 more "programs", all writing into one plain folder that stands for the Windows host's disk.
 
 The endpoint (tests/support/winrm_endpoint.py) speaks real WS-Management (HTTP keep-alive,
-Basic or NTLM with message encryption) and runs no PowerShell: it recognises the scripts it is
-sent. Besides cutover's own helper (answered here by `dispatch`, the primitives `file.write`,
-`file.mkdir`, `file.hash`), it is taught what the other methods' scripts do, each re-implemented
-from the method's own source and doing the same work per byte as the real script:
+Basic over HTTPS, or NTLM with message encryption over HTTP) and runs no PowerShell: it
+recognises the scripts it is sent. cutover's own helper answers its batches here through
+`dispatch` (the primitives a transfer uses: `file.stat`, `file.move`, `file.remove`,
+`file.mkdir`, `archive.extract`) and writes its raw-stdin transfers with the endpoint's own
+receiver (tests/support/winrm_receive.py) into the folder. The endpoint is also taught what the
+other methods' scripts do, each re-implemented from the method's own source and doing the same
+work per byte as the real script:
 
 - ANSIBLE_PUT: ansible-core's `winrm_put_file.ps1` (ansible/executor/powershell/, 2.21): the
   first stdin line carries the script's parameters (ansible's bootstrap), every further line is
@@ -17,20 +20,14 @@ from the method's own source and doing the same work per byte as the real script
   here is one PSRP fragment as pypsrp sends it (a 21-byte fragment header, a 40-byte message
   header, and the chunk's base64 in a CLIXML string), the newline only marks where it ends; the
   last fragment carries the SHA-1 the script compares.
-- RAW_COPY / RAW_TREE: what cutover could do instead (the proposal measured against them): the
-  file's bytes (a range of them per command, two commands at once), or a gzip-1 tar stream of a
-  folder, straight on stdin, so the only encoding is the base64 WS-Management itself puts
-  around stdin; hashed (SHA-256) and written while they arrive.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
-import tarfile
 import threading
 import zipfile
 from functools import partial
@@ -47,9 +44,7 @@ ANSIBLE_PUT = (
 )
 ANSIBLE_EXPLODE = "# ansible.windows win_copy _copy_mode=explode: extract source.zip (names base64) into dest"
 PSRP_COPY = "# pypsrp copy.ps1: PSRP input objects (base64 strings), SHA1 checked at the end"
-RAW_COPY = "# cutover proposal: stdin bytes straight into the file, sha256 while writing"
-RAW_TREE = "# cutover proposal: a tar stream on stdin extracted while it arrives"
-SCRIPTS = (ANSIBLE_PUT, ANSIBLE_EXPLODE, PSRP_COPY, RAW_COPY, RAW_TREE)
+SCRIPTS = (ANSIBLE_PUT, ANSIBLE_EXPLODE, PSRP_COPY)
 PSRP_HEADER = 21 + 40 + 3  # fragment header, message header, UTF-8 BOM of the CLIXML
 
 
@@ -67,66 +62,6 @@ class Disk:
         target = self.real(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-
-
-class StreamProcess(Process):
-    """A Process whose stdin can also be read in raw pieces, and whose lines are found in linear time.
-
-    The endpoint's own `read_line` looks for the newline from the start of the buffer each time a
-    Send adds to it: fine for the batches it was made for, quadratic for a line of hundreds of
-    megabytes (cutover's `file.write` of a package is one such line). Windows reads a long line
-    in linear time, so the bench's endpoint does too, for every method alike.
-    """
-
-    _scanned = 0
-
-    def read_line(self) -> bytes | None:
-        with self._cond:
-            while True:
-                if self.cancel.is_set():
-                    return None
-                end = self._stdin.find(b"\n", self._scanned)
-                if end >= 0:
-                    line = bytes(self._stdin[:end])
-                    del self._stdin[: end + 1]
-                    self._scanned = 0
-                    return line.rstrip(b"\r")
-                self._scanned = len(self._stdin)
-                if self._stdin_closed:
-                    return None
-                self._cond.wait()
-
-    def read_chunk(self, limit: int = 1 << 20) -> bytes | None:
-        with self._cond:
-            while True:
-                if self.cancel.is_set():
-                    return None
-                if self._stdin:
-                    data = bytes(self._stdin[:limit])
-                    del self._stdin[:limit]
-                    self._scanned = 0
-                    return data
-                if self._stdin_closed:
-                    return None
-                self._cond.wait()
-
-
-class _Raw(io.RawIOBase):
-    """A process's stdin as a file object (for tarfile's stream mode)."""
-
-    def __init__(self, process: StreamProcess):
-        self.process, self.pending = process, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if not self.pending:
-            self.pending = self.process.read_chunk(len(buffer)) or b""
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
 
 
 def _finish(process: Process, text: str) -> None:
@@ -184,46 +119,7 @@ def _psrp_copy(process: Process, disk: Disk) -> None:
     _finish(process, params["path"])
 
 
-def _raw_copy(process: StreamProcess, disk: Disk) -> None:
-    """One range of the file (`offset`; the whole file from 0 by default), hashed as it arrives."""
-    params = json.loads(process.read_line() or b"{}")
-    target = disk.real(params["path"])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _LOCK:
-        if not target.exists():
-            target.touch()
-    sha = hashlib.sha256()
-    with open(target, "r+b") as out:
-        out.seek(int(params.get("offset", 0)))
-        while (chunk := process.read_chunk()) is not None:
-            sha.update(chunk)
-            out.write(chunk)
-    _finish(process, json.dumps({"sha256": sha.hexdigest()}))
-
-
-_LOCK = threading.Lock()
-
-
-def _raw_tree(process: StreamProcess, disk: Disk) -> None:
-    params = json.loads(process.read_line() or b"{}")
-    dest = disk.real(params["path"])
-    files = 0
-    with tarfile.open(fileobj=io.BufferedReader(_Raw(process), 1 << 20), mode="r|gz") as tar:
-        for member in tar:
-            target = dest / member.name
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif member.isfile():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                assert source is not None
-                target.write_bytes(source.read())
-                files += 1
-    _finish(process, json.dumps({"files": files}))
-
-
-_RUNNERS = {ANSIBLE_PUT: _ansible_put, ANSIBLE_EXPLODE: _ansible_explode, PSRP_COPY: _psrp_copy,
-            RAW_COPY: _raw_copy, RAW_TREE: _raw_tree}  # fmt: skip
+_RUNNERS = {ANSIBLE_PUT: _ansible_put, ANSIBLE_EXPLODE: _ansible_explode, PSRP_COPY: _psrp_copy}
 
 
 def _guarded(runner: Any, process: Process, disk: Disk) -> None:
@@ -247,19 +143,15 @@ def _teach(disk: Disk) -> None:
         host: str,
         run: Any,
         runtime: Any = None,
+        receive: Any = None,
     ) -> Process:
         command_line = f"{command} {arguments}".strip()
         script = (winrm_shells._encoded_script(command_line) or "").strip()
-        if script == winrm_shells.BOOTSTRAP_SCRIPT.strip():  # cutover's helper, on a linear-time stdin
-            process = StreamProcess(command_line, options)
-            target: Any = partial(
-                winrm_shells._run_helper, process, host, run, runtime or winrm_shells.HostRuntime()
-            )
-        elif script in _RUNNERS:
-            process = StreamProcess(command_line, options)
+        if script in _RUNNERS:
+            process = Process(command_line, options)
             target = partial(_guarded, _RUNNERS[script], process, disk)
-        else:  # anything else: the endpoint's own
-            return original(shell, command, arguments, options, host, run, runtime)
+        else:  # cutover's helper and anything else: the endpoint's own
+            return original(shell, command, arguments, options, host, run, runtime, receive)
         shell.processes[process.id] = process
         shell.commands_started += 1
         threading.Thread(target=target, daemon=True).start()
@@ -272,6 +164,24 @@ def dispatcher(disk: Disk) -> Any:
     """cutover's primitives that a transfer uses, answered on the plain folder."""
 
     def one(op: str, args: dict[str, Any]) -> dict[str, Any]:
+        real = disk.real(args.get("path") or args.get("src") or "")
+        if op == "file.stat":
+            exists = real.exists()
+            return {"ok": True, "value": {"exists": exists, "size": real.stat().st_size if exists else 0,
+                                          "type": "directory" if real.is_dir() else "file"}}  # fmt: skip
+        if op == "file.move":
+            os.replace(real, disk.real(args["dest"]))
+            return {"ok": True, "value": {"changed": True}}
+        if op == "file.remove":
+            existed = real.exists()
+            real.unlink(missing_ok=True)
+            return {"ok": True, "value": {"changed": existed}}
+        if op == "archive.extract":  # what archives.ps1 does, member names checked by zipfile
+            dest = disk.real(args["dest"])
+            with zipfile.ZipFile(real) as archive:
+                archive.extractall(dest)
+                files = sum(1 for info in archive.infolist() if not info.is_dir())
+            return {"ok": True, "value": {"changed": True, "files": files}}
         if op == "file.write":
             disk.write(args["path"], base64.b64decode(args["content_b64"]))
             return {"ok": True, "value": {"changed": True}}
@@ -287,19 +197,25 @@ def dispatcher(disk: Disk) -> Any:
 
 
 def serve(auth: str, state_dir: str, disk_dir: str, pipe: Pipe) -> None:
-    """Run one endpoint (in a child process, so that client and server do not share a GIL)."""
+    """Run one endpoint (in a child process, so that client and server do not share a GIL).
+
+    `auth` basic: Basic over HTTPS (how Basic is deployed); ntlm: NTLM sealing every message over HTTP.
+    """
     disk = Disk(Path(disk_dir))
     _teach(disk)
-    with WinRMEndpoint("win1", auth=auth, state_dir=state_dir, dispatch=dispatcher(disk)) as endpoint:
-        pipe.send((endpoint.port, endpoint.user, endpoint.password))
+    with WinRMEndpoint("win1", auth=auth, state_dir=state_dir, dispatch=dispatcher(disk), locate=disk.real,
+                       tls=auth == "basic") as endpoint:  # fmt: skip
+        pipe.send((endpoint.url, endpoint.port, endpoint.user, endpoint.password, str(endpoint.certificate)))
         pipe.recv()
         pipe.send(_peak_rss_mb())
 
 
-def _peak_rss_mb() -> float:
+def _peak_rss_mb() -> tuple[float, float]:
+    """The endpoint's peak RSS (MiB) and the CPU seconds it has used (user + system)."""
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def file_digest(path: Path, algorithm: str = "sha256", start: int = 0, end: int | None = None) -> str:

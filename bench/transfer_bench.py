@@ -1,26 +1,27 @@
-"""WinRM file transfer: MB/s moving a package and a file tree to a Windows host, by four methods.
+"""WinRM file transfer: MB/s moving a package and a file tree to a Windows host, by three methods.
 
     python bench/transfer_bench.py [--scale 1] [--auth basic,ntlm] [--methods ...]
 
 At scale 1: a 200 MB package (incompressible, like a zipped installer) and a 10,000-file tree
 of 200 MB (text pages and binaries), each moved to the project's WinRM test endpoint
-(bench/_transfer_server.py; real HTTP, real SOAP, Basic, or NTLM with message encryption) by:
+(bench/_transfer_server.py; real HTTP, real SOAP; Basic over HTTPS, or NTLM with message
+encryption over HTTP) by:
 
-- cutover: its WinRMConnection and primitives as they are today: `file.write` with the whole
-  content in one call (what `win_copy` sends), and for a tree `file.write` batches of 64 files;
+- cutover: its WinRMConnection and `modules/windows/_transfer.py` as `win_copy` uses them: the
+  file streamed on the helper's raw stdin (base64 once, Sends filled to just under the
+  server's 500 KB MaxEnvelopeSize, written with a running sha256, resumable); a tree as one zip
+  stream (deflate level 1) built while it is sent, then `archive.extract`;
 - ansible: the message pattern of ansible-core's WinRM `put_file` (one command, stdin lines of
   base64 250,000-byte chunks, one Send each) through pywinrm, as ansible does; a tree the way
   ansible.windows' `win_copy` action does it (local SHA-1 of every file, a zip with base64
   member names, the zip put, then the module's `explode`);
 - pypsrp: the message pattern of pypsrp's `Client.copy` (a runspace pool per copy: shell,
-  pipeline, one PSRP input fragment per ~85 KB chunk, each base64 inside CLIXML inside the
-  base64 of WS-Management, at pypsrp's default 153,600-byte envelope); a tree is one copy per
-  file, as pypsrp has no folder copy. The endpoint cannot speak PSRP: these are faithful
-  re-implementations of each method's messages (sizes, counts, encodings), not the libraries;
-- raw (a proposal for cutover, not what it does today): the bytes straight on stdin, in two
-  ranges through two shells at once (a tree: one gzip-1 tar stream), WS-Management's own base64
-  the only encoding, pieces as large as the server's MaxEnvelopeSize allows, envelopes rendered
-  once (cutover's HelperWire).
+  pipeline, one PSRP input fragment per chunk, each base64 inside CLIXML inside the base64 of
+  WS-Management, the chunk size computed by pypsrp itself: `WSMan(...).max_payload_size` of the
+  installed pypsrp at its default 153,600-byte envelope, then Client.copy's own formula); a tree
+  is one copy per file, as pypsrp has no folder copy. The endpoint cannot speak PSRP: these are
+  faithful re-implementations of each method's messages (sizes, counts, encodings), not the
+  libraries' own wire code.
 
 Each measurement runs in its own process (peak memory is the client's own) against its own
 endpoint process (peak memory reported too). Every file that arrives is checked (sha256)
@@ -31,19 +32,15 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import hashlib
 import json
 import multiprocessing
-import os
 import random
 import resource
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -57,7 +54,7 @@ from winrm.protocol import Protocol  # noqa: E402
 from bench import _transfer_server as far  # noqa: E402
 from bench._env import BENCH, load_average  # noqa: E402
 
-METHODS = ("cutover", "ansible", "pypsrp", "raw")
+METHODS = ("cutover", "ansible", "pypsrp")
 POWERSHELL = "powershell.exe"
 ANSIBLE_CHUNK = 250_000  # ansible's _put_file_stdin_iterator buffer_size
 PSRP_ENVELOPE = 153_600  # pypsrp WSMan's default max_envelope_size
@@ -102,7 +99,8 @@ class Wire:
 
     def __init__(self, endpoint: dict[str, Any], auth: str):
         self.protocol = Protocol(endpoint["url"], transport=auth, username=endpoint["user"],
-                                 password=endpoint["password"], message_encryption="auto")  # fmt: skip
+                                 password=endpoint["password"], message_encryption="auto",
+                                 ca_trust_path=endpoint["certificate"] if auth == "basic" else None)  # fmt: skip
         self.shell = self.protocol.open_shell(codepage=65001)
 
     def command(self, script: str, lines: Iterator[bytes], templated: bool = False) -> bytes:
@@ -170,8 +168,17 @@ def ansible_tree(wire: Wire, tree: Path, dest: str, scratch: Path) -> None:
     wire.command(far.ANSIBLE_EXPLODE, iter([_json_line({"src": win("tmp", "source.zip"), "dest": dest})]))
 
 
+def psrp_chunk(endpoint: dict[str, Any], auth: str) -> int:
+    """Client.copy's buffer size, from pypsrp's own WSMan at its default envelope (no request made)."""
+    from pypsrp.wsman import WSMan
+
+    wsman = WSMan("127.0.0.1", port=endpoint["port"], username=endpoint["user"], password=endpoint["password"],
+                  ssl=auth == "basic", auth=auth, cert_validation=False, max_envelope_size=PSRP_ENVELOPE)  # fmt: skip
+    return int((wsman.max_payload_size - 82) / 4 * 3)  # pypsrp/client.py Client.copy
+
+
 def psrp_copy(endpoint: dict[str, Any], auth: str, src: Path, dest: str) -> None:
-    payload = int(((PSRP_ENVELOPE - 1800) / 4 * 3 - 82) / 4 * 3)  # pypsrp: max_payload_size, then - 82
+    payload = endpoint.setdefault("psrp_chunk", psrp_chunk(endpoint, auth))
 
     def fragments() -> Iterator[bytes]:
         yield _json_line({"path": dest})
@@ -198,87 +205,33 @@ def psrp_tree(endpoint: dict[str, Any], auth: str, tree: Path, dest: str) -> Non
         psrp_copy(endpoint, auth, path, dest + "\\" + rel.replace("/", "\\"))
 
 
-class _Range:
-    """`size` bytes of an open file, read from where it stands (one range of a transfer)."""
+def cutover_connection(endpoint: dict[str, Any], auth: str, work: Path) -> Any:
+    from engine.connect.winrm import WinRMConnection
+    from engine.core.model import Host
 
-    def __init__(self, fh: Any, size: int):
-        self.fh, self.left = fh, size
-
-    def read(self, n: int) -> bytes:
-        data = self.fh.read(min(n, self.left)) if self.left > 0 else b""
-        self.left -= len(data)
-        return data
-
-
-def _raw_pieces(head: bytes, stream: Any) -> Iterator[bytes]:
-    piece = (SERVER_ENVELOPE - 4096) * 3 // 4  # stdin is base64 once, inside the envelope
-    yield head
-    while chunk := stream.read(piece):
-        yield chunk
+    tls = {"scheme": "https", "ca_bundle": endpoint["certificate"]} if auth == "basic" else {"scheme": "http"}
+    settings = {"port": endpoint["port"], "user": endpoint["user"], "password": endpoint["password"],
+                "winrm": {"transport": auth, **tls}}  # fmt: skip
+    conn = WinRMConnection(Host("win1", "127.0.0.1", "winrm", settings=settings), script_path=_stand_in(work))
+    conn.open()
+    return conn
 
 
-def raw_copy(endpoint: dict[str, Any], auth: str, src: Path, dest: str, streams: int = 2) -> None:
-    """The file in `streams` ranges, each through its own shell and HTTP connection, at once."""
-    size = src.stat().st_size
-    step = -(-size // streams)
-    failures: list[str] = []
+def cutover(conn: Any, payload: str, source: Path, dest: str) -> None:
+    """What `win_copy` does with a large `src` (and a folder: one zip stream, then extract)."""
+    from engine.api.primitives import Remote
+    from modules.windows import _transfer
 
-    def send(index: int) -> None:
-        start, end = index * step, min(size, (index + 1) * step)
-        wire = Wire(endpoint, auth)
-        head = _json_line({"path": dest, "offset": start})
-        with open(src, "rb") as fh:
-            fh.seek(start)
-            answer = json.loads(
-                wire.command(far.RAW_COPY, _raw_pieces(head, _Range(fh, end - start)), templated=True)
-            )
-        wire.close()
-        if answer["sha256"] != far.file_digest(src, "sha256", start, end):
-            failures.append(f"range {index}: sha256 mismatch")
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(streams)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit("raw copy: " + "; ".join(failures))
+    remote = Remote(conn)
+    remote.call("file.mkdir", path=dest.rpartition("\\")[0], parents=True)
+    if payload == "package":
+        _transfer.upload_file(remote, source, dest, progress=_say)
+    else:
+        _transfer.upload_tree(remote, source, dest, progress=_say)
 
 
-def raw_tree(wire: Wire, tree: Path, dest: str) -> None:
-    read, write = os.pipe()
-
-    def produce() -> None:
-        with (
-            os.fdopen(write, "wb") as out,
-            gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1) as gz,
-            tarfile.open(fileobj=gz, mode="w|") as tar,
-        ):
-            for rel, path in files_of(tree):
-                tar.add(path, arcname=rel)
-
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
-    with os.fdopen(read, "rb") as stream:
-        wire.command(far.RAW_TREE, _raw_pieces(_json_line({"path": dest}), stream), templated=True)
-    producer.join()
-
-
-def cutover_file(remote: Any, src: Path, dest: str) -> None:
-    remote.call("file.write", path=dest, content_b64=base64.b64encode(src.read_bytes()).decode("ascii"))
-
-
-def cutover_tree(remote: Any, tree: Path, dest: str) -> None:
-    files = files_of(tree)
-    folders = sorted({dest + "\\" + str(Path(rel).parent).replace("/", "\\") for rel, _p in files})
-    remote.batch([("file.mkdir", {"path": f, "parents": True}) for f in folders])
-    for i in range(0, len(files), 64):
-        calls = [("file.write", {"path": dest + "\\" + rel.replace("/", "\\"),
-                                 "content_b64": base64.b64encode(p.read_bytes()).decode("ascii")})
-                 for rel, p in files[i : i + 64]]  # fmt: skip
-        for answer in remote.batch(calls):
-            if not answer.get("ok"):
-                raise SystemExit(f"cutover file.write failed: {answer}")
+def _say(line: str) -> None:
+    print(f"[transfer]   {line}", file=sys.stderr, flush=True)
 
 
 # --- one measurement, in its own process -------------------------------------------------------------
@@ -291,49 +244,35 @@ def measure(method: str, auth: str, payload: str, source: Path, work: Path) -> d
         target=far.serve, args=(auth, str(work / "state"), str(disk), child), daemon=True
     )
     server.start()
-    port, user, password = parent.recv()
-    endpoint = {"url": f"http://127.0.0.1:{port}/wsman", "user": user, "password": password, "port": port}
+    url, port, user, password, certificate = parent.recv()
+    endpoint = {"url": url, "user": user, "password": password, "port": port, "certificate": certificate}
     dest = win(method, payload)
     size = (
         source.stat().st_size if payload == "package" else sum(p.stat().st_size for _r, p in files_of(source))
     )
     start = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     try:
         if method == "cutover":
-            from engine.api.primitives import Remote
-            from engine.connect.winrm import WinRMConnection
-            from engine.core.model import Host
-
-            settings = {
-                "port": port,
-                "user": user,
-                "password": password,
-                "winrm": {"transport": auth, "scheme": "http"},
-            }
-            conn = WinRMConnection(
-                Host("win1", "127.0.0.1", "winrm", settings=settings), script_path=_stand_in(work)
-            )
-            conn.open()
-            remote = Remote(conn)
-            (cutover_file if payload == "package" else cutover_tree)(remote, source, dest)
+            conn = cutover_connection(endpoint, auth, work)
+            cutover(conn, payload, source, dest)
             conn.close()
         elif method == "pypsrp":
             (psrp_copy if payload == "package" else psrp_tree)(endpoint, auth, source, dest)
         else:
             wire = Wire(endpoint, auth)
-            if method == "ansible":
-                ansible_put(wire, source, dest) if payload == "package" else ansible_tree(
-                    wire, source, dest, work
-                )
-            elif payload == "tree":
-                raw_tree(wire, source, dest)
+            if payload == "package":
+                ansible_put(wire, source, dest)
+            else:
+                ansible_tree(wire, source, dest, work)
             wire.close()
-            if method == "raw" and payload == "package":
-                raw_copy(endpoint, auth, source, dest)
         took = time.perf_counter() - start
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        client_cpu = usage.ru_utime + usage.ru_stime - cpu_before
     finally:
         parent.send("stop")
-        server_rss = parent.recv() if parent.poll(30) else 0.0
+        server_rss, server_cpu = parent.recv() if parent.poll(30) else (0.0, 0.0)
         server.join(10)
     arrived = disk.joinpath("Transfer", method, payload)
     if payload == "package":
@@ -344,7 +283,8 @@ def measure(method: str, auth: str, payload: str, source: Path, work: Path) -> d
         raise SystemExit(f"{method} ({auth}, {payload}): what arrived differs from the source")
     return {"method": method, "auth": auth, "payload": payload, "bytes": size, "seconds": took,
             "mb_s": size / 1e6 / took, "client_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "server_rss_mb": server_rss}  # fmt: skip
+            "server_rss_mb": server_rss, "client_cpu": client_cpu, "server_cpu": server_cpu,
+            "load": load_average()}  # fmt: skip
 
 
 def _stand_in(work: Path) -> str:
@@ -394,16 +334,23 @@ def main() -> None:
 
 
 def report(rows: list[dict[str, Any]], package_bytes: int, files: int) -> str:
-    label = {"basic": "Basic", "ntlm": "NTLM + encryption"}
+    label = {"basic": "Basic over HTTPS", "ntlm": "NTLM + encryption"}
     lines = [f"package {package_bytes / 1e6:.0f} MB; tree {files:,} files", "",
-             "| payload | auth | method | seconds | MB/s | vs best other | client peak RSS | endpoint peak RSS |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| payload | auth | method | seconds | MB/s | vs best other | CPU s client + endpoint | CPU vs best other "
+             "| client peak RSS | endpoint peak RSS | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         others = [o["mb_s"] for o in rows if o["payload"] == r["payload"] and o["auth"] == r["auth"]
                   and o["method"] in ("ansible", "pypsrp")]  # fmt: skip
-        versus = f"{r['mb_s'] / max(others):.2f}x" if others and r["method"] in ("cutover", "raw") else ""
+        mine = r["method"] == "cutover"
+        versus = f"{r['mb_s'] / max(others):.2f}x" if others and mine else ""
+        cpus = [o["client_cpu"] + o["server_cpu"] for o in rows if o["payload"] == r["payload"]
+                and o["auth"] == r["auth"] and o["method"] in ("ansible", "pypsrp")]  # fmt: skip
+        cpu = r["client_cpu"] + r["server_cpu"]
+        cheaper = f"{min(cpus) / cpu:.2f}x less" if cpus and mine and cpu else ""
         lines.append(f"| {r['payload']} | {label[r['auth']]} | {r['method']} | {r['seconds']:.2f} | {r['mb_s']:.1f} | "
-                     f"{versus} | {r['client_rss_mb']:.0f} MiB | {r['server_rss_mb']:.0f} MiB |")  # fmt: skip
+                     f"{versus} | {r['client_cpu']:.2f} + {r['server_cpu']:.2f} | {cheaper} | "
+                     f"{r['client_rss_mb']:.0f} MiB | {r['server_rss_mb']:.0f} MiB | {r['load']} |")  # fmt: skip
     return "\n".join(lines)
 
 

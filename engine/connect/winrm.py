@@ -30,6 +30,8 @@ Why it looks like this:
   (re-entrant; `interrupt()` never takes it: it only raises a flag the call loop checks).
 - `persistent: false` in the host's `winrm` settings selects the fallback: one helper process
   per batch (script and batch on stdin, then end of stream).
+- Files travel as raw stdin (`send_file`, engine/connect/winrm_transfer.py): Sends filled to just
+  under the server's MaxEnvelopeSizekb, which the connection learns from the first refusal.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from engine.connect.winrm_framing import (
 )
 from engine.connect.winrm_requirements import refusal_message
 from engine.connect.winrm_settings import WinRMSettings
+from engine.connect.winrm_transfer import RANGES_FROM, Opener, Progress, send_ranges, send_stream
 from engine.connect.winrm_wire import HelperWire
 from engine.core.errors import ConnectionFailed, CutoverError, RemoteError, TaskTimeout
 from engine.core.model import Host
@@ -101,6 +104,10 @@ SHELL_CODEPAGE = 65001
 POLL_SECONDS = 2
 #: How much of the helper's stderr is kept to explain a helper that died.
 STDERR_KEEP = 16 * 1024
+#: MaxEnvelopeSizekb x 1024 of current Windows (500) and older ones (150): a transfer fills its
+#: Sends for the first, and for the second once the server has refused the first.
+ENVELOPE_CURRENT = 500 * 1024
+ENVELOPE_OLDER = 150 * 1024
 
 
 class _ShellGone(Exception):
@@ -150,6 +157,7 @@ class WinRMConnection(Connection):
         self._reader = FrameReader()
         self._stderr = bytearray()
         self._chunk = MAX_SEND_CHUNK
+        self._envelope = ENVELOPE_CURRENT
         self._wire = threading.RLock()
         self._interrupted = threading.Event()
         self._busy = False
@@ -187,6 +195,31 @@ class WinRMConnection(Connection):
         if self._busy:
             self._interrupted.set()
 
+    def send_file(
+        self,
+        path: str,
+        open_source: Opener,
+        *,
+        size: int | None = None,
+        resume: bool = False,
+        progress: Progress | None = None,
+        timeout: float | None = None,
+        sha256: str | None = None,
+        local: str | None = None,
+    ) -> dict[str, Any]:
+        """Stream a source to `path` on the host -> {size, sha256}; see winrm_transfer.
+
+        `local` (the controller file `open_source` opens) with its `size` and `sha256`: from
+        RANGES_FROM bytes on, two ranges go at once through two shells (`send_ranges`).
+        """
+        if local is not None and size is not None and sha256 is not None and size >= RANGES_FROM:
+            return send_ranges(
+                self, path, local, size, sha256, resume=resume, progress=progress, timeout=timeout
+            )
+        return send_stream(
+            self, path, open_source, size=size, resume=resume, progress=progress, timeout=timeout, sha256=sha256
+        )
+
     def close(self) -> None:
         with self._wire:
             protocol, self._protocol = self._protocol, None
@@ -212,6 +245,29 @@ class WinRMConnection(Connection):
         if not self.persistent:
             self._kill()  # the one-shot helper has exited; Signal releases it on the server
         return data
+
+    def _transfer_send(self, line: bytes, data: bytes, deadline: float | None, timeout: float | None) -> None:
+        """One transfer segment's line and raw bytes, in envelopes as full as the server accepts."""
+        self._deliver(None, deadline, timeout)
+        self._busy = True  # Ctrl-C stops the transfer between two Sends
+        try:
+            self._send(line + data, end=False, deadline=deadline, timeout=timeout, raw=True)
+        finally:
+            self._busy = False
+
+    def _transfer_answer(self, deadline: float | None, timeout: float | None) -> bytes:
+        """The next segment's frame: one a Receive brought with the one before it, or the next."""
+        frame = self._reader.feed(b"")
+        if frame is not None:
+            if not frame.ok:
+                self._kill()
+                raise RemoteError(f"PowerShell helper: {frame.data.decode('utf-8', 'replace')}", self.host.name)
+            return frame.data
+        self._busy = True
+        try:
+            return self._await_frame(deadline, timeout)
+        finally:
+            self._busy = False
 
     def _deliver(self, line: bytes | None, deadline: float | None, timeout: float | None) -> None:
         """Ensure shell and helper, then send `line`; a dropped shell is reopened once.
@@ -283,24 +339,26 @@ class WinRMConnection(Connection):
         self._stderr.clear()
         self._send(script, end=False, deadline=None, timeout=None)
 
-    def _send(self, data: bytes, *, end: bool, deadline: float | None, timeout: float | None) -> None:
-        """stdin in pieces the server accepts; a refused piece is retried smaller."""
+    def _send(
+        self, data: bytes, *, end: bool, deadline: float | None, timeout: float | None, raw: bool = False
+    ) -> None:
+        """stdin in pieces the server accepts; a refused piece is retried smaller.
+
+        `raw` (a transfer): pieces as large as the envelope the server accepts, else at most
+        `MAX_SEND_CHUNK` (a batch line).
+        """
         assert self._io is not None
+        view = memoryview(data)
         offset = 0
         while True:
             self._check_stop(deadline, timeout)
-            piece = data[offset : offset + self._chunk]
+            size = self._io.piece_for(self._envelope) if raw else self._chunk
+            piece = view[offset : offset + size]
             last = offset + len(piece) >= len(data)
             try:
                 self._io.send(piece, end and last, self.settings.operation_timeout)
             except WSManFaultError as exc:
-                if is_envelope_limit(exc) and self._chunk > MIN_SEND_CHUNK:
-                    self._chunk = max(MIN_SEND_CHUNK, self._chunk // 2)
-                    log.info(
-                        "%s: server refused the envelope size; pieces now %d bytes",
-                        self.host.name,
-                        self._chunk,
-                    )
+                if is_envelope_limit(exc) and self._smaller(raw):
                     continue
                 if is_shell_gone(exc):
                     raise _ShellGone from exc
@@ -310,6 +368,25 @@ class WinRMConnection(Connection):
             offset += len(piece)
             if last:
                 return
+
+    def _smaller(self, raw: bool) -> bool:
+        """After an envelope refusal: smaller pieces from now on; False when already the smallest."""
+        if raw:
+            smaller = ENVELOPE_OLDER if self._envelope > ENVELOPE_OLDER else self._envelope // 2
+            if self._io is None or self._io.piece_for(smaller) < MIN_SEND_CHUNK:
+                return False
+            self._envelope = smaller
+        else:
+            if self._chunk <= MIN_SEND_CHUNK:
+                return False
+            self._chunk = max(MIN_SEND_CHUNK, self._chunk // 2)
+        log.info(
+            "%s: server refused the envelope size; %s now %d bytes",
+            self.host.name,
+            "envelopes" if raw else "pieces",
+            self._envelope if raw else self._chunk,
+        )
+        return True
 
     def _await_frame(self, deadline: float | None, timeout: float | None) -> bytes:
         """Receive until the helper's frame arrives; the helper exiting first is an error."""

@@ -8,7 +8,16 @@ stdin (controller -> helper), one line per message, lines end with LF:
   1. base64(UTF-8 text of the primitives script, engine/connect/remote/powershell/ joined):
      the helper checks the host (see FRAME_REFUSED_PREFIX below), then dot-sources it once;
   2. base64(UTF-8 JSON `[{"op", "args"}, ...]`): one line per batch, as often as needed;
-  3. an empty line, or the end of stdin: the helper exits.
+  3. `>` + base64(UTF-8 JSON {path, offset, length, final}) then exactly `length` RAW bytes: a
+     segment of a file transfer (`encode_receive`); the helper writes the bytes to `path` from
+     `offset` while hashing them (sha256) and answers one `@@CUTOVER@@` frame holding ONE answer
+     `{"ok", "value": {size, sha256 (final only)}}`. The raw bytes are the only encoding the file's
+     content gets besides the base64 WS-Management puts around every stdin piece (MS-WSMV
+     3.1.4.1.31.1 I/O Streams: "Each MUST be encoded by using base64binary"), so a transfer
+     costs 4/3 of its size on the wire, not the (4/3)^3 of a `file.write` batch. With `append`
+     (the path of a file on the host: the second range of a transfer sent through a second
+     shell), that file's bytes are then added through the same hash and the file removed;
+  4. an empty line, or the end of stdin: the helper exits.
 stdout (helper -> controller), one line per batch, CRLF or LF:
   `@@CUTOVER@@` + base64(UTF-8 JSON answers)      the batch's answers, one per call, in order;
   `@@CUTOVER-ERROR@@` + base64(UTF-8 message)     the batch (or loading the script) failed as a
@@ -25,6 +34,10 @@ stdout (helper -> controller), one line per batch, CRLF or LF:
 Any other stdout line is noise (a stray Write-Host) and is ignored. base64 keeps the frames
 pure ASCII, so neither the console code page nor PowerShell's output encoding can damage
 accents in French or German paths, and a frame cannot be confused with the noise around it.
+
+The helper reads stdin as bytes (`[Console]::OpenStandardInput()`, its own line splitting),
+never through `[Console]::In`: a TextReader buffers ahead and would swallow the raw bytes
+that follow a transfer line.
 
 The same bootstrap serves both modes: the persistent helper keeps reading batches; the
 fallback (one process per batch) sends the script and one batch, then closes stdin.
@@ -45,6 +58,8 @@ FRAME_PREFIX = b"@@CUTOVER@@"
 FRAME_ERROR_PREFIX = b"@@CUTOVER-ERROR@@"
 FRAME_REFUSED_PREFIX = b"@@CUTOVER-REFUSED@@"
 FRAME_PROGRESS_PREFIX = b"@@CUTOVER-PROGRESS@@"
+#: First byte of a transfer line (stdin message 3 above); no base64 line starts with it.
+RECEIVE_PREFIX = b">"
 POWERSHELL = "powershell.exe"
 #: Largest stdin piece per WS-Man Send: base64 makes it ~137 KB, under the 150 KB
 #: MaxEnvelopeSize of older Windows defaults (500 KB on current ones).
@@ -59,13 +74,53 @@ _BOOTSTRAP_TEMPLATE = """\
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
-$reader = [Console]::In
 $writer = [Console]::Out
 function Send-CutoverFrame([string]$Prefix, [string]$Text) {
     $writer.WriteLine($Prefix + [Convert]::ToBase64String($utf8.GetBytes($Text)))
     $writer.Flush()
 }
-$first = $reader.ReadLine()
+# stdin as bytes with its own buffer: ReadLine for the lines (ASCII), ReadBytes for the raw bytes
+# of a transfer that follow a line (what ReadLine buffered first).
+$CutoverStdin = New-Object PSObject
+Add-Member -InputObject $CutoverStdin NoteProperty Stream ([Console]::OpenStandardInput())
+Add-Member -InputObject $CutoverStdin NoteProperty Buffer (New-Object byte[] 65536)
+Add-Member -InputObject $CutoverStdin NoteProperty At 0
+Add-Member -InputObject $CutoverStdin NoteProperty End 0
+Add-Member -InputObject $CutoverStdin ScriptMethod ReadLine {
+    $line = New-Object System.IO.MemoryStream
+    while ($true) {
+        if ($this.At -ge $this.End) {
+            $this.At = 0
+            $this.End = $this.Stream.Read($this.Buffer, 0, $this.Buffer.Length)
+            if ($this.End -le 0) {
+                $this.End = 0
+                if ($line.Length -eq 0) { return $null }
+                break
+            }
+        }
+        $found = [Array]::IndexOf($this.Buffer, [byte]10, $this.At, $this.End - $this.At)
+        if ($found -lt 0) {
+            $line.Write($this.Buffer, $this.At, $this.End - $this.At)
+            $this.At = $this.End
+        } else {
+            $line.Write($this.Buffer, $this.At, $found - $this.At)
+            $this.At = $found + 1
+            break
+        }
+    }
+    return [System.Text.Encoding]::ASCII.GetString($line.ToArray()).TrimEnd([char]13)
+}
+Add-Member -InputObject $CutoverStdin ScriptMethod ReadBytes {
+    param([byte[]]$Into, [int]$Count)
+    if ($this.At -lt $this.End) {
+        $n = [Math]::Min($Count, $this.End - $this.At)
+        [Array]::Copy($this.Buffer, $this.At, $Into, 0, $n)
+        $this.At += $n
+        return $n
+    }
+    return $this.Stream.Read($Into, 0, $Count)
+}
+$first = $CutoverStdin.ReadLine()
 if ([string]::IsNullOrEmpty($first)) { exit 2 }
 $found = '1.0'
 $older = $true
@@ -82,7 +137,7 @@ try {
 if ($older -or ($release -ge 0 -and $release -lt @MIN_DOTNET_RELEASE@)) {
     $refusal = '{"powershell":"' + $found + '","dotnet_release":' + $release + '}'
     while ($true) {
-        $line = $reader.ReadLine()
+        $line = $CutoverStdin.ReadLine()
         if ([string]::IsNullOrEmpty($line)) { exit 4 }
         Send-CutoverFrame '@@CUTOVER-REFUSED@@' $refusal
     }
@@ -94,8 +149,16 @@ try {
     exit 3
 }
 while ($true) {
-    $line = $reader.ReadLine()
+    $line = $CutoverStdin.ReadLine()
     if ([string]::IsNullOrEmpty($line)) { break }
+    if ($line.StartsWith('>')) {
+        try {
+            $out = @(Receive-CutoverStream $utf8.GetString([Convert]::FromBase64String($line.Substring(1))))
+            Send-CutoverFrame '@@CUTOVER@@' ([string]$out[-1])
+        }
+        catch { Send-CutoverFrame '@@CUTOVER-ERROR@@' ('the transfer failed: ' + $_) }
+        continue
+    }
     try {
         $json = $utf8.GetString([Convert]::FromBase64String($line))
         $out = @(Invoke-CutoverBatch -Json $json)
@@ -124,6 +187,15 @@ def bootstrap_arguments() -> list[str]:
 def encode_line(data: bytes) -> bytes:
     """One stdin message: base64 of `data`, then LF."""
     return base64.b64encode(data) + b"\n"
+
+
+def encode_receive(path: str, offset: int, length: int, final: bool, append: str | None = None) -> bytes:
+    """The transfer line announcing `length` raw stdin bytes for `path` at `offset` (message 3)."""
+    segment: dict[str, Any] = {"path": path, "offset": offset, "length": length, "final": final}
+    if append is not None:
+        segment["append"] = append
+    text = json.dumps(segment, ensure_ascii=False)
+    return RECEIVE_PREFIX + base64.b64encode(text.encode("utf-8")) + b"\n"
 
 
 def encode_batch(calls: list[dict[str, Any]], host: str | None = None) -> bytes:

@@ -21,6 +21,9 @@ from winrm.protocol import Protocol
 RESOURCE_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 SHELL_NS = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 _MID, _TIMEOUT, _END, _DATA = "@@MID@@", "@@TIMEOUT@@", "@@END@@", "@@DATA@@"
+#: Bytes kept free below a server's MaxEnvelopeSize besides the envelope itself (a server may
+#: count its own re-serialisation of the XML declaration or namespace prefixes).
+ENVELOPE_SLACK = 256
 
 
 class HelperWire:
@@ -39,6 +42,14 @@ class HelperWire:
         desired["rsp:DesiredStream"] = {"@CommandId": command_id, "#text": "stdout stderr"}
         self._send = self._render(send)
         self._receive = self._render(receive)
+        #: the Send envelope without its stdin bytes, with the longest timeout it is given
+        self.send_overhead = len(
+            self._fill(self._send, 99999).replace(_END, "false").replace(_DATA, "").encode()
+        )
+
+    def piece_for(self, envelope: int) -> int:
+        """Most stdin bytes one Send can carry within an `envelope`-byte limit (base64: 4 per 3)."""
+        return max(0, (envelope - self.send_overhead - ENVELOPE_SLACK) // 4 * 3)
 
     def _request(self, shell_id: str, action: str) -> dict[str, Any]:
         header = self.protocol.build_wsman_header(
@@ -56,7 +67,7 @@ class HelperWire:
     def _fill(self, template: str, wait: int) -> str:
         return template.replace(_MID, str(uuid.uuid4()), 1).replace(_TIMEOUT, f"PT{wait}S", 1)
 
-    def send(self, data: bytes, end: bool, wait: int) -> None:
+    def send(self, data: bytes | memoryview, end: bool, wait: int) -> None:
         """Send stdin bytes (End closes stdin); raises what `Protocol.send_message` raises."""
         envelope = self._fill(self._send, wait).replace(_END, "true" if end else "false", 1)
         self.protocol.send_message(envelope.replace(_DATA, base64.b64encode(data).decode("ascii"), 1))

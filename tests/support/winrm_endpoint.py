@@ -11,12 +11,22 @@ and Windows' faults, with the codes and texts Windows sends (winrm_soap.py):
   for the specified amount of time since the last received message from the client before
   terminating the open shell"): the shell is gone, w:InvalidSelectors 2150858843;
 - Send to a command whose process has exited: "The pipe has been ended." (ERROR_BROKEN_PIPE);
+- a Send waits while its process has STDIN_BUFFER bytes of stdin it has not read, as a writer to
+  a full pipe does, so a client streaming a file faster than it is written never grows the
+  endpoint's memory;
+- `drop_connection_after(n)`: once n more bytes of stdin have arrived, the TCP connection of the
+  Send that crossed the mark is closed without an answer (a network cut mid-transfer); the shell
+  and its processes live on, as they do on Windows;
+- HTTPS (`tls=True`): a self-signed certificate for 127.0.0.1 made by `openssl` at start, the
+  host settings trusting it (`ca_bundle`), so Basic can be tested as it is deployed: over TLS;
 - 401 on wrong credentials; over HTTP with NTLM, an unsealed message is refused with HTTP 500, as
   the service's AllowUnencrypted=false (its default) does.
 Time is the endpoint's own clock: `advance(seconds)` lets a test pass idle time without waiting.
 
 Each endpoint serves ONE host: the batches the cutover helper would answer are answered by the
-simulated host `simulation.host.SimHost` (or by any `dispatch(host_name, calls)` callable).
+simulated host `simulation.host.SimHost` (or by any `dispatch(host_name, calls)` callable), and
+file transfers on raw stdin are written to the files behind the host's paths (`locate`, the
+SimHost's by default; tests/support/winrm_receive.py).
 Several endpoints can run at once (a three-server estate).
 
 Use it from pytest through the `winrm_endpoint` fixture (a factory; import
@@ -31,6 +41,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -52,6 +64,7 @@ from tests.support.winrm_auth import (
     register_ntlm_user,
     restore_ntlm_user_file,
 )
+from tests.support.winrm_receive import DiskReceiver, Locate
 from tests.support.winrm_shells import HostRuntime, Process, Runner, Shell, start_process
 
 Dispatch = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]
@@ -63,6 +76,8 @@ CLIENT_MAX_ENVELOPE = 153600
 #: winrm/config/winrs defaults of MS-WSMV 2.2.4.42 WinrsType: MaxShellsPerUser, IdleTimeout (s).
 DEFAULT_MAX_SHELLS_PER_USER = 30
 DEFAULT_IDLE_TIMEOUT = 180.0
+#: The status `handle` gives for "close the connection without answering" (drop_connection_after).
+DROP = 0
 
 
 class WinRMEndpoint:
@@ -70,8 +85,9 @@ class WinRMEndpoint:
 
     `stats` counts what the endpoint saw: create, command, send, receive, signal, delete,
     receive_timeout, envelope_rejected, auth_rejected, shell_not_found, quota_rejected,
-    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed, and largest_batch
-    (the JSON size of the largest batch the helper answered).
+    shell_quota_rejected, idle_expired, pipe_ended, unencrypted_rejected, sealed, dropped, largest_batch
+    (the JSON size of the largest batch the helper answered) and largest_envelope (the largest
+    SOAP envelope accepted, in bytes).
     `allow_unencrypted` is the service's AllowUnencrypted; None: false for NTLM (Windows' default,
     NTLM seals every message), true for Basic (a test server configured for it).
     """
@@ -93,6 +109,8 @@ class WinRMEndpoint:
         allow_unencrypted: bool | None = None,
         ntlm_user_file: str | Path | None = None,
         runtime: HostRuntime | None = None,
+        locate: Locate | None = None,
+        tls: bool = False,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -123,6 +141,13 @@ class WinRMEndpoint:
         self._ntlm_previous: str | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._locate = locate
+        self.tls = tls
+        #: the certificate (PEM) clients trust when `tls`
+        self.certificate: Path | None = None
+        self.receiver: DiskReceiver | None = None
+        #: stdin bytes still to arrive before the connection is cut (None: never)
+        self._drop_in: int | None = None
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -134,6 +159,8 @@ class WinRMEndpoint:
                 self._tmp = tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
                 self._state_dir = self._tmp.name
             self.sim = SimHost.open(self._state_dir, self.name, self._initial)
+        locate = self._locate or (self.sim.path if self.sim is not None else None)
+        self.receiver = DiskReceiver(locate) if locate is not None else None
         if self.auth == "ntlm":
             if self._ntlm_file is None:
                 self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
@@ -141,6 +168,11 @@ class WinRMEndpoint:
             self._ntlm_previous = register_ntlm_user(self._ntlm_file, self.user, self.password)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.endpoint = self
+        if self.tls:
+            self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="winrm-endpoint-")
+            self._server.socket = self._tls_context(Path(self._tmp.name)).wrap_socket(
+                self._server.socket, server_side=True
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -149,6 +181,18 @@ class WinRMEndpoint:
         )
         self._thread.start()
         return self
+
+    def _tls_context(self, folder: Path) -> ssl.SSLContext:
+        """A server context with a fresh self-signed certificate for 127.0.0.1 (kept in `certificate`)."""
+        self.certificate, key = folder / "endpoint.pem", folder / "endpoint.key"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(self.certificate)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certificate, key)
+        return context
 
     def stop(self) -> None:
         server, self._server = self._server, None
@@ -179,17 +223,18 @@ class WinRMEndpoint:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/wsman"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/wsman"
 
     def settings(self, **winrm: Any) -> dict[str, Any]:
-        """Host settings that reach this endpoint (plain HTTP; NTLM seals every message)."""
+        """Host settings that reach this endpoint (plain HTTP, NTLM sealing every message; or HTTPS)."""
+        tls = {"scheme": "https", "ca_bundle": str(self.certificate)} if self.tls else {"scheme": "http"}
         return {
             "connection": "winrm",
             "address": "127.0.0.1",
             "port": self.port,
             "user": self.user,
             "password": self.password,
-            "winrm": {"transport": self.auth, "scheme": "http", **winrm},
+            "winrm": {"transport": self.auth, **tls, **winrm},
         }
 
     def host(self, name: str | None = None, *, password: str | None = None, **winrm: Any) -> Host:
@@ -224,6 +269,12 @@ class WinRMEndpoint:
             shell.close()
         return len(shells)
 
+    def drop_connection_after(self, stdin_bytes: int) -> None:
+        """Cut the TCP connection of the Send with which `stdin_bytes` more bytes have arrived
+        (its data reaches the process; the client gets no answer, as when a network cuts out)."""
+        with self._lock:
+            self._drop_in = stdin_bytes
+
     def processes(self) -> list[Process]:
         with self._lock:
             return [p for s in self.shells.values() for p in s.processes.values()]
@@ -239,6 +290,7 @@ class WinRMEndpoint:
         if len(body) > self.max_envelope_size:
             self.stats["envelope_rejected"] += 1
             return self._fault(request, soap.envelope_too_large_fault(len(body), self.max_envelope_size))
+        self.stats["largest_envelope"] = max(self.stats["largest_envelope"], len(body))
         action = getattr(self, f"_on_{request.action.lower()}", None)
         if action is None:
             return self._fault(request, soap.invalid_request_fault(f"unsupported action {request.action}"))
@@ -306,6 +358,7 @@ class WinRMEndpoint:
             self.name,
             self._runner(),
             self.runtime,
+            self.receiver,
         )
         return 200, soap.command_response(request.message_id, process.id)
 
@@ -324,7 +377,15 @@ class WinRMEndpoint:
         if process.ended:
             self.stats["pipe_ended"] += 1
             return self._fault(request, soap.pipe_ended_fault())
-        process.feed(base64.b64decode(stream.text or ""), stream.get("End", "false").lower() == "true")
+        data = base64.b64decode(stream.text or "")
+        process.feed(data, stream.get("End", "false").lower() == "true", wait=request.operation_timeout)
+        with self._lock:
+            if self._drop_in is not None:
+                self._drop_in -= len(data)
+                if self._drop_in <= 0:
+                    self._drop_in = None
+                    self.stats["dropped"] += 1
+                    return DROP, b""
         return 200, soap.send_response(request.message_id)
 
     def _on_receive(self, request: soap.WsmanRequest) -> tuple[int, bytes]:
@@ -462,6 +523,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, b"", SOAP_CONTENT_TYPE)  # end of the NTLM handshake (no SOAP yet)
             return
         status, answer = endpoint.handle(body)
+        if status == DROP:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if sealed:
             assert self.ntlm is not None
             self._reply(status, self.ntlm.seal(answer), ENCRYPTED_CONTENT_TYPE)

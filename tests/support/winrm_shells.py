@@ -31,6 +31,7 @@ from engine.connect.winrm import (
     FRAME_PROGRESS_PREFIX,
     FRAME_REFUSED_PREFIX,
 )
+from engine.connect.winrm_framing import RECEIVE_PREFIX
 from engine.connect.winrm_requirements import MIN_DOTNET_RELEASE, MIN_POWERSHELL
 
 #: `dispatch(host_name, calls, cancel, progress)`: the answers of one batch; `cancel` is set on
@@ -44,6 +45,13 @@ TRIVIAL_SCRIPTS = {"$null": b"", "write-output 1": b"1\r\n", "echo 1": b"1\r\n",
 TERMINATED = 0xC000013A
 #: Exit code of the bootstrap after refusing a host below the minimums.
 REFUSED = 4
+#: Unread stdin a process holds before a Send waits for it to read (a pipe's buffer is bounded
+#: too): what keeps the endpoint's memory flat while a client streams a file faster than it is
+#: written. A stdin line is consumed as it arrives, so a long batch line never waits on itself.
+STDIN_BUFFER = 4 << 20
+#: `receive(args, process)`: one transfer segment (winrm_framing stdin message 3) -> its answer;
+#: it reads the segment's bytes with `process.read` (tests/support/winrm_receive.py).
+Receiver = Callable[[dict[str, Any], "Process"], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -87,25 +95,56 @@ class Process:
         self._stderr = bytearray()
         self.exit_code: int | None = None
 
-    def feed(self, data: bytes, end: bool) -> None:
+    def feed(self, data: bytes, end: bool, wait: float = 0.0) -> None:
+        """Add a Send's bytes; with `wait`, first wait (at most that long) while the process has
+        STDIN_BUFFER bytes it has not read yet, as a writer to a full pipe does."""
         with self._cond:
+            if wait:
+                self._cond.wait_for(
+                    lambda: len(self._stdin) < STDIN_BUFFER or self.cancel.is_set(), timeout=wait
+                )
             self._stdin += data
             self._stdin_closed = self._stdin_closed or end
             self._cond.notify_all()
 
     def read_line(self) -> bytes | None:
-        """The next stdin line without its LF; None at end of stdin or once terminated."""
+        """The next stdin line without its LF; None at end of stdin or once terminated.
+
+        The buffer is searched only where it was not searched before (linear in the line's length,
+        as Windows reads a line), and a partial line is taken out of it, so feeders never wait on it.
+        """
+        line = bytearray()
         with self._cond:
             while True:
                 if self.cancel.is_set():
                     return None
                 end = self._stdin.find(b"\n")
                 if end >= 0:
-                    line = bytes(self._stdin[:end])
+                    line += self._stdin[:end]
                     del self._stdin[: end + 1]
-                    return line.rstrip(b"\r")
+                    self._cond.notify_all()
+                    return bytes(line).rstrip(b"\r")
+                if self._stdin:
+                    line += self._stdin
+                    self._stdin.clear()
+                    self._cond.notify_all()
                 if self._stdin_closed:
-                    return None
+                    return bytes(line).rstrip(b"\r") if line else None
+                self._cond.wait()
+
+    def read(self, limit: int) -> bytes:
+        """Up to `limit` raw stdin bytes, waiting for some; b"" at end of stdin or once terminated."""
+        with self._cond:
+            while True:
+                if self.cancel.is_set():
+                    return b""
+                if self._stdin:
+                    data = bytes(self._stdin[:limit])
+                    del self._stdin[:limit]
+                    self._cond.notify_all()
+                    return data
+                if self._stdin_closed:
+                    return b""
                 self._cond.wait()
 
     def write(self, data: bytes, stream: str = "stdout") -> None:
@@ -188,13 +227,14 @@ def start_process(
     host: str,
     run: Runner,
     runtime: HostRuntime | None = None,
+    receive: Receiver | None = None,
 ) -> Process:
     """Create the process a Command asks for and start its runner thread."""
     process = Process(f"{command} {arguments}".strip(), options)
     script = _encoded_script(process.command_line)
     target: Callable[[], None]
     if script == BOOTSTRAP_SCRIPT:
-        target = partial(_run_helper, process, host, run, runtime or HostRuntime())
+        target = partial(_run_helper, process, host, run, runtime or HostRuntime(), receive)
     elif script is not None and script.strip().lower() in TRIVIAL_SCRIPTS:
         target = partial(_run_trivial, process, TRIVIAL_SCRIPTS[script.strip().lower()])
     else:
@@ -224,8 +264,10 @@ def _frame(prefix: bytes, text: str) -> bytes:
     return prefix + base64.b64encode(text.encode("utf-8")) + b"\r\n"
 
 
-def _run_helper(process: Process, host: str, run: Runner, runtime: HostRuntime) -> None:
-    """The cutover helper: script line first, then one framed answer per batch line."""
+def _run_helper(
+    process: Process, host: str, run: Runner, runtime: HostRuntime, receive: Receiver | None = None
+) -> None:
+    """The cutover helper: script line first, then one framed answer per batch or transfer line."""
     first = process.read_line()
     if not first:
         process.exit(2)
@@ -254,6 +296,10 @@ def _run_helper(process: Process, host: str, run: Runner, runtime: HostRuntime) 
         if not line:
             process.exit(0)
             return
+        if line.startswith(RECEIVE_PREFIX):
+            if not _run_receive(process, line, receive):
+                return
+            continue
         try:
             calls = json.loads(base64.b64decode(line, validate=True).decode("utf-8"))
             answers = run(host, calls, process.cancel, progress)
@@ -265,6 +311,24 @@ def _run_helper(process: Process, host: str, run: Runner, runtime: HostRuntime) 
         if process.cancel.is_set():
             return
         process.write(_frame(FRAME_PREFIX, json.dumps(answers, ensure_ascii=False)))
+
+
+def _run_receive(process: Process, line: bytes, receive: Receiver | None) -> bool:
+    """One transfer segment (files.ps1 `Receive-CutoverStream`): False once the process is stopped."""
+    try:
+        args = json.loads(base64.b64decode(line[len(RECEIVE_PREFIX) :], validate=True).decode("utf-8"))
+        if receive is None:
+            raise RuntimeError("this endpoint has no disk for transfers")
+        answer = receive(args, process)
+    except Exception as exc:  # what the bootstrap's catch around Receive-CutoverStream does
+        if process.cancel.is_set():
+            return False
+        process.write(_frame(FRAME_ERROR_PREFIX, f"the transfer failed: {exc}"))
+        return True
+    if process.cancel.is_set():
+        return False
+    process.write(_frame(FRAME_PREFIX, json.dumps([answer], ensure_ascii=False)))
+    return True
 
 
 def _refuse(process: Process, refusal: str) -> None:

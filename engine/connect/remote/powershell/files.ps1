@@ -351,3 +351,119 @@ function Invoke-CutoverFileTreeHash {
     $sha.Dispose()
     return [ordered]@{ digest = $digest; files = $files.Count; bytes = $bytes }
 }
+
+# File transfers on raw stdin (engine/connect/winrm_framing.py, stdin message 3): not a primitive
+# of the batch table, because its bytes are not in the batch: the bootstrap calls it for a `>`
+# line, and it reads the `length` bytes that follow straight from stdin into the file, hashing
+# them on the way (no second read of the file to verify it). The open file and its running
+# sha256 stay here between segments; a new helper (after a dropped connection) has none, so it
+# hashes the part already on disk up to `offset` once and carries on from there. $CutoverStdin is
+# the bootstrap's byte reader of stdin (winrm_framing.py).
+$CutoverReceiving = @{}
+$CutoverReceiveBuffer = New-Object byte[] (1024 * 1024)
+
+function Open-CutoverReceive([string]$Path, [long]$Offset) {
+    # The transfer's open file, positioned at $Offset, with the sha256 of the bytes before it.
+    $state = $CutoverReceiving[$Path]
+    if ($null -ne $state -and $state.size -eq $Offset) { return $state }
+    if ($null -ne $state) { Close-CutoverReceive $Path }
+    Assert-CutoverParent $Path
+    Assert-CutoverPathLength $Path
+    # FileShare.None: a helper of an earlier attempt that still holds the file makes this one wait
+    # (below) instead of writing beside it.
+    $stream = $null
+    for ($try = 0; $null -eq $stream; $try++) {
+        try { $stream = [IO.File]::Open($Path, [IO.FileMode]::OpenOrCreate, [IO.FileAccess]::ReadWrite, [IO.FileShare]::None) }
+        catch {
+            $inner = $_.Exception
+            while ($null -ne $inner.InnerException) { $inner = $inner.InnerException }
+            if (-not ($inner -is [IO.IOException]) -or $try -ge 50) { throw }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+    if ($stream.Length -lt $Offset) {
+        $have = $stream.Length
+        $stream.Dispose()
+        Stop-CutoverCall 'invalid' "the partial file $Path has $have bytes, fewer than the offset $Offset"
+    }
+    $stream.SetLength($Offset)
+    $sha = [Security.Cryptography.SHA256]::Create()
+    $stream.Position = 0
+    while (($n = $stream.Read($CutoverReceiveBuffer, 0, $CutoverReceiveBuffer.Length)) -gt 0) {
+        [void]$sha.TransformBlock($CutoverReceiveBuffer, 0, $n, $null, 0)
+    }
+    $state = @{ stream = $stream; sha = $sha; size = [long]$Offset }
+    $CutoverReceiving[$Path] = $state
+    return $state
+}
+
+function Close-CutoverReceive([string]$Path) {
+    $state = $CutoverReceiving[$Path]
+    if ($null -eq $state) { return }
+    $CutoverReceiving.Remove($Path)
+    $state.stream.Dispose()
+    $state.sha.Dispose()
+}
+
+function Receive-CutoverStream([string]$Json) {
+    # One segment: `length` raw stdin bytes written at `offset` of `path` -> the JSON list of one
+    # answer {size, sha256 when final}. The bytes are always read, also after a failure, so the
+    # next stdin line is found where the controller put it.
+    $segment = ConvertFrom-Json -InputObject $Json
+    $left = [long]$segment.length
+    $failure = $null
+    $state = $null
+    $path = [string]$segment.path
+    try {
+        $path = Resolve-CutoverPath $segment.path 'path'
+        $state = Open-CutoverReceive $path ([long]$segment.offset)
+    }
+    catch { $failure = $_ }
+    while ($left -gt 0) {
+        $n = $CutoverStdin.ReadBytes($CutoverReceiveBuffer, [int][Math]::Min($left, [long]$CutoverReceiveBuffer.Length))
+        if ($n -le 0) { throw "stdin ended $left bytes before the end of the segment" }
+        if ($null -eq $failure) {
+            try {
+                $state.stream.Write($CutoverReceiveBuffer, 0, $n)
+                [void]$state.sha.TransformBlock($CutoverReceiveBuffer, 0, $n, $null, 0)
+            }
+            catch { $failure = $_ }
+        }
+        $left -= $n
+    }
+    if ($null -ne $failure) {
+        if ($null -ne $state) { Close-CutoverReceive $path }
+        $answer = [ordered]@{ ok = $false; error = $failure.Exception.Message; kind = (Get-CutoverErrorKind $failure.Exception) }
+        return (ConvertTo-Json -InputObject @($answer) -Depth 5 -Compress)
+    }
+    $state.size += [long]$segment.length
+    if ($null -ne $segment.append) {
+        # The second range, received by another helper: its bytes go on through this hash.
+        try {
+            $more = Resolve-CutoverPath $segment.append 'append'
+            $source = [IO.File]::Open($more, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::None)
+            try {
+                while (($n = $source.Read($CutoverReceiveBuffer, 0, $CutoverReceiveBuffer.Length)) -gt 0) {
+                    $state.stream.Write($CutoverReceiveBuffer, 0, $n)
+                    [void]$state.sha.TransformBlock($CutoverReceiveBuffer, 0, $n, $null, 0)
+                    $state.size += $n
+                }
+            }
+            finally { $source.Dispose() }
+            [IO.File]::Delete($more)
+        }
+        catch {
+            Close-CutoverReceive $path
+            $answer = [ordered]@{ ok = $false; error = $_.Exception.Message; kind = (Get-CutoverErrorKind $_.Exception) }
+            return (ConvertTo-Json -InputObject @($answer) -Depth 5 -Compress)
+        }
+    }
+    $value = [ordered]@{ size = [long]$state.size }
+    if ($segment.final) {
+        [void]$state.sha.TransformFinalBlock($CutoverReceiveBuffer, 0, 0)
+        $value['sha256'] = ConvertTo-CutoverHex $state.sha.Hash
+        $state.stream.Flush()
+        Close-CutoverReceive $path
+    }
+    return (ConvertTo-Json -InputObject @([ordered]@{ ok = $true; value = $value }) -Depth 5 -Compress)
+}
