@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.cli.common import add_inventory_args, keyring_from
+from engine.cli.common import keyring_from
+from engine.cli.vault_flags import add_vault_flags
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +28,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="remove the lock markers on every host of the estate of -i INV (recorded)",
     )
-    add_inventory_args(parser, required=False)
+    # not add_inventory_args: `-i` is needed only with --estate (the CLI asks for an inventory
+    # wherever a command has an `inventory` argument)
+    parser.add_argument(
+        "-i", "--inventory", dest="estate_inventory", metavar="FILE", help="the estate's inventory"
+    )
+    parser.add_argument(
+        "--vault-id",
+        action="append",
+        default=[],
+        metavar="ID@SOURCE",
+        help="vault password source for the inventory's connection settings (repeatable)",
+    )
+    add_vault_flags(parser)
     parser.add_argument(
         "--force",
         action="store_true",
@@ -43,7 +56,7 @@ def execute(args: argparse.Namespace) -> int:
     from engine.core.errors import UserError
 
     if args.markers:
-        if not args.inventory:
+        if not args.estate_inventory:
             raise UserError("unlock --estate needs the estate's inventory: -i INV")
         return _markers(args)
     if not args.estate:
@@ -68,7 +81,7 @@ def _markers(args: argparse.Namespace) -> int:
     from engine.load.inventory import load_inventory
 
     keyring = keyring_from(args)
-    inventory = load_inventory(args.inventory, keyring)
+    inventory = load_inventory(args.estate_inventory, keyring)
     connections = HostConnections(
         dict(inventory.hosts),
         args.state_dir,

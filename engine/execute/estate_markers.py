@@ -31,7 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.api.estate_locks import EstateLockRequest
 from engine.api.module import utcnow
+from engine.api.plugins import PLUGINS
 from engine.api.primitives import Remote
 from engine.connect.remote.spec import check_call
 from engine.core.errors import CutoverError, RefusedError
@@ -118,6 +120,11 @@ def gone_here(known_run: Callable[[str], bool]) -> Callable[[Mapping[str, Any]],
     return gone
 
 
+def product_lockers(inventory: Inventory) -> list[Callable[[EstateLockRequest], Any]]:
+    """The lock functions of the products whose section the inventory has (Plugin.estate_locks)."""
+    return [take for plugin in PLUGINS.products_of(inventory) for take in plugin.estate_lockers()]
+
+
 def unlock_command(inventory: Inventory) -> str:
     return f"cutover unlock --estate -i {inventory.path}"
 
@@ -184,6 +191,10 @@ class EstateMarkers:
     say: Callable[[str], None] = lambda text: None
     #: True for a holder known to be gone (a run of this state directory whose process ended)
     gone: Callable[[Mapping[str, Any]], bool] = lambda holder: False
+    #: the estate's database targets (decrypted), for the products' own locks
+    databases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the products' locks held (engine/api/estate_locks.py), released before the markers
+    product_locks: list[Any] = field(default_factory=list)
     settings: MarkerSettings = field(init=False)
     #: host -> marker path, for the hosts whose marker this run holds
     held: dict[str, str] = field(default_factory=dict)
@@ -238,6 +249,14 @@ class EstateMarkers:
                 + "; ".join(sorted(refusals))
                 + ". Wait for that run to finish (or stop it) and try again"
             )
+        try:
+            for take in product_lockers(self.inventory):
+                held = take(EstateLockRequest(self.inventory, self.databases, dict(self.holder)))
+                if held is not None:
+                    self.product_locks.append(held)
+        except BaseException:
+            self.release()
+            raise
         if unreachable:
             self.notes.append("estate lock: no marker on " + ", ".join(sorted(unreachable)))
         self._thread = threading.Thread(target=self._beat_loop, name="estate-heartbeat", daemon=True)
@@ -265,6 +284,11 @@ class EstateMarkers:
     def beat(self) -> None:
         """One heartbeat on every held marker whose host is free now (a busy one keeps its step)."""
         stamp = utcnow()
+        for held in list(self.product_locks):
+            try:
+                held.beat()
+            except CutoverError as err:
+                self.say(f"estate lock: {held.label}: {err}")
         for host, path in list(self.held.items()):
             try:
                 conn = self.connections.get(host)
@@ -296,6 +320,12 @@ class EstateMarkers:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         left: list[str] = []
+        while self.product_locks:
+            held = self.product_locks.pop()
+            try:
+                held.release()
+            except CutoverError as err:
+                left.append(f"{held.label} ({err})")
 
         def one(host: str) -> None:
             path = self.held[host]

@@ -160,7 +160,8 @@ def execute_run(request: RunRequest) -> RunSummary:
     connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
                                   add_secret=masker.add)
     markers = EstateMarkers(plan.inventory, connections, run_id, operator, say=_teller(request.reporter),
-                            gone=gone_here(lambda other: other != run_id and journal.run(other) is not None))
+                            gone=gone_here(lambda other: other != run_id and journal.run(other) is not None),
+                            databases=resolved_databases(plan, decrypt) if not request.check_mode else {})
     if not request.check_mode:  # a check run writes nothing on the hosts, a marker neither
         try:
             markers.take()
