@@ -40,7 +40,9 @@ def markers(shared: Path) -> dict[str, Any]:
     found = {}
     for name in ("web1", "web2"):
         host = SimHost.open(shared, name)
-        [answer] = host.call([{"op": "lock.inspect", "args": {"path": "C:\\ProgramData\\cutover\\locks\\crm.lock"}}])
+        [answer] = host.call(
+            [{"op": "lock.inspect", "args": {"path": "C:\\ProgramData\\cutover\\locks\\crm.lock"}}]
+        )
         found[name] = answer["value"]["holder"]
     return found
 
@@ -146,7 +148,9 @@ def test_unlock_estate_refuses_a_fresh_holder_unless_forced(tmp_path: Path) -> N
 
     assert forced.rc == 0, forced.out + forced.err
     assert markers(shared) == {"web1": None, "web2": None}
-    assert "forced (--force): the holder's heartbeat was fresh" in json.loads(journal_of(second).runs()[0]["notes"])
+    assert "forced (--force): the holder's heartbeat was fresh" in json.loads(
+        journal_of(second).runs()[0]["notes"]
+    )
 
 
 def test_all_or_nothing_a_host_held_by_another_run_releases_the_markers_already_taken(tmp_path: Path) -> None:
@@ -155,7 +159,9 @@ def test_all_or_nothing_a_host_held_by_another_run_releases_the_markers_already_
     host = SimHost.open(shared, "web2")
     other = {"run_id": "other-run", "operator": "dan", "controller": "ctl2", "pid": 1,
              "since": "2026-01-01T00:00:00+00:00", "heartbeat": "2026-01-01T00:00:00+00:00"}  # fmt: skip
-    host.call([{"op": "lock.take", "args": {"path": "C:\\ProgramData\\cutover\\locks\\crm.lock", "holder": other}}])
+    host.call(
+        [{"op": "lock.take", "args": {"path": "C:\\ProgramData\\cutover\\locks\\crm.lock", "holder": other}}]
+    )
 
     refused = run_cli(["run", "pb.yml", "-i", "inv.yml", "--no-report"], second)
 

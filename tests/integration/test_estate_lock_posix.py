@@ -58,7 +58,9 @@ def test_two_concurrent_takes_over_ssh_exactly_one_wins(sshd_server: SSHD, tmp_p
         assert loser["holder"]["run_id"] == f"run-{winner}", "the loser is told who holds it"
         on_disk = json.loads((tmp_path / "locks" / f"estate-{n}.lock").read_text())
         assert on_disk == holder(f"run-{winner}")
-    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == sorted(f"estate-{n}.lock" for n in range(rounds))
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == sorted(
+        f"estate-{n}.lock" for n in range(rounds)
+    )
 
 
 def test_beat_release_and_inspect_keep_to_the_holders_run(sshd_server: SSHD, tmp_path: Path) -> None:
@@ -79,7 +81,10 @@ def test_beat_release_and_inspect_keep_to_the_holders_run(sshd_server: SSHD, tmp
             remote.call("lock.release", path=path, run_id="other")
         assert refused.value.kind == "exists" and "held by run mine, not other" in str(refused.value)
         assert remote.call("lock.release", path=path, run_id="other", force=True)["changed"] is True
-        assert remote.call("lock.beat", path=path, run_id="mine", heartbeat="y") == {"beat": False, "holder": None}
+        assert remote.call("lock.beat", path=path, run_id="mine", heartbeat="y") == {
+            "beat": False,
+            "holder": None,
+        }
         assert os.listdir(tmp_path / "deep" / "er") == [], "no temporary file left beside the marker"
 
 
@@ -88,7 +93,10 @@ def test_a_killed_run_on_a_local_host_leaves_its_marker_and_its_resume_takes_it_
     write_yaml(tmp_path / "inv.yml", {"estate": "posix-crm", "hosts": {"box": {"connection": "local"}}})
     tasks = [
         {"name": "a file", "file": {"path": str(tmp_path / "made"), "state": "touch"}},
-        {"name": "wait for go", "wait_for": {"path": str(go), "state": "present", "timeout": 120, "sleep": 0.05}},
+        {
+            "name": "wait for go",
+            "wait_for": {"path": str(go), "state": "present", "timeout": 120, "sleep": 0.05},
+        },
     ]
     write_yaml(tmp_path / "pb.yml", [{"name": "p", "hosts": "all", "tasks": tasks}])
     marker = Path(os.environ["CUTOVER_LOCK_DIR"]) / "posix-crm.lock"
@@ -112,10 +120,15 @@ def test_a_killed_run_on_a_local_host_leaves_its_marker_and_its_resume_takes_it_
 def _waiting_estate(tmp_path: Path, **estate_lock: object) -> tuple[Path, Path]:
     go = tmp_path / "go"
     extra = {"estate_lock": estate_lock} if estate_lock else {}
-    write_yaml(tmp_path / "inv.yml", {"estate": "posix-crm", "hosts": {"box": {"connection": "local"}}, **extra})
+    write_yaml(
+        tmp_path / "inv.yml", {"estate": "posix-crm", "hosts": {"box": {"connection": "local"}}, **extra}
+    )
     tasks = [
         {"name": "a file", "file": {"path": str(tmp_path / "made"), "state": "touch"}},
-        {"name": "wait for go", "wait_for": {"path": str(go), "state": "present", "timeout": 120, "sleep": 0.05}},
+        {
+            "name": "wait for go",
+            "wait_for": {"path": str(go), "state": "present", "timeout": 120, "sleep": 0.05},
+        },
     ]
     write_yaml(tmp_path / "pb.yml", [{"name": "p", "hosts": "all", "tasks": tasks}])
     return go, Path(os.environ["CUTOVER_LOCK_DIR"]) / "posix-crm.lock"
@@ -134,7 +147,9 @@ def test_the_heartbeat_refreshes_the_marker_while_the_run_goes(tmp_path: Path) -
                 break
             threading.Event().wait(0.01)
         assert seen["heartbeat"] > first["heartbeat"], "the heartbeat moved on"
-        assert {k: v for k, v in seen.items() if k != "heartbeat"} == {k: v for k, v in first.items() if k != "heartbeat"}
+        assert {k: v for k, v in seen.items() if k != "heartbeat"} == {
+            k: v for k, v in first.items() if k != "heartbeat"
+        }
     finally:
         go.write_text("go")
         out, err = running.communicate(timeout=120)
@@ -142,7 +157,9 @@ def test_the_heartbeat_refreshes_the_marker_while_the_run_goes(tmp_path: Path) -
     assert not marker.exists()
 
 
-def test_a_fresh_run_takes_over_the_marker_of_a_killed_run_of_the_same_state_directory(tmp_path: Path) -> None:
+def test_a_fresh_run_takes_over_the_marker_of_a_killed_run_of_the_same_state_directory(
+    tmp_path: Path,
+) -> None:
     go, marker = _waiting_estate(tmp_path)
     running = spawn_cli(["run", "pb.yml", "-i", "inv.yml", "--no-report"], tmp_path)
     wait_for_done_nodes(tmp_path, 1)
@@ -157,3 +174,27 @@ def test_a_fresh_run_takes_over_the_marker_of_a_killed_run_of_the_same_state_dir
     notes = journal_of(tmp_path).runs()[0]["notes"]
     assert f"left by run {killed} of this state directory, whose process is gone" in notes
     assert not marker.exists()
+
+
+def test_a_run_whose_output_is_closed_ends_interrupted_and_releases_its_marker(tmp_path: Path) -> None:
+    go, marker = _waiting_estate(tmp_path)
+    write_yaml(
+        tmp_path / "pb.yml",
+        [{"name": "p", "hosts": "all", "tasks": [
+            {"name": "a file", "file": {"path": str(tmp_path / "made"), "state": "touch"}},
+            {"name": "wait for go", "wait_for": {"path": str(go), "state": "present", "timeout": 120, "sleep": 0.05}},
+            {"name": "after", "file": {"path": str(tmp_path / "after"), "state": "touch"}},
+        ]}],
+    )  # fmt: skip
+    running = spawn_cli(["run", "pb.yml", "-i", "inv.yml", "--no-report"], tmp_path)
+    wait_for_done_nodes(tmp_path, 1)
+    assert marker.exists()
+    assert running.stdout is not None
+    running.stdout.close()  # `cutover run ... | head`: the reader is gone
+
+    go.write_text("go")
+    running.wait(timeout=120)
+
+    assert journal_of(tmp_path).runs()[0]["status"] == "interrupted"
+    assert not (tmp_path / "after").exists()
+    assert not marker.exists(), "released although the output was gone"

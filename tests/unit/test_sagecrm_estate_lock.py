@@ -35,7 +35,10 @@ from tests.support.runs import write_yaml
 from tests.support.sagecrm_estates import inventory_doc
 
 DOCUMENTED = {
-    "sp_getapplock": ({"@Resource", "@LockMode", "@LockOwner", "@LockTimeout", "@DbPrincipal"}, {"@LockMode"}),
+    "sp_getapplock": (
+        {"@Resource", "@LockMode", "@LockOwner", "@LockTimeout", "@DbPrincipal"},
+        {"@LockMode"},
+    ),
     "sp_releaseapplock": ({"@Resource", "@LockOwner", "@DbPrincipal"}, set()),
 }
 LOCK_MODES = {"Shared", "Update", "IntentShared", "IntentExclusive", "Exclusive"}
@@ -106,7 +109,9 @@ class _Server:
         self.closed += 1
 
 
-def _estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> tuple[EstateMarkers, _Server, Path]:
+def _estate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> tuple[EstateMarkers, _Server, Path]:
     doc = inventory_doc("single")
     doc["databases"] = {"crm": dict(TARGET)}
     doc["defaults"]["sim"] = {"initial": {}}
