@@ -34,7 +34,7 @@ from typing import Any
 from engine.api.estate_locks import EstateLockRequest
 from engine.api.module import utcnow
 from engine.api.plugins import PLUGINS
-from engine.api.primitives import Remote
+from engine.api.primitives import PrimitiveFailed, Remote
 from engine.connect.remote.spec import check_call
 from engine.core.errors import CutoverError, RefusedError
 from engine.core.model import Inventory
@@ -43,6 +43,8 @@ from engine.execute.lock import describe
 
 POSIX_DIR = "/var/lib/cutover/locks"
 WINDOWS_DIR = "C:\\ProgramData\\cutover\\locks"
+#: where a POSIX account that may not write POSIX_DIR keeps its marker (the helper expands `~`)
+HOME_DIR = "~/.cutover/locks"
 #: a holder whose freshest heartbeat is older than this (seconds) looks stale
 STALE_AFTER = 900.0
 #: seconds between two heartbeats
@@ -61,12 +63,17 @@ class MarkerSettings:
     stale_after: float = STALE_AFTER
     beat_every: float = BEAT_EVERY
 
-    def path_for(self, platform: str) -> str:
-        """The marker's path on a host of this platform (`posix` or `windows`)."""
+    def paths_for(self, platform: str) -> tuple[str, ...]:
+        """Where the marker may be on a host of this platform (`posix` or `windows`), in the order
+        tried. The POSIX default has a second place: an account that may not write
+        /var/lib/cutover/locks (not root, the folder not made for it) keeps its marker in its home."""
         name = (re.sub(r"[^A-Za-z0-9_.-]", "_", self.estate) or "estate") + ".lock"
         if platform == "windows":
-            return self.windows_path or f"{WINDOWS_DIR}\\{name}"
-        return self.posix_path or f"{os.environ.get('CUTOVER_LOCK_DIR') or POSIX_DIR}/{name}"
+            return (self.windows_path or f"{WINDOWS_DIR}\\{name}",)
+        chosen = self.posix_path or os.environ.get("CUTOVER_LOCK_DIR")
+        if chosen:
+            return (chosen if self.posix_path else f"{chosen}/{name}",)
+        return (f"{POSIX_DIR}/{name}", f"{HOME_DIR}/{name}")
 
 
 def settings_of(inventory: Inventory) -> MarkerSettings:
@@ -158,11 +165,19 @@ def inspect_all(inventory: Inventory, connections: HostConnections, settings: Ma
     def one(host: str) -> Found:
         try:
             remote = _remote(connections, host)
-            path = settings.path_for(remote.platform)
-            value = remote.call("lock.inspect", path=path)
-            return Found(host, path, value.get("holder"))
         except CutoverError as err:
             return Found(host, "", error=str(err))
+        paths = settings.paths_for(remote.platform)
+        problem = None
+        for path in paths:
+            try:
+                value = remote.call("lock.inspect", path=path)
+            except CutoverError as err:
+                problem = problem or str(err)
+                continue
+            if value.get("holder") is not None:
+                return Found(host, path, value["holder"])
+        return Found(host, paths[0], error=problem) if problem else Found(host, paths[0])
 
     return each_host(sorted(inventory.hosts), one)
 
@@ -223,11 +238,10 @@ class EstateMarkers:
             except CutoverError as err:  # cannot be reached: it takes no marker, its steps fail as before
                 unreachable.append(f"{host} ({err})")
                 return
-            path = self.settings.path_for(remote.platform)
             try:
-                value = remote.call("lock.take", path=path, holder=self.holder)
+                path, value = self._take_on(remote, host)
             except CutoverError as err:
-                refusals.append(f"on {host} the marker {path} could not be written: {err}")
+                refusals.append(f"on {host} the marker could not be written: {err}")
                 return
             holder = value.get("holder") or {}
             if not value.get("taken") and self.gone(holder):
@@ -261,6 +275,25 @@ class EstateMarkers:
             self.notes.append("estate lock: no marker on " + ", ".join(sorted(unreachable)))
         self._thread = threading.Thread(target=self._beat_loop, name="estate-heartbeat", daemon=True)
         self._thread.start()
+
+    def _take_on(self, remote: Remote, host: str) -> tuple[str, dict[str, Any]]:
+        """(path, lock.take's answer) at the first place of the host's marker that may be written."""
+        paths = self.settings.paths_for(remote.platform)
+        for at, path in enumerate(paths):
+            try:
+                value = remote.call("lock.take", path=path, holder=self.holder)
+            except PrimitiveFailed as err:
+                if err.kind != "denied" or at == len(paths) - 1:
+                    raise
+                continue
+            if at:
+                self.notes.append(
+                    f"estate lock: on {host} the marker is {value.get('path', path)}, as {paths[0]} may not be "
+                    "written by this account; runs under other accounts look there only if they may not "
+                    "either: make the folder writable for every operator, or set estate_lock.posix_path"
+                )
+            return str(value.get("path") or path), value
+        raise AssertionError("unreachable: every host kind has a marker path")
 
     def _take_over(self, remote: Remote, host: str, path: str, holder: Mapping[str, Any]) -> dict[str, Any]:
         """The marker of a run known to be gone, removed and taken (another run may win in between)."""

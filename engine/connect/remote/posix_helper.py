@@ -1573,6 +1573,12 @@ def service_set(
 # and no reader ever sees a half-written marker (O_EXCL would show an empty file for a moment).
 
 
+def _marker_path(path: object) -> str:
+    """The marker's absolute path; `~` is the helper's account's home (a marker of an account that
+    may not write the shared folder)."""
+    return os.path.abspath(os.path.expanduser(_path(path)))
+
+
 def _marker_holder(path: str) -> dict[str, Any] | None:
     """The marker's holder; None when there is no marker, {unreadable: true} when it is not JSON."""
     try:
@@ -1601,7 +1607,7 @@ def _marker_temp(path: str, holder: dict[str, Any]) -> str:
 
 @op("lock.take", "path", "holder")
 def lock_take(path: str, holder: Any) -> dict[str, Any]:
-    path = os.path.abspath(_path(path))
+    path = _marker_path(path)
     holder = _need(holder, dict, "holder", "an object")
     run_id = _need(holder.get("run_id"), str, "holder.run_id", "a string")
     os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
@@ -1629,7 +1635,7 @@ def lock_take(path: str, holder: Any) -> dict[str, Any]:
 
 @op("lock.beat", "path", "run_id", "heartbeat")
 def lock_beat(path: str, run_id: str, heartbeat: str) -> dict[str, Any]:
-    path = os.path.abspath(_path(path))
+    path = _marker_path(path)
     found = _marker_holder(path)
     if found is None or found.get("run_id") != run_id:
         return {"beat": False, "holder": found}
@@ -1640,13 +1646,13 @@ def lock_beat(path: str, run_id: str, heartbeat: str) -> dict[str, Any]:
 
 @op("lock.inspect", "path")
 def lock_inspect(path: str) -> dict[str, Any]:
-    found = _marker_holder(os.path.abspath(_path(path)))
+    found = _marker_holder(_marker_path(path))
     return {"exists": found is not None, "holder": found}
 
 
 @op("lock.release", "path", "run_id", force=False)
 def lock_release(path: str, run_id: str, force: bool) -> dict[str, Any]:
-    path = os.path.abspath(_path(path))
+    path = _marker_path(path)
     found = _marker_holder(path)
     if found is None:
         return {"changed": False, "holder": None}
