@@ -2,9 +2,13 @@
 
 Archives are made deterministically (sorted members, times from the simulated clock), so the
 same tree always gives the same sha256: a rehearsal's artifacts can be compared run to run.
-`archive.extract` checks every member before it writes anything and refuses the whole archive
-(`unsafe`) when one member has an absolute path, a `..` component, a name Windows cannot hold,
-or is a link pointing out of the destination.
+`archive.extract` is all or nothing, by the same rules as the POSIX helper and powershell/
+archives.ps1 (docs/security.md, 8): every member is checked before anything is written (an absolute
+path, drive letter or UNC name, a `..` component, a name Windows cannot hold, a link or a chain of
+links out of the destination, a duplicate name, names equal but for case, the size, count and
+ratio limits), then the free space of dest's drive against the declared size, then every path the
+extraction opens against MAX_PATH (simulation/paths.py); the members are written into a folder
+beside dest and moved in only when all were written, so a corrupt member leaves dest as it was.
 """
 
 from __future__ import annotations
@@ -14,22 +18,27 @@ import hashlib
 import os
 import posixpath
 import re
+import shutil
 import stat
 import time
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
+from engine.connect.remote import posix_helper as rules  # the extraction rules, written once
 from simulation.core import HostState, arg_bool, op
 from simulation.errors import SimError
 from simulation.files import (
     file_digest,
+    folder_changed,
+    long_paths,
     make_dirs,
     place,
     require_parent,
     target,
 )
-from simulation.paths import WinPath
+from simulation.paths import WinPath, check_length
 
 _BAD = re.compile(r'[<>:"|?*\x00-\x1f]')
 
@@ -160,73 +169,203 @@ def archive_list(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
 
 @op("archive.extract")
 def archive_extract(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
+    """All or nothing, by the POSIX helper's rules (`rules.check_members`, Windows flavour: names
+    equal but for case are one name): every member checked, free space checked against the
+    declared size, members written into a folder beside dest, moved in only when all were written."""
     overwrite = arg_bool(args, "overwrite", True)
     strip = args.get("strip", 0) or 0
     if not isinstance(strip, int) or isinstance(strip, bool) or strip < 0:
         raise SimError("invalid", f"strip must be a whole number >= 0, not {strip!r}")
-    _src, src_real = _open_zip(host, args, "src")
+    limits = _limits(args)
+    src, src_real = _open_zip(host, args, "src")
     dest, dest_real = target(host, args, "dest")
     if dest_real.is_file():
         raise SimError("exists", f"a file exists at {dest}")
     try:
         with zipfile.ZipFile(src_real) as archive:
-            plan = _plan(archive, strip)
-            return _extract(host, archive, plan, dest, overwrite)
+            plan, total = _plan(archive, src_real, dest, strip, limits)
+            staging = dest.parent.child(_staging_name(host, dest))
+            _check_paths(host, plan, dest, staging)
+            _check_space(host, src, dest, total, len(plan))
+            writes = _to_write(host, archive, plan, dest, overwrite)
+            if not writes and dest_real.is_dir():
+                return {"changed": False, "files": 0}
+            _stage_and_commit(host, archive, writes, dest, staging)
     except zipfile.BadZipFile as exc:
         raise SimError("invalid", f"not a readable zip archive: {exc}") from None
+    return {"changed": True, "files": sum(1 for _i, m, _r in writes if m.kind != "directory")}
 
 
-def _plan(archive: zipfile.ZipFile, strip: int) -> list[tuple[zipfile.ZipInfo, dict[str, Any]]]:
-    """Every member with its checks; SimError(unsafe) naming all unsafe members, before any write."""
-    plan, unsafe = [], []
+def _limits(args: dict[str, Any]) -> dict[str, int]:
+    values = {
+        name: args[name] if args.get(name) is not None else default
+        for name, default in rules.EXTRACT_LIMITS.items()
+    }
+    try:
+        return rules.check_limits(values)
+    except rules.Fail as exc:
+        raise SimError(exc.kind, str(exc)) from None
+
+
+class _Zip:
+    """A zip as the shared rules read it: its members and the path of its file."""
+
+    def __init__(self, archive: zipfile.ZipFile, real: Path) -> None:
+        self.path = str(real)
+        self.members = rules.zip_members(archive)
+
+
+def _plan(
+    archive: zipfile.ZipFile, real: Path, dest: WinPath, strip: int, limits: dict[str, int]
+) -> tuple[list[tuple[zipfile.ZipInfo, Any, tuple[str, ...]]], int]:
+    """(info, member, path below dest) of every member, and the declared total; SimError(unsafe)
+    for the first member refused, before anything is written."""
     for info in archive.infolist():
-        member = _member(archive, info)
-        if member["reason"]:
-            unsafe.append(f"{member['name']} ({member['reason']})")
-        member["parts"] = member["parts"][strip:]
-        if member["parts"]:
-            plan.append((info, member))
-    if unsafe:
-        raise SimError("unsafe", "archive refused, nothing written: unsafe member(s) " + "; ".join(unsafe))
-    return plan
+        reason = _member(archive, info)["reason"]
+        if reason:
+            raise SimError("unsafe", f"archive refused, nothing written: {info.filename}: {reason}")
+    shared = _Zip(archive, real)
+    try:
+        _tree, checked, total = rules.check_members(shared, str(dest), strip, limits, windows=True)
+    except rules.Fail as exc:
+        raise SimError(exc.kind, str(exc)) from None
+    infos = {id(m): info for m, info in zip(shared.members, archive.infolist(), strict=True)}
+    return [(infos[id(m)], m, real_parts) for m, real_parts in checked], total
 
 
-def _extract(
-    host: HostState, archive: zipfile.ZipFile, plan: list, dest: WinPath, overwrite: bool
-) -> dict[str, Any]:
-    writes, needed = [], 0
-    for info, member in plan:
-        if member["type"] == "directory":
+def _staging_name(host: HostState, dest: WinPath, what: str = "new") -> str:
+    """A name beside dest as powershell/paths.ps1 Get-CutoverTempPath makes them (16 characters, so
+    the simulation and a server refuse the same long paths), deterministic as the sim is."""
+    seed = f"{str(dest).casefold()}|{host.state.get('clock', 0)}|{what}"
+    return "~ct-" + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:8] + ".tmp"
+
+
+def _check_paths(host: HostState, plan: list, dest: WinPath, staging: WinPath) -> None:
+    """Every path the extraction will open, staged and final, within what Windows PowerShell 5.1
+    opens (simulation/paths.py check_length): refused naming the path, before anything is written."""
+    allowed = long_paths(host)
+    for _info, _member, parts in plan:
+        check_length(staging.child(*parts), allowed)
+        check_length(dest.child(*parts), allowed)
+
+
+def _check_space(host: HostState, src: WinPath, dest: WinPath, total: int, entries: int) -> None:
+    needed = rules.space_needed(total, entries)
+    free = host.disk_usage(dest.drive)["free"]
+    if needed > free:
+        raise SimError(
+            "no_space",
+            f"archive refused, nothing written: {src} needs {needed} bytes ({total} uncompressed, 10% and "
+            f"1 KiB per member more) on {dest.root}, which has {free} bytes free (simulation)",
+        )
+
+
+def _to_write(host: HostState, archive: zipfile.ZipFile, plan: list, dest: WinPath, overwrite: bool) -> list:
+    """The members that change dest (unchanged files dropped); conflicts refused unless overwrite."""
+    writes = []
+    for info, member, parts in plan:
+        out = host.fs.locate(dest.child(*parts))
+        if member.kind == "directory":
+            if out.is_file():
+                raise SimError("exists", f"a file exists where folder {member.name} would be extracted")
+            if not out.is_dir():
+                writes.append((info, member, parts))
             continue
-        out = host.fs.locate(dest.child(*member["parts"]))
         if out.is_dir():
-            raise SimError("exists", f"a folder exists where {member['name']} would be extracted")
-        data = archive.read(info)
+            raise SimError("exists", f"a folder exists where {member.name} would be extracted")
         if out.is_file():
-            if out.read_bytes() == data:
+            if out.stat().st_size == info.file_size and out.read_bytes() == archive.read(info):
                 continue
             if not overwrite:
+                raise SimError("exists", f"{host.fs.display(dest.child(*parts))} exists (overwrite is off)")
+        writes.append((info, member, parts))
+    return writes
+
+
+def _stage_and_commit(
+    host: HostState, archive: zipfile.ZipFile, writes: list, dest: WinPath, staging: WinPath
+) -> None:
+    """Write every member into `staging`, then move it in; on any failure staging goes and every
+    file already moved is put back, so dest is as it was."""
+    made = _missing(host, dest.parent)
+    make_dirs(host, staging)
+    staged = host.fs.locate(staging)
+    try:
+        for info, member, parts in writes:
+            out = staged.joinpath(*parts)
+            if member.kind == "directory":
+                out.mkdir(parents=True, exist_ok=True)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(info) as source, open(out, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 1 << 20)
+            except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
                 raise SimError(
-                    "exists", f"{host.fs.display(dest.child(*member['parts']))} exists (overwrite is off)"
-                )
-            needed -= out.stat().st_size
-        needed += len(data)
-        writes.append((member, data, calendar.timegm((*info.date_time, 0, 0, 0))))
-    host.ensure_space(dest, needed)
-    created = make_dirs(host, dest)
-    for _info, member in plan:
-        if member["type"] == "directory":
-            created = make_dirs(host, dest.child(*member["parts"])) or created
-    for member, data, mtime in writes:
-        path = dest.child(*member["parts"])
-        make_dirs(host, path.parent)
-        real = host.fs.locate(path)
-        host.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = host.tmp_dir / "extract.tmp"
-        tmp.write_bytes(data)
-        host.changed(f"extract {path}")
-        place(host, tmp, real, mtime)
-    return {"changed": bool(writes) or created, "files": len(writes)}
+                    "invalid", f"archive refused, nothing written: {member.name}: corrupt member ({exc})"
+                ) from None
+            mtime = calendar.timegm((*info.date_time, 0, 0, 0))
+            os.utime(out, (mtime, mtime))
+        _commit(host, writes, dest, staging)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        for folder in reversed(made):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def _missing(host: HostState, folder: WinPath) -> list[Path]:
+    """The real folders at and above `folder` that do not exist, outermost first."""
+    out = []
+    for index in range(1, len(folder.parts) + 1):
+        real = host.fs.locate(WinPath(folder.root, folder.parts[:index]))
+        if not real.exists():
+            out.append(real)
+    return out
+
+
+def _commit(host: HostState, writes: list, dest: WinPath, staging: WinPath) -> None:
+    """Move the staged members in: a missing dest is the staging folder renamed; into an existing
+    one each replaced file goes aside first and a failure puts every file back."""
+    staged = host.fs.locate(staging)
+    dest_real = host.fs.locate(dest)
+    if not dest_real.exists():
+        os.rename(staged, dest_real)
+        host.changed(f"extract {dest} ({len(writes)} entries)")
+        folder_changed(host, dest_real)
+        return
+    aside = host.fs.locate(dest.parent.child(_staging_name(host, dest, "old")))
+    aside.mkdir()
+    new_dirs: list[Path] = []
+    moved: list[tuple[Path, Path | None]] = []
+    try:
+        for _info, member, parts in writes:
+            path = dest.child(*parts)
+            folder = path if member.kind == "directory" else path.parent
+            new_dirs.extend(_missing(host, folder))
+            make_dirs(host, folder)
+            if member.kind == "directory":
+                continue
+            final = host.fs.locate(path)
+            old = None
+            if final.exists():
+                old = aside / str(len(moved))
+                os.rename(final, old)
+            os.replace(staged.joinpath(*parts), final)
+            moved.append((final, old))
+            host.changed(f"extract {path}")
+            folder_changed(host, final)
+    except BaseException:
+        for final, old in reversed(moved):
+            final.unlink(missing_ok=True)
+            if old is not None:
+                os.rename(old, final)
+        for folder in reversed(new_dirs):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def zip_sha256(real: Path) -> str:

@@ -47,6 +47,8 @@ class HostState:
         self.state: dict[str, Any] = {}
         #: cwd/env of the process.run a program handler is serving (None outside handlers)
         self.process: dict[str, Any] | None = None
+        #: where the progress frames of the batch being answered go (`{op, line}`), or None
+        self.on_progress: Any = None
         #: True once the primitive call being answered has changed the host (set by `changed`)
         self.mutated = False
         #: True when the state must be saved at the end of the current call

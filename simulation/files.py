@@ -21,7 +21,7 @@ from typing import Any
 
 from simulation.core import HostState, arg_bool, op
 from simulation.errors import SimError
-from simulation.paths import WinPath, parse_path
+from simulation.paths import WinPath, check_length, parse_path
 
 DEFAULT_OWNER = "BUILTIN\\Administrators"
 DEFAULT_GROUP = "NT AUTHORITY\\SYSTEM"
@@ -47,7 +47,13 @@ def target(host: HostState, args: dict[str, Any], name: str = "path") -> tuple[W
     """The Windows path of an argument (with the case found on disk) and its real file."""
     path = parse_path(args.get(name))
     host.require_drive(path)
+    check_length(path, long_paths(host))
     return host.fs.display(path), host.fs.locate(path)
+
+
+def long_paths(host: HostState) -> bool:
+    """Whether the host opens paths of 260+ characters without the `\\?\\` prefix."""
+    return bool(host.state.get("windows", {}).get("long_paths", False))
 
 
 def file_digest(real: Path, algorithm: str = "sha256") -> str:

@@ -95,6 +95,22 @@ class SimHost(HostState):
             sim_programs.load_plugin(plugin)
         return host
 
+    @classmethod
+    def check(cls, name: str, initial: dict[str, Any] | None, faults: list[dict[str, Any]] | None) -> None:
+        """Raise the UserError `open` would raise for these settings, writing nothing.
+
+        `cutover validate` asks it, so a typo in `initial` or a fault rule is found before a run
+        builds the host (and, once the host exists, a changed `initial` is otherwise never read).
+        """
+        state, _files = sim_presets.build_state(name, initial)
+        for rule in [*state.pop("faults", []), *(faults or [])]:
+            try:
+                sim_faults.normalize(rule, state["disks"])
+            except UserError as exc:
+                first = exc.problems[0]
+                where = first.location or getattr(rule, "loc", None)  # the rule as written, when loaded
+                raise UserError(first.message, where, first.hint) from None
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """Hold the host (thread and process lock), load fresh state, save it if it changed."""
@@ -196,14 +212,27 @@ class SimHost(HostState):
         calls: list[dict[str, Any]],
         timeout: float | None = None,
         cancel: threading.Event | None = None,
+        progress: Any = None,
     ) -> list[dict[str, Any]]:
         """Answer `[{"op", "args"}, ...]` in order, one answer per call (see engine.connect.remote.spec).
+
+        `progress` receives the progress frames a call sends before the answers (a program's log
+        lines, `process.run` with `progress_log`), as the helpers' frames reach a connection.
 
         A fault rule may delay a call (`latency`, real seconds: TaskTimeout past `timeout`), fail
         it with an error kind, or drop the connection (`kind: connection` -> ConnectionFailed;
         the calls before it in the batch have happened and are saved, as on a real host). The
         first call after a simulated restart (`shutdown /r`) finds the host gone: ConnectionFailed.
         """
+        self.on_progress = progress
+        try:
+            return self._answer(calls, timeout, cancel)
+        finally:
+            self.on_progress = None
+
+    def _answer(
+        self, calls: list[dict[str, Any]], timeout: float | None, cancel: threading.Event | None
+    ) -> list[dict[str, Any]]:
         deadline = None if timeout is None else time.monotonic() + timeout
         answers: list[dict[str, Any]] = []
         for item in calls:
@@ -318,6 +347,13 @@ class SimHost(HostState):
                 raise SimError("not_found", f"service {name} does not exist")
             self.state["services"][found]["state"] = state
             self.changed(f"service {found} {state}")
+
+    def set_rewrite_rules(self, app: str, rules: dict[str, str]) -> dict[str, str]:
+        """Replace the IIS rewrite rules of `app` (an installer's doing, chapter 13); the rules before."""
+        with self._transaction():
+            before = sim_windows.set_rewrite_rules(self, app, rules)
+            self.changed(f"iis rewrite rules of {app}")
+            return before
 
     def set_product(self, name: str, version: str | None) -> None:
         """Record an installed product (Programs and Features); version None removes it."""

@@ -4,19 +4,34 @@
 and `\\\\filer\\crmlib\\x` at `<fs>/UNC/filer/crmlib/x`. Lookups ignore case and keep the
 case a name was created with, as NTFS does, so a playbook that writes `EWARE.DLL` finds
 `eware.dll`. Paths are normalised like Windows' GetFullPathName (`/` accepted, `.`/`..` folded).
+
+MAX_PATH: "the maximum length for a path is MAX_PATH, which is defined as 260 characters" with its
+terminating NUL, unless the path has the `\\?\\` prefix (an extended-length path, up to 32,767) or
+long paths are enabled (learn.microsoft.com/windows/win32/fileio/maximum-file-path-limitation).
+Windows PowerShell 5.1 is not long-path aware, so on .NET Framework a path of 260 characters or
+more throws PathTooLongException (learn.microsoft.com/dotnet/api/system.io.pathtoolongexception).
+A parsed path remembers its prefix (`extended`); `check_length` is the refusal, with the path and
+its length named, as the PowerShell helper says it (powershell/paths.ps1 Assert-CutoverPathLength).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulation.errors import SimError
 
 _DRIVE = re.compile(r"^([A-Za-z]):(?:[\\/]|$)")
 _BAD_CHARS = re.compile(r'[<>:"|?*\x00-\x1f]')
+#: MAX_PATH with its terminating NUL: the longest path without `\\?\` is 259 characters
+MAX_PATH = 260
+#: .NET Framework's text for PathTooLongException (COR_E_PATHTOOLONG, HRESULT 0x800700CE)
+PATH_TOO_LONG = (
+    "The specified path, file name, or both are too long. The fully qualified file name must be less "
+    "than 260 characters, and the directory name must be less than 248 characters."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +40,8 @@ class WinPath:
 
     root: str
     parts: tuple[str, ...] = ()
+    #: given with the `\\?\` prefix: an extended-length path, which MAX_PATH does not limit
+    extended: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return self.root + "\\" + "\\".join(self.parts)
@@ -40,10 +57,10 @@ class WinPath:
 
     @property
     def parent(self) -> WinPath:
-        return WinPath(self.root, self.parts[:-1])
+        return WinPath(self.root, self.parts[:-1], self.extended)
 
     def child(self, *names: str) -> WinPath:
-        return WinPath(self.root, self.parts + tuple(names))
+        return WinPath(self.root, self.parts + tuple(names), self.extended)
 
     def is_within(self, other: WinPath) -> bool:
         """True when self is `other` or below it (compared without case)."""
@@ -62,8 +79,11 @@ def parse_path(text: object) -> WinPath:
     if not isinstance(text, str) or not text.strip():
         raise SimError("invalid", f"path must be a non-empty string, not {text!r}")
     raw = text.strip().replace("/", "\\")
-    if raw.startswith("\\\\?\\"):
+    extended = raw.startswith("\\\\?\\")
+    if extended:
         raw = raw[4:]
+        if raw[:4].upper() == "UNC\\":  # \\?\UNC\server\share
+            raw = "\\" + raw[3:]
     match = _DRIVE.match(raw)
     if match:
         root, rest = f"{match.group(1).upper()}:", raw[2:]
@@ -86,7 +106,19 @@ def parse_path(text: object) -> WinPath:
         if _BAD_CHARS.search(piece):
             raise SimError("invalid", f"invalid character in path component {piece!r} of {text!r}")
         parts.append(piece)
-    return WinPath(root, tuple(parts))
+    return WinPath(root, tuple(parts), extended)
+
+
+def check_length(path: WinPath, long_paths: bool) -> None:
+    """SimError(invalid) naming the path when Windows PowerShell 5.1 could not open it: 260 or more
+    characters, no `\\?\\` prefix, and the host not marked `windows: {long_paths: true}`."""
+    text = str(path)
+    if len(text) >= MAX_PATH and not path.extended and not long_paths:
+        raise SimError(
+            "invalid",
+            f"{text} is {len(text)} characters long, over the {MAX_PATH - 1} characters Windows PowerShell "
+            f"5.1 can open (PathTooLongException: {PATH_TOO_LONG})",
+        )
 
 
 class SimFS:
@@ -115,11 +147,11 @@ class SimFS:
         """`path` with the case of the names that exist on the host."""
         real = self.locate(path)
         base = self.drive_dir(path)
-        return WinPath(path.root, real.relative_to(base).parts)
+        return WinPath(path.root, real.relative_to(base).parts, path.extended)
 
     def winpath_of(self, real: Path, like: WinPath) -> WinPath:
         """The Windows path of a real file below the drive of `like`."""
-        return WinPath(like.root, real.relative_to(self.drive_dir(like)).parts)
+        return WinPath(like.root, real.relative_to(self.drive_dir(like)).parts, like.extended)
 
 
 def _match_entry(folder: Path, name: str) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from engine.core.errors import UserError, closest
+from engine.core.errors import UserError, closest, key_location
 from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
 from simulation.registry import coerce, infer_type, parse_key
@@ -61,6 +61,7 @@ def build_state(
     name: str, initial: dict[str, Any] | None
 ) -> tuple[dict[str, Any], list[tuple[WinPath, dict]]]:
     """(state without files, files to create) for a new host."""
+    written = initial  # as loaded: it knows where each key is written (for the errors' file:line)
     initial = copy.deepcopy(initial) if initial is not None else {}
     if not isinstance(initial, dict):
         raise UserError(f"simulated host {name}: `initial` must be a mapping, not {type(initial).__name__}")
@@ -71,12 +72,14 @@ def build_state(
         if key in SECTIONS or key in options:
             continue
         owner = None if module is not None else _preset_taking(str(key))
+        where = key_location(written, key)
         if owner is not None:
-            raise UserError(f"simulated host {name}: {key!r} needs `preset: {owner}`")
+            raise UserError(f"simulated host {name}: {key!r} needs `preset: {owner}`", where)
         hint = closest(str(key), SECTIONS + options)
         raise UserError(
             f"simulated host {name}: unknown key {key!r} in `initial`",
-            hint=f"did you mean {hint!r}?" if hint else None,
+            where,
+            hint=f"did you mean {hint!r}?" if hint else f"known: {', '.join(SECTIONS + options)}",
         )
     base = module.build(name, {k: initial[k] for k in options[1:] if k in initial}) if module else {}
     merged = _overlay(base, {k: v for k, v in initial.items() if k in SECTIONS})
@@ -283,6 +286,8 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         "pools": {k: v for k, v in _mapping(raw.get("pools"), "iis.pools").items()},
         "apps": {},
     }
+    if raw.get("certificate"):  # the name the HTTPS binding's certificate is issued to
+        iis["certificate"] = str(raw["certificate"])
     for table in ("sites", "pools"):
         for name, state in iis[table].items():
             if state not in states:
@@ -297,6 +302,9 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         entry = {"physical_path": str(parse_path(app.get("physical_path"))), "pool": app["pool"]}
         if app.get("isapi"):
             entry["isapi"] = str(parse_path(app["isapi"]))
+        if app.get("rewrite"):  # URL Rewrite/ARR rules of the application: first path segment -> service
+            rules = _mapping(app["rewrite"], f"iis.apps.{key}.rewrite")
+            entry["rewrite"] = {str(k): str(v) for k, v in rules.items()}
         iis["apps"][f"{site}/{name.strip('/')}"] = entry
     lower = {k.casefold() for k in services}
     for name, (display, mode, depends_on) in IIS_SERVICES.items():

@@ -319,7 +319,12 @@ def process_run(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
         if not host.fs.locate(where).is_dir():
             raise SimError("not_found", f"The directory name is invalid: {cwd} does not exist")
         cwd = str(host.fs.display(where))
+    log = args.get("progress_log")
+    if log is not None:
+        log = str(parse_path(log))
     host.process = {"cwd": cwd, "env": dict(env), "command_line": command_line(argv, use_shell)}
+    if log is not None:
+        host.process["progress_log"] = log
     try:
         if use_shell:
             rc, out, err = shell(host, split_command(argv[0]) + argv[1:], stdin, timeout)
@@ -327,7 +332,34 @@ def process_run(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
             rc, out, err = run_program(host, argv, stdin, timeout)
     finally:
         host.process = None
-    return {"rc": rc, "stdout": out, "stderr": err}
+    answer: dict[str, Any] = {"rc": rc, "stdout": out, "stderr": err}
+    if log is not None:
+        answer["progress_last"] = _last_line(host, log)
+    return answer
+
+
+def log_line(host: Any, path: str, line: str) -> None:
+    """A program appends `line` to its log `path` (CRLF, UTF-8), as a real one writes as it goes.
+
+    When the `process.run` serving the program tails that log (`progress_log`), the line also goes
+    out as a progress frame at once: the simulation has no wall clock, so each line written is one
+    poll of the helper's tail (which would send it within two seconds).
+    """
+    data = host.read_bytes(path) if host.exists(path) else b""
+    host.write_bytes(path, data + line.encode("utf-8") + b"\r\n")
+    watched = (host.process or {}).get("progress_log")
+    if watched and watched.casefold() == str(parse_path(path)).casefold() and host.on_progress:
+        host.on_progress({"op": "process.run", "line": line})
+
+
+def _last_line(host: Any, path: str) -> str:
+    """The last non-empty line of a log on the host ('' when there is none), as the helpers read it."""
+    try:
+        text = host.read_bytes(path).decode("utf-8", "replace") if host.exists(path) else ""
+    except SimError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
 
 
 def _arguments(args: dict[str, Any], default: str) -> list[str]:
@@ -369,4 +401,11 @@ def service_uninstall(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     return _run_installer(host, args, "/u", want_installed=False)
 
 
-__all__ = ["ProgramHandler", "register_program", "unregister_program", "run_program", "load_plugin"]
+__all__ = [
+    "ProgramHandler",
+    "log_line",
+    "register_program",
+    "unregister_program",
+    "run_program",
+    "load_plugin",
+]

@@ -30,6 +30,9 @@ WINDOWS_DEFAULTS: dict[str, Any] = {
     "version": "10.0.17763",
     "powershell": "5.1.17763.1",
     "dotnet_release": 461814,
+    #: LongPathsEnabled with a long-path-aware host process: paths of 260+ characters open
+    #: (simulation/paths.py check_length); off, as for Windows PowerShell 5.1 on a real server
+    "long_paths": False,
 }
 ARCHITECTURES = ("x64", "x86")
 START_MODES = ("auto", "manual", "disabled")
@@ -50,6 +53,8 @@ def windows_section(raw: Any) -> dict[str, Any]:
         raise SimError("invalid", f"windows.architecture must be x64 or x86, not {section['architecture']!r}")
     if not isinstance(section["dotnet_release"], int) or isinstance(section["dotnet_release"], bool):
         raise SimError("invalid", "windows.dotnet_release must be a whole number (the NDP\\v4\\Full Release)")
+    if not isinstance(section["long_paths"], bool):
+        raise SimError("invalid", "windows.long_paths must be true or false")
     for key in ("caption", "version", "powershell"):
         section[key] = str(section[key])
     return section
@@ -114,7 +119,9 @@ def _start(host: HostState, name: str) -> None:
     host.changed(f"service {name} started")
 
 
-def _stop(host: HostState, name: str, stopped: list[str] | None = None, timeout: float | None = None) -> list[str]:
+def _stop(
+    host: HostState, name: str, stopped: list[str] | None = None, timeout: float | None = None
+) -> list[str]:
     """Stop a service after the services that depend on it (theirs first); the names stopped, in order.
 
     A service whose record says `hangs: stop` never leaves StopPending: with a timeout the call
@@ -201,7 +208,9 @@ def service_set(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     wanted = arg_choice(args, "state", SERVICE_STATES) if args.get("state") is not None else None
     mode = arg_choice(args, "start_mode", START_MODES) if args.get("start_mode") is not None else None
     timeout = args.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0):
+    if timeout is not None and (
+        not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
+    ):
         raise SimError("invalid", f"timeout must be a number of seconds > 0, not {timeout!r}")
     name, record = _service(host, arg_str(args, "name"))
     before = {"state": record["state"], "start_mode": record["start_mode"]}
@@ -461,21 +470,36 @@ def http_get(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
             canned.get("body", ""),
         )
     else:
-        status, headers, body = _serve(host, url)
+        status, headers, body = _serve(host, url, args.get("validate_certs", True) is not False)
     data = body.encode("utf-8")
     if limit is not None:
         data = data[:limit]
     return {"status": status, "headers": headers, "body": data.decode("utf-8", "replace"), "elapsed": 0.0}
 
 
-def _serve(host: HostState, url: str) -> tuple[int, dict[str, str], str]:
+def _serve(host: HostState, url: str, validate: bool = True) -> tuple[int, dict[str, str], str]:
     """Answer a URL from the simulated IIS (the sim reaches only itself and its canned URLs)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SimError("invalid", f"not an http(s) URL: {url!r}")
-    if parts.hostname.casefold() not in _local_names(host):
-        raise SimError("failed", f"The remote name could not be resolved: '{parts.hostname}' (simulation)")
     iis = host.state.get("iis")
+    certificate = str((iis or {}).get("certificate") or "")
+    if parts.hostname.casefold() not in _local_names(host) | {certificate.casefold()} - {""}:
+        raise SimError("failed", f"The remote name could not be resolved: '{parts.hostname}' (simulation)")
+    if (
+        parts.scheme == "https"
+        and validate
+        and certificate
+        and parts.hostname.casefold() != certificate.casefold()
+    ):
+        # .NET's WebException when the certificate's name is not the one asked for
+        # (https://learn.microsoft.com/en-us/dotnet/api/system.net.security.sslpolicyerrors: RemoteCertificateNameMismatch)
+        raise SimError(
+            "failed",
+            "The underlying connection was closed: Could not establish trust relationship for the SSL/TLS "
+            f"secure channel. (simulation: {parts.hostname} is not the name on the certificate, "
+            f"{certificate})",
+        )
     site = _site_for(iis)
     if iis is None or iis_service_state(host) != "running" or site is None:
         raise SimError("failed", f"Unable to connect to the remote server ({parts.hostname}; simulation)")
@@ -489,7 +513,48 @@ def _serve(host: HostState, url: str) -> tuple[int, dict[str, str], str]:
         )
     if iis["pools"].get(app["pool"]) != "started":
         return 503, {"Content-Type": "text/html"}, "<html><body>Service Unavailable</body></html>"
-    return _static_or_isapi(host, app, rest)
+    return _rewritten(host, app, rest) or _static_or_isapi(host, app, rest)
+
+
+#: What IIS with ARR answers when the server a rule forwards to does not answer (the detailed
+#: error "502.3 - Bad Gateway"; the text IIS shows: "502 - Web server received an invalid
+#: response while acting as a gateway or proxy server.")
+BAD_GATEWAY = "<html><body>502 - Web server received an invalid response while acting as a gateway or proxy server.</body></html>"
+
+
+def _rewritten(host: HostState, app: dict[str, Any], rest: str) -> tuple[int, dict[str, str], str] | None:
+    """A request an application's URL Rewrite rule forwards (ARR) to a local service, or None.
+
+    Sage CRM 7.2+ sets its rules on the SData application: `/sdata/<install>j/...` goes to
+    Tomcat on localhost:10009 (https://community.sagecrm.com/partner_community/b/hints_tips_and_tricks/
+    archive/2013/04/10/sage-crm-v7-2-changes-to-tomcat-and-the-local-http-rewriter.aspx). A request
+    no rule matches falls through to the application's files (IIS answers 404).
+    """
+    first = rest.split("/")[0].casefold()
+    for prefix, service in (app.get("rewrite") or {}).items():
+        if first != prefix.casefold():
+            continue
+        found = find_service(host.state, service)
+        if found is None or host.state["services"][found]["state"] != "running":
+            return 502, {"Content-Type": "text/html"}, BAD_GATEWAY
+        feed = f'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:sdata="http://schemas.sage.com/sdata/2008/1"><title>{rest}</title></feed>'
+        return 200, {"Content-Type": "application/atom+xml"}, feed
+    return None
+
+
+def set_rewrite_rules(host: HostState, app: str, rules: dict[str, str]) -> dict[str, str]:
+    """Replace an application's rewrite rules (not a primitive: what an installer does to IIS).
+
+    Chapter 13 of the upgrade guide: a Sage CRM 7.2 installed after 7.3 "remplacera les
+    paramètres SData dans IIS, et supprimera les règles du réécrivain" of the 7.3 install.
+    Returns the rules before.
+    """
+    iis = _iis(host)
+    if app not in iis["apps"]:
+        raise SimError("not_found", f"no IIS application {app!r} (simulation)")
+    before = dict(iis["apps"][app].get("rewrite") or {})
+    iis["apps"][app]["rewrite"] = {str(k): str(v) for k, v in rules.items()}
+    return before
 
 
 def _site_for(iis: dict[str, Any] | None) -> str | None:

@@ -7,6 +7,7 @@ checks each call against `spec` before it leaves the controller.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from engine.connect.base import Connection
@@ -25,8 +26,16 @@ class PrimitiveFailed(RemoteError):
 class Remote:
     """Primitive calls against one host's connection, serialised by the connection's lock."""
 
-    def __init__(self, connection: Connection, timeout: float | None = None):
+    def __init__(
+        self,
+        connection: Connection,
+        timeout: float | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.connection = connection
+        #: where the progress frames of this Remote's calls go (the step's live line), unless a
+        #: module watches the connection itself for the moment (`connection.on_progress` set)
+        self.progress = progress
         #: the task's own time limit: every call gets what is left of it
         self.deadline = None if timeout is None else time.monotonic() + float(timeout)
 
@@ -58,7 +67,14 @@ class Remote:
                 raise PrimitiveFailed(op, problem, self.host_name, kind="invalid")
             wire.append({"op": op, "args": args})
         with self.connection.lock:
-            return self.connection.call(wire, timeout=self.timeout)
+            conn = self.connection
+            if self.progress is None or conn.on_progress is not None:
+                return conn.call(wire, timeout=self.timeout)
+            conn.on_progress = self.progress  # under the lock: only this step's calls are watched
+            try:
+                return conn.call(wire, timeout=self.timeout)
+            finally:
+                conn.on_progress = None
 
     def call(self, op: str, **args: Any) -> Any:
         """One call; its value, or PrimitiveFailed with the host's reason."""

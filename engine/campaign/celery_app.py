@@ -66,7 +66,8 @@ def make_app(settings: BackendSettings) -> Any:
 
     if not settings.broker:
         raise UserError("the celery backend needs a broker URL",
-                        hint="backend: {broker: redis://host:6379/0} in the campaign file, or CUTOVER_BROKER_URL")
+                        hint="backend: {broker: redis://host:6379/0} in the campaign file, [campaign] broker in cutover.toml, "
+                        "or CUTOVER_BROKER_URL")
     app = Celery("cutover", set_as_current=False)
     app.conf.update(celery_settings(settings))
     return app

@@ -27,7 +27,8 @@ def submit(campaign: Campaign, operator: str, retry_failed: bool = False, wait: 
     settings = campaign.backend
     if not settings.journal:
         raise UserError("the celery backend needs the fleet's PostgreSQL journal",
-                        hint="backend: {journal: postgresql://user@host/db} in the campaign file, or CUTOVER_JOURNAL_URL")
+                        hint="backend: {journal: postgresql://user@host/db} in the campaign file, [campaign] journal in "
+                        "cutover.toml, or CUTOVER_JOURNAL_URL")
     app = make_app(settings)
     journal = Journal(Path(".cutover") / "runs.db", url=settings.journal)
     try:

@@ -26,7 +26,7 @@ from engine.core.secrets import Masker, MaskingFilter
 #: setting -> the parser destination it is the default of
 DESTINATIONS = {"inventory": "inventory", "state_dir": "state_dir", "forks": "forks"}
 #: settings handed to the rest of the engine through the environment (read where they are used)
-EXPORTED = ("timezone", "report.dir", "report.mode")
+EXPORTED = ("timezone", "report.dir", "report.mode", "campaign.broker", "campaign.journal")
 
 
 def prepare(parser: argparse.ArgumentParser) -> None:
@@ -78,8 +78,10 @@ def after_parse(args: argparse.Namespace) -> None:
         files = sorted({v.origin.rsplit(":", 3)[0] for v in settings.values() if not v.origin.startswith("$")})
         print(f"cutover: settings from {', '.join(files) or 'the environment'}", file=sys.stderr)
     if level >= 2:
+        from engine.load.config import shown
+
         for key, value in sorted(settings.items()):
-            print(f"cutover: {key} = {value.value!r}  ({value.origin})", file=sys.stderr)
+            print(f"cutover: {key} = {shown(value.value)}  ({value.origin})", file=sys.stderr)
     if level >= 3:
         handler = logging.StreamHandler(sys.stderr)
         handler.addFilter(_RunMaskingFilter(args))

@@ -11,7 +11,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from engine.load.config import SETTINGS, config_files, load_settings
+    from engine.load.config import SETTINGS, config_files, load_settings, shown
 
     if args.files:
         for path in config_files():
@@ -26,5 +26,5 @@ def execute(args: argparse.Namespace) -> int:
         if found is None:
             print(f"{setting.key:<{width}}  (not set)  {setting.help}")
         else:
-            print(f"{setting.key:<{width}}  {found.value!r}  from {found.origin}")
+            print(f"{setting.key:<{width}}  {shown(found.value)}  from {found.origin}")
     return 0

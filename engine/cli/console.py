@@ -35,11 +35,14 @@ class JsonlReporter(Reporter):
     def __init__(self, masker: Any, stream: TextIO | None = None):
         self.masker = masker
         self.stream = stream or sys.stdout
+        self.lock = threading.Lock()  # progress events come from the steps' worker threads
 
     def _emit(self, event: dict[str, Any]) -> None:
         event["t"] = round(time.time(), 3)
-        self.stream.write(json.dumps(self.masker.mask(event), default=str) + "\n")
-        self.stream.flush()
+        line = json.dumps(self.masker.mask(event), default=str) + "\n"
+        with self.lock:  # one whole line at a time
+            self.stream.write(line)
+            self.stream.flush()
 
     def run_started(self, plan: Plan, run_id: str) -> None:
         self._emit({"event": "run_started", "run_id": run_id, "playbook": plan.playbook.path,
@@ -54,6 +57,10 @@ class JsonlReporter(Reporter):
         if node.task is None or not node.task.no_log:
             event["msg"] = outcome.msg
         self._emit(event)
+
+    def node_progress(self, node_id: str, message: str) -> None:
+        """A running step's progress line (an installer's log line, a backup's percentage), as it came."""
+        self._emit({"event": "node_progress", "node": node_id, "line": str(message)})
 
     def message(self, text: str) -> None:
         self._emit({"event": "message", "text": text})

@@ -35,7 +35,8 @@ def execute(args: argparse.Namespace) -> int:
     from engine.api.plugins import PLUGINS
     from engine.core.errors import UserError
     from engine.execute.hosts import HostConnections
-    from engine.execute.session import databases_of, decrypt_with, settings_resolver
+    from engine.execute.session import databases_of, decrypt_with
+    from engine.load.host_settings import settings_resolver
     from engine.load.inventory import load_inventory
     from engine.pipeline.probe import probe_estate, render_text
 

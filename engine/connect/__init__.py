@@ -9,12 +9,12 @@ the engine asks it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import NamedTuple
 
-from engine.connect.base import Connection
-from engine.core.errors import UserError
+from engine.connect.base import Connection, unknown_settings
+from engine.core.errors import Problem, UserError
 from engine.core.model import Host
 
 _KINDS = {
@@ -22,6 +22,14 @@ _KINDS = {
     "ssh": ("engine.connect.ssh", "SSHConnection"),
     "winrm": ("engine.connect.winrm", "WinRMConnection"),
     "sim": ("engine.connect.sim", "SimConnection"),
+}
+
+
+#: Each connection's own section of a host's settings -> (module, name) of the keys it reads.
+_SETTING_KEYS = {
+    "ssh": ("engine.connect.ssh", "SSH_SETTINGS"),
+    "winrm": ("engine.connect.winrm_settings", "KNOWN_KEYS"),
+    "sim": ("engine.connect.sim", "SIM_SETTINGS"),
 }
 
 
@@ -85,4 +93,27 @@ def check_available(hosts: Iterable[Host]) -> None:
         raise UserError.many(problems)
 
 
-__all__ = ["Connection", "HostKind", "check_available", "connection_class", "connection_for", "host_kind"]
+def foreign_setting_problems(host: Host) -> list[Problem]:
+    """Unknown keys in the sections of the other connections (`winrm:` in `defaults:` of an estate
+    whose hosts are all SSH, say): never read by this host's connection, still a typo to hear
+    about; the host's own section is its connection class's `check_settings` to read."""
+    problems = []
+    for section, (module_name, name) in _SETTING_KEYS.items():
+        values = host.settings.get(section)
+        if section == host.connection or not isinstance(values, Mapping):
+            continue
+        problems += unknown_settings(
+            host, section, values, getattr(importlib.import_module(module_name), name)
+        )
+    return problems
+
+
+__all__ = [
+    "Connection",
+    "HostKind",
+    "check_available",
+    "connection_class",
+    "foreign_setting_problems",
+    "connection_for",
+    "host_kind",
+]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.core.errors import Problem, closest, key_location
 from engine.core.model import Host
 
 
@@ -23,6 +25,10 @@ class Connection(ABC):
     simulated: bool = False
     #: Shown next to the host wherever results appear (the sim says it is a simulation).
     label: str = ""
+    #: Called (on the calling thread) with the values of each progress frame a long call sends before
+    #: its answer (`{op, line}` of a program's log, `{op, bytes, bytes_total, ...}` of an archive);
+    #: set around a call to watch it (engine.api.primitives.Remote does, for the live console).
+    on_progress: Any = None
 
     def __init__(self, host: Host):
         self.host = host
@@ -33,6 +39,13 @@ class Connection(ABC):
         """Raise a located UserError when this kind of connection cannot be made from here at all
         (a package it needs is missing): asked for every host of a plan before its first step, so such
         a run is refused with exit 2 instead of failing step by step. Default: always available."""
+
+    @classmethod  # noqa: B027 - optional: a connection without settings has nothing to check
+    def check_settings(cls, host: Host) -> None:
+        """Raise a located UserError for a mistake in the host's settings of this connection (an
+        unknown key, a value of the wrong kind), reading them as `open` will but reaching nothing:
+        `cutover validate` asks it for every host, so a typo is found before the window, not at the
+        first connection. Default: no settings of its own."""
 
     @abstractmethod
     def open(self) -> None:
@@ -59,3 +72,22 @@ class Connection(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def unknown_settings(
+    host: Host, section: str, settings: Mapping[str, Any], known: Sequence[str]
+) -> list[Problem]:
+    """One problem per key of a host's `section` settings that its connection does not read, at
+    the key's own line, with the nearest known key (or the known ones) as the hint."""
+    problems = []
+    for key in settings:
+        if key not in known:
+            near = closest(str(key), known)
+            problems.append(
+                Problem(
+                    f"host {host.name}: unknown {section} setting {key!r}",
+                    key_location(settings, key, host.location),
+                    f"did you mean {near!r}?" if near else f"known: {', '.join(known)}",
+                )
+            )
+    return problems

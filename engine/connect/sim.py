@@ -17,13 +17,13 @@ import threading
 import time
 from typing import Any
 
-from engine.connect.base import Connection
-from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
+from engine.connect.base import Connection, unknown_settings
+from engine.core.errors import ConnectionFailed, TaskTimeout, UserError, key_location
 from engine.core.model import Host
 
-_SETTINGS = ("initial", "faults", "latency", "state_dir")
+SIM_SETTINGS = ("initial", "faults", "latency", "state_dir")
 #: `module:class` of the simulated host: `cls.open(state_dir, name, initial=, faults=)` returns an
-#: object with `call(calls, timeout=, cancel=)`. Change it to plug in another simulation.
+#: object with `call(calls, timeout=, cancel=, progress=)`. Change it to plug in another simulation.
 SIMULATOR = "simulation.host:SimHost"
 
 
@@ -67,21 +67,35 @@ class SimConnection(Connection):
         self._cancel = threading.Event()
 
     def _settings(self) -> dict[str, Any]:
-        settings = self.host.settings.get("sim") or {}
+        settings = self.read_settings(self.host)
+        self.latency = float(settings.get("latency", 0) or 0)
+        return settings
+
+    @staticmethod
+    def read_settings(host: Host) -> dict[str, Any]:
+        """The host's `sim` settings, checked; each mistake points at its own key."""
+        settings = host.settings.get("sim") or {}
         if not isinstance(settings, dict):
-            raise UserError(f"host {self.host.name}: `sim` settings must be a mapping", self.host.location)
-        unknown = sorted(set(settings) - set(_SETTINGS))
+            raise UserError(f"host {host.name}: `sim` settings must be a mapping", host.location)
+        unknown = unknown_settings(host, "sim", settings, SIM_SETTINGS)
         if unknown:
-            raise UserError(
-                f"host {self.host.name}: unknown `sim` setting(s) {', '.join(unknown)}",
-                self.host.location,
-                hint=f"known: {', '.join(_SETTINGS)}",
-            )
+            raise UserError.many(unknown)
         latency = settings.get("latency", 0) or 0
         if not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0:
-            raise UserError(f"host {self.host.name}: sim latency must be seconds >= 0", self.host.location)
-        self.latency = float(latency)
+            raise UserError(
+                f"host {host.name}: sim latency must be seconds >= 0",
+                key_location(settings, "latency", host.location),
+            )
         return settings
+
+    @classmethod
+    def check_settings(cls, host: Host) -> None:
+        settings = cls.read_settings(host)
+        try:
+            # `initial` as written (its keys know their lines); the roles `open` adds change no key
+            simulator(host).check(host.name, settings.get("initial"), settings.get("faults"))
+        except UserError as exc:
+            raise _located(exc, key_location(settings, "initial", host.location)) from None
 
     def open(self) -> None:
         """Load (or create) the simulated host; the preset's roles default to the host's roles."""
@@ -98,9 +112,7 @@ class SimConnection(Connection):
                 faults=settings.get("faults"),
             )
         except UserError as exc:
-            if exc.problems and exc.problems[0].location is None and self.host.location is not None:
-                raise UserError(exc.problems[0].message, self.host.location, exc.problems[0].hint) from None
-            raise
+            raise _located(exc, self.host.location) from None
         except OSError as exc:
             raise ConnectionFailed(
                 f"cannot open the simulated host's state: {exc}", host=self.host.name
@@ -120,7 +132,7 @@ class SimConnection(Connection):
                 )
         remaining = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
         try:
-            return self.sim.call(calls, timeout=remaining, cancel=self._cancel)
+            return self.sim.call(calls, timeout=remaining, cancel=self._cancel, progress=self.on_progress)
         except TaskTimeout as exc:
             raise TaskTimeout(str(exc), host=self.host.name, kind="timeout") from None
         finally:
@@ -131,3 +143,11 @@ class SimConnection(Connection):
 
     def close(self) -> None:
         self.sim = None
+
+
+def _located(exc: UserError, where: Any) -> UserError:
+    """The simulation's error at `where` when it says no place of its own."""
+    first = exc.problems[0]
+    if first.location is not None or where is None:
+        return exc
+    return UserError(first.message, where, first.hint)

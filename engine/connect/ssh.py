@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.connect.base import unknown_settings
 from engine.connect.helper_channel import HelperConnection, remote_command
-from engine.core.errors import UserError, closest
+from engine.core.errors import UserError
 from engine.core.model import Host
 
 #: host_key_checking values -> StrictHostKeyChecking (YAML booleans are accepted too).
@@ -67,10 +68,9 @@ class SSHSettings:
 
         if not isinstance(ssh, Mapping):
             raise bad("`ssh` must be a mapping of settings")
-        for key in ssh:
-            if key not in SSH_SETTINGS:
-                near = closest(str(key), SSH_SETTINGS)
-                raise bad(f"unknown ssh setting {key!r}", f"did you mean {near!r}?" if near else None)
+        unknown = unknown_settings(host, "ssh", ssh, SSH_SETTINGS)
+        if unknown:
+            raise UserError.many(unknown)
         if settings.get("password") and not ssh.get("key_file"):
             raise bad(
                 "SSH password authentication is not supported (the engine never types passwords)",
@@ -144,6 +144,10 @@ class SSHConnection(HelperConnection):
     def __init__(self, host: Host, **_options: Any):
         super().__init__(host)
         self.settings = SSHSettings.from_host(host)
+
+    @classmethod
+    def check_settings(cls, host: Host) -> None:
+        SSHSettings.from_host(host)
 
     @property
     def open_timeout(self) -> float:

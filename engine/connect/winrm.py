@@ -14,6 +14,9 @@ Why it looks like this:
   The connection asks for short server-side waits, so a deadline or Ctrl-C is noticed within
   seconds; then it sends Signal terminate, forgets the helper (the next call starts a new one)
   and raises TaskTimeout.
+- While a long call runs, the helper may write progress frames (a program's log tail) before
+  the answer; each goes to `on_progress` (the step's live line) and the Receive loop goes on, so
+  a `w:TimedOut` Receive between them is polled again as before.
 - A shell the server dropped (idle timeout, restart of WinRM, quota) is reopened once, and the
   batch is sent again, but only when the server refused the batch itself: a batch whose Send
   was accepted may have run, so then the caller gets ConnectionFailed instead of a silent rerun.
@@ -56,6 +59,7 @@ from engine.connect.winrm_framing import (
     BOOTSTRAP_SCRIPT,
     FRAME_ERROR_PREFIX,
     FRAME_PREFIX,
+    FRAME_PROGRESS_PREFIX,
     FRAME_REFUSED_PREFIX,
     MAX_SEND_CHUNK,
     MIN_SEND_CHUNK,
@@ -77,6 +81,7 @@ __all__ = [
     "BOOTSTRAP_SCRIPT",
     "FRAME_ERROR_PREFIX",
     "FRAME_PREFIX",
+    "FRAME_PROGRESS_PREFIX",
     "FRAME_REFUSED_PREFIX",
     "MAX_SEND_CHUNK",
     "POWERSHELL",
@@ -152,6 +157,10 @@ class WinRMConnection(Connection):
         self._running = ""
 
     # --- the Connection contract -------------------------------------------------------------
+
+    @classmethod
+    def check_settings(cls, host: Host) -> None:
+        WinRMSettings.from_host(host)
 
     def open(self) -> None:
         """Authenticate, open the shell and start the helper, so bad settings fail here."""
@@ -322,7 +331,7 @@ class WinRMConnection(Connection):
             if err:
                 self._stderr += err
                 del self._stderr[:-STDERR_KEEP]
-            frame = self._reader.feed(out) if out else None
+            frame = self._next_answer(out)
             if frame is not None:
                 if frame.ok:
                     return frame.data
@@ -336,6 +345,20 @@ class WinRMConnection(Connection):
                 notice = self._death_notice(code)
                 self._kill()
                 raise RemoteError(notice, self.host.name)
+
+    def _next_answer(self, out: bytes) -> Any:
+        """The batch's answer frame in this output, if it is complete; progress frames before it
+        go to `on_progress` (one Receive may carry several frames, so the reader is asked again)."""
+        frame = self._reader.feed(out) if out else None
+        while frame is not None and frame.progress:
+            values = frame.progress_values()
+            if values is not None and self.on_progress is not None:
+                try:
+                    self.on_progress(values)
+                except Exception:  # noqa: BLE001 - progress is shown at best; the answer must still be read
+                    self.on_progress = None
+            frame = self._reader.feed(b"")
+        return frame
 
     def _raise_last_words(self) -> None:
         """What an ended helper wrote before it exited: its refusal or failure frame is the reason

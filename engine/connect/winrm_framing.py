@@ -13,6 +13,10 @@ stdout (helper -> controller), one line per batch, CRLF or LF:
   `@@CUTOVER@@` + base64(UTF-8 JSON answers)      the batch's answers, one per call, in order;
   `@@CUTOVER-ERROR@@` + base64(UTF-8 message)     the batch (or loading the script) failed as a
                                                    whole; the helper may exit after it;
+  `@@CUTOVER-PROGRESS@@` + base64(UTF-8 JSON      interim, while a long call runs (the last line of
+      {"op", "line"})                              a program's log, process.run `progress_log`):
+                                                   any number before the batch's answer, passed
+                                                   to the connection's `on_progress`;
   `@@CUTOVER-REFUSED@@` + base64(UTF-8 JSON       the host is below the minimum Windows PowerShell
       {"powershell", "dotnet_release"})            or .NET Framework (engine/connect/
                                                    winrm_requirements.py): the script was not
@@ -40,6 +44,7 @@ from engine.core.errors import RemoteError
 FRAME_PREFIX = b"@@CUTOVER@@"
 FRAME_ERROR_PREFIX = b"@@CUTOVER-ERROR@@"
 FRAME_REFUSED_PREFIX = b"@@CUTOVER-REFUSED@@"
+FRAME_PROGRESS_PREFIX = b"@@CUTOVER-PROGRESS@@"
 POWERSHELL = "powershell.exe"
 #: Largest stdin piece per WS-Man Send: base64 makes it ~137 KB, under the 150 KB
 #: MaxEnvelopeSize of older Windows defaults (500 KB on current ones).
@@ -138,6 +143,16 @@ class Frame:
     ok: bool
     data: bytes
     refused: bool = False
+    #: an interim progress frame (data: its JSON values); the batch's answer is still to come
+    progress: bool = False
+
+    def progress_values(self) -> dict[str, Any] | None:
+        """The values of a progress frame; None for a damaged one (progress is shown at best)."""
+        try:
+            values = json.loads(self.data.decode("utf-8").lstrip("\ufeff"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return values if isinstance(values, dict) else None
 
 
 class FrameReader:
@@ -168,18 +183,21 @@ class FrameReader:
 
 
 _FRAME_KINDS = (
-    (FRAME_PREFIX, True, False),
-    (FRAME_ERROR_PREFIX, False, False),
-    (FRAME_REFUSED_PREFIX, False, True),
+    (FRAME_PREFIX, True, False, False),
+    (FRAME_ERROR_PREFIX, False, False, False),
+    (FRAME_REFUSED_PREFIX, False, True, False),
+    (FRAME_PROGRESS_PREFIX, True, False, True),
 )
 
 
 def _parse_line(line: bytes) -> Frame | None:
-    for prefix, ok, refused in _FRAME_KINDS:
+    for prefix, ok, refused, progress in _FRAME_KINDS:
         if line.startswith(prefix):
             try:
-                return Frame(ok, base64.b64decode(line[len(prefix) :], validate=True), refused)
+                return Frame(ok, base64.b64decode(line[len(prefix) :], validate=True), refused, progress)
             except ValueError:
+                if progress:  # a damaged progress line costs a live line, not the batch
+                    return Frame(True, b"", progress=True)
                 return Frame(False, b"the helper wrote a damaged frame (bad base64)")
     return None
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.errors import Problem, UserError, closest
+from engine.core.errors import Location, Problem, UserError, closest, key_location
 from engine.core.model import Host
 
 TRANSPORTS = ("ntlm", "kerberos", "credssp", "basic", "certificate")
@@ -126,12 +126,12 @@ class _Reader:
         self.settings: Mapping[str, Any] = host.settings or {}
         raw = self.settings.get("winrm") or {}
         self.winrm: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        self.problems: list[tuple[str, str | None]] = []
+        self.problems: list[tuple[str, str | None, Location | None]] = []
         if not isinstance(raw, Mapping):
             self.fail("setting 'winrm' must be a mapping", "e.g. winrm: {transport: ntlm}")
 
-    def fail(self, message: str, hint: str | None = None) -> None:
-        self.problems.append((message, hint))
+    def fail(self, message: str, hint: str | None = None, where: Location | None = None) -> None:
+        self.problems.append((message, hint, where or self.host.location))
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.winrm.get(key, default)
@@ -141,7 +141,7 @@ class _Reader:
         if text not in choices:
             guess = closest(text, choices)
             hint = f"did you mean {guess!r}?" if guess else f"one of: {', '.join(choices)}"
-            self.fail(f"winrm.{key} is {value!r}", hint)
+            self.fail(f"winrm.{key} is {value!r}", hint, key_location(self.winrm, key))
             return default
         return text
 
@@ -150,7 +150,9 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.fail(f"winrm.{key} must be true or false, not {value!r}")
+            self.fail(
+                f"winrm.{key} must be true or false, not {value!r}", where=key_location(self.winrm, key)
+            )
             return default
         return value
 
@@ -161,10 +163,10 @@ class _Reader:
         try:
             number = int(str(value))
         except ValueError:
-            self.fail(f"{label} must be a whole number, not {value!r}")
+            self.fail(f"{label} must be a whole number, not {value!r}", where=key_location(mapping, key))
             return default
         if number < 1:
-            self.fail(f"{label} must be at least 1, not {number}")
+            self.fail(f"{label} must be at least 1, not {number}", where=key_location(mapping, key))
             return default
         return number
 
@@ -190,6 +192,7 @@ class _Reader:
                 self.fail(
                     f"unknown WinRM setting {key!r}",
                     f"did you mean {guess!r}?" if guess else f"known: {', '.join(KNOWN_KEYS)}",
+                    key_location(self.winrm, key),
                 )
         transport = self.choice("transport", TRANSPORTS, "ntlm")
         scheme = self.choice("scheme", SCHEMES, "https")
@@ -226,8 +229,7 @@ class _Reader:
         self.check_credentials(settings)
         if self.problems:
             raise UserError.many(
-                Problem(f"host {self.host.name!r}: {msg}", self.host.location, hint)
-                for msg, hint in self.problems
+                Problem(f"host {self.host.name!r}: {msg}", where, hint) for msg, hint, where in self.problems
             )
         return settings
 

@@ -103,3 +103,15 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
 
     found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return found[0] if found else None
+
+
+def key_location(mapping: object, key: object, fallback: Location | None = None) -> Location | None:
+    """Where `key` is written in `mapping`, for an error that points at the key's own line.
+
+    Mappings loaded from YAML know where each key sits (engine/load/yaml_marks.py `LDict`); the
+    layers below loading see them only as mappings, so this asks by duck type and falls back to
+    the enclosing definition (a host, a section) for mappings built in code.
+    """
+    finder = getattr(mapping, "key_loc", None)
+    found = finder(key) if callable(finder) else None
+    return found if isinstance(found, Location) else fallback

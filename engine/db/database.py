@@ -124,18 +124,26 @@ class Database:
             cur.execute(sql, self._bind(params))
             return cur.rowcount
 
-    def run_drained(self, sql: str, params: Params = ()) -> Drained:
+    def run_drained(
+        self, sql: str, params: Params = (), on_message: Callable[[str], None] | None = None
+    ) -> Drained:
         """Run a statement and read every result set and message it produces.
 
         SQL Server sends BACKUP/RESTORE progress as result sets; a client that stops reading
-        after the first one leaves the operation cut short without an error.
+        after the first one leaves the operation cut short without an error. `on_message` sees
+        each informational message as it is read (pyodbc's `cursor.messages`, renewed by each
+        `nextset()`): `WITH STATS`'s "N percent processed." while the backup still runs.
         """
         out = Drained()
         with self._errors(sql) as cur:
             cur.execute(sql, self._bind(params))
             out.rowcount = cur.rowcount
             while True:
+                seen = len(out.messages)
                 self._collect_messages(cur, out)
+                if on_message is not None:
+                    for message in out.messages[seen:]:
+                        on_message(message)
                 if cur.description is not None:
                     out.result_sets.append([tuple(r) for r in cur.fetchall()])
                 if not cur.nextset():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ntpath
 import re
+from collections.abc import Callable
 from typing import Any
 
 from engine.db.database import Database, Drained
@@ -22,6 +23,36 @@ _COMPRESSING_ENGINES = (2, 3, 8)
 _NO_COMPRESSION_EDITIONS = ("web", "express")
 
 BACKUP_TYPES = {"full": "D", "diff": "I", "log": "L"}
+
+#: `WITH STATS = 10`: "Displays a message each time another percentage completes, and is used to
+#: gauge progress" ("BACKUP (Transact-SQL)", Monitoring options, and "RESTORE Statements - Arguments",
+#: https://learn.microsoft.com/sql/t-sql/statements/backup-transact-sql); the percentage shown is
+#: approximate (with STATS=10 at 40 percent done "the option might display 43 percent").
+STATS = 10
+#: The text of those messages, SQL Server's message 3211 "%d percent processed.", as the ODBC
+#: driver hands it to pyodbc's `cursor.messages`: `('[01000] (3211)', '[Microsoft][ODBC Driver 18
+#: for SQL Server][SQL Server]10 percent processed.')`, the messages of each result set read in turn
+#: through `nextset()` (pyodbc's behaviour, https://github.com/microsoft/mssql-python/issues/612).
+_PERCENT = re.compile(r"(?:^|\])\s*(\d{1,3}) percent processed\.\s*$")
+
+
+def percent_processed(message: str) -> int | None:
+    """The percentage of a STATS message ("40 percent processed."), None for any other message."""
+    found = _PERCENT.search(str(message))
+    return int(found.group(1)) if found and int(found.group(1)) <= 100 else None
+
+
+def _percent_watcher(progress: Callable[[int], None] | None) -> Callable[[str], None] | None:
+    """The `on_message` of run_drained that passes each STATS percentage on, in order."""
+    if progress is None:
+        return None
+
+    def watch(message: str) -> None:
+        percent = percent_processed(message)
+        if percent is not None:
+            progress(percent)
+
+    return watch
 
 
 def _require_autocommit(db: Database, what: str) -> None:
@@ -89,12 +120,17 @@ _OS_ACCESS_DENIED = re.compile(r"Operating system error 5\b", re.I)
 
 
 def backup(
-    db: Database, database: str, path: str, kind: str = "full", compress: bool | None = None
+    db: Database,
+    database: str,
+    path: str,
+    kind: str = "full",
+    compress: bool | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Drained:
-    """BACKUP DATABASE/LOG to a file WITH CHECKSUM, INIT (COMPRESSION when the edition allows it).
+    """BACKUP DATABASE/LOG to a file WITH CHECKSUM, INIT, STATS (COMPRESSION when the edition allows it).
 
     `compress=None` decides from the edition; True on an edition without compression is refused
-    rather than silently ignored.
+    rather than silently ignored. `progress` gets each STATS percentage while the backup runs.
     """
     _require_autocommit(db, "BACKUP")
     if kind not in BACKUP_TYPES:
@@ -110,8 +146,10 @@ def backup(
     compressed = can_compress and compress is not False
     if compressed:
         options.append("COMPRESSION")
+    options.append(f"STATS = {STATS}")
+    sql = f"BACKUP {verb} {q} TO DISK = ? WITH {', '.join(options)}"
     try:
-        return db.run_drained(f"BACKUP {verb} {q} TO DISK = ? WITH {', '.join(options)}", (path,)), compressed
+        return db.run_drained(sql, (path,), on_message=_percent_watcher(progress)), compressed
     except DbError as failed:
         raise _explained(db, failed, path) from failed
 
@@ -154,11 +192,18 @@ def database_exists(db: Database, database: str) -> bool:
     return db.value("SELECT DB_ID(?)", (database,)) is not None
 
 
-def restore(db: Database, database: str, path: str, moves: dict[str, str] | None = None) -> Drained:
+def restore(
+    db: Database,
+    database: str,
+    path: str,
+    moves: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Drained:
     """Restore a database over itself, with exclusive access, and give it back to everyone after.
 
     SINGLE_USER WITH ROLLBACK IMMEDIATE throws the other sessions out; MULTI_USER is set again
     whether the restore worked or not, so a failed restore never leaves the CRM locked to one user.
+    `progress` gets each STATS percentage while the restore runs.
     """
     _require_autocommit(db, "RESTORE")
     q = db.dialect.quote_ident(database, "database name")
@@ -169,8 +214,9 @@ def restore(db: Database, database: str, path: str, moves: dict[str, str] | None
     for logical, physical in (moves or {}).items():
         sql += ", MOVE ? TO ?"
         params += [logical, physical]
+    sql += f", STATS = {STATS}"
     try:
-        out = db.run_drained(sql, params)
+        out = db.run_drained(sql, params, on_message=_percent_watcher(progress))
     except DbError as failed:
         try:
             _multi_user(db, q, database)

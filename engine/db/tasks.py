@@ -150,7 +150,10 @@ def pick_backup(ctx: TaskContext, target: Target, select: str = "first") -> Arti
     """The recorded verified full backup a restore uses when none is named.
 
     The run being rolled back from wins over this run; within it the FIRST backup is the one
-    taken before anything changed (later ones may already hold the failed upgrade).
+    taken before anything changed (later ones may already hold the failed upgrade). The choice
+    does not depend on where the file is now: a backup whose server file is gone but whose
+    off-server copy (engine/db/copies.py) is intact is still the one, and the restore brings the
+    copy back first (modules/db/_offsite.py), rather than falling back to a later backup.
     """
     prior, current = verified_backups(ctx, target)
     pool = sorted(prior or current, key=lambda a: a.taken_at)

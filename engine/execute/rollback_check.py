@@ -5,8 +5,10 @@ own artifact again, but only when it comes: by then the servers were taken off t
 IIS stopped, so one tampered backup left the estate down. This looks at all of them first, from
 where each will be restored (the artifact's host through the primitives, or the controller for
 one without a host): it exists, it is a file of the recorded size, and its sha256 is the
-recorded one (reading it whole proves it readable). Any mismatch refuses the whole rollback
-with the list, before the first step: the estate is untouched.
+recorded one (reading it whole proves it readable). A backup also copied off the servers
+(`sagecrm.backup_copy`) passes when either place holds it intact: the restore step brings the
+copy back. Any other mismatch refuses the whole rollback with the list, before the first step:
+the estate is untouched.
 
 Checked: the verified artifacts of RUN with a recorded sha256 (files a restore reads; an old
 setting such as an IIS physical path is a recorded value, not a file), recorded for a host of
@@ -23,6 +25,7 @@ from typing import Any
 from engine.api.module import Artifact
 from engine.api.primitives import PrimitiveFailed, Remote
 from engine.core.errors import CutoverError, RefusedError
+from engine.db.copies import off_server_copy
 
 #: at most this many problems are listed one by one (the rest are counted)
 LISTED = 20
@@ -71,17 +74,34 @@ def _remote_problem(art: Artifact, remote: Remote) -> str | None:
     return _digest_problem(art, str(hashed.get("digest", "")))
 
 
+def _problem(art: Artifact, remote_for: Callable[[str], Remote]) -> str | None:
+    try:
+        return _remote_problem(art, remote_for(art.host)) if art.host else _local_problem(art)
+    except CutoverError as err:  # the host cannot be reached: it cannot restore from there
+        return f"its host cannot be reached: {err}"
+
+
+def _where(art: Artifact) -> str:
+    return f"{art.host}:{art.location}" if art.host else art.location
+
+
 def artifact_problems(artifacts: Iterable[Artifact], remote_for: Callable[[str], Remote]) -> list[str]:
-    """One line per artifact that is not as recorded: `host:location (resource): what is wrong`."""
+    """One line per artifact that is not as recorded: `host:location (resource): what is wrong`.
+
+    A backup with an off-server copy (engine/db/copies.py) is a problem only when neither the
+    server's file nor the copy is as recorded: the restore brings an intact copy back itself.
+    """
     problems = []
     for art in artifacts:
-        where = f"{art.host}:{art.location}" if art.host else art.location
-        try:
-            problem = _remote_problem(art, remote_for(art.host)) if art.host else _local_problem(art)
-        except CutoverError as err:  # the host cannot be reached: it cannot restore from there
-            problem = f"its host cannot be reached: {err}"
+        problem = _problem(art, remote_for)
+        copy = off_server_copy(art) if problem else None
+        if copy is not None:
+            copy_problem = _problem(copy, remote_for)
+            if copy_problem is None:
+                continue
+            problem += f"; its off-server copy {_where(copy)}: {copy_problem}"
         if problem:
-            problems.append(f"{where} ({art.resource}): {problem}")
+            problems.append(f"{_where(art)} ({art.resource}): {problem}")
     return problems
 
 

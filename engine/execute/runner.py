@@ -21,6 +21,7 @@ from engine.core.model import Host, Task
 from engine.execute.hosts import HostConnections
 from engine.execute.hoststate import HostState
 from engine.execute.outcome import NodeOutcome
+from engine.execute.progress import frame_forwarder
 from engine.load.schema import validate
 from engine.load.templating import Scope, Templar, has_templates
 from engine.plan.graph import Node, Plan
@@ -258,7 +259,11 @@ class NodeRunner:
                 if platform not in module.platforms and "controller" not in module.platforms:
                     return None, f"module {module.name} does not run on {platform} hosts ({exec_name})"
                 if platform in module.platforms:
-                    remote = Remote(self.connections.get(exec_name), float(timeout) if timeout else None)
+                    remote = Remote(
+                        self.connections.get(exec_name),
+                        float(timeout) if timeout else None,
+                        frame_forwarder(node.id, self.run_ctx.on_progress),
+                    )
             check = self._check_mode(task)
             if check and not module.supports_check:
                 return Result(

@@ -85,27 +85,9 @@ def _decrypt_with(keyring: Any, masker: Any) -> Any:
 
 
 def _settings_resolver(plan: Plan, decrypt: Any) -> Any:
+    from engine.load.host_settings import settings_resolver
+
     return settings_resolver(plan.extra_vars, decrypt)
-
-
-def settings_resolver(extra_vars: Any, decrypt: Any) -> Any:
-    """Connection settings may be templates (`{{ winrm_password }}`) or vault values: resolve them."""
-    from dataclasses import replace
-    from types import MappingProxyType
-
-    from engine.load.templating import Scope, Templar, has_templates
-
-    def resolve(host: Any) -> Any:
-        settings = {**host.settings, "address": host.address}
-        if not any(has_templates(v) or type(v).__name__ == "EncryptedValue" for v in settings.values()) and \
-                not any(isinstance(v, dict) for v in settings.values()):
-            return host
-        scope = Scope([extra_vars, dict(host.vars), {"inventory_hostname": host.name}], decrypt)
-        rendered = Templar(scope, host.location).render(settings)
-        address = str(rendered.pop("address"))
-        return replace(host, settings=MappingProxyType(rendered), address=address)
-
-    return resolve
 
 
 def resolved_databases(plan: Plan, decrypt: Any) -> dict[str, dict[str, Any]]:

@@ -21,6 +21,10 @@ then the command-line flags. Relative paths in a file are relative to that file'
     [report]
     dir = "reports"
     mode = "0640"
+
+    [campaign]                 # a campaign file's `backend:` wins over these
+    broker = "redis://broker.example:6379/0"
+    journal = "postgresql://cutover@db.example/cutover"
 """
 
 from __future__ import annotations
@@ -76,6 +80,26 @@ def _zone(value: Any, _base: Path) -> str:
     return value
 
 
+def _url(value: Any, _base: Path) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not urlsplit(value).scheme or not urlsplit(value).netloc:
+        raise ValueError('a URL, e.g. "redis://broker:6379/0"')
+    return value
+
+
+def shown(value: Any) -> str:
+    """A setting's value as `config --show` and `-vv` print it: a URL's password masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+            return repr(urlunsplit(parts._replace(netloc=netloc)))
+    return repr(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One setting: its key in the file, how its value is checked, and the variable above files."""
@@ -95,6 +119,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("colour", _colour, "CUTOVER_COLOUR", "colour on a terminal: auto, always or never"),
     Setting("report.dir", _path, "CUTOVER_REPORT_DIR", "where run reports are written"),
     Setting("report.mode", _mode, "CUTOVER_REPORT_MODE", "file mode of run reports, e.g. 0640"),
+    Setting("campaign.broker", _url, "CUTOVER_BROKER_URL", "a campaign's broker when its file names none"),
+    Setting("campaign.journal", _url, "CUTOVER_JOURNAL_URL", "a campaign's shared journal when its file names none"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 

@@ -115,9 +115,17 @@ def make_plan(loaded: Loaded) -> Plan:
 
 
 def validate_plan(loaded: Loaded, plan: Plan) -> None:
-    from engine.validate.static_checks import check_plan
+    """The plan's static problems and the inventory's (connection settings, vault values), at once."""
+    from engine.validate.inventory_checks import inventory_problems
+    from engine.validate.static_checks import in_file_order, plan_problems
 
-    check_plan(plan, loaded.registry)
+    problems, notes = inventory_problems(
+        plan.inventory, loaded.sources.keyring, plan.extra_vars, loaded.playbook.plays
+    )
+    problems = in_file_order([*problems, *plan_problems(plan, loaded.registry)])
+    if problems:
+        raise UserError.many(problems)
+    plan.notes.extend(note for note in notes if note not in plan.notes)
 
 
 # --- 4. execute (journaled) --------------------------------------------------------------------

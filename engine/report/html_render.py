@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from engine.db.copies import where_text
 from engine.report.document import STATUSES, host_streams
 from engine.report.svg import clip, gantt, plan_graph
 from engine.report.textsafe import clean
@@ -111,7 +112,8 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pretty=pretty, dur=duration, size=size, preview=preview, clip_html=clip_html, sha=sha)
+    env.filters.update(pretty=pretty, dur=duration, size=size, preview=preview, clip_html=clip_html, sha=sha,
+                       offsite=where_text)
     return env
 
 

@@ -3,6 +3,10 @@
 The artifact (kind `db_backup`, resource `db:<target>`) carries location, size, sha256 and the
 verification method; `db_restore` later accepts nothing else. The module never reports success
 for a backup that failed verification: the run stops there, before anything destructive.
+
+On SQL Server editions without backup compression (Express, Web) the verified .bak is zipped
+where it lies and the uncompressed file removed, as the Sage CRM guide's backup steps say
+(engine/db/bakzip.py): the artifact is the zip, with the .bak's sha256 kept for the restore.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from engine.api.module import Module, Result, TaskContext
 from engine.core.model import Host
+from engine.db.bakzip import zip_backup
 from engine.db.operations import take_backup
 from engine.db.tasks import (
     ON_DB_HOST,
@@ -48,6 +53,12 @@ class DbBackup(Module):
                 "description": "restore: also restore into a scratch database that is dropped afterwards.",
             },
             "compress": {"type": "boolean", "description": "SQL Server: default is 'when the edition can'."},
+            "zip": {
+                "type": "boolean",
+                "default": True,
+                "description": "SQL Server written without COMPRESSION (Express, Web): zip the verified .bak "
+                "and remove the uncompressed file.",
+            },
             "timeout": TOOL_TIMEOUT,
         },
     )
@@ -72,7 +83,12 @@ class DbBackup(Module):
                 verify=args.get("verify", "default"),
                 compress=args.get("compress"),
                 timeout=args.get("timeout"),
+                progress=ctx.progress,
             )
+            if record.dialect == "mssql" and not record.meta.get("compressed") and args.get("zip", True):
+                record.location, zipped = zip_backup(files, record.location, record.sha256, record.size)
+                record.meta.update(zipped)
+                record.sha256, record.size = files.hash(record.location)
         return Result(
             changed=True,
             msg=f"backed up {target.name} to {record.location} (verified: {record.verify_method})",

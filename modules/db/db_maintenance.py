@@ -96,7 +96,12 @@ class DbMaintenance(Module):
         files = files_for(ctx, target)
         if task.startswith("backup_"):
             record = take_backup(
-                target, files, args.get("dest"), kind=task[len("backup_") :], timeout=args.get("timeout")
+                target,
+                files,
+                args.get("dest"),
+                kind=task[len("backup_") :],
+                timeout=args.get("timeout"),
+                progress=ctx.progress,
             )
             result.artifacts.append(backup_artifact(record, target))
             return backup_output(record)

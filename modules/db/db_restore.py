@@ -5,16 +5,21 @@ target exists and the file still has the sha256 recorded when it was verified, s
 was overwritten, truncated or swapped since is never restored. Which backup, when not named:
 the FIRST verified backup of the run being rolled back from, else this run's first: the one
 taken before anything changed (later ones may already hold the failed upgrade); `select:
-latest` takes the newest instead.
+latest` takes the newest instead. A backup with an off-server copy (recorded with it) whose
+file on the server is gone or changed is first brought back from that copy, checked before and
+after (modules/db/_offsite.py). A zipped SQL Server backup (Express/Web, engine/db/bakzip.py) is
+unzipped first and restored only when the .bak has the sha256 recorded before it was zipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from engine.api.module import Artifact, Finding, Module, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
+from engine.db.bakzip import unzipped
 from engine.db.operations import RESTORE_CLEAN, restore_backup
 from engine.db.target import Target
 from engine.db.tasks import (
@@ -27,6 +32,7 @@ from engine.db.tasks import (
     target_of,
     verified_backups,
 )
+from modules.db._offsite import BROUGHT_BACK, bring_back
 
 
 class DbRestore(Module):
@@ -78,7 +84,14 @@ class DbRestore(Module):
                 raise ModuleFailed(
                     f"refusing: backup {chosen.location} was recorded on {chosen.host}, not {files.host}"
                 )
+            # the server's own copy, else its intact off-server copy brought back
+            read_from = bring_back(ctx, chosen) if chosen is not None else None
             location = chosen.location if chosen else str(args.get("backup"))
+            if ctx.check_mode and read_from == BROUGHT_BACK:  # the server's copy stays gone in check mode
+                msg = (
+                    f"would bring {location} back from its off-server copy and restore {target.name} from it"
+                )
+                return Result(changed=True, msg=msg, output={"backup": location, "read_from": read_from})
             digest, size = files.hash(location)  # re-read now: the file must be the one verified
         findings = []
         if chosen is None:
@@ -94,6 +107,7 @@ class DbRestore(Module):
             )
         output = {
             "backup": location,
+            "read_from": read_from,
             "sha256": digest,
             "size": size,
             "taken_at": chosen.taken_at if chosen else None,
@@ -101,15 +115,22 @@ class DbRestore(Module):
         if ctx.check_mode:
             message = f"would restore {target.name} from {location}"
             return Result(changed=True, msg=message, output=output, findings=findings)
-        with db_failures():
+        zipped = chosen is not None and bool(chosen.meta.get("zipped"))
+        with (
+            db_failures(),
+            unzipped(files, location, dict(chosen.meta) if chosen else {})
+            if zipped
+            else nullcontext(location) as source,
+        ):
             done = restore_backup(
                 target,
                 files,
-                location,
+                source,
                 clean=args.get("clean", "database"),
                 meta=dict(chosen.meta) if chosen else None,
                 moves=args.get("moves"),
                 timeout=args.get("timeout"),
+                progress=ctx.progress,
             )
         output.update(done)
         return Result(

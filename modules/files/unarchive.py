@@ -1,8 +1,15 @@
 """Extract an archive that is already on the host into a folder, safely and idempotently.
 
-Safety: every member is checked before anything is written. A member with an absolute path, a
-`..` component, a device, or a link pointing out of `dest` makes the task fail with the member's
-name ("refused: member ../x escapes dest") and nothing is written, in check mode too.
+Safety: all or nothing. Every member is checked before anything is written: a member with an
+absolute path (a drive letter or UNC name too), a `..` component, a device, a link or a chain of
+links leading out of `dest` (a link made by an earlier member counts), a hard link to anything but
+a file earlier in the archive, or the same path as an earlier member (on Windows also names that
+differ only by case) makes the task fail with one line naming the member and the rule, and nothing
+is written (check mode refuses what the listing shows unsafe). So do the limits (`max_size`,
+`max_members`, `max_ratio`, `max_total_ratio`: their defaults let a 1CRM update package through
+and stop a zip bomb) and a volume without room for the declared size. The host then writes into a folder beside `dest` and
+moves it in only when every member was written: a corrupt archive (bad CRC, truncated) or any
+failure leaves `dest` exactly as it was (docs/security.md, 8).
 
 Idempotence: the host compares each member with the file already there (size, then content) and
 writes only what differs, so a second run is `ok`. A file in `dest` whose content differs from
@@ -23,6 +30,39 @@ from engine.core.model import Host
 from modules._common import PATH_SCHEMA, call, call_optional, object_schema, prop, stat
 
 _SHOWN = 20
+
+#: archive.extract's limits and the hosts' defaults (the POSIX helper's EXTRACT_LIMITS and
+#: powershell/archives.ps1's $CutoverExtractLimits: tests/unit/test_extract_rules.py holds them equal).
+#: A 1CRM update package (tens of thousands of files, a few hundred MB compressing 2-10:1) passes;
+#: a 1 GB file of zeros in 1 MB (1000:1, as every layer of 42.zip) does not.
+EXTRACT_LIMITS: dict[str, tuple[int, str]] = {
+    "max_size": (20 << 30, "Refuse an archive whose members hold more than this many bytes uncompressed."),
+    "max_members": (500_000, "Refuse an archive with more members than this."),
+    "max_ratio": (
+        200,
+        "Refuse a zip member of 1 MiB or more that is more than this many times larger than its compressed "
+        "data (a tar's members share one stream: max_total_ratio judges them).",
+    ),
+    "max_total_ratio": (
+        100,
+        "Refuse an archive of 1 MiB or more uncompressed that is more than this many times larger than its file.",
+    ),
+}
+#: every limit off: for an archive this run made itself and whose sha256 is verified (a backup)
+NO_LIMITS = {name: 0 for name in EXTRACT_LIMITS}
+
+
+def limit_schema() -> dict[str, Any]:
+    """The limits as module arguments (0 turns one off)."""
+    return {
+        name: {"type": "integer", "minimum": 0, "default": value, "description": f"{text} 0: no limit."}
+        for name, (value, text) in EXTRACT_LIMITS.items()
+    }
+
+
+def limit_args(args: Mapping[str, Any]) -> dict[str, int]:
+    """The limits a task sets (the others stay the host's defaults, which are the same)."""
+    return {name: int(args[name]) for name in EXTRACT_LIMITS if args.get(name) is not None}
 
 
 def member_path(name: str, strip: int) -> str | None:
@@ -51,6 +91,7 @@ class Unarchive(Module):
                 "default": 0,
                 "description": "Leading folders to drop from every member's path.",
             },
+            **limit_schema(),
         },
         ("src", "dest"),
     )
@@ -123,6 +164,7 @@ class Unarchive(Module):
             dest=str(args["dest"]),
             overwrite=bool(args.get("overwrite", False)),
             strip=int(args.get("strip", 0)),
+            **limit_args(args),
         )
         # the host counts written files; folders it created (missing before) are changes too
         changed = bool(answer.get("changed")) or bool(change and change["create"])

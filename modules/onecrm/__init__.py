@@ -14,4 +14,5 @@ PLUGIN = Plugin(
     section_schema="modules.onecrm.product.estate:SECTION_SCHEMA",
     estate_rules=("modules.onecrm.product.rules:check_onecrm",),
     policies=("modules.onecrm.product.policies:onecrm_procedure",),
+    probes=("modules.onecrm._probe:probe_host",),
 )

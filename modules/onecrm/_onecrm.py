@@ -164,16 +164,22 @@ def database_version(ctx: TaskContext, st: Site) -> str | None:
     """The version the database records (`config` table by default; see docs/onecrm.md)."""
     spec = {**DEFAULT_VERSION_DB, **(setting(ctx, "version", default={}) or {})}
     spec.pop("file", None)
-    where = dict(spec.get("where") or {})
     target = target_of(ctx, st.database)
     with db_failures(), connect(target) as db:
-        q = db.dialect.quote_ident
-        condition = " AND ".join(f"{q(column)} = ?" for column in where) or "1 = 1"
-        value = db.value(
-            f"SELECT {q(spec['column'])} FROM {q(spec['table'])} WHERE {condition}",
-            tuple(str(v) for v in where.values()),
-        )
+        value = recorded_version(db, spec)
         db.rollback()
+    return value
+
+
+def recorded_version(db: Any, spec: Mapping[str, Any]) -> str | None:
+    """The version row a database keeps (`spec`: table, column, where), read with bound values."""
+    where = dict(spec.get("where") or {})
+    q = db.dialect.quote_ident
+    condition = " AND ".join(f"{q(column)} = ?" for column in where) or "1 = 1"
+    value = db.value(
+        f"SELECT {q(spec['column'])} FROM {q(spec['table'])} WHERE {condition}",
+        tuple(str(v) for v in where.values()),
+    )
     return None if value is None else str(value)
 
 

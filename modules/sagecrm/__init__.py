@@ -13,7 +13,10 @@ PLUGIN = Plugin(
     section_description="Sage CRM estate section (see docs/sagecrm.md).",
     section_schema="modules.sagecrm.product.estate:SECTION_SCHEMA",
     estate_rules=("modules.sagecrm.product.rules:check_sagecrm",),
-    policies=("modules.sagecrm.product.policies:sagecrm_policy",),
+    policies=(
+        "modules.sagecrm.product.policies:sagecrm_policy",
+        "modules.sagecrm.product.offsite_policy:backups_off_servers",
+    ),
     probes=("modules.sagecrm._probe:probe_host",),
     probe_checks=("modules.sagecrm._probe:check_inventory",),
     estate_locks=("modules.sagecrm.product.estate_lock:take_application_lock",),

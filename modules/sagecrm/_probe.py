@@ -28,6 +28,7 @@ from engine.core.model import Inventory
 from engine.db import DbError, connect, mssql, target_from
 from modules._common import call_many
 from modules.sagecrm.product.estate import CONFIG_ROOT, Estate, estate_of
+from modules.sagecrm.product.patches import PATCH_VALUE, patch_report, patch_warning
 
 VIEWS = ("64", "32")
 
@@ -39,10 +40,17 @@ def probe_host(ctx: ProbeContext) -> dict[str, Any]:
     name = ctx.host.name
     findings: list[dict[str, str]] = []
     out: dict[str, Any] = {"roles": list(est.roles.get(name, ()))}
-    out["install"] = _install(ctx, est, findings)
-    out["services"] = _services(ctx, est, findings)
-    if "web" in est.roles.get(name, ()):
-        out["iis"] = _iis(ctx, est, findings)
+    if est.holds_crm(name):  # a dedicated database server has no install, services or IIS of Sage CRM
+        out["install"] = _install(ctx, est, findings)
+        out["services"] = _services(ctx, est, findings)
+        if "web" in est.roles.get(name, ()):
+            out["iis"] = _iis(ctx, est, findings)
+    if est.upgrades_database(name):
+        install = out.get("install") or {}
+        out["patch_level"] = patch_report(est, install.get("Version"), install.get(PATCH_VALUE))
+        warning = patch_warning(est)
+        if warning is not None and est.setting("latest_patch"):  # undeclared: the preflight says so
+            findings.append(finding("warning", warning))
     out["disks"] = _disks(ctx, est)
     if est.db_server == name:
         out["database"] = _database(ctx, est, findings)
@@ -71,7 +79,7 @@ def _install(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> 
     view = "32" if "32" in holding else holding[0]
     out["registry_view"] = view
     values = (answers[2 + VIEWS.index(view)][0] or {}).get("values") or {}
-    for key in ("Version", "RootPath", "DefaultDatabase", "DefaultDatabaseServer"):
+    for key in ("Version", PATCH_VALUE, "RootPath", "DefaultDatabase", "DefaultDatabaseServer"):
         if key in values:
             out[key] = values[key].get("data")
     if est.registry_view in VIEWS and est.registry_view not in holding:
@@ -192,7 +200,7 @@ def check_inventory(inventory: Inventory, report: Mapping[str, Any]) -> list[Pro
         return []
     problems: list[Problem] = []
     hosts = report.get("hosts") or {}
-    for name in est.servers:
+    for name in est.crm_servers:  # a dedicated SQL Server has no install to hold the inventory to
         seen = (hosts.get(name) or {}).get("sagecrm")
         if not isinstance(seen, Mapping):
             continue  # not probed (unreachable then, or not a CRM server then): nothing to hold it to

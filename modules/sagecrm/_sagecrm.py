@@ -70,6 +70,21 @@ def is_db_server(est: Estate, host: str) -> bool:
     return est.db_server == host
 
 
+def no_crm_here(est: Estate, host: str) -> Result | None:
+    """A skipped result on a dedicated database server, which has no Sage CRM install to act on.
+
+    The CRM-local steps of the playbooks run on `web:db`; on an estate whose SQL Server is a
+    host of its own (chapter 6) they must leave that host alone, and say why in the journal.
+    """
+    if est.dedicated_db_server != host:
+        return None
+    return Result(
+        skipped=True,
+        msg=f"{host} is the estate's dedicated database server (no Sage CRM install): nothing "
+        f"CRM-local runs here; the installer on {est.upgrade_server} upgrades the database",
+    )
+
+
 # --- the CRM database ---------------------------------------------------------------------------
 def provide_simulated_database(builder: Callable[[Estate, str], object]) -> None:
     """Let `builder(estate, path)` create a simulated estate's CRM database on first use."""
@@ -159,18 +174,23 @@ def eware_view(ctx: TaskContext, est: Estate) -> str | None:
     return find_view(ctx.require_remote(), est.config_key, est.registry_view)
 
 
-def registry_version(ctx: TaskContext, est: Estate) -> str | None:
-    """`Version` under `Config\\/<install>` on this host (None when the key or value is missing)."""
+def config_values(ctx: TaskContext, est: Estate) -> dict[str, Any]:
+    """name -> data of the values under `Config\\/<install>` on this host (empty when missing)."""
     from modules._common import call
 
     view = eware_view(ctx, est)
     if view is None:
-        return None
+        return {}
     value = call(ctx.require_remote(), "registry.get", key=est.config_key, view=view)
     if not value.get("exists"):
-        return None
-    entry = (value.get("values") or {}).get("Version")
-    return None if entry is None else str(entry.get("data"))
+        return {}
+    return {name: entry.get("data") for name, entry in (value.get("values") or {}).items()}
+
+
+def registry_version(ctx: TaskContext, est: Estate) -> str | None:
+    """`Version` under `Config\\/<install>` on this host (None when the key or value is missing)."""
+    found = config_values(ctx, est).get("Version")
+    return None if found is None else str(found)
 
 
 # --- controller-side artifacts (view definitions, dropped objects) --------------------------------

@@ -15,8 +15,8 @@ Items (`item:`):
 - `new_views`: no `_New` view left unreviewed (each one is listed);
 - `multi_server`: the multi-server settings in custom_sysparams match the estate;
 - `library`: the document library folder (`sagecrm.library`) is reachable from this server;
-- `data_sample`: 20 company records (a fixed sample) equal in the database and in the backup
-  taken before the upgrade (SQLite backups; on SQL Server a person compares them: a gate);
+- `data_sample`: the 20 company records chosen at random (the seed recorded) when the backup was
+  taken before the upgrade (crm_backup) are unchanged, row by row, on any database kind;
 - `no_vsentinal`: no view of the database mentions `vSentinal` (to remove after restoring a
   live database into a test estate);
 - `no_live_servers`: on a test estate (`mirror_of`), no `custom_sysparams` row of the restored
@@ -27,9 +27,11 @@ Items (`item:`):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-import sqlite3
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.api.module import Finding, Module, Result, TaskContext
@@ -50,7 +52,6 @@ LABELS = {
     "no_vsentinal": "vSentinal removed from the views of the restored database",
     "no_live_servers": "No system parameter of the restored database names a production server",
 }
-SAMPLE = 20
 Check = Callable[[TaskContext, Estate], tuple[bool, str]]
 
 
@@ -113,26 +114,35 @@ def _library(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
 
 
 def _data_sample(ctx: TaskContext, est: Estate) -> tuple[bool, str]:
-    target = crm.crm_target(ctx, est)
-    backups = sorted(
-        (a for a in ctx.run.artifacts_for(f"db:{est.database}") if a.verified), key=lambda a: a.taken_at
+    """The companies sampled with the backup before the upgrade (crm_backup: seeded, recorded)
+    read again and compared row by row, on whatever database the estate has."""
+    from engine.db.sample import compare_sample
+
+    samples = sorted(
+        (
+            a
+            for a in ctx.run.artifacts_for(f"sample:{est.database}")
+            if a.verified and a.kind == "data_sample"
+        ),
+        key=lambda a: a.taken_at,
     )
-    if target.dialect != "sqlite" or not backups:
-        return False, "no queryable backup from before the upgrade: compare 20 companies by hand (gate)"
-    query = (
-        "SELECT Comp_CompanyId, Comp_Name, Comp_Type, Comp_Status, Comp_WebSite FROM Company "
-        "ORDER BY Comp_CompanyId LIMIT ?"
-    )
-    with sqlite3.connect(f"file:{backups[0].location}?mode=ro", uri=True) as old:
-        before = old.execute(query, (SAMPLE,)).fetchall()
+    if not samples:
+        return (
+            False,
+            "no company sample was recorded with a backup before the upgrade: compare 20 by hand (gate)",
+        )
+    first = samples[0]
+    data = Path(first.location).read_bytes() if Path(first.location).is_file() else b""
+    if hashlib.sha256(data).hexdigest() != first.sha256:
+        return False, f"the recorded sample {first.location} is missing or changed since it was taken"
+    recorded = json.loads(data)
     with crm.crm_db(ctx, est) as db:
-        now = [tuple(r) for r in db.rows(query, (SAMPLE,))]
-    differ = [r[0] for r, n in zip(before, now, strict=False) if r != n] + (
-        [None] if len(before) != len(now) else []
-    )
-    ok = not differ and bool(before)
-    return ok, f"{len(now)} compan(y/ies) compared with {backups[0].location}: " + (
-        "identical" if ok else f"differ (ids {differ})"
+        differ = compare_sample(db, recorded)
+    ok = not differ and bool(recorded["rows"])
+    return ok, (
+        f"{len(recorded['rows'])} compan(y/ies) chosen at random (seed {recorded['seed']}) when "
+        f"the backup was taken ({first.taken_at}), compared: "
+        + ("identical" if ok else f"differ (ids {', '.join(differ) or 'none sampled'})")
     )
 
 

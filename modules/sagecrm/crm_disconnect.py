@@ -91,6 +91,9 @@ class CrmDisconnect(StateModule):
         },
     )
 
+    def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
+        return crm.no_crm_here(crm.estate(ctx), ctx.host.name) or super().run(ctx, args)
+
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
         est = crm.estate(ctx)
         crm.require_server(ctx, est)

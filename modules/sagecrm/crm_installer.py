@@ -116,31 +116,47 @@ class CrmInstaller(Module):
                 "description": "Seconds the silent installer may take (default: sagecrm.installer.timeout "
                 "or 3600).",
             },
+            "progress_log": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A log the installer writes as it goes, whose last line the step's live "
+                "line shows every few seconds (default: sagecrm.installer.progress_log; none: only "
+                "the elapsed time).",
+            },
         },
     )
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         est = crm.estate_or_none(host)
-        if est is None or host.name not in est.servers:
+        if est is None or not est.holds_crm(host.name):
             return []
         out = est.host_resources(host.name)
-        if crm.is_db_server(est, host.name):
+        if est.upgrades_database(host.name):
             out.extend(est.db_resources())
         return out
 
     def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
         """Without a response file the installer is run by a person: a gate on this server."""
         est = crm.estate_or_none(host)
-        if est is None or host.name not in est.servers:
+        if est is None or not est.holds_crm(host.name):
             return []
-        on_db = crm.is_db_server(est, host.name)
+        on_db = est.upgrades_database(host.name)
         listed = []
         if on_db:  # asked only when the database server's upgrade log has errors
-            listed.append({"id": f"{DB_LOG_GATE_PREFIX}{host.name}",
-                           "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)"})
-        if args.get("response_file") or est.setting("installer", "response_files", "db" if on_db else "others"):
+            listed.append(
+                {
+                    "id": f"{DB_LOG_GATE_PREFIX}{host.name}",
+                    "prompt": f"the upgrade log of {host.name} has errors: repaired? (asked only if it has)",
+                }
+            )
+        if args.get("response_file") or est.setting(
+            "installer", "response_files", "db" if on_db else "others"
+        ):
             return listed
         return [{"id": gate_id(host.name), "prompt": operator_prompt(est, host.name, on_db)}, *listed]
+
+    def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
+        return crm.no_crm_here(crm.estate(ctx), ctx.host.name) or super().run(ctx, args)
 
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
         est = crm.estate(ctx)
@@ -152,13 +168,18 @@ class CrmInstaller(Module):
             "registry": crm.registry_version(ctx, est),
             "database": database,
             "log_sha256": log,
-            "log_errors": self._log_errors(ctx, est) if log and crm.is_db_server(est, ctx.host.name) else [],
+            "log_errors": self._log_errors(ctx, est) if log and est.upgrades_database(ctx.host.name) else [],
         }
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         est = crm.estate(ctx)
         done = state["registry"] == est.target_version and state["database"] == est.target_version
-        if done and state["log_sha256"] and state["log_sha256"] != recorded_log_before(ctx) and not state["log_errors"]:
+        if (
+            done
+            and state["log_sha256"]
+            and state["log_sha256"] != recorded_log_before(ctx)
+            and not state["log_errors"]
+        ):
             return None  # a database server's log with errors asks its gate again (a resume)
         return {
             "before": {k: state[k] for k in ("registry", "database")},
@@ -169,12 +190,16 @@ class CrmInstaller(Module):
     def apply(self, ctx: TaskContext, args: Mapping[str, Any], change: dict[str, Any]) -> Result:
         est = crm.estate(ctx)
         host = ctx.host.name
-        on_db = crm.is_db_server(est, host)
+        on_db = est.upgrades_database(host)
         state = change["state"]
         if not on_db and state["database"] != est.target_version:
+            first = (
+                est.upgrade_server_label
+                if est.dedicated_db_server
+                else f"the database server ({est.db_server})"
+            )
             raise ModuleFailed(
-                f"the CRM database is at {state['database']}, not {est.target_version}: the "
-                f"installer runs on the database server ({est.db_server}) first"
+                f"the CRM database is at {state['database']}, not {est.target_version}: the installer runs on {first} first"
             )
         response = args.get("response_file") or est.setting(
             "installer", "response_files", "db" if on_db else "others"
@@ -222,8 +247,11 @@ class CrmInstaller(Module):
         command = installshield.silent_command(str(installer), response, log)
         call(remote, "file.remove", path=log)  # the ResultCode read afterwards is this run's
         ctx.progress(f"running {installer} silently on {ctx.host.name}")
-        # one command line through cmd.exe /s /c: InstallShield reads its own switches (_installshield)
-        ran = call(remote, "process.run", argv=[command], shell=True, env=env, timeout=timeout)
+        tail = args.get("progress_log") or est.setting("installer", "progress_log")
+        watch = {"progress_log": str(tail)} if tail else {}
+        # one command line through cmd.exe /s /c: InstallShield reads its own switches (_installshield);
+        # the helper sends the last line of `tail` as progress while it runs (the step's live line)
+        ran = call(remote, "process.run", argv=[command], shell=True, env=env, timeout=timeout, **watch)
         detail = (ran.get("stderr") or ran.get("stdout") or "").strip()
         code = self._result_code(remote, log)
         if ran.get("rc") != 0 or code != 0:
@@ -241,6 +269,7 @@ class CrmInstaller(Module):
                     "setup_log": log,
                     "stdout": ran.get("stdout"),
                     "stderr": ran.get("stderr"),
+                    **({"progress_last": ran.get("progress_last", "")} if tail else {}),
                 },
             )
         return {
@@ -250,6 +279,7 @@ class CrmInstaller(Module):
             "setup_log": log,
             "response_file": response,
             "stdout": str(ran.get("stdout", ""))[-2000:],
+            **({"progress_last": ran.get("progress_last", "")} if tail else {}),
         }
 
     @staticmethod

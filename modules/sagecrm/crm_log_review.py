@@ -35,12 +35,19 @@ class CrmLogReview(Module):
     )
 
     def gates(self, args: Mapping[str, Any], host: Any) -> list[dict[str, Any]]:
-        """Asked only when the log lists lines to repair; listed so `--approve` can name it ahead."""
+        """Asked only when the log lists lines to repair; listed so `--approve` can name it ahead
+        (not on a dedicated database server, which has no upgrade log)."""
+        est = crm.estate_or_none(host)
+        if est is not None and not est.holds_crm(host.name):
+            return []
         return [{"id": f"{GATE_PREFIX}{host.name}",
                  "prompt": f"the upgrade log of {host.name} lists lines to repair: repaired? (asked only if it does)"}]
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)
+        skipped = crm.no_crm_here(est, ctx.host.name)
+        if skipped is not None:
+            return skipped
         path = str(args.get("path") or est.log_path)
         if ctx.check_mode:
             if digest(ctx.require_remote(), path) is None:

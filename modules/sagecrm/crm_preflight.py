@@ -37,6 +37,7 @@ from modules.sagecrm import _sagecrm as crm
 from modules.sagecrm.crm_dta_cleanup import dta_objects
 from modules.sagecrm.product import sql as sql
 from modules.sagecrm.product.estate import Estate, version_tuple
+from modules.sagecrm.product.patches import PATCH_VALUE, patch_report, patch_warning
 
 #: upgrade paths the guide describes: from -> (allowed targets, recommended next step)
 PATHS = {"7.1": ("7.2", "7.3"), "7.2": ("7.3",)}
@@ -102,9 +103,12 @@ class _Checks:
         ctx, est = self.ctx, self.est
         facts: dict[str, Any] = {}
         self._licence(est)
-        self._installer(ctx, est)
-        facts["program_bytes"] = self._disk(ctx, est)
-        facts["registry_version"] = self._registry(ctx, est)
+        if est.holds_crm(ctx.host.name):  # a dedicated database server: the SQL checks only
+            self._installer(ctx, est)
+            facts["program_bytes"] = self._disk(ctx, est)
+            facts["registry_version"] = self._registry(ctx, est)
+        if est.upgrades_database(ctx.host.name):
+            facts["patch_level"] = self._patch(ctx, est, facts.get("registry_version"))
         if crm.is_db_server(est, ctx.host.name):
             facts.update(self._database(ctx, est))
         if "web" in est.roles.get(ctx.host.name, ()):
@@ -128,7 +132,7 @@ class _Checks:
 
     def _installer(self, ctx: TaskContext, est: Estate) -> None:
         installer = est.setting("installer", "path")
-        role = "db" if crm.is_db_server(est, ctx.host.name) else "others"
+        role = "db" if est.upgrades_database(ctx.host.name) else "others"
         response = est.setting("installer", "response_files", role)
         for what, path in (("installer", installer), ("response file", response)):
             if path and not call(ctx.require_remote(), "file.stat", path=str(path)).get("exists"):
@@ -184,6 +188,24 @@ class _Checks:
         elif found == est.target_version:
             self.add(ctx, "preflight", "info", f"{ctx.host.name} is already at {est.target_version}")
         return found
+
+    def _patch(self, ctx: TaskContext, est: Estate, version: str | None) -> dict[str, Any]:
+        """Installed and target patch level (once, on the server that upgrades the database)."""
+        values = crm.config_values(ctx, est)
+        installed = values.get(PATCH_VALUE)
+        report = patch_report(est, version, None if installed is None else str(installed))
+        warning = patch_warning(est)
+        if warning is not None:
+            self.add(ctx, "patch_level", "warning", warning, **report)
+        else:
+            self.add(
+                ctx,
+                "patch_level",
+                "info",
+                f"Sage CRM {est.target_version} patch {report['target']['patch']} is the latest declared",
+                **report,
+            )
+        return report
 
     # --- the database server -------------------------------------------------------------------
     def _database(self, ctx: TaskContext, est: Estate) -> dict[str, Any]:

@@ -15,7 +15,9 @@
 
 Which backups: those recorded by the run named with `--from-run` (the upgrade being rolled back),
 else those of this run; within a run the first one (taken before anything changed). Each is
-re-hashed before use and refused if it changed since it was verified. Paths, keys and the
+re-hashed before use and refused if it changed since it was verified; when the server's own
+file is gone or changed and the backup has an intact off-server copy (`sagecrm.backup_copy`),
+that copy is brought back first and checked again. Paths, keys and the
 database come from the `sagecrm:` section, so `destroys()` names exactly what `crm_backup`
 protects.
 """
@@ -37,7 +39,9 @@ PARTS = ("database", "registry", "program_files", "services")
 
 def parts_for(args: Mapping[str, Any], est: Estate, host: str) -> list[str]:
     asked = list(args.get("what") or PARTS)
-    return [p for p in asked if p != "database" or crm.is_db_server(est, host)]
+    local = est.holds_crm(host)  # a dedicated database server has no registry keys or program files
+    on_db = crm.is_db_server(est, host)
+    return [p for p in asked if (on_db if p == "database" else local)]
 
 
 class CrmRestore(Module):
@@ -233,11 +237,21 @@ def _unzip(ctx: TaskContext, path: str, backup: Artifact) -> Result:
 
 
 def recorded(ctx: TaskContext, resource: str, kind: str) -> Artifact:
-    """The backup a restore uses: the rolled-back run's first, else this run's first."""
+    """The backup a restore uses: the rolled-back run's first, else this run's first; brought back
+    from its off-server copy first when the server's own is gone or changed (modules/db/_offsite.py)."""
+    from engine.db.copies import off_server_copy
+    from modules.db._offsite import BROUGHT_BACK, bring_back
+
     found = crm.prior_or_current(ctx, resource, kind)
     if not found:
         raise ModuleFailed(
             f"no verified {kind} of {resource} was recorded by this run or the run rolled back "
             "from (--from-run): nothing to restore from"
         )
+    if bring_back(ctx, found[0]) == BROUGHT_BACK and ctx.check_mode:
+        # nothing is copied in check mode: what would be restored is read where it is (a UNC copy
+        # this server reaches), else the step says it cannot look
+        copy = off_server_copy(found[0])
+        if copy is not None and copy.host == ctx.host.name:
+            return copy
     return found[0]

@@ -188,6 +188,9 @@ class CrmUpgradeLog(Module):
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)
+        skipped = crm.no_crm_here(est, ctx.host.name)
+        if skipped is not None:
+            return skipped
         path = str(args.get("path") or est.log_path)
         remote = ctx.require_remote()
         if ctx.check_mode and digest(remote, path) is None:

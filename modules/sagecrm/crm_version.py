@@ -26,6 +26,9 @@ def estate_facts(est: Estate, host: str) -> dict[str, Any]:
     """The `crm` fact: where things are on this server, for templates in the Sage CRM playbooks."""
     services = est.services_on(host)
     return {
+        #: False on a dedicated database server: the playbooks' CRM-local steps skip it
+        "installed": est.holds_crm(host),
+        "upgrades_database": est.upgrades_database(host),
         "install_name": est.install_name,
         "install_path": est.install_path,
         "backup_path": est.backup_path,
@@ -55,7 +58,7 @@ def read_versions(ctx: TaskContext, database: bool = True) -> dict[str, Any]:
     if database:
         with crm.crm_db(ctx, est) as db:
             found["database"] = crm.database_version(db)
-    if ctx.remote is not None and ctx.host.name in est.servers:
+    if ctx.remote is not None and est.holds_crm(ctx.host.name):
         found["registry"] = crm.registry_version(ctx, est)
         hashed = call_optional(ctx.remote, "file.hash", path=ntpath.join(est.install_path, "eware.dll"))
         found["eware_dll"] = {"sha256": hashed.get("digest"), "size": hashed.get("size")} if hashed else None

@@ -81,6 +81,22 @@ def norm_path(path: str) -> str:
     return ntpath.normcase(ntpath.normpath(path.strip()))
 
 
+def present_or_to_come(ctx: TaskContext, path: str, missing: str) -> bool:
+    """Whether `path` is on the host; when it is not, ModuleFailed(`missing`) in a real run.
+
+    A dry run (`--check`) made none of the changes of the steps before this one, so a folder a
+    restore or an unzip would have put there is not there yet: the step is then shown as the
+    change it would make (False) instead of failing a rollback preview that would succeed.
+    """
+    from modules._common import stat
+
+    if stat(ctx.require_remote(), path) is not None:
+        return True
+    if ctx.check_mode:
+        return False
+    raise ModuleFailed(missing)
+
+
 def same_path(a: str | None, b: str | None) -> bool:
     """True when two Windows paths name the same file (Windows compares names without case)."""
     if a is None or b is None:

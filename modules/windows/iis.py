@@ -26,8 +26,14 @@ from typing import Any, ClassVar
 
 from engine.api.module import Artifact, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
-from modules._common import call, object_schema, stat
-from modules.windows._windows import WindowsStateModule, host_deadline, same_path, setting_resource
+from modules._common import call, object_schema
+from modules.windows._windows import (
+    WindowsStateModule,
+    host_deadline,
+    present_or_to_come,
+    same_path,
+    setting_resource,
+)
 
 _TARGETS = ("app", "site", "pool", "recycle")
 _RUNNING = {"running": "started", "stopped": "stopped"}
@@ -125,12 +131,11 @@ class Iis(WindowsStateModule):
         target = state["target"]
         if target == "app":
             wanted = str(args["physical_path"])
-            if stat(ctx.require_remote(), wanted) is None:
-                raise ModuleFailed(
-                    f"physical_path {wanted} does not exist on {ctx.host.name}: "
-                    f"{state['site']}/{state['app']} would answer 500"
-                )
-            if same_path(state["physical_path"], wanted):
+            missing = (
+                f"physical_path {wanted} does not exist on {ctx.host.name}: "
+                f"{state['site']}/{state['app']} would answer 500"
+            )
+            if present_or_to_come(ctx, wanted, missing) and same_path(state["physical_path"], wanted):
                 return None
             return {
                 **state,

@@ -18,8 +18,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from engine.api.module import ModuleFailed, Result, TaskContext
-from modules._common import PATH_SCHEMA, call, object_schema, prop, stat
-from modules.windows._windows import WindowsStateModule, file_artifact, same_path, setting_resource
+from modules._common import PATH_SCHEMA, call, object_schema, prop
+from modules.windows._windows import (
+    WindowsStateModule,
+    file_artifact,
+    present_or_to_come,
+    same_path,
+    setting_resource,
+)
 
 
 def _registered(ctx: TaskContext, clsid: str) -> str | None:
@@ -52,12 +58,19 @@ class Regsvr32(WindowsStateModule):
     def check(self, ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
         path = str(args["path"])
         clsid = str(args.get("clsid_name", "eWare.eWare"))
-        if args.get("state", "registered") == "registered" and stat(ctx.require_remote(), path) is None:
-            raise ModuleFailed(f"{path} does not exist on {ctx.host.name}")
-        return {"path": path, "clsid_name": clsid, "registered_path": _registered(ctx, clsid)}
+        wanted = args.get("state", "registered") == "registered"
+        missing = wanted and not present_or_to_come(ctx, path, f"{path} does not exist on {ctx.host.name}")
+        return {
+            "path": path,
+            "clsid_name": clsid,
+            "registered_path": _registered(ctx, clsid),
+            "missing": missing,
+        }
 
     def diff(self, ctx: TaskContext, args: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         current, path = state["registered_path"], state["path"]
+        if state.get("missing"):
+            return {**state, "before": {"registered_path": current}, "after": {"registered_path": path}}
         if args.get("state", "registered") == "registered":
             if same_path(current, path):
                 return None

@@ -23,7 +23,10 @@ finds and finishes its own folders and never touches a folder it did not make; t
 21 characters to the path. Files added to `path` since the backup are gone afterwards: the folder
 equals the backup. Idempotent: when the folder's tree hash already equals the recorded one the
 task is `ok` (and an aside copy its run left behind is deleted). The staging folder needs as
-much free space as the folder (check with `disk_space`).
+much free space as the folder (check with `disk_space`). The zip is extracted with every size and
+ratio limit of `unarchive` off: it is the estate's own backup with its sha256 checked, and a
+rollback must not be refused because a log file compresses well; the member checks and the
+free-space check still apply.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from engine.api.module import Artifact, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
 from modules._common import PATH_SCHEMA, call, call_optional, digest, object_schema, prop, resource, stat
 from modules.files.archive import Archive, _read_sidecar
+from modules.files.unarchive import NO_LIMITS
 from modules.windows._windows import WINDOWS, require_backup, same_path
 
 
@@ -53,7 +57,8 @@ def extract_staged(ctx: TaskContext, zip_path: str, path: str, expected: str | N
     staging, _aside = work_folders(ctx, path)
     if stat(remote, staging) is not None:  # this run's own, from an attempt cut short
         call(remote, "file.remove", path=staging, recursive=True)
-    call(remote, "archive.extract", src=zip_path, dest=staging, overwrite=True)
+    # the zip is this estate's own verified backup: no size or ratio limit may refuse its restore
+    call(remote, "archive.extract", src=zip_path, dest=staging, overwrite=True, **NO_LIMITS)
     staged = call(remote, "file.tree_hash", path=staging)
     if expected is not None and staged["digest"] != expected:
         call(remote, "file.remove", path=staging, recursive=True)

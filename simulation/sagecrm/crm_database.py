@@ -66,7 +66,7 @@ def build_for_estate(estate: Any, path: str | Path) -> Path:
     views = estate.setting("simulation", "customised_views", default=None)
     custom = views if views is not None else estate.customised_views
     named = len(estate.web_servers) > 1 and not estate.missing_parameters()
-    params = estate.multi_server_values() if named else None
+    params = estate.multi_server_values(include_new=False) if named else None  # servers not added yet
     return _create(path, estate.current_version, custom, params=params)
 
 

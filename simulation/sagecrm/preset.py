@@ -4,6 +4,9 @@
 sage_dir, architecture, registry_view}` builds the program files, services, registry keys, IIS
 applications, COM classes and disks of one server, by role (see docs/simulation.md for the table).
 
+A host whose only role is `db` is a dedicated SQL Server (chapter 6): plain Windows with SQL
+Server, no Sage CRM at all (`sql_server_host`).
+
 As real servers are: 64-bit Windows (`architecture: x64`, every Windows Server from 2008 R2 on)
 running the 32-bit Sage CRM, whose eWare keys are in the 32-bit registry view, physically
 HKLM\\SOFTWARE\\WOW6432Node\\eWare (`registry_view: "32"`, the default). `registry_view: "64"` puts
@@ -23,7 +26,10 @@ from simulation.presets import GIB
 
 #: what the preset takes next to `preset: sagecrm`, besides `roles` (which every preset takes; through
 #: a SimConnection it defaults to the inventory host's roles)
-OPTIONS = ("install_name", "version", "db_server", "database", "sage_dir", "architecture", "registry_view")
+OPTIONS = (
+    "install_name", "version", "patch", "db_server", "database", "sage_dir", "architecture", "registry_view",
+    "installed",
+)  # fmt: skip
 #: the plug-in every host of this preset loads when it opens
 PLUGIN = "simulation.sagecrm.plugin"
 #: Sage CRM roles -> what they put on a server (unknown roles, e.g. `dtls`, add nothing).
@@ -85,9 +91,17 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
         raise UserError("preset sagecrm: architecture is x64 or x86 and registry_view is '32' or '64'")
     programs_dir = "C:\\Program Files (x86)" if architecture == "x64" else "C:\\Program Files"
     sage = str(options.get("sage_dir", f"{programs_dir}\\Sage\\CRM")).rstrip("\\")
-    eware = "HKLM\\SOFTWARE\\WOW6432Node\\eWare" if architecture == "x64" and view == "32" else "HKLM\\SOFTWARE\\eWare"
+    eware = (
+        "HKLM\\SOFTWARE\\WOW6432Node\\eWare"
+        if architecture == "x64" and view == "32"
+        else "HKLM\\SOFTWARE\\eWare"
+    )
     install = f"{sage}\\{install_name}"
     roles = _roles(options)
+    if roles == ["db"]:
+        return sql_server_host(architecture)
+    if options.get("installed") is False:
+        return fresh_web_server(architecture)
     stamp = f"Sage CRM {version} (simulation; install {install_name})"
     files: dict[str, Any] = {
         f"{install}\\eware.dll": _blob(f"eware.dll {stamp}", 8192),
@@ -126,6 +140,8 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
                 "DefaultDatabaseServer": db_server,
                 "RootPath": install + "\\",
                 "InstallName": install_name,
+                # the installed patch, as the simulation models it (modules/sagecrm/product/patches.py)
+                **({"Patch": str(options["patch"])} if options.get("patch") else {}),
             },
             f"{eware}\\Mappings": {f"/{install_name}": install_name},
         },
@@ -138,13 +154,64 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
     if "web" in roles:
         _web_role(state, sage, install, install_name)
     if "db" in roles:
-        services["MSSQLSERVER"] = {
-            "display_name": "SQL Server (MSSQLSERVER)",
-            "path": "C:\\Program Files\\Microsoft SQL Server\\MSSQL12.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe",
-        }
-        state["ports"]["1433"] = "MSSQLSERVER"
-        state["disks"]["D"] = {"total": 500 * GIB, "free": 200 * GIB}
+        _sql_server(state)
     return state
+
+
+def _sql_server(state: dict[str, Any]) -> None:
+    """SQL Server's default instance (MSSQLSERVER, port 1433) and a data disk D:."""
+    state["services"]["MSSQLSERVER"] = {
+        "display_name": "SQL Server (MSSQLSERVER)",
+        "path": "C:\\Program Files\\Microsoft SQL Server\\MSSQL12.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe",
+    }
+    state["ports"]["1433"] = "MSSQLSERVER"
+    state["disks"]["D"] = {"total": 500 * GIB, "free": 200 * GIB}
+
+
+def sql_server_host(architecture: str) -> dict[str, Any]:
+    """A dedicated database server (roles: [db] only): plain Windows with SQL Server.
+
+    Chapter 6 puts the database "sur un serveur de base de données dédié distinct": no Sage
+    CRM program files, no eWare registry keys, no IIS, no COM classes. It still loads the
+    Sage CRM plug-in, so opening it is enough to build the simulated CRM database.
+    """
+    state = _plain_windows(architecture)
+    state["products"] = {"Microsoft SQL Server 2014": {"version": "12.0"}}
+    _sql_server(state)
+    return state
+
+
+def fresh_web_server(architecture: str) -> dict[str, Any]:
+    """A new web server for the estate (`installed: false`): Windows with IIS, no Sage CRM yet.
+
+    What chapter 6 adds a server to: the prerequisites in place (IIS with its default site), the
+    installer not run (no program files, no eWare keys, no CRM pool, no Tomcat). The simulated
+    installer's fresh install (`simulation.sagecrm.fresh_install`) makes it a CRM web server.
+    """
+    state = _plain_windows(architecture)
+    state["iis"] = {
+        "sites": {"Default Web Site": "started"},
+        "pools": {"DefaultAppPool": "started"},
+        "apps": {},
+    }
+    state["ports"]["80"] = "W3SVC"
+    return state
+
+
+def _plain_windows(architecture: str) -> dict[str, Any]:
+    """Windows and nothing of Sage CRM; it still loads the Sage CRM plug-in (installer, database)."""
+    return {
+        "files": {},
+        "directories": [],
+        "services": {},
+        "programs": {},
+        "products": {},
+        "registry": {},
+        "disks": {"C": {"total": 120 * GIB, "free": 60 * GIB}},
+        "windows": {"architecture": architecture},
+        "ports": {},
+        "plugins": [PLUGIN],
+    }
 
 
 def _web_role(state: dict[str, Any], sage: str, install: str, install_name: str) -> None:
@@ -164,6 +231,8 @@ def _web_role(state: dict[str, Any], sage: str, install: str, install_name: str)
             "Default Web Site/sdata": {
                 "physical_path": f"{sage}\\Services\\IISUtils\\CRMRewriter",
                 "pool": "CRMRewriter App Pool",
+                # /sdata/<install>j/... forwarded to this install's Tomcat (chapter 13)
+                "rewrite": {f"{install_name}j": "CRMTomcat7"},
             },
         },
     }

@@ -14,6 +14,8 @@ does to a server:
   `InstallName`, `LicenceKey` (must not be empty), `Database=Yes|No` (the database server
   upgrades the database; the others take the "no backup required" path), `Backup=Yes|No`
   (copy the program files to `<install>_backup` first), `Language=FR|EN` (of the upgrade log);
+- the installer's running log (`INSTALL_LOG`, next to the /f2 log) gets one line per stage as it goes (stamped with
+  the host's simulated clock), so a step that tails it shows each stage in turn;
 - IIS is stopped during the upgrade and put back as it was; the CRM services of the host are
   stopped, their binaries (and `eware.dll`, the WWWRoot scripts, Tomcat) replaced by the new
   version's, a new file appears, and the services are started again if they ran;
@@ -38,13 +40,17 @@ from typing import TYPE_CHECKING, Any
 
 from simulation.core import OPS
 from simulation.errors import SimError
-from simulation.programs import command_line, register_program
+from simulation.programs import command_line, log_line, register_program
 from simulation.sagecrm import crm_database
 
 if TYPE_CHECKING:
     from simulation.host import SimHost
 
 DB_ENV = "CUTOVER_SIM_CRM_DB"
+#: The log the simulated installer writes as it goes, one line per stage, in the folder of its /f2
+#: Setup.log (what an operator tails on a real server; `sagecrm.installer.progress_log` names it so
+#: the step's live line shows its end).
+INSTALL_LOG = "SageCRM-setup.log"
 _MEDIA = re.compile(r"Sage CRM (\d+(?:\.\d+)*) setup")
 _PREVIOUS = {"7.2": ("7.1",), "7.3": ("7.2", "7.1")}
 
@@ -182,7 +188,8 @@ def run_installer(host: SimHost, argv: list[str], switches: dict[str, str] | Non
     # no /f1 read: InstallShield looks for setup.iss next to setup.exe
     response = switches.get("f1") or ntpath.join(ntpath.dirname(argv[0]), "setup.iss")
     answers = _response(host, response)
-    return _upgrade(host, answers, target)
+    setup_log = switches.get("f2") or ntpath.join(ntpath.dirname(response), "Setup.log")
+    return _upgrade(host, answers, target, ntpath.join(ntpath.dirname(setup_log), INSTALL_LOG))
 
 
 def _read_text(host: SimHost, path: str) -> str | None:
@@ -223,7 +230,7 @@ def _yes(answers: dict[str, str], key: str) -> bool:
     return answers.get(key, "no").casefold() in ("yes", "oui", "true", "1")
 
 
-def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
+def _upgrade(host: SimHost, answers: dict[str, str], target: str, install_log: str) -> str:
     install_name = answers.get("installname", "CRM")
     config_key = f"HKLM\\SOFTWARE\\eWare\\Config\\/{install_name}"
     # A 32-bit InstallShield setup reads and writes the 32-bit registry view; keys found only in the
@@ -245,24 +252,47 @@ def _upgrade(host: SimHost, answers: dict[str, str], target: str) -> str:
     lang = "EN" if answers.get("language", "FR").upper().startswith("EN") else "FR"
     database = (host.process or {}).get("env", {}).get(DB_ENV)
     reports = _database_step(answers, database, current_version, target)
+    stage = _stages(host, install_log, install_name, current_version, target)
     host.state["sagecrm_sim"] = {"from": current_version, "to": target, "done": False}
     iis_was = _service_state(host, "W3SVC")
     if iis_was == "running":
+        stage("stopping IIS")
         OPS["iis.reset"](host, {"action": "stop"})
     if _yes(answers, "backup"):
+        stage(f"backing up the program files to {install}_backup")
         OPS["file.copy"](host, {"src": install, "dest": install + "_backup", "overwrite": True})
+    stage("replacing the program files")
     _replace_files(host, install, target)
+    stage("updating the registry")
     host.set_registry_value(config_key, "Version", target, view=view)
     if reports is not None and database is not None:
+        stage("upgrading the database")
         try:
             reports = crm_database.upgrade_database(database, current_version, target)
         except (ValueError, sqlite3.Error) as exc:
             raise InstallerError(f"database upgrade failed: {exc}", rc=4) from None
+    stage("writing the upgrade log")
     _write_logs(host, install, lang, target, reports or [])
     host.state["sagecrm_sim"]["done"] = True
     if iis_was == "running":
+        stage("starting IIS")
         OPS["iis.reset"](host, {"action": "start"})
+    stage("upgrade complete")
     return f"Sage CRM {target}: upgrade of {install_name} complete (simulation)\r\n"
+
+
+def _stages(host: SimHost, log: str, install_name: str, current: str, target: str) -> Any:
+    """`stage(text)`: one line of the installer's running log, numbered and stamped with the host's
+    simulated clock (which moves with every change the installer makes)."""
+    count = [0]
+    host.write_bytes(log, b"")  # a new run starts a new log, as the installer's own does
+    log_line(host, log, f"Sage CRM {target} setup: upgrading {install_name} from {current} (simulation)")
+
+    def stage(text: str) -> None:
+        count[0] += 1
+        log_line(host, log, f"[{host.state.get('clock', 0)}] step {count[0]}: {text}")
+
+    return stage
 
 
 def _database_step(answers: dict[str, str], database: str | None, current: str, target: str) -> list | None:

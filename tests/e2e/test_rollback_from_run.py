@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from tests.support.runs import run_cli
-from tests.support.sagecrm_estates import PLAYBOOKS, SimEstate
+from tests.support.sagecrm_estates import PLAYBOOKS, SimEstate, differences
 
 
 def _preview(estate: SimEstate, command: str, *args: str):
@@ -107,3 +107,22 @@ def test_an_ambiguous_prefix_is_refused_as_ambiguous(upgraded):
     estate.run("upgrade.yml", "--check", "--approve-all", *estate.repaired())
     result = _preview(estate, "plan", "--from-run", "2")
     assert result.rc == 2 and "is ambiguous: 2 runs start with it" in result.err
+
+
+@pytest.mark.parametrize("kind", ["single", "cluster"])
+def test_a_rollback_dry_run_previews_every_step_and_changes_nothing(tmp_path, kind):
+    """`rollback.yml --check` used to fail at `Register <install>_backup\\eware.dll` (and then at the
+    IIS physical path): the dry run had not unzipped `<install>_backup`, so the DLL was not there.
+    Those steps now show the change they would make after the steps before them."""
+    estate = SimEstate(tmp_path, kind)
+    assert estate.run("upgrade.yml", "--approve-all", *estate.repaired()).rc == 0
+    before = estate.snapshot()
+
+    result = estate.run("rollback.yml", "--from-run", "last", "--check", "--approve-all")
+
+    assert result.rc == 0, result.out + result.err
+    nodes = estate.nodes(estate.last_run()).values()
+    registers = [n for n in nodes if n["task"] == "Register <install>_backup\\eware.dll"]
+    assert registers and {n["status"] for n in registers} == {"would-change"}, registers
+    assert not [n for n in nodes if n["status"] in ("failed", "blocked")]
+    assert differences(before, estate.snapshot()) == []

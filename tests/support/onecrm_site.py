@@ -269,6 +269,11 @@ def zone_where_it_is(hour: int, now: dt.datetime | None = None) -> str:
 # --- the web server -----------------------------------------------------------------------------------------------
 class _Handler(http.server.BaseHTTPRequestHandler):
     root: Path
+    #: the headers nginx and PHP put on a page: `Server: nginx/<version>` (server_tokens on, nginx's
+    #: default) and `X-Powered-By: PHP/<version>` (expose_php on)
+    server_version = "nginx/1.24.0"
+    sys_version = ""
+    powered_by = "PHP/8.2.7"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         flag = self.root / MAINTENANCE_FILE
@@ -283,7 +288,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)
-        for name, value in (("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))):
+        for name, value in (
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("X-Powered-By", self.powered_by),
+        ):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

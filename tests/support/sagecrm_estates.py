@@ -34,6 +34,12 @@ ROLES = {
         "crm2": ["db", "web", "indexing"],
         "crm3": ["web", "escalation"],
     },
+    # chapter 6: the database on a dedicated SQL Server with no Sage CRM (listed first on purpose)
+    "dedicated": {
+        "sql1": ["db"],
+        "crm1": ["web", "dtls", "email_manager", "escalation", "replication"],
+        "crm2": ["web", "indexing"],
+    },
 }
 #: custom_sysparams names of the multi-server settings in the simulated database (the real ones
 #: are an inventory setting with no default)
@@ -81,7 +87,7 @@ def inventory_doc(
             "db": f"{MEDIA}\\upgrade-db.iss",
             "others": f"{MEDIA}\\upgrade-web.iss",
         }
-    if kind == "cluster":
+    if kind in ("cluster", "dedicated"):
         section["multi_server"] = {
             "load_balancing": True,
             "dtls_name": "crm1.test.local",
@@ -91,7 +97,7 @@ def inventory_doc(
     return {
         "estate": f"sagecrm-{kind}",
         "defaults": {"connection": "sim", "sim": {"initial": sim_initial(silent)}},
-        "hosts": hosts or {name: {"roles": r} for name, r in roles.items()},
+        "hosts": hosts or {name: _host_entry(r) for name, r in roles.items()},
         "databases": {
             "crm": {
                 "dialect": "sqlite",
@@ -102,6 +108,13 @@ def inventory_doc(
         },
         "sagecrm": section,
     }
+
+
+def _host_entry(roles: list[str]) -> dict[str, Any]:
+    """A host of `ROLES`; a dedicated SQL Server (role `db` only) is a plain Windows host."""
+    if roles == ["db"]:
+        return {"roles": roles, "sim": {"initial": {"preset": "sagecrm"}}}
+    return {"roles": roles}
 
 
 class SimEstate:
@@ -134,7 +147,7 @@ class SimEstate:
     # --- runs --------------------------------------------------------------------------------
     def repaired(self, comment: str = "vCompanyPE merged by hand") -> list[str]:
         """`--approve upgrade-log-fixed-<db server>=...`: the repair gate --approve-all does not answer."""
-        db = next(name for name, roles in ROLES[self.kind].items() if "db" in roles)
+        db = estate_of(load_inventory(self.inventory)).upgrade_server  # the server that upgrades the database
         return ["--approve", f"upgrade-log-fixed-{db}={comment}"]
 
     def run(self, playbook: str, *args: str) -> CliResult:
@@ -175,9 +188,9 @@ class SimEstate:
                 "SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = 'Version'"
             ).fetchone()[0]
 
-    def snapshot(self) -> dict[str, Any]:
-        """Every host (backup folder excluded) and the database (per-table checksums, schema)."""
-        out: dict[str, Any] = {h: self.host(h).snapshot(exclude=[BACKUPS]) for h in self.hosts}
+    def snapshot(self, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Every host (backup folder and `exclude` left out) and the database (per-table checksums, schema)."""
+        out: dict[str, Any] = {h: self.host(h).snapshot(exclude=[BACKUPS, *exclude]) for h in self.hosts}
         with connect({"dialect": "sqlite", "path": str(self.db_path)}) as db:
             out["db"] = table_checksums(db)
             out["schema"] = sorted(db.rows("SELECT type, name, sql FROM sqlite_master"))

@@ -360,7 +360,12 @@ class WinRMEndpoint:
         return 200, soap.signal_response(request.message_id)
 
     def _runner(self) -> Runner:
-        def run(host: str, calls: list[dict[str, Any]], cancel: threading.Event) -> list[dict[str, Any]]:
+        def run(
+            host: str,
+            calls: list[dict[str, Any]],
+            cancel: threading.Event,
+            progress: Callable[[dict[str, Any]], None],
+        ) -> list[dict[str, Any]]:
             size = len(json.dumps(calls))
             self.stats["largest_batch"] = max(self.stats["largest_batch"], size)
             self.ops.update(str(call.get("op")) for call in calls)
@@ -368,7 +373,7 @@ class WinRMEndpoint:
                 if self._dispatch is not None:
                     return self._dispatch(host, calls)
                 try:
-                    return self.sim.call(calls, cancel=cancel)
+                    return self.sim.call(calls, cancel=cancel, progress=progress)
                 except ConnectionFailed:
                     self.drop_shells()  # a `connection` fault: the host drops off the network
                     raise

@@ -24,11 +24,21 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from engine.connect.winrm import BOOTSTRAP_SCRIPT, FRAME_ERROR_PREFIX, FRAME_PREFIX, FRAME_REFUSED_PREFIX
+from engine.connect.winrm import (
+    BOOTSTRAP_SCRIPT,
+    FRAME_ERROR_PREFIX,
+    FRAME_PREFIX,
+    FRAME_PROGRESS_PREFIX,
+    FRAME_REFUSED_PREFIX,
+)
 from engine.connect.winrm_requirements import MIN_DOTNET_RELEASE, MIN_POWERSHELL
 
-#: `dispatch(host_name, calls, cancel)`: the answers of one batch; `cancel` is set on terminate.
-Runner = Callable[[str, list[dict[str, Any]], threading.Event], list[dict[str, Any]]]
+#: `dispatch(host_name, calls, cancel, progress)`: the answers of one batch; `cancel` is set on
+#: terminate; `progress(values)` writes a progress frame before the answer, as the helper's
+#: Send-CutoverProgress does (engine/connect/remote/powershell/processes.ps1).
+Runner = Callable[
+    [str, list[dict[str, Any]], threading.Event, Callable[[dict[str, Any]], None]], list[dict[str, Any]]
+]
 TRIVIAL_SCRIPTS = {"$null": b"", "write-output 1": b"1\r\n", "echo 1": b"1\r\n", "1": b"1\r\n"}
 #: Exit code Windows reports for a process ended by Signal terminate (STATUS_CONTROL_C_EXIT).
 TERMINATED = 0xC000013A
@@ -234,6 +244,11 @@ def _run_helper(process: Process, host: str, run: Runner, runtime: HostRuntime) 
         )
         process.exit(3)
         return
+
+    def progress(values: dict[str, Any]) -> None:
+        text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+        process.write(_frame(FRAME_PROGRESS_PREFIX, text))
+
     while True:
         line = process.read_line()
         if not line:
@@ -241,7 +256,7 @@ def _run_helper(process: Process, host: str, run: Runner, runtime: HostRuntime) 
             return
         try:
             calls = json.loads(base64.b64decode(line, validate=True).decode("utf-8"))
-            answers = run(host, calls, process.cancel)
+            answers = run(host, calls, process.cancel, progress)
         except Exception as exc:  # what the bootstrap's catch does
             if process.cancel.is_set():
                 return

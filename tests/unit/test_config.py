@@ -115,3 +115,42 @@ def test_the_time_zone_applies_to_inventories_that_set_none(home):
     build_parser(["inventory"])
     assert load_inventory("plain.yml").timezone == "Europe/Paris"
     assert load_inventory("own.yml").timezone == "Asia/Tokyo"
+
+
+def test_a_campaign_s_broker_and_journal_come_from_the_file_when_the_campaign_names_none(home, capsys):
+    """`[campaign]` in cutover.toml: the fleet's broker and journal once per repository instead of in
+    every campaign file or the environment; a campaign's own `backend:` wins; the password in a URL
+    is never printed by `config --show` or `-vv`."""
+    from engine.campaign.loader import load_campaign
+
+    write(home, {
+        "repo/cutover.toml": '[campaign]\nbroker = "redis://:brokerpw@127.0.0.1:6390/0"\n'
+                             'journal = "postgresql://cutover:journalpw@db.example/fleet"\n',
+        "repo/team/acme/up.yml": "- hosts: all\n  tasks:\n    - debug: {msg: hi}\n",
+        "repo/team/acme/acme.yml": "estate: acme\nhosts:\n  app1: {connection: local}\n",
+        "repo/team/acme/plain.yml": 'campaign: c\nplaybook: up.yml\nwindow: {start: "2026-05-02 20:00", '
+                                    'end: "2026-05-03 01:00"}\nbackend: {kind: celery}\nestates:\n  - inventory: acme.yml\n',
+        "repo/team/acme/own.yml": 'campaign: c\nplaybook: up.yml\nwindow: {start: "2026-05-02 20:00", '
+                                  'end: "2026-05-03 01:00"}\nbackend: {kind: celery, broker: "redis://own:6379/1"}\n'
+                                  "estates:\n  - inventory: acme.yml\n",
+    })  # fmt: skip
+    shown = _show(capsys)
+    assert f"'redis://:***@127.0.0.1:6390/0'  from {home}/repo/cutover.toml:2:1" in shown["campaign.broker"]
+    assert "'postgresql://cutover:***@db.example/fleet'" in shown["campaign.journal"]
+    assert main(["campaign", "-vv", "plan", "plain.yml"]) == 0
+    printed = capsys.readouterr()
+    assert "brokerpw" not in printed.out + printed.err and "journalpw" not in printed.out + printed.err
+    assert "cutover: campaign.broker = 'redis://:***@127.0.0.1:6390/0'" in printed.err
+    plain = load_campaign("plain.yml").backend
+    assert (plain.broker, plain.journal) == (
+        "redis://:brokerpw@127.0.0.1:6390/0",
+        "postgresql://cutover:journalpw@db.example/fleet",
+    )
+    assert load_campaign("own.yml").backend.broker == "redis://own:6379/1"
+
+
+def test_a_campaign_url_that_is_not_one_is_located(home, capsys):
+    write(home, {"repo/cutover.toml": '[campaign]\nbroker = "localhost"\n'})
+    assert main(["config", "--show"]) == 2
+    err = capsys.readouterr().err
+    assert f"{home}/repo/cutover.toml:2:1: campaign.broker must be a URL" in err

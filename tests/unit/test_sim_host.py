@@ -999,7 +999,7 @@ def test_sim_connection_faults_and_latency_from_settings(tmp_path: Path) -> None
     slow.open()
     with pytest.raises(TaskTimeout):
         slow.call([{"op": "host.facts", "args": {}}], timeout=0.01)
-    with pytest.raises(UserError, match="unknown `sim` setting"):
+    with pytest.raises(UserError, match="unknown sim setting"):
         connection_for(_sim_host(initail={}), state_dir=str(tmp_path)).open()
 
 

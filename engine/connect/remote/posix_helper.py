@@ -911,16 +911,18 @@ def _zip_tree(src: str, members: list[tuple[str, os.stat_result]], target: str) 
 class _Member:
     """One archive member, normalised across zip and tar: name, kind, size, link target, mode."""
 
-    __slots__ = ("name", "kind", "size", "link", "mode", "mtime", "raw")
+    __slots__ = ("name", "kind", "size", "link", "mode", "mtime", "raw", "packed")
 
     def __init__(
         self, name: str, kind: str, size: int, link: str | None, mode: int, mtime: float, raw: Any
     ) -> None:
         self.name, self.kind, self.size, self.link = name, kind, size, link
         self.mode, self.mtime, self.raw = mode, mtime, raw
+        #: compressed size (zip members; a tar's members share one compressed stream: None)
+        self.packed: int | None = None
 
 
-def _zip_members(zf: Any) -> list[_Member]:
+def zip_members(zf: Any) -> list[_Member]:
     out = []
     for info in zf.infolist():
         mode = info.external_attr >> 16
@@ -934,7 +936,9 @@ def _zip_members(zf: Any) -> list[_Member]:
             kind = "file"
         link = zf.read(info).decode("utf-8", "surrogateescape") if kind == "link" else None
         mtime = time.mktime(info.date_time + (0, 0, -1))
-        out.append(_Member(info.filename, kind, info.file_size, link, stat.S_IMODE(mode), mtime, info))
+        member = _Member(info.filename, kind, info.file_size, link, stat.S_IMODE(mode), mtime, info)
+        member.packed = info.compress_size
+        out.append(member)
     return out
 
 
@@ -987,6 +991,7 @@ class _Archive:
     """
 
     def __init__(self, path: str, scratch: str | None = None) -> None:
+        self.path = path
         self.fmt = _format(path, None)
         self._tmp = None
         if self.fmt == "zip":
@@ -996,7 +1001,7 @@ class _Archive:
                 self.handle = zipfile.ZipFile(path)
             except zipfile.BadZipFile as exc:
                 raise Fail("invalid", f"{path} is not a valid zip: {exc}") from None
-            self.members = _zip_members(self.handle)
+            self.members = zip_members(self.handle)
             return
         import tarfile
 
@@ -1020,6 +1025,20 @@ class _Archive:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise Fail("invalid", f"{path} is not a valid {self.fmt}: {exc}") from None
+
+    def check_stream(self) -> None:
+        """A tar.gz read to its end, so gzip checks its CRC and length before anything is written
+        (zip members are checked as they are read, a tar.zst by zstd when it was decompressed)."""
+        if self.fmt != "tar.gz":
+            return
+        import zlib
+
+        stream = self.handle.fileobj
+        try:
+            while stream.read(CHUNK):
+                pass
+        except (EOFError, OSError, zlib.error) as exc:
+            raise Fail("invalid", f"{self.path} is not a valid tar.gz: {exc}; nothing written") from None
 
     def open(self, member: _Member) -> Any:
         if self.fmt == "zip":
@@ -1215,48 +1234,184 @@ def _inside(root: str, path: str) -> bool:
     return real == root or real.startswith(root + os.sep)
 
 
-def _plan_extract(
-    arc: _Archive, dest: str, overwrite: bool, strip: int
-) -> tuple[str, list[tuple[_Member, str]]]:
-    """Check every member before anything is written: (member, target path) pairs to write."""
-    unsafe = [f"{m.name}: {why}" for m in arc.members for why in [_unsafe(m, strip)] if why]
-    if unsafe:
-        raise Fail("unsafe", "archive refused, nothing written: " + "; ".join(unsafe[:10]))
-    root = os.path.realpath(dest)
-    plan, conflicts = [], []
-    for m in arc.members:
+#: The limits of archive.extract, each an argument of the call (0 turns one off). A 1CRM update
+#: package (tens of thousands of files, a few hundred MB of PHP and images compressing 2-10:1)
+#: passes them; a zip bomb (a 1 GB file of zeros deflated to 1 MB is 1000:1, 42.zip's members
+#: are ~1000:1 at every layer) does not. Documented in docs/security.md, 8.
+EXTRACT_LIMITS = {"max_size": 20 << 30, "max_members": 500_000, "max_ratio": 200, "max_total_ratio": 100}
+#: Ratios are judged from this many uncompressed bytes on: a 100 KB file of spaces is no bomb.
+RATIO_FLOOR = 1 << 20
+#: Links followed while one path is resolved before it counts as a loop (Linux's MAXSYMLINKS).
+_LINK_HOPS = 40
+
+
+def _refuse(member: str, rule: str, kind: str = "unsafe") -> Fail:
+    return Fail(kind, f"archive refused, nothing written: {member}: {rule}")
+
+
+def check_limits(values: dict[str, Any]) -> dict[str, int]:
+    for name, value in values.items():
+        _need(value, int, name, "a whole number >= 0 (0: no limit)")
+        if value < 0:
+            raise Fail("invalid", f"argument {name!r} must be >= 0 (0: no limit)")
+    return values
+
+
+class _Tree:
+    """What dest will hold, member after member: paths resolved as the kernel will resolve them.
+
+    A symlink made by an earlier member is followed when a later member's path is resolved (a
+    chain `a -> .`, `a/b -> ..` is caught), and what is already in dest counts where no member
+    says otherwise. `resolve` answers the real path below dest, or None when it leaves dest.
+    """
+
+    def __init__(self, dest: str, windows: bool = False) -> None:
+        self.dest = dest
+        #: Windows: names equal but for case are one name, and dest is not read here (the simulation)
+        self.windows = windows
+        self.root = os.path.realpath(dest) if not windows and os.path.isdir(dest) else None
+        self.entries: dict[tuple[str, ...], tuple[str, str | None]] = {}
+        self._disk: dict[tuple[str, ...], tuple[str, str | None] | None] = {}
+
+    def key(self, parts: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        return tuple(p.casefold() for p in parts) if self.windows else tuple(parts)
+
+    def get(self, parts: tuple[str, ...]) -> tuple[str, str | None] | None:
+        """(kind, link target) of an entry, from the archive's members first, then from dest."""
+        found = self.entries.get(self.key(parts))
+        if found is not None or self.root is None:
+            return found
+        if parts not in self._disk:
+            full = os.path.join(self.dest, *parts)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                self._disk[parts] = None
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    self._disk[parts] = ("link", os.readlink(full))
+                else:
+                    self._disk[parts] = ("directory" if stat.S_ISDIR(st.st_mode) else "file", None)
+        return self._disk[parts]
+
+    def resolve(self, parts: list[str] | tuple[str, ...]) -> tuple[str, ...] | None:
+        """The real path below dest that `parts` names, links followed; None: it leaves dest."""
+        stack: list[str] = []
+        todo = list(parts)
+        hops = 0
+        while todo:
+            name = todo.pop(0)
+            if name in ("", "."):
+                continue
+            if name == "..":
+                if not stack:
+                    return None
+                stack.pop()
+                continue
+            here = (*stack, name)
+            entry = self.get(here)
+            if entry is None or entry[0] != "link":
+                stack.append(name)
+                continue
+            hops += 1
+            if hops > _LINK_HOPS:
+                return None
+            target = (entry[1] or "").replace("\\", "/")
+            if target.startswith("/"):
+                inside = self._below_root(target)
+                if inside is None:
+                    return None
+                stack, todo = [], [*inside, *todo]
+            else:
+                todo = [*target.split("/"), *todo]
+        return tuple(stack)
+
+    def _below_root(self, absolute: str) -> list[str] | None:
+        """An absolute link target already in dest, as parts below dest (None: elsewhere)."""
+        for base in {self.root or "", os.path.abspath(self.dest)}:
+            if base and (absolute == base or absolute.startswith(base + "/")):
+                return _parts(absolute[len(base) :])
+        return None
+
+
+class _Listing:
+    """An archive's path and members, listed without opening it for extraction (tar.zst)."""
+
+    def __init__(self, path: str, members: list[_Member]) -> None:
+        self.path, self.members = path, members
+
+
+def check_members(
+    arc: _Archive, dest: str, strip: int, limits: dict[str, int], windows: bool = False
+) -> tuple[_Tree, list, int]:
+    """Every member checked before anything is written: (tree, [(member, real path)], total bytes).
+
+    Refused (one line naming the member and the rule): an unsafe name or link (`_unsafe`), a path
+    that resolves through a link out of dest (links of earlier members count), a link whose chain
+    ends outside dest, a hard link to anything but a file earlier in the archive, two members with
+    the same path, and the limits (member count, total size, compression ratio per member and of
+    the whole archive). `windows`: names equal but for case are the same path (the simulated
+    Windows host uses these rules too, so all extractors refuse the same archives).
+    """
+    members = arc.members
+    if limits["max_members"] and len(members) > limits["max_members"]:
+        raise _refuse(arc.path, f"{len(members)} members, over max_members {limits['max_members']}")
+    tree = _Tree(dest, windows)
+    plan, total = [], 0
+    for m in members:
+        why = _unsafe(m, strip)
+        if why:
+            raise _refuse(m.name, why)
         rel = _strip(m.name, strip)
         if rel is None:
             continue
-        target = os.path.join(dest, *rel.split("/"))
-        if not _inside(root, target):
-            raise Fail(
-                "unsafe", f"archive refused, nothing written: {m.name}: goes through a link out of {dest}"
-            )
-        if m.kind == "hardlink":
-            linked = _strip(m.link, strip)
-            if linked is None:
-                raise Fail("unsafe", f"archive refused, nothing written: {m.name}: link target stripped")
-            m.link = os.path.join(dest, *linked.split("/"))
-        if m.kind == "directory":
-            if os.path.lexists(target) and not os.path.isdir(target):
-                raise Fail("exists", f"{target} is in the way of folder {m.name}")
-        elif os.path.lexists(target):
-            if os.path.isdir(target) and not os.path.islink(target):
-                raise Fail("exists", f"{target} is a directory in the way of {m.name}")
-            if m.kind == "file" and _same_content(arc, m, target):
-                continue
-            if m.kind == "hardlink" and os.path.exists(m.link) and os.path.samefile(target, m.link):
-                continue
-            if m.kind == "link" and os.path.islink(target) and os.readlink(target) == m.link:
-                continue
-            if not overwrite:
-                conflicts.append(target)
-                continue
-        plan.append((m, target))
-    if conflicts:
-        raise Fail("exists", f"would overwrite {len(conflicts)} file(s), e.g. {conflicts[0]} (use overwrite)")
-    return root, plan
+        parts = rel.split("/")
+        parent = tree.resolve(parts[:-1])
+        if parent is None:
+            raise _refuse(m.name, f"its folder resolves through a link out of {dest}")
+        real = (*parent, parts[-1])
+        before = tree.entries.get(tree.key(real))
+        if before is not None and not (before[0] == m.kind == "directory"):
+            same = "the same path" + (" (names differ only by case)" if windows else "")
+            raise _refuse(m.name, f"duplicate member name (an earlier member has {same})")
+        if m.kind == "link":
+            if tree.resolve([*parent, *(m.link or "").replace("\\", "/").split("/")]) is None:
+                raise _refuse(m.name, f"link out of the destination ({m.link})")
+        elif m.kind == "hardlink":
+            linked = _strip(m.link or "", strip)
+            source = tree.resolve(linked.split("/")) if linked else None
+            if source is None or tree.entries.get(tree.key(source), ("",))[0] != "file":
+                raise _refuse(m.name, f"hard link to {m.link}, which is not a file earlier in the archive")
+            m.link = "/".join(source)
+        elif m.kind == "file":
+            total += m.size
+            if limits["max_size"] and total > limits["max_size"]:
+                raise _refuse(m.name, f"total uncompressed size over max_size {limits['max_size']} bytes")
+            ratio = m.size / max(m.packed or 1, 1)
+            if (
+                m.packed is not None
+                and limits["max_ratio"]
+                and m.size >= RATIO_FLOOR
+                and ratio > limits["max_ratio"]
+            ):
+                raise _refuse(
+                    m.name,
+                    f"compression ratio {ratio:.0f}:1 ({m.size} bytes from {m.packed}), over max_ratio {limits['max_ratio']}",
+                )
+        tree.entries[tree.key(real)] = (m.kind, m.link if m.kind == "link" else None)
+        plan.append((m, real))
+    for m, real in plan:  # a later link may have changed where an earlier one leads
+        link = (m.link or "").replace("\\", "/")
+        if m.kind == "link" and tree.resolve([*real[:-1], *link.split("/")]) is None:
+            raise _refuse(m.name, f"link chain out of the destination ({m.link})")
+    packed = os.path.getsize(arc.path)
+    ratio = total / max(packed, 1)
+    if limits["max_total_ratio"] and total >= RATIO_FLOOR and ratio > limits["max_total_ratio"]:
+        raise _refuse(
+            arc.path,
+            f"compression ratio {ratio:.0f}:1 ({total} bytes from {packed}), over max_total_ratio {limits['max_total_ratio']}",
+        )
+    return tree, plan, total
 
 
 def _existing_parent(path: str) -> str:
@@ -1267,49 +1422,223 @@ def _existing_parent(path: str) -> str:
     return probe
 
 
-@op("archive.extract", "src", "dest", overwrite=False, strip=0)
-def archive_extract(src: str, dest: str, overwrite: bool, strip: int) -> dict[str, Any]:
+#: the least a member costs a file system beyond its bytes: an NTFS file record is 1 KiB (a small
+#: file lives inside it), an ext4 inode 256 bytes
+RECORD = 1024
+
+
+def space_needed(total: int, entries: int) -> int:
+    """What extracting `entries` members of `total` bytes needs free: 10% more and a record per member."""
+    return total + total // 10 + RECORD * entries
+
+
+def _check_space(src: str, dest: str, total: int, entries: int) -> None:
+    """Refuse before writing when dest's volume cannot hold the declared size with a margin."""
+    volume = _existing_parent(os.path.dirname(os.path.abspath(dest)))
+    st = os.statvfs(volume)
+    free = st.f_bavail * st.f_frsize
+    needed = space_needed(total, entries)
+    if needed > free:
+        raise Fail(
+            "no_space",
+            f"archive refused, nothing written: {src} needs {needed} bytes ({total} uncompressed, 10% "
+            f"and 1 KiB per member more) on the volume of {volume}, which has {free} bytes free",
+        )
+
+
+def _to_write(arc: _Archive, tree: _Tree, plan: list, dest: str, overwrite: bool) -> list:
+    """The members that change dest (unchanged ones dropped); conflicts refused unless overwrite."""
+    out, conflicts = [], []
+    for m, real in plan:
+        target = os.path.join(dest, *real)
+        if m.kind == "directory":
+            if os.path.lexists(target) and not os.path.isdir(target):
+                raise Fail("exists", f"{target} is in the way of folder {m.name}")
+            if not os.path.isdir(target):
+                out.append((m, real))
+            continue
+        if os.path.lexists(target):
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise Fail("exists", f"{target} is a directory in the way of {m.name}")
+            if m.kind == "file" and _same_content(arc, m, target):
+                continue
+            source = os.path.join(dest, *m.link.split("/")) if m.kind == "hardlink" else ""
+            if m.kind == "hardlink" and os.path.exists(source) and os.path.samefile(target, source):
+                continue
+            if m.kind == "link" and os.path.islink(target) and os.readlink(target) == m.link:
+                continue
+            if not overwrite:
+                conflicts.append(target)
+                continue
+        out.append((m, real))
+    if conflicts:
+        raise Fail("exists", f"would overwrite {len(conflicts)} file(s), e.g. {conflicts[0]} (use overwrite)")
+    return out
+
+
+def _write_member(arc: _Archive, m: _Member, path: str, staging: str) -> None:
+    """One member into the staging folder; a corrupt member (bad CRC, truncated) is Fail(invalid).
+    A hard link to a file that dest already holds unchanged is made when staging moves in."""
+    import zlib
+
+    if m.kind == "directory":
+        if not os.path.isdir(path):
+            os.makedirs(path)
+        return
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        os.makedirs(parent)
+    if m.kind == "link":
+        os.symlink(m.link, path)
+        return
+    if m.kind == "hardlink":
+        source = os.path.join(staging, *m.link.split("/"))
+        if os.path.lexists(source):
+            os.link(source, path)
+        return
+    try:
+        with arc.open(m) as fh, open(path, "xb") as out:
+            copied = 0
+            while True:
+                chunk = fh.read(CHUNK)
+                if not chunk:
+                    break
+                copied += len(chunk)
+                if copied > m.size:  # never more than the member declared (the limits judged that)
+                    raise ValueError(f"more data than the {m.size} bytes declared")
+                out.write(chunk)
+        if copied != m.size:
+            raise ValueError(f"{copied} bytes instead of the {m.size} declared")
+    except (ValueError, EOFError, zlib.error) as exc:
+        raise _refuse(m.name, f"corrupt member ({exc})", "invalid") from None
+    except Exception as exc:  # zipfile.BadZipFile (bad CRC), tarfile.ReadError, gzip.BadGzipFile
+        if type(exc).__name__ in ("BadZipFile", "ReadError", "BadGzipFile", "StreamError"):
+            raise _refuse(m.name, f"corrupt member ({exc})", "invalid") from None
+        raise
+    os.chmod(path, (m.mode & 0o777) or 0o644)
+    os.utime(path, (m.mtime, m.mtime))
+
+
+def _beside(dest: str, what: str) -> str:
+    """A new, empty folder next to dest (same file system, so moving from it is a rename)."""
+    parent = os.path.dirname(os.path.abspath(dest))
+    return tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(dest)}.cutover-{what}-")
+
+
+def _commit(staging: str, dest: str, writes: list) -> None:
+    """Move what staging holds into dest: all of it, or (on any failure) none of it.
+
+    A missing dest is the staging folder renamed. Into an existing dest, each file replaced is
+    first renamed into an aside folder, and a failure puts every moved file back before the aside
+    folder goes: dest is as it was.
+    """
+    if not os.path.lexists(dest):
+        os.chmod(staging, 0o777 & ~_umask())
+        os.rename(staging, dest)
+        return
+    aside = _beside(dest, "old")
+    done: list[tuple[str, str, str | None]] = []  # (kind, final path, aside copy)
+    try:
+        for m, real in writes:
+            final = os.path.join(dest, *real)
+            if m.kind == "directory":
+                if not os.path.isdir(final):
+                    os.mkdir(final)
+                    done.append(("mkdir", final, None))
+                continue
+            for folder in _missing_folders(final):
+                os.mkdir(folder)
+                done.append(("mkdir", folder, None))
+            old = None
+            if os.path.lexists(final):
+                old = os.path.join(aside, str(len(done)))
+                os.rename(final, old)
+            staged = os.path.join(staging, *real)
+            if os.path.lexists(staged):
+                os.rename(staged, final)
+            else:  # a hard link to a file dest already holds
+                os.link(os.path.join(dest, *m.link.split("/")), final)
+            done.append(("file", final, old))
+    except BaseException:
+        for kind, final, old in reversed(done):
+            if kind == "mkdir":
+                os.rmdir(final)
+                continue
+            os.unlink(final)
+            if old is not None:
+                os.rename(old, final)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _missing_folders(path: str) -> list[str]:
+    """The missing folders above `path`, outermost first."""
+    made, probe = [], os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    return made[::-1]
+
+
+def _make_parents(dest: str) -> list[str]:
+    """Create dest's missing parents; the ones created, deepest first (to remove on failure)."""
+    made = _missing_folders(dest)
+    for folder in made:
+        os.mkdir(folder)
+    return made[::-1]
+
+
+@op("archive.extract", "src", "dest", overwrite=False, strip=0, **EXTRACT_LIMITS)
+def archive_extract(src: str, dest: str, overwrite: bool, strip: int, **limits: int) -> dict[str, Any]:
+    """Extract all or nothing: members checked, then written into a staging folder beside dest,
+    then moved in; on any failure the staging folder goes and dest is left exactly as it was."""
     _path(src, "src")
     _path(dest, "dest")
     overwrite = _flag(overwrite, "overwrite")
     _need(strip, int, "strip", "a non-negative integer")
     if strip < 0:
         raise Fail("invalid", "strip must be >= 0")
+    limits = check_limits(limits)
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        raise Fail("exists", f"{dest} exists and is not a folder")
+    if _format(src, None) == "tar.zst":  # decompressed into a scratch tar first: judge its listing before
+        listed = _Listing(src, _scan_tar(src, "tar.zst")[0])
+        _tree, plan, total = check_members(listed, dest, strip, limits)
+        _check_space(src, dest, 2 * total, 2 * len(plan))  # the scratch tar, then the staging folder
     with _Archive(src, scratch=_existing_parent(dest)) as arc:
-        root, plan = _plan_extract(arc, dest, overwrite, strip)
-        if not os.path.isdir(dest):
-            os.makedirs(dest)
-            root = os.path.realpath(dest)
-        files = written = 0
-        wanted = sum(m.size for m, _t in plan if m.kind == "file")
-        _started()
-        for m, target in plan:
-            parent = os.path.dirname(target)
-            if not os.path.isdir(parent):
-                os.makedirs(parent)
-            if not _inside(root, target):  # again: a folder may have been swapped for a link meanwhile
-                raise Fail("unsafe", f"{m.name} would be written through a link out of {dest}")
-            if m.kind == "directory":
-                if not os.path.isdir(target):
-                    os.mkdir(target)
-                continue
-            if os.path.lexists(target):
-                os.unlink(target)
-            if m.kind == "link":
-                os.symlink(m.link, target)
-            elif m.kind == "hardlink":
-                os.link(m.link, target)
-            else:
-                with arc.open(m) as fh, open(target, "wb") as out:
-                    shutil.copyfileobj(fh, out, CHUNK)
-                os.chmod(target, (m.mode & 0o777) or 0o644)
-                os.utime(target, (m.mtime, m.mtime))
-                written += m.size
-            files += 1
-            _progress(
-                op="archive.extract", bytes=written, bytes_total=wanted, files=files, files_total=len(plan)
-            )
-    return {"changed": files > 0, "files": files}
+        tree, plan, total = check_members(arc, dest, strip, limits)
+        _check_space(src, dest, total, len(plan))
+        arc.check_stream()
+        writes = _to_write(arc, tree, plan, dest, overwrite)
+        if not writes and os.path.isdir(dest):
+            return {"changed": False, "files": 0}
+        made = _make_parents(dest)
+        staging = _beside(dest, "new")
+        try:
+            files = written = 0
+            wanted = sum(m.size for m, _r in writes if m.kind == "file")
+            _started()
+            for m, real in writes:
+                _write_member(arc, m, os.path.join(staging, *real), staging)
+                if m.kind != "directory":
+                    files += 1
+                    written += m.size if m.kind == "file" else 0
+                _progress(
+                    op="archive.extract",
+                    bytes=written,
+                    bytes_total=wanted,
+                    files=files,
+                    files_total=len(writes),
+                )
+            _commit(staging, dest, writes)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in made:
+                os.rmdir(folder)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"changed": True, "files": files}
 
 
 # --------------------------------------------------------------------------- processes
@@ -1347,11 +1676,79 @@ def _env(env: Any) -> dict[str, str] | None:
     return merged
 
 
-@op("process.run", "argv", cwd=None, env=None, stdin_b64=None, timeout=None, shell=False)
+#: How often a running program's progress log is read for its last line.
+LOG_POLL = 2.0
+#: How much of the end of a progress log is read to find its last line.
+LOG_TAIL = 4096
+
+
+def _log_tail(path: str) -> str:
+    """The last non-empty line of a log a program is writing ('' while it has none).
+
+    Read from the end only (logs of long installs are large); UTF-16 when the file says so with
+    its BOM (Windows installers often write it), UTF-8 otherwise, undecodable bytes replaced.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - LOG_TAIL))
+            data = fh.read()
+    except OSError:
+        return ""
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        codec = "utf-16-le" if head == b"\xff\xfe" else "utf-16-be"
+        data = data[len(data) % 2 :]
+        text = data.decode(codec, "replace").lstrip("\ufeff")
+    else:
+        text = data.decode("utf-8", "replace")
+    lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def _communicate(proc: Any, data: bytes | None, timeout: float | None, log: str | None) -> tuple[Any, Any]:
+    """`proc.communicate`, sending the last line of `log` as progress every LOG_POLL s meanwhile.
+
+    communicate() may be called again after its timeout without losing output (the subprocess
+    documentation says so); the input goes with the first call only.
+    """
+    import subprocess
+
+    if log is None:
+        return proc.communicate(data, timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last = ""
+    while True:
+        wait = LOG_POLL if deadline is None else min(LOG_POLL, max(0.0, deadline - time.monotonic()))
+        try:
+            return proc.communicate(data, timeout=wait)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        data = None
+        line = _log_tail(log)
+        if line and line != last:
+            last = line
+            _PROGRESS["last"] = 0.0  # a new line is always worth a frame
+            _progress(op="process.run", line=line)
+
+
+@op("process.run", "argv", cwd=None, env=None, stdin_b64=None, timeout=None, shell=False, progress_log=None)
 def process_run(
-    argv: Any, cwd: str | None, env: Any, stdin_b64: str | None, timeout: float | None, shell: bool
+    argv: Any,
+    cwd: str | None,
+    env: Any,
+    stdin_b64: str | None,
+    timeout: float | None,
+    shell: bool,
+    progress_log: str | None = None,
 ) -> dict[str, Any]:
-    """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group."""
+    """Run argv (a list; shell=true runs argv[0] with /bin/sh, the rest as $0 $1 ...) in its own group.
+
+    With `progress_log`, the last line of that file goes to the controller as a progress frame
+    while the program runs, and as `progress_last` in the answer (the one line a journal keeps).
+    """
     import subprocess
 
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
@@ -1372,6 +1769,8 @@ def process_run(
         _path(cwd, "cwd")
     if timeout is not None:
         _need(timeout, (int, float), "timeout", "a number of seconds")
+    if progress_log is not None:
+        _path(progress_log, "progress_log")
     data = None
     if stdin_b64 is not None:
         _need(stdin_b64, str, "stdin_b64", "a base64 string")
@@ -1391,7 +1790,7 @@ def process_run(
         raise Fail("not_found", "not found: %s" % (exc.filename or missing)) from None
     _CHILDREN.add(proc)
     try:
-        out, err = proc.communicate(data, timeout=timeout)
+        out, err = _communicate(proc, data, timeout, progress_log)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -1404,7 +1803,10 @@ def process_run(
         raise Fail("timeout", f"command timed out after {timeout}s and was killed: {command}") from None
     finally:
         _CHILDREN.discard(proc)
-    return {"rc": proc.returncode, "stdout": _text(out), "stderr": _text(err)}
+    answer = {"rc": proc.returncode, "stdout": _text(out), "stderr": _text(err)}
+    if progress_log is not None:
+        answer["progress_last"] = _log_tail(progress_log)
+    return answer
 
 
 @op("disk.free", "path")

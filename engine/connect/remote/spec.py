@@ -73,12 +73,17 @@ _SPECS = [
                   "read every member and its CRC -> {ok, entries, sha256, size, error?}"),
     PrimitiveSpec("archive.list", ("path",), (), ALL,
                   "-> {entries: [{name, size, type}]}; refuses nothing, reports `unsafe` names"),
-    PrimitiveSpec("archive.extract", ("src", "dest"), ("overwrite", "strip"), ALL,
-                  "checks every member first (no absolute paths, no '..', no links out of dest); "
-                  "writes nothing when one is unsafe (kind `unsafe`) -> {changed, files}"),
+    PrimitiveSpec("archive.extract", ("src", "dest"),
+                  ("overwrite", "strip", "max_size", "max_members", "max_ratio", "max_total_ratio"), ALL,
+                  "all or nothing: checks every member first (no absolute paths, no '..', no links or link "
+                  "chains out of dest, no duplicates, the limits, free space), writes into a folder beside "
+                  "dest and moves it in; writes nothing when one is refused (kind `unsafe`, `invalid` for "
+                  "a corrupt archive, `no_space`) -> {changed, files}"),
     # --- processes
-    PrimitiveSpec("process.run", ("argv",), ("cwd", "env", "stdin_b64", "timeout", "shell"), ALL,
-                  "argv is a list; shell=true runs argv[0] through the host shell -> {rc, stdout, stderr}"),
+    PrimitiveSpec("process.run", ("argv",), ("cwd", "env", "stdin_b64", "timeout", "shell", "progress_log"), ALL,
+                  "argv is a list; shell=true runs argv[0] through the host shell -> {rc, stdout, stderr}; "
+                  "progress_log: a log file the program writes, whose last line is sent as a progress frame "
+                  "{op, line} every few seconds while it runs and answered as progress_last"),
     PrimitiveSpec("disk.free", ("path",), (), ALL, "-> {free, total} in bytes"),
     PrimitiveSpec("http.get", ("url",), ("timeout", "headers", "max_bytes", "validate_certs"), ALL,
                   "-> {status, headers, body, elapsed}"),

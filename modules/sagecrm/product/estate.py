@@ -48,6 +48,8 @@ SERVICE_EXECUTABLES = {
 #: must be read on the client's own system (docs/sagecrm.md). A test estate (`mirror_of`) whose
 #: restored database must be pointed away from production refuses to run without them.
 MULTI_SERVER_SETTINGS = ("servers", "load_balancing", "dtls_server", "fqdns")
+#: the inventory group of the servers add-server.yml installs
+NEW_GROUP = "new_servers"
 DEFAULT_PROGRAM_FILES = "C:\\Program Files (x86)\\Sage\\CRM"
 CONFIG_ROOT = "HKLM\\SOFTWARE\\eWare\\Config"
 MAPPINGS_KEY = "HKLM\\SOFTWARE\\eWare\\Mappings"
@@ -67,6 +69,13 @@ SECTION_SCHEMA: dict[str, Any] = {
         "target_version": _VERSION,
         "licence_key": _STR,
         "backup_root": _STR,
+        # where verified backups are copied off the servers (modules/sagecrm/crm_backup.py)
+        "backup_copy": {
+            "type": "string",
+            "pattern": r"^(?:\\\\[^\\]+\\[^\\]+|controller(?::.+)?$)",
+            "description": "Where backups are copied off the servers: a UNC folder (\\\\nas\\share\\estate), "
+            "`controller` (<state dir>/backup-copies/<estate>) or `controller:<folder>`.",
+        },
         "installer": {
             "type": "object",
             "additionalProperties": False,
@@ -76,9 +85,10 @@ SECTION_SCHEMA: dict[str, Any] = {
                 "response_files": {
                     "type": "object",
                     "additionalProperties": False,
-                    "properties": {"db": _STR, "others": _STR},
+                    "properties": {"db": _STR, "others": _STR, "new": _STR},
                 },
                 "timeout": {"type": "number", "exclusiveMinimum": 0},
+                "progress_log": _STR,
             },
         },
         "multi_server": {
@@ -87,6 +97,7 @@ SECTION_SCHEMA: dict[str, Any] = {
             "properties": {
                 "load_balancing": {"type": "boolean"},
                 "dtls_name": _STR,
+                "https": {"type": "boolean"},
                 "fqdns": {"type": "object", "additionalProperties": _STR},
                 "parameters": {
                     "type": "object",
@@ -110,6 +121,13 @@ SECTION_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {k: _STR for k in DEFAULT_SERVICES},
         },
+        "redirector": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"sdata_path": _STR, "dashboard_path": _STR},
+        },
+        "target_patch": _STR,
+        "latest_patch": _STR,
         "customised_views": {"type": "array", "items": _STR, "uniqueItems": True},
         "library": _STR,
         "login": {
@@ -197,6 +215,62 @@ class Estate:
     def web_servers(self) -> tuple[str, ...]:
         return self.hosts_with("web")
 
+    # --- a dedicated database server (chapter 6: "la base de données sur un serveur de base de
+    # données dédié distinct") ---------------------------------------------------------------
+    @property
+    def dedicated_db_server(self) -> str | None:
+        """The database server when it holds no Sage CRM role but `db` (no install, registry, IIS).
+
+        Such a host only runs SQL Server: the database backup, restore and SQL checks run
+        against it, nothing CRM-local does, and the installer of the first CRM server upgrades
+        the database (see `upgrade_server`).
+        """
+        db = self.db_server
+        if db is None or set(self.roles.get(db, ())) & set(ROLES) != {"db"}:
+            return None
+        return db
+
+    def holds_crm(self, host: str) -> bool:
+        """`host` has a Sage CRM install (program files, eWare registry keys): not a dedicated SQL Server."""
+        return host in self.servers and host != self.dedicated_db_server
+
+    @property
+    def crm_servers(self) -> tuple[str, ...]:
+        """The servers with a Sage CRM install, in inventory order."""
+        return tuple(h for h in self.servers if self.holds_crm(h))
+
+    @property
+    def upgrade_server(self) -> str | None:
+        """The server whose installer upgrades the database: the database server when it is a CRM
+        server, else the first CRM server (the guide's "serveur Web principal")."""
+        if self.dedicated_db_server is None:
+            return self.db_server
+        return self.crm_servers[0] if self.crm_servers else None
+
+    def upgrades_database(self, host: str) -> bool:
+        return host == self.upgrade_server
+
+    @property
+    def upgrade_server_label(self) -> str:
+        """How messages name the server whose installer upgrades the database."""
+        if self.dedicated_db_server is None:
+            return f"the database server {self.upgrade_server}"
+        return (
+            f"{self.upgrade_server}, the first CRM server (the database is on the dedicated SQL Server "
+            f"{self.dedicated_db_server}, where no Sage CRM installer runs)"
+        )
+
+    # --- a server added to the estate (chapter 6; playbooks/sagecrm/add-server.yml) ----------
+    @property
+    def new_servers(self) -> tuple[str, ...]:
+        """Servers the inventory marks as new (group `new_servers`, or host var `new_server: true`):
+        Sage CRM is not installed there yet."""
+        group = self.inventory.groups.get(NEW_GROUP)
+        members = set(group.hosts) if group is not None else set()
+        return tuple(
+            h for h in self.servers if h in members or self.inventory.hosts[h].vars.get("new_server") is True
+        )
+
     @property
     def dtls_server(self) -> str | None:
         found = self.hosts_with("dtls")
@@ -222,7 +296,10 @@ class Estate:
         return [f"files:{host}:{self.install_path}", f"files:{host}:{self.services_dir}"]
 
     def host_resources(self, host: str) -> list[str]:
-        """What a server's backup covers and its installer overwrites: registry keys, program files."""
+        """What a server's backup covers and its installer overwrites: registry keys, program files
+        (none on a dedicated database server, which has neither)."""
+        if not self.holds_crm(host):
+            return []
         return self.registry_resources(host) + self.program_resources(host)
 
     def db_resources(self) -> list[str]:
@@ -267,10 +344,13 @@ class Estate:
 
     def missing_parameters(self) -> list[str]:
         """`sagecrm.multi_server.parameters.<setting>` entries not given (no name is assumed)."""
-        return [f"sagecrm.multi_server.parameters.{k}" for k in MULTI_SERVER_SETTINGS if k not in self.parameters]
+        return [
+            f"sagecrm.multi_server.parameters.{k}" for k in MULTI_SERVER_SETTINGS if k not in self.parameters
+        ]
 
-    def multi_server_values(self) -> dict[str, str]:
-        """The custom_sysparams rows of the estate's multi-server settings, under the names given.
+    def multi_server_values(self, include_new: bool = True) -> dict[str, str]:
+        """The custom_sysparams rows of the estate's multi-server settings, under the names given
+        (without the new servers: the rows as they are before add-server.yml installs them).
 
         ValueError when a name is not given: writing a setting under a guessed name would leave
         the real row (naming the servers it was copied from) in place.
@@ -282,7 +362,7 @@ class Estate:
                 "settings must be read on this Sage CRM system (docs/sagecrm.md)"
             )
         names = self.parameters
-        web = list(self.web_servers)
+        web = [h for h in self.web_servers if include_new or h not in self.new_servers]
         balancing = self.setting("multi_server", "load_balancing", default=True)
         return {
             names["servers"]: ";".join(web),

@@ -1,10 +1,12 @@
 """Sage CRM plan policies: the guide's hard ordering rules, enforced by the planner.
 
 A playbook that breaks one does not plan (exit 2, the offending task's file:line):
-1. The installer runs on the database server first, then on the other servers: every other
+1. The installer runs on the database server first, then on the other servers (on an estate with a
+   dedicated SQL Server, which has no Sage CRM install, the first CRM server's installer upgrades
+   the database and goes first; `Estate.upgrade_server`): every other
    server's installer node gets an edge from the database server's; one that the playbook already
    runs before it (or with no database-server installer in the plan at all) is refused.
-2. Every server except the database server is disconnected from the database before the
+2. Every CRM server except the one that upgrades the database is disconnected from the database before the
    installer runs anywhere: a `crm_disconnect` (state disconnected) of each such server must
    precede every installer node (an unordered one is ordered before it; one that runs after it
    is refused), and nothing may reconnect that server in between.
@@ -56,13 +58,16 @@ def _where(node: PlanNode) -> Any:
 
 def sagecrm_policy(plan: PlanView, ctx: PolicyContext) -> list[Problem]:
     """The three rules above; edges added where the playbook leaves the order open."""
-    installers = installer_nodes(plan, ctx)
     estate = estate_of(plan.inventory)
-    if not installers or estate is None or estate.db_server is None:
+    if estate is None or estate.upgrade_server is None:
+        return []
+    # a dedicated database server has no Sage CRM install: its installer step does nothing
+    installers = [n for n in installer_nodes(plan, ctx) if estate.holds_crm(str(n.host))]
+    if not installers:
         return []
     problems = database_first(plan, ctx, estate, installers)
     in_plan = None
-    if not any(n.host == estate.db_server for n in installers):
+    if not any(n.host == estate.upgrade_server for n in installers):
         if problems:  # a partial run: say once what makes it legitimate, not what follows from it
             return problems
         in_plan = {str(n.host) for n in plan.nodes.values() if n.host}  # stated: the database is upgraded
@@ -75,10 +80,13 @@ def _plan_hosts(plan: PlanView) -> list[str]:
     return sorted({str(n.host) for n in plan.nodes.values() if n.host})
 
 
-def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]) -> list[Problem]:
+def database_first(
+    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode]
+) -> list[Problem]:
     graph = plan.graph
-    first = [n for n in installers if n.host == estate.db_server]
-    others = [n for n in installers if n.host != estate.db_server]
+    upgrader = estate.upgrade_server
+    first = [n for n in installers if n.host == upgrader]
+    others = [n for n in installers if n.host != upgrader]
     problems: list[Problem] = []
     if others and not first:
         if plan.extra_vars.get("sagecrm_database_upgraded") in (True, "true", "yes", "1"):
@@ -90,11 +98,11 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
         hosts = _plan_hosts(plan)
         return [
             Problem(
-                f"the installer runs on {', '.join(sorted({str(n.host) for n in others}))} but not on the database "
-                f"server {estate.db_server}, which must be upgraded first (this plan covers {', '.join(hosts)})",
+                f"the installer runs on {', '.join(sorted({str(n.host) for n in others}))} but not on "
+                f"{estate.upgrade_server_label}, which must be upgraded first (this plan covers {', '.join(hosts)})",
                 _where(others[0]),
-                hint=f"the rule needs the database server in the plan: add it to --limit "
-                f"(-l {','.join([*hosts, estate.db_server])}); or, if {estate.db_server} was upgraded in an "
+                hint=f"the rule needs {upgrader} in the plan: add it to --limit "
+                f"(-l {','.join([*hosts, str(upgrader)])}); or, if {upgrader} was upgraded in an "
                 "earlier run, the partial run is legitimate with -e sagecrm_database_upgraded=true",
             )
         ]
@@ -103,10 +111,10 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
             if nx.has_path(graph, other.id, db_node.id):
                 problems.append(
                     Problem(
-                        f"the installer on {other.host} runs before the installer on the database server "
-                        f"{estate.db_server} ({db_node.location}): the database server goes first",
+                        f"the installer on {other.host} runs before the installer on {estate.upgrade_server_label} "
+                        f"({db_node.location}): {upgrader} goes first",
                         _where(other),
-                        hint="move the other servers' installer after the database server's",
+                        hint=f"move the other servers' installer after {upgrader}'s",
                     )
                 )
             else:
@@ -115,7 +123,11 @@ def database_first(plan: PlanView, ctx: PolicyContext, estate: Estate, installer
 
 
 def disconnected_first(
-    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode], in_plan: set[str] | None = None
+    plan: PlanView,
+    ctx: PolicyContext,
+    estate: Estate,
+    installers: list[PlanNode],
+    in_plan: set[str] | None = None,
 ) -> list[Problem]:
     graph = plan.graph
     problems: list[Problem] = []
@@ -137,8 +149,8 @@ def disconnected_first(
             reconnects.setdefault(node.host, []).append(node)
     for installer in installers:
         ancestors = nx.ancestors(graph, installer.id)
-        for host in estate.servers:
-            if host == estate.db_server or (in_plan is not None and host not in in_plan):
+        for host in estate.crm_servers:
+            if host == estate.upgrade_server or (in_plan is not None and host not in in_plan):
                 continue
             candidates = by_host.get(host, [])
             before = [d for d in candidates if d.id in ancestors]
@@ -188,7 +200,11 @@ def _reconnected_between(
 
 
 def backups_first(
-    plan: PlanView, ctx: PolicyContext, estate: Estate, installers: list[PlanNode], in_plan: set[str] | None = None
+    plan: PlanView,
+    ctx: PolicyContext,
+    estate: Estate,
+    installers: list[PlanNode],
+    in_plan: set[str] | None = None,
 ) -> list[Problem]:
     """Every server's backups (and the database's) before any installer node.
 

@@ -1,7 +1,8 @@
 """Sage CRM estate rules, checked when an inventory with a `sagecrm:` section loads.
 
 The guide's facts about a cluster (DOMAIN.md part 1) become errors at the inventory's
-file:line instead of surprises during the upgrade night: exactly one database server; web
+file:line instead of surprises during the upgrade night: exactly one database server (a host
+with the role `db` only is a dedicated SQL Server, with no Sage CRM install); web
 servers with IIS and Tomcat; one DTLS server that is a web server; each service on exactly one
 server; one replication engine, on the first server of its group; enough database connections
 for every web server's DLL and Tomcat pool; a test estate that mirrors its live estate.
@@ -15,7 +16,7 @@ from typing import Any
 
 from engine.api.hosts import host_kind
 from engine.api.inventories import load_inventory
-from engine.core.errors import Location, Problem, UserError, closest
+from engine.core.errors import Location, Problem, UserError, closest, key_location
 from engine.core.model import Inventory
 from modules.sagecrm.product.estate import ROLES, SERVICE_ROLES, Estate, parse, remember, version_tuple
 
@@ -39,7 +40,7 @@ def check_sagecrm(inventory: Inventory) -> list[Problem]:
         _connections,
         _versions,
     )
-    for rule in rules:
+    for rule in (*rules, _dedicated_database, _new_servers):
         problems.extend(rule(estate))
     if estate.setting("mirror_of") is not None:
         problems.extend(_mirror(estate))
@@ -178,6 +179,69 @@ def _web(estate: Estate) -> list[Problem]:
     return problems
 
 
+def _dedicated_database(estate: Estate) -> list[Problem]:
+    """A dedicated SQL Server (role `db` only: chapter 6's "serveur de base de données dédié
+    distinct") leaves the database upgrade to the first CRM server's installer, which then needs
+    the database server's answers (response file `db`)."""
+    dedicated = estate.dedicated_db_server
+    if dedicated is None or not estate.crm_servers:
+        return []
+    files = estate.setting("installer", "response_files", default=None)
+    if files and files.get("others") and not files.get("db"):
+        first = estate.crm_servers[0]
+        return [
+            Problem(
+                f"sagecrm.installer.response_files has no `db` file: {dedicated} is a dedicated database "
+                f"server (role `db` only, no Sage CRM install), so the installer on {first}, the first "
+                "CRM server, upgrades the database and needs the database server's answers",
+                estate.location("installer", "response_files"),
+                hint="give response_files.db (Database=Yes) for the first CRM server",
+            )
+        ]
+    return []
+
+
+#: what a new server may not carry, and why (chapter 6: installed once, on the servers that have them)
+_ONCE = {
+    "db": "the Sage CRM database is installed once, with the first server: a new server never installs it",
+    "replication": "one replication engine only, on the first server of its group (« une seule instance Moteur "
+    "de duplication doit être installée sur le premier serveur d'un groupe »): a new server never gets a second one",
+    "dtls": "the DTLS server is an existing server (sagecrm.multi_server.dtls_name names it)",
+}
+
+
+def _new_servers(estate: Estate) -> list[Problem]:
+    """A new server (add-server.yml) is a web server; what is installed once stays where it is; the
+    document library is a UNC share every web server reaches (chapter 6's "Remarque")."""
+    problems: list[Problem] = []
+    for host in estate.new_servers:
+        for role in estate.roles[host]:
+            if role in _ONCE:
+                problems.append(
+                    Problem(
+                        f"new server {host} has the role {role!r}: {_ONCE[role]}", _host_loc(estate, host)
+                    )
+                )
+        if "web" not in estate.roles[host]:
+            problems.append(
+                Problem(
+                    f"new server {host} must be a web server (role web): add-server.yml installs web servers",
+                    _host_loc(estate, host),
+                )
+            )
+    library = str(estate.setting("library", default="") or "")
+    if estate.new_servers and not library.startswith("\\\\"):
+        problems.append(
+            Problem(
+                f"sagecrm.library is {library or 'not set'}: a multi-server estate needs the document library on "
+                "a shared UNC path (\\\\server\\share) reachable from every web server (« un chemin d'accès "
+                "réseau UNC partagé avec des droits d'accès appropriés à la bibliothèque est requis »)",
+                estate.location("library"),
+            )
+        )
+    return problems
+
+
 def _multi(estate: Estate) -> bool:
     return len(estate.web_servers) > 1
 
@@ -217,14 +281,20 @@ def _replication(estate: Estate) -> list[Problem]:
                     estate.location("replication", "group"),
                 )
             ]
-        members = [h for h in group.hosts if h in estate.servers]
+        members = [h for h in group.hosts if h in estate.crm_servers]
     else:
-        members = list(estate.servers)
+        members = list(estate.crm_servers)
     if members and members[0] != hosts[0]:
+        dedicated = estate.dedicated_db_server
+        aside = (
+            f"; the dedicated database server {dedicated} has no Sage CRM install and does not count"
+            if dedicated
+            else ""
+        )
         problems.append(
             Problem(
                 f"sagecrm: the replication engine is on {hosts[0]} but must be on the first "
-                f"server of its group ({members[0]})",
+                f"server of its group ({members[0]}){aside}",
                 _host_loc(estate, hosts[0]),
             )
         )
@@ -236,17 +306,25 @@ def _connections(estate: Estate) -> list[Problem]:
     limit = target.get("max_connections")
     if limit is None:
         return []
+    where = key_location(target, "max_connections", estate.location("database"))
     try:
         allowed = int(limit)
     except (TypeError, ValueError):
         return [
             Problem(
                 f"databases.{estate.database}.max_connections must be a number, not {limit!r}",
-                estate.location("database"),
+                where,
             )
         ]
-    dll = int(estate.setting("connections", "dll", default=10))
-    pool = int(estate.setting("connections", "tomcat_pool", default=10))
+    sizes = {key: estate.setting("connections", key, default=10) for key in ("dll", "tomcat_pool")}
+    wrong = [key for key, size in sizes.items() if not isinstance(size, int) or isinstance(size, bool)]
+    if wrong:
+        return [
+            Problem(f"sagecrm.connections.{key} must be a whole number, not {sizes[key]!r}",
+                    estate.location("connections", key))
+            for key in wrong
+        ]
+    dll, pool = sizes["dll"], sizes["tomcat_pool"]
     needed = len(estate.web_servers) * (dll + pool)
     if allowed >= needed:
         return []
@@ -254,7 +332,7 @@ def _connections(estate: Estate) -> list[Problem]:
         Problem(
             f"databases.{estate.database}.max_connections is {allowed} but {len(estate.web_servers)} web "
             f"server(s) need {needed} ({dll} DLL + {pool} Tomcat pool connections each)",
-            estate.location("database"),
+            where,
             hint="raise the server's limit, or set sagecrm.connections if the pools are smaller",
         )
     ]
@@ -290,7 +368,6 @@ def _multi_server_names(estate: Estate) -> list[Problem]:
         )
         for name in estate.missing_parameters()
     ]
-
 
 
 def _mirror(estate: Estate) -> list[Problem]:
@@ -356,7 +433,9 @@ def compare_mirror(test: Estate, live: Estate, where: Location | None) -> list[P
     if missing:
         problems.append(Problem(f"sagecrm.mirror_hosts: no live server for {', '.join(missing)}", where))
     live_addresses = {
-        live.inventory.hosts[h].address for h in live.servers if not host_kind(live.inventory.hosts[h]).simulated
+        live.inventory.hosts[h].address
+        for h in live.servers
+        if not host_kind(live.inventory.hosts[h]).simulated
     }
     for t in test.servers:
         host = test.inventory.hosts[t]

@@ -1,5 +1,5 @@
-# The little C# the primitives need, compiled once per session: CRC-32 for archive.verify
-# (.NET Framework does not check member CRCs), free space for any path, UNC shares included
+# The little C# the primitives need, compiled once per session: CRC-32 for archive.verify and
+# archive.extract (.NET Framework does not check member CRCs), free space for any path, UNC shares included
 # (disk.free), and the job object that ends what the helper started when the helper ends
 # (process.run). One Add-Type, because each compile starts csc.exe on the host.
 #
@@ -84,6 +84,23 @@ public static class CutoverNative {
         int n;
         while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
             for (int i = 0; i < n; i++) crc = table[(crc ^ buffer[i]) & 0xFF] ^ (crc >> 8);
+        return crc ^ 0xFFFFFFFFu;
+    }
+    public static uint CopyCrc32(Stream source, Stream target, long declared) {
+        // archive.extract: copy a member in pieces, its CRC-32 as it goes; never more than the size
+        // the member declared (an inflater fed a lying header stops here, not at the disk's end).
+        Crc32(Stream.Null);
+        uint crc = 0xFFFFFFFFu;
+        byte[] buffer = new byte[81920];
+        long copied = 0;
+        int n;
+        while ((n = source.Read(buffer, 0, buffer.Length)) > 0) {
+            copied += n;
+            if (copied > declared) throw new InvalidDataException("more data than the " + declared + " bytes declared");
+            for (int i = 0; i < n; i++) crc = table[(crc ^ buffer[i]) & 0xFF] ^ (crc >> 8);
+            target.Write(buffer, 0, n);
+        }
+        if (copied != declared) throw new InvalidDataException(copied + " bytes instead of the " + declared + " declared");
         return crc ^ 0xFFFFFFFFu;
     }
 }

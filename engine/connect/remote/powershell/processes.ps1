@@ -47,6 +47,67 @@ function Invoke-CutoverProgram([string]$FilePath, $Arguments) {
     return [int]$process.ExitCode
 }
 
+function Get-CutoverLogTail([string]$Path) {
+    # The last non-empty line of a log a running program writes ('' while there is none). Opened
+    # with FileShare ReadWrite and Delete so the writer is never disturbed; only its end is read.
+    # UTF-16 when the file starts with its BOM (InstallShield writes such logs), UTF-8 otherwise.
+    $stream = $null
+    try {
+        $stream = New-Object IO.FileStream -ArgumentList $Path, ([IO.FileMode]::Open), ([IO.FileAccess]::Read), ([IO.FileShare]::ReadWrite -bor [IO.FileShare]::Delete)
+        $head = New-Object byte[] 2
+        $headLength = $stream.Read($head, 0, 2)
+        $start = [Math]::Max([long]0, $stream.Length - 4096)
+        [void]$stream.Seek($start, [IO.SeekOrigin]::Begin)
+        $buffer = New-Object byte[] ([int]($stream.Length - $start))
+        $read = $stream.Read($buffer, 0, $buffer.Length)
+    }
+    catch { return '' }
+    finally { if ($null -ne $stream) { $stream.Dispose() } }
+    $encoding = New-Object Text.UTF8Encoding -ArgumentList $false
+    $skip = 0
+    if ($headLength -eq 2 -and $head[0] -eq 0xFF -and $head[1] -eq 0xFE) { $encoding = [Text.Encoding]::Unicode; $skip = $read % 2 }
+    elseif ($headLength -eq 2 -and $head[0] -eq 0xFE -and $head[1] -eq 0xFF) { $encoding = [Text.Encoding]::BigEndianUnicode; $skip = $read % 2 }
+    $text = $encoding.GetString($buffer, $skip, $read - $skip).TrimStart([char]0xFEFF)
+    $lines = @($text.Split([char[]]@([char]13, [char]10)) | Where-Object { $_.Trim() -ne '' })
+    if ($lines.Count -eq 0) { return '' }
+    $last = $lines[$lines.Count - 1].Trim()
+    if ($last.Length -gt 500) { $last = $last.Substring(0, 500) }
+    return $last
+}
+
+function Send-CutoverProgress($Values) {
+    # An interim frame before the batch's answer (engine/connect/winrm_framing.py): written straight
+    # to the console's stdout, so it leaves now and never joins the batch's own output.
+    $json = ConvertTo-Json -InputObject $Values -Compress
+    $bytes = (New-Object Text.UTF8Encoding -ArgumentList $false).GetBytes($json)
+    [Console]::Out.WriteLine('@@CUTOVER-PROGRESS@@' + [Convert]::ToBase64String($bytes))
+    [Console]::Out.Flush()
+}
+
+function Wait-CutoverProcess($Process, $Timeout, [string]$Log) {
+    # Wait for the program to end (True) or its timeout (False); with a log, its last line is sent
+    # as progress every two seconds meanwhile, whenever it changed.
+    $clock = [Diagnostics.Stopwatch]::StartNew()
+    $last = ''
+    while ($true) {
+        $wait = -1
+        if ($Log -ne '') { $wait = 2000 }
+        if ($null -ne $Timeout) {
+            $left = [Math]::Ceiling([double]$Timeout * 1000 - $clock.ElapsedMilliseconds)
+            if ($left -le 0) { return $false }
+            if ($wait -lt 0 -or $left -lt $wait) { $wait = [int]$left }
+        }
+        if ($Process.WaitForExit($wait)) { return $true }
+        if ($Log -ne '') {
+            $line = Get-CutoverLogTail $Log
+            if ($line -ne '' -and $line -ne $last) {
+                $last = $line
+                Send-CutoverProgress ([ordered]@{ op = 'process.run'; line = $line })
+            }
+        }
+    }
+}
+
 # process.run: run a program (or cmd.exe /c when shell is on) to its end or its timeout.
 function Invoke-CutoverProcessRun {
     param($a)
@@ -63,6 +124,8 @@ function Invoke-CutoverProcessRun {
         }
     }
     $useShell = Get-CutoverFlag $a.shell $false 'shell'
+    $log = ''
+    if ($null -ne $a.progress_log) { $log = Resolve-CutoverPath $a.progress_log 'progress_log' }
     $timeout = $a.timeout
     if ($null -ne $timeout -and -not (($timeout -is [int] -or $timeout -is [long] -or $timeout -is [double] -or $timeout -is [decimal]) -and $timeout -gt 0)) {
         Stop-CutoverCall 'invalid' "timeout must be a number of seconds > 0, not '$timeout'"
@@ -115,13 +178,13 @@ function Invoke-CutoverProcessRun {
     $stderrTask = $process.StandardError.ReadToEndAsync()
     try { $process.StandardInput.BaseStream.Write($stdin, 0, $stdin.Length) } catch { }
     $process.StandardInput.Close()
-    if ($null -ne $timeout) {
-        if (-not $process.WaitForExit([int]([double]$timeout * 1000))) {
-            [void](Invoke-CutoverProgram "$env:SystemRoot\System32\taskkill.exe" @('/T', '/F', '/PID', [string]$process.Id))
-            $process.WaitForExit()
-            Stop-CutoverCall 'timeout' "$($argv[0]) ran past its timeout of $timeout s and was stopped"
-        }
+    if (-not (Wait-CutoverProcess $process $timeout $log)) {
+        [void](Invoke-CutoverProgram "$env:SystemRoot\System32\taskkill.exe" @('/T', '/F', '/PID', [string]$process.Id))
+        $process.WaitForExit()
+        Stop-CutoverCall 'timeout' "$($argv[0]) ran past its timeout of $timeout s and was stopped"
     }
     $process.WaitForExit()
-    return [ordered]@{ rc = [int]$process.ExitCode; stdout = $stdoutTask.Result; stderr = $stderrTask.Result }
+    $answer = [ordered]@{ rc = [int]$process.ExitCode; stdout = $stdoutTask.Result; stderr = $stderrTask.Result }
+    if ($log -ne '') { $answer['progress_last'] = Get-CutoverLogTail $log }
+    return $answer
 }

@@ -3,7 +3,7 @@ SELECT CAST(SERVERPROPERTY('EngineEdition') AS int) AS engine_edition, CAST(SERV
   -- params: []
   -- autocommit: True
   -- result sets read: 1 of 1
-BACKUP DATABASE [CRM] TO DISK = ? WITH DIFFERENTIAL, CHECKSUM, INIT, COMPRESSION
+BACKUP DATABASE [CRM] TO DISK = ? WITH DIFFERENTIAL, CHECKSUM, INIT, COMPRESSION, STATS = 10
   -- params: ["D:\\Backups\\CRM-diff.bak"]
   -- autocommit: True
   -- result sets read: 3 of 3
@@ -11,7 +11,7 @@ SELECT CAST(SERVERPROPERTY('EngineEdition') AS int) AS engine_edition, CAST(SERV
   -- params: []
   -- autocommit: True
   -- result sets read: 1 of 1
-BACKUP LOG [CRM] TO DISK = ? WITH CHECKSUM, INIT
+BACKUP LOG [CRM] TO DISK = ? WITH CHECKSUM, INIT, STATS = 10
   -- params: ["D:\\Backups\\CRM-log.trn"]
   -- autocommit: True
   -- result sets read: 3 of 3

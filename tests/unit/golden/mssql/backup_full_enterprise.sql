@@ -3,7 +3,7 @@ SELECT CAST(SERVERPROPERTY('EngineEdition') AS int) AS engine_edition, CAST(SERV
   -- params: []
   -- autocommit: True
   -- result sets read: 1 of 1
-BACKUP DATABASE [CRM] TO DISK = ? WITH CHECKSUM, INIT, COMPRESSION
+BACKUP DATABASE [CRM] TO DISK = ? WITH CHECKSUM, INIT, COMPRESSION, STATS = 10
   -- params: ["<backups>/CRM-full.bak"]
   -- autocommit: True
   -- result sets read: 3 of 3

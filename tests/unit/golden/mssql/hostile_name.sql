@@ -6,7 +6,7 @@ SELECT DB_ID(?)
 ALTER DATABASE [CRM]]; DROP DATABASE master; --] SET SINGLE_USER WITH ROLLBACK IMMEDIATE
   -- params: []
   -- autocommit: True
-RESTORE DATABASE [CRM]]; DROP DATABASE master; --] FROM DISK = ? WITH REPLACE
+RESTORE DATABASE [CRM]]; DROP DATABASE master; --] FROM DISK = ? WITH REPLACE, STATS = 10
   -- params: ["D:\\Backups\\CRM.bak"]
   -- autocommit: True
 SELECT DB_ID(?)
@@ -22,7 +22,7 @@ SELECT CAST(SERVERPROPERTY('EngineEdition') AS int) AS engine_edition, CAST(SERV
   -- params: []
   -- autocommit: True
   -- result sets read: 1 of 1
-BACKUP DATABASE [CRM]]; DROP DATABASE master; --] TO DISK = ? WITH CHECKSUM, INIT
+BACKUP DATABASE [CRM]]; DROP DATABASE master; --] TO DISK = ? WITH CHECKSUM, INIT, STATS = 10
   -- params: ["D:\\'; DROP TABLE x; --.bak"]
   -- autocommit: True
 -- close

@@ -6,7 +6,7 @@ SELECT DB_ID(?)
 ALTER DATABASE [CRM] SET SINGLE_USER WITH ROLLBACK IMMEDIATE
   -- params: []
   -- autocommit: True
-RESTORE DATABASE [CRM] FROM DISK = ? WITH REPLACE
+RESTORE DATABASE [CRM] FROM DISK = ? WITH REPLACE, STATS = 10
   -- params: ["D:\\Backups\\CRM.bak"]
   -- autocommit: True
 SELECT DB_ID(?)

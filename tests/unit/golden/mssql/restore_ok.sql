@@ -6,7 +6,7 @@ SELECT DB_ID(?)
 ALTER DATABASE [CRM] SET SINGLE_USER WITH ROLLBACK IMMEDIATE
   -- params: []
   -- autocommit: True
-RESTORE DATABASE [CRM] FROM DISK = ? WITH REPLACE, MOVE ? TO ?, MOVE ? TO ?
+RESTORE DATABASE [CRM] FROM DISK = ? WITH REPLACE, MOVE ? TO ?, MOVE ? TO ?, STATS = 10
   -- params: ["D:\\Backups\\CRM.bak", "CRM", "E:\\Data\\CRM.mdf", "CRM_log", "E:\\Logs\\CRM_log.ldf"]
   -- autocommit: True
   -- result sets read: 3 of 3
