@@ -77,7 +77,8 @@ def execute(args: argparse.Namespace) -> int:
 def _markers(args: argparse.Namespace) -> int:
     from engine.execute.estate_unlock import unlock_estate
     from engine.execute.hosts import HostConnections
-    from engine.execute.session import decrypt_with, operator_name, settings_resolver
+    from engine.execute.session import decrypt_with, operator_name
+    from engine.load.host_settings import settings_resolver
     from engine.load.inventory import load_inventory
 
     keyring = keyring_from(args)
