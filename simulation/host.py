@@ -35,12 +35,15 @@ from typing import Any
 from engine.connect.remote.spec import PRIMITIVES, check_call
 from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
 from simulation import archive as sim_archive  # noqa: F401 - registers its operations
+from simulation import dlls as sim_dlls  # noqa: F401 - registers its operations
 from simulation import faults as sim_faults
 from simulation import files as sim_files
+from simulation import iis as sim_iis
 from simulation import locks as sim_locks  # noqa: F401 - registers its operations
 from simulation import presets as sim_presets
 from simulation import programs as sim_programs
 from simulation import registry as sim_registry  # noqa: F401 - registers its operations
+from simulation import services as sim_services
 from simulation import windows as sim_windows  # noqa: F401 - registers its operations
 from simulation.core import EPOCH, OPS, HostState, drive_root
 from simulation.errors import SimError
@@ -326,23 +329,23 @@ class SimHost(HostState):
     def service(self, name: str) -> dict[str, Any] | None:
         """The stored record of a service (a copy), or None when it is not installed."""
         with self._transaction():
-            found = sim_windows.find_service(self.state, name)
+            found = sim_services.find_service(self.state, name)
             return dict(self.state["services"][found]) if found else None
 
     def install_service(
         self, name: str, path: str, start_mode: str = "auto", display_name: str | None = None
     ) -> None:
         with self._transaction():
-            sim_windows.install_service(self, name, path, start_mode, display_name)
+            sim_services.install_service(self, name, path, start_mode, display_name)
 
     def uninstall_service(self, name: str) -> None:
         with self._transaction():
-            sim_windows.uninstall_service(self, name)
+            sim_services.uninstall_service(self, name)
 
     def set_service_state(self, name: str, state: str) -> None:
         """Set a service running/stopped without the checks of `service.set` (plug-ins)."""
         with self._transaction():
-            found = sim_windows.find_service(self.state, name)
+            found = sim_services.find_service(self.state, name)
             if found is None:
                 raise SimError("not_found", f"service {name} does not exist")
             self.state["services"][found]["state"] = state
@@ -351,7 +354,7 @@ class SimHost(HostState):
     def set_rewrite_rules(self, app: str, rules: dict[str, str]) -> dict[str, str]:
         """Replace the IIS rewrite rules of `app` (an installer's doing, chapter 13); the rules before."""
         with self._transaction():
-            before = sim_windows.set_rewrite_rules(self, app, rules)
+            before = sim_iis.set_rewrite_rules(self, app, rules)
             self.changed(f"iis rewrite rules of {app}")
             return before
 

@@ -30,11 +30,13 @@ from typing import Any
 
 from engine.core.errors import UserError
 from simulation.core import HostState, arg_bool, arg_str, find_key, op
+from simulation.dlls import regsvr32
 from simulation.errors import SimError
 from simulation.files import decode_b64
+from simulation.iis import iis_reset, iis_service_state
 from simulation.paths import parse_path
-from simulation.windows import find_service, iis_reset, iis_service_state, install_service, regsvr32, restart
-from simulation.windows import uninstall_service as remove_service
+from simulation.services import find_service, install_service, restart
+from simulation.services import uninstall_service as remove_service
 
 #: `handler(host, argv, stdin)`: `host` is the SimHost serving the call (typed Any: this module is
 #: below simulation.host, which imports it).

@@ -124,6 +124,11 @@ class RunContext:
     #: a module's progress line (`ctx.progress`), with its node id, for the live console
     #: (called from the step's worker thread)
     on_progress: Callable[[str, str], None] = lambda node_id, message: None
+    #: the run's day in the estate's zone (ISO date), fixed when it started and kept on resume:
+    #: "the same day" of a vendor's rule (engine/execute/timewindow.py)
+    run_day: str = ""
+    #: the day of the run rolled back from (`--from-run`), as that run recorded it
+    from_run_day: str = ""
 
     def artifacts_for(self, resource: str) -> list[Artifact]:
         """This run's artifacts for a resource first, then those of the run rolled back from."""

@@ -94,3 +94,11 @@ def unwrap(op: str, answer: dict[str, Any], host: str | None) -> Any:
     if answer.get("ok"):
         return answer.get("value")
     raise PrimitiveFailed(op, str(answer.get("error", "failed")), host, kind=str(answer.get("kind", "failed")))
+
+
+def controller_remote(timeout: float | None = None) -> Remote:
+    """Primitive calls answered by the controller itself (engine/connect/local.py
+    `ControllerConnection`): for a module's reads from where the operator sits."""
+    from engine.connect.local import ControllerConnection
+
+    return Remote(ControllerConnection(), timeout)

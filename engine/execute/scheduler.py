@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.api.module import utcnow
+from engine.core.clock import now
 from engine.execute.hoststate import HostState
 from engine.execute.outcome import NodeOutcome
 from engine.execute.runner import NodeRunner
-from engine.execute.timewindow import window_problem
+from engine.execute.timewindow import late_text, window_problem
 from engine.journal.store import Journal
 from engine.plan.graph import Node, Plan
 
@@ -78,6 +79,8 @@ class Scheduler:
         timezone: dt.tzinfo | None = None,
         no_log: Callable[[Node], bool] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        day: dt.date | None = None,
+        opening: str | None = None,
     ):
         self.plan = plan
         self.runner = runner
@@ -86,7 +89,11 @@ class Scheduler:
         self.forks = max(1, forks)
         self.reporter = reporter or Reporter()
         self.tz = timezone or dt.UTC
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or now
+        #: the run's day (recorded when it started): HH:MM windows are on it (timewindow.py)
+        self.day = day
+        #: said right after the run started (the run's day and where its zone came from)
+        self.opening = opening
         self.states: dict[str, HostState] = runner.states
         self.status: dict[str, str] = {}
         self.outcomes: dict[str, NodeOutcome] = {}
@@ -173,6 +180,8 @@ class Scheduler:
         running: set[str] = set()
         held: list[str] = []  # ready but not started because the run is stopping
         self.reporter.run_started(self.plan, self.run_id)
+        if self.opening:
+            self.reporter.message(self.opening)
 
         def submit(pool: ThreadPoolExecutor, node: Node) -> None:
             future = pool.submit(self.runner.run, node)
@@ -257,7 +266,8 @@ class Scheduler:
         task = node.task
         if task is not None and (task.not_before or task.not_after or task.deadline):
             problem = window_problem(
-                task.not_before, task.not_after, task.deadline, self.tz, self.clock(), task.location
+                task.not_before, task.not_after, task.deadline, self.tz, self.clock(), task.location,
+                self.day, late_text(task),
             )
             if problem:
                 self.stopping = self.stopping or f"{node.label} on {node.host}: {problem}"

@@ -29,7 +29,7 @@ from engine.execute.lock import EstateLock
 from engine.execute.options import RunOptions
 from engine.execute.runner import NodeRunner
 from engine.execute.scheduler import Reporter, RunSummary, Scheduler
-from engine.execute.timewindow import zone
+from engine.execute.timewindow import day_note, recorded_day, run_day, zone
 from engine.journal.store import Journal
 from engine.plan.graph import Plan
 from engine.plan.render import plan_to_dict
@@ -187,14 +187,18 @@ def execute_run(request: RunRequest) -> RunSummary:
                      "before the first step")
     if over is not None:
         notes.append(f"started anew (--start-anew) over run {over['id']}, which was left {over['status']}")
+    tz = zone(plan.inventory.timezone)
+    day = run_day(tz)
     if request.resume_of:
         row = journal.run(run_id)
         earlier = [str(n) for n in (row or {}).get("notes") or []]
+        day = recorded_day(earlier) or _started_day(row, tz) or day  # the day it started, not today
         notes = earlier + [n for n in notes if n not in earlier]  # a resume keeps what was noted before
         journal.update_run(run_id, status="running", resumes=(row or {}).get("resumes", 0) + 1, ended=None)
         for art in journal.artifacts(run_id):
             run_ctx.artifacts.setdefault(art.resource, []).append(art)
     else:
+        notes.insert(0, day_note(day, plan.inventory.timezone, _zone_source(plan.inventory)))
         journal.start_run(
             run_id, playbook=plan.playbook.path, inventory=plan.inventory.path, estate=plan.inventory.name,
             playbook_hash=plan.playbook.content_hash, inventory_hash=plan.inventory.content_hash,
@@ -205,6 +209,11 @@ def execute_run(request: RunRequest) -> RunSummary:
             simulated=int(plan.simulated),
             allow_unprotected=int(request.allow_unprotected),
         )
+    run_ctx.run_day = day.isoformat()
+    if request.from_run:
+        earlier_run = journal.run(request.from_run) or {}
+        found = recorded_day(earlier_run.get("notes") or []) or _started_day(earlier_run, tz)
+        run_ctx.from_run_day = found.isoformat() if found else ""
     from engine.journal.attempts import attempt_ended, attempt_started
 
     attempt_started(journal, run_id, operator=operator, controller=socket.gethostname(), pid=os.getpid(),
@@ -213,8 +222,8 @@ def execute_run(request: RunRequest) -> RunSummary:
     runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
                         states, decrypt, masker)
     reporter = PipeSafeReporter(request.reporter) if request.reporter is not None else None
-    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, reporter,
-                          timezone=zone(plan.inventory.timezone))
+    scheduler = Scheduler(plan, runner, journal, run_id, request.forks, reporter, timezone=tz, day=day,
+                          opening=None if request.resume_of else notes[0])
     if request.resume_of:
         scheduler.restore(journal.done_nodes(run_id))
 
@@ -282,6 +291,24 @@ def _teller(reporter: Reporter | None) -> Any:
                 reporter.message(text)
 
     return say
+
+
+def _started_day(row: dict[str, Any] | None, tz: dt.tzinfo) -> dt.date | None:
+    """The day (estate zone) a run recorded before run days were noted started on."""
+    try:
+        return dt.datetime.fromisoformat(str((row or {}).get("started"))).astimezone(tz).date()
+    except ValueError:
+        return None
+
+
+def _zone_source(inventory: Any) -> str:
+    """Where the estate's zone came from, said with the run's day (a default is said, not assumed)."""
+    source = inventory.source if isinstance(inventory.source, dict) else {}
+    if source.get("timezone"):
+        return "the inventory's timezone"
+    if os.environ.get("CUTOVER_TIMEZONE"):
+        return "cutover.toml / CUTOVER_TIMEZONE"
+    return "the controller's zone: the inventory sets no timezone"
 
 
 #: statuses a run ends with when it did not end: `running` in the journal with its lock free is a killed run

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.api import inventories
+from engine.core.clock import controller_zone
 from engine.core.errors import Location, Problem, UserError, closest
 from engine.core.model import Group, Host, Inventory
 from engine.load.inventory_dirs import read_inventory_source
@@ -181,7 +182,7 @@ def _build(doc: LDict, path: str, sha: str) -> Inventory:
         vars=MappingProxyType(estate_vars),
         databases=MappingProxyType({k: v for k, v in (doc.get("databases") or {}).items()}),
         products=MappingProxyType({name: doc[name] for name in _product_sections(doc)}),
-        timezone=str(doc.get("timezone") or os.environ.get("CUTOVER_TIMEZONE") or "UTC"),  # cutover.toml timezone
+        timezone=str(doc.get("timezone") or os.environ.get("CUTOVER_TIMEZONE") or controller_zone()),  # cutover.toml timezone
         content_hash=sha,
         location=doc.loc,
         source=doc,

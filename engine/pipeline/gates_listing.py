@@ -44,9 +44,10 @@ def planned_gates(plan: Any) -> list[PlannedGate]:
             continue
         args = static_args(plan, node)
         host = plan.inventory.hosts.get(node.host) if node.host else None
-        if args is None:
-            if node.task.module == "gate":
-                found.append(PlannedGate(None, str(node.host), "(known at run time)", _window(node.task, {}),
+        if args is None:  # values known at run time; a static `id:` is still the gate's name
+            known = _static_id(node.task.args)
+            if known is not None or node.task.module == "gate":
+                found.append(PlannedGate(known, str(node.host), "(known at run time)", _window(node.task, {}),
                                          node.location))
             continue
         if host is None:
@@ -55,6 +56,12 @@ def planned_gates(plan: Any) -> list[PlannedGate]:
             found.append(PlannedGate(str(gate["id"]), str(node.host), str(gate.get("prompt", "")),
                                      _window(node.task, gate), node.location))
     return found
+
+
+def _static_id(args: Any) -> str | None:
+    """The `id:` argument of a gate step when it is written out (no template), else None."""
+    value = args.get("id") if hasattr(args, "get") else None
+    return value if isinstance(value, str) and "{{" not in value and "{%" not in value else None
 
 
 def _window(task: Any, gate: dict[str, Any]) -> str:

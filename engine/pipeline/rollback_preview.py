@@ -29,6 +29,8 @@ class RestoreStep:
     host: str
     resource: str
     artifact: Artifact | None
+    #: the gates the step asks before it restores (a production database's `restore-production-*`)
+    gates: tuple[str, ...] = ()
 
 
 def restore_steps(plan: Any, journal: Journal, from_run: str) -> list[RestoreStep]:
@@ -42,11 +44,20 @@ def restore_steps(plan: Any, journal: Journal, from_run: str) -> list[RestoreSte
     for node in plan.steps():
         if node.task is None or not node.task.module or not registry.get(node.task.module).destructive:
             continue
+        gates = _gates_of(plan, node, registry.get(node.task.module), static_args(plan, node))
         for resource in resources_of(plan, node, ctx, "destroys"):
             # the first backup: the one taken before anything changed, as the restores pick it
             found = sorted((a for a in artifacts if covers(a.resource, resource)), key=lambda a: a.taken_at)
-            steps.append(RestoreStep(node.label, str(node.host), resource, found[0] if found else None))
+            steps.append(RestoreStep(node.label, str(node.host), resource, found[0] if found else None, gates))
     return steps
+
+
+def _gates_of(plan: Any, node: Any, module: Any, args: Any) -> tuple[str, ...]:
+    """`id: prompt` of each gate the step declares (Module.gates), for the preview."""
+    host = plan.inventory.hosts.get(node.host) if node.host else None
+    if args is None or host is None:
+        return ()
+    return tuple(f"{g['id']}: {g.get('prompt', '')}" for g in module.gates(args, host))
 
 
 def data_loss(journal: Journal, from_run: str, artifact: Artifact, now: dt.datetime | None = None) -> str:
@@ -79,6 +90,7 @@ def preview_lines(plan: Any, state_dir: str, from_run: str) -> list[str]:
                          f"({size}, sha256 {art.sha256 or '-'}, taken {art.taken_at})")
             if step.resource.startswith("db:"):
                 lines.append(f"    data loss: {data_loss(journal, from_run, art)}")
+            lines.extend(f"    gate before it: {gate}" for gate in step.gates)
         return lines
     finally:
         journal.close()

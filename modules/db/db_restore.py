@@ -32,6 +32,7 @@ from engine.db.tasks import (
     target_of,
     verified_backups,
 )
+from modules import _production as production
 from modules.db._offsite import BROUGHT_BACK, bring_back
 
 
@@ -69,6 +70,10 @@ class DbRestore(Module):
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         return [f"db:{args['db']}"]
+
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """`restore-production-<db>`, asked when the inventory marks the target production."""
+        return production.maybe_declared([str(args["db"])])
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         target = target_of(ctx, args["db"])
@@ -115,6 +120,9 @@ class DbRestore(Module):
         if ctx.check_mode:
             message = f"would restore {target.name} from {location}"
             return Result(changed=True, msg=message, output=output, findings=findings)
+        approval = production.require_approval(ctx, target.name)  # production: its own gate first
+        if approval is not None:
+            output["gate"] = approval
         zipped = chosen is not None and bool(chosen.meta.get("zipped"))
         with (
             db_failures(),

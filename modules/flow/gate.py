@@ -82,6 +82,12 @@ class Gate(Module):
                 "type": "string",
                 "description": "Latest approval time: ISO date-time, or HH:MM in the estate's time zone.",
             },
+            "late": {
+                "type": "string",
+                "minLength": 1,
+                "description": "What to do once the deadline has passed (the vendor's words): "
+                "said when the run stops there.",
+            },
             "required_role": {
                 "type": "string",
                 "minLength": 1,

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from engine.api.module import Artifact, ModuleFailed, TaskContext
 from engine.api.primitives import Remote
+from engine.core import clock
 from engine.core.model import Host
 from engine.db.database import connect
 from engine.db.tasks import db_failures, target_of, verified_backups
@@ -313,11 +314,15 @@ def files_artifact(
 def database_backup(ctx: TaskContext, st: Site) -> tuple[Artifact | None, str]:
     """The verified dump a restore of the site's database uses, and where it was recorded.
 
-    The rolled-back run's (`--from-run`) dumps win over this run's. Within them the NEWEST: the
+    A dump the operator chose by date (an older nightly one) wins; then the rolled-back run's
+    (`--from-run`) dumps over this run's. Within them the NEWEST: the
     1CRM playbooks take backups only before the update, so the newest is the one closest to it and
     loses the least data (the morning's dump rather than last night's).
     """
     prior, current = verified_backups(ctx, target_of(ctx, st.database))
+    dated = [a for a in current if a.meta.get("chosen_date")]
+    if dated:  # an older backup the operator chose by date (`date:` of onecrm_backup_check) wins
+        return max(dated, key=lambda a: a.taken_at), "this run"
     for pool, where in ((prior, "run"), (current, "this run")):
         if pool:
             return max(pool, key=lambda a: a.taken_at), where
@@ -333,6 +338,9 @@ def files_backup(ctx: TaskContext, st: Site, full_only: bool = False) -> tuple[A
     """
     kinds = FULL_TREE_KINDS if full_only else (UPDATE_BACKUP_KIND, *FULL_TREE_KINDS)
     resource = st.files_resource
+    dated = [a for a in ctx.run.artifacts.get(resource, []) if a.verified and a.meta.get("chosen_date")]
+    if dated:  # an older backup chosen by date wins, as for the database
+        return max(dated, key=lambda a: a.taken_at), "this run"
     pools = (
         (list(ctx.run.prior_artifacts.get(resource, [])), "run"),
         (list(ctx.run.artifacts.get(resource, [])), "this run"),
@@ -350,7 +358,7 @@ def files_backup(ctx: TaskContext, st: Site, full_only: bool = False) -> tuple[A
 def cutoff(zone_name: str, hhmm: str, now: _dt.datetime | None = None) -> _dt.datetime:
     """Yesterday at HH:MM in the estate's zone: last night's backup must be newer than this."""
     zone = ZoneInfo(zone_name)
-    local = (now or _dt.datetime.now(_dt.UTC)).astimezone(zone)
+    local = (now or clock.now()).astimezone(zone)
     hour, minute = (int(p) for p in hhmm.split(":"))
     yesterday = local.date() - _dt.timedelta(days=1)
     return _dt.datetime(yesterday.year, yesterday.month, yesterday.day, hour, minute, tzinfo=zone)
@@ -358,3 +366,24 @@ def cutoff(zone_name: str, hhmm: str, now: _dt.datetime | None = None) -> _dt.da
 
 def local_text(moment: _dt.datetime, zone_name: str) -> str:
     return moment.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def zone_name(ctx: TaskContext) -> str:
+    """The estate's time zone (the inventory's `timezone:`; `onecrm.timezone` must equal it)."""
+    return str(ctx.run.inventory.timezone) if ctx.run.inventory is not None else "UTC"
+
+
+def today(ctx: TaskContext) -> _dt.date:
+    """The date it is now in the estate's zone, by the controller's clock."""
+    return clock.now().astimezone(ZoneInfo(zone_name(ctx))).date()
+
+
+def run_day(ctx: TaskContext) -> _dt.date:
+    """The day of this run, recorded in the journal when it started (kept when it resumes)."""
+    return _dt.date.fromisoformat(ctx.run.run_day) if ctx.run.run_day else today(ctx)
+
+
+def at(ctx: TaskContext, day: _dt.date, hhmm: str) -> _dt.datetime:
+    """HH:MM on `day` in the estate's zone."""
+    hour, minute = (int(p) for p in hhmm.split(":"))
+    return _dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(zone_name(ctx)))

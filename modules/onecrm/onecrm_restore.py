@@ -7,6 +7,8 @@ estimate a confirmation gate shows is about this very backup):
 - files: the update's own backup (undo exactly what the update did, keep users' uploads since),
   else the newest whole-folder archive.
 The backup file must still have the sha256 recorded when it was verified, or nothing is done.
+A database the inventory marks as production (`production: true`) is restored only after the
+gate `restore-production-<target>`, approved by its own id (modules/_production.py).
 
 `from: live` (on the test site) refreshes the test system from the live system's backups of this
 run instead: the live dump is loaded into the test database and the live folder's archive
@@ -24,6 +26,7 @@ from engine.api.primitives import Remote
 from engine.core.model import Host
 from engine.db.operations import restore_backup
 from engine.db.tasks import db_failures, files_for, target_of
+from modules import _production as production
 from modules._common import call, call_optional, object_schema
 from modules.onecrm import _onecrm as one
 from modules.onecrm import _onecrm_files as tree
@@ -49,6 +52,14 @@ class OnecrmRestore(Module):
 
     def destroys(self, args: Mapping[str, Any], host: Host) -> list[str]:
         return [one.resource_of(host, args, str(args["part"]))]
+
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """A restore of a production database asks `restore-production-<target>` (modules/_production.py)."""
+        est = one.estate_for_host(host)
+        st = est.site(str(args.get("site"))) if est is not None else None
+        if est is None or st is None or args.get("part") != "database":
+            return []
+        return production.declared(est.inventory, [st.database])
 
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         st = one.site(ctx, str(args["site"]))
@@ -99,6 +110,9 @@ class OnecrmRestore(Module):
             return Result(
                 changed=True, output=output, msg=f"would restore {st.database} from {chosen.location}"
             )
+        approval = production.require_approval(ctx, st.database)  # the backup is sound: now ask
+        if approval is not None:
+            output["gate"] = approval
         with db_failures():
             output.update(restore_backup(target, files, chosen.location, meta=dict(chosen.meta)))
         finding = Finding(

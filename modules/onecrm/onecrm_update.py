@@ -12,7 +12,10 @@ or by an operator in the web UI (a gate in the playbook). The steps:
   must name a version (and the configured one). Then exactly the files the update will overwrite
   (those whose content differs from the package's) are copied, hashed, zipped with a manifest of
   them and of the files and folders the update will add, read back and recorded as an
-  `onecrm_update_backup` artifact of `files:<host>:<install>`.
+  `onecrm_update_backup` artifact of `files:<host>:<install>`. Before that, a live update past
+  its latest start (`live.latest_start`, default without a contract: the guide's 15:00 test
+  deadline, on the run's recorded day) is refused with the time and zone, nothing written;
+  step install checks it again before extracting (a run resumed later that day or the next).
 - `step: install` (destructive: the files and the database): refuses unless this run recorded
   the backup for this very package and every backed-up file is still as backed up (or already
   the package's). Extracts the package through `archive.extract` (which checks every member
@@ -38,6 +41,7 @@ from engine.api.primitives import Remote
 from engine.core.model import Host
 from modules._common import call, call_optional, object_schema, stat
 from modules.onecrm import _onecrm as one
+from modules.onecrm import _onecrm_day as same_day
 from modules.onecrm import _onecrm_files as tree
 from modules.onecrm.onecrm_version import mismatch, versions
 from modules.web.http_check import get, verdict
@@ -205,6 +209,7 @@ class OnecrmUpdate(Module):
         }
         if mismatch(found, package.version) is None:
             return Result(output=output, msg=f"{st.name} is already at {package.version}")
+        same_day.refuse_late_start(ctx, st)  # before anything is written: too late to test it today
         plan = plan_files(remote, st, package)
         output.update(overwritten=len(plan["overwritten"]), created=len(plan["created_files"]))
         summary = (
@@ -282,6 +287,8 @@ class OnecrmUpdate(Module):
             return Result(
                 output={"version": package.version}, msg=f"{st.name} is already at {package.version}"
             )
+        if found.get("files") != package.version:  # not yet extracted (a resume the next day, too)
+            same_day.refuse_late_start(ctx, st)
         command = one.setting(ctx, "update", "command")
         if ctx.check_mode:  # the prepare step backed nothing up either: nothing to check against
             what = f"would extract {package.path} into {st.install_path}"

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from engine.api.module import Artifact, Module, ModuleFailed, Result, TaskContext
 from engine.core.model import Host
+from modules import _production as production
 from modules._common import call, object_schema, stat
 from modules.sagecrm import _sagecrm as crm
 from modules.sagecrm.product.estate import Estate
@@ -85,6 +86,13 @@ class CrmRestore(Module):
         return crm.part_resources(est, host.name, parts_for(args, est, host.name),
                                   program_files=args.get("into", "install") == "install")
 
+    def gates(self, args: Mapping[str, Any], host: Host) -> list[dict[str, Any]]:
+        """A production database's restore asks `restore-production-<target>` (modules/_production.py)."""
+        est = crm.estate_or_none(host)
+        if est is None or host.name not in est.servers or "database" not in parts_for(args, est, host.name):
+            return []
+        return production.declared(est.inventory, [est.database])
+
     def run(self, ctx: TaskContext, args: Mapping[str, Any]) -> Result:
         est = crm.estate(ctx)
         crm.require_server(ctx, est)
@@ -93,6 +101,9 @@ class CrmRestore(Module):
         for part in parts_for(args, est, ctx.host.name):
             crm.combine(total, part, getattr(self, f"_{part}")(ctx, est, _Source(args, mirrored)))
         total.artifacts.extend(mirrored)
+        signed = (total.output.get("database") or {}).get("gate")
+        if signed:  # the production gate db_restore asked: journaled as this step's answer
+            total.output["gate"] = signed
         return total
 
     # --- the parts ----------------------------------------------------------------------------

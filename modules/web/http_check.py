@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from engine.api.module import Module, ModuleFailed, Result, TaskContext
-from engine.api.primitives import PrimitiveFailed, unwrap
+from engine.api.primitives import PrimitiveFailed, controller_remote
 from modules._common import call, object_schema
 
 #: Body bytes fetched for `contains`; the registered body is cut shorter to keep journals small.
@@ -35,13 +35,9 @@ def get(ctx: TaskContext, args: Mapping[str, Any]) -> dict[str, Any]:
     if args.get("headers"):
         request["headers"] = dict(args["headers"])
     if args.get("from", "host") == "controller":
-        # The POSIX helper is stdlib-only Python: the controller answers the same primitive itself,
-        # so both directions have one behaviour (redirects, TLS checks, timeouts, body decoding).
-        from engine.connect.remote import posix_helper
-
-        answer = posix_helper.dispatch({"op": "http.get", "args": request})
+        # the controller answers the same primitive itself: one behaviour in both directions
         try:
-            return unwrap("http.get", answer, "controller")
+            return controller_remote().call("http.get", **request)
         except PrimitiveFailed as exc:
             raise ModuleFailed(str(exc), output={"kind": exc.kind}) from exc
     return call(ctx.require_remote(), "http.get", **request)

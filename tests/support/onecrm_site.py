@@ -434,12 +434,16 @@ def build_estate(
     nightly: str = "fresh",
     package: str = "good",
     download: bool = False,
+    settings: dict[str, Any] | None = None,
+    production: bool = False,
 ) -> Estate:
     """An estate with a live site (and a test site with `contract`), hosts h1 (web) and h2 (dumps).
 
     `nightly`: fresh (taken 30 minutes ago), stale (two days ago) or missing; `package`: good or
     one of MALICIOUS; `download`: the package is served over HTTP and downloaded by the update.
-    The estate's zone is one where it is `local_hour` o'clock now.
+    The estate's zone is one where it is `local_hour` o'clock now. `settings`: keys of the
+    `onecrm:` section to set (None removes one; `live:` is merged into the live site);
+    `production`: the live database target is marked `production: true`.
     """
     live = make_site(base, "live", server)
     live.url = stack.enter_context(web_server(live.root))
@@ -479,6 +483,15 @@ def build_estate(
     if test is not None:
         databases["crm_test"] = database_entry(server, test, "h2", dumps)
         section["test"] = site_entry(test, "h1")
+    if production:
+        databases["crm_live"]["production"] = True
+    for key, value in (settings or {}).items():
+        into = section["live"] if key == "live" else section
+        for name, given in value.items() if key == "live" else [(key, value)]:
+            if given is None:
+                into.pop(name, None)
+            else:
+                into[name] = given
     inventory = {
         "estate": f"onecrm-{base.name}",
         "timezone": zone,

@@ -91,6 +91,11 @@ SITE_SCHEMA: dict[str, Any] = {
                 "verify": {"enum": ["default", "restore"]},
             },
         },
+        "latest_start": {
+            **_HHMM,
+            "description": "Latest start of this site's update on the day of the run (estate zone); "
+            "live without a contract: 15:00 unless set.",
+        },
         "keep": {
             "type": "array",
             "items": _REL,
@@ -161,6 +166,11 @@ SECTION_SCHEMA: dict[str, Any] = {
             },
         },
         "db_timezone": {**_STR, "description": "Zone of the dates 1CRM stores (UTC)."},
+        "hosting": {
+            "enum": ["own", "cloud"],
+            "description": "cloud: last night's backups are the provider's, not reachable; the morning "
+            "check is the gate onecrm-nightly-confirmed (ask the provider).",
+        },
     },
 }
 
@@ -209,6 +219,11 @@ class Estate:
     @property
     def service_contract(self) -> bool:
         return bool(self.section.get("service_contract"))
+
+    @property
+    def cloud(self) -> bool:
+        """The provider hosts the system: its nightly backups are confirmed by asking, not read."""
+        return self.section.get("hosting") == "cloud"
 
     def site(self, name: str) -> Site | None:
         return self.sites.get(name)

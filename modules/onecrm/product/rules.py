@@ -185,13 +185,14 @@ def _flavour(estate: Estate) -> list[Problem]:
                     hint="remove test:, or set service_contract: true to update the test system first",
                 )
             )
-        if "nightly" not in live.raw:
+        if "nightly" not in live.raw and not estate.cloud:
             problems.append(
                 Problem(
                     "onecrm.live.nightly is required without a service contract",
                     estate.location("live"),
                     hint="the procedure starts by checking last night's backup: give the globs of its "
-                    "file archives and database dumps (nightly: {files: ..., database: ...})",
+                    "file archives and database dumps (nightly: {files: ..., database: ...}); "
+                    "a cloud customer whose backups only the provider reaches sets hosting: cloud",
                 )
             )
         return problems
