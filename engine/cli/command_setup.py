@@ -72,6 +72,10 @@ def after_parse(args: argparse.Namespace) -> None:
         raise error
     if "inventory" in vars(args) and not args.inventory and not _names_a_plan_file(args):
         raise UserError("no inventory: pass -i INVENTORY", hint="or set `inventory = \"...\"` in cutover.toml")
+    if getattr(args, "state_dir", None):  # valid documents are not validated again (engine/load/schema.py)
+        from engine.load.schema import remember_valid_in
+
+        remember_valid_in(args.state_dir)
     level = int(getattr(args, "verbose", 0) or 0)
     settings = getattr(args, "_settings", {}) or {}
     if level >= 1 and settings:

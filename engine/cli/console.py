@@ -29,22 +29,77 @@ STATUS_STYLE = {
 SUMMARY_COLUMNS = ("ok", "changed", "would-change", "skipped", "rescued", "failed", "blocked")
 
 
+class LineBuffer:
+    """Lines written out in bursts during a run: one write and one flush per wake-up of the
+    scheduler, not per line (a write and a flush per event were a third of the scheduler thread's
+    time at fleet scale). The scheduler calls `flush` before it waits for a step to end, so
+    nothing stays held while the run is quiet; a line is also written out at once when the last
+    write is older than `HOLD` seconds. Outside a run (`batching` off) every line is written at once."""
+
+    HOLD = 0.2
+    #: lines held at most before a write (memory stays flat on a burst of thousands of ends)
+    LIMIT = 512
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self._lines: list[str] = []
+        self._lock = threading.Lock()  # the scheduler thread writes; progress may come from workers
+        self._written = time.monotonic()
+        self.batching = False
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
+            due = (
+                not self.batching
+                or len(self._lines) >= self.LIMIT
+                or time.monotonic() - self._written > self.HOLD
+            )
+        if due:
+            self.flush()
+
+    def batch(self, on: bool) -> None:
+        """Hold lines for the next `flush` (a run has started) or write each at once (it ended)."""
+        if not on:
+            self.flush()
+        self.batching = on
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+            self._written = time.monotonic()
+            if lines:
+                self.stream.write("".join(lines))
+            self.stream.flush()
+
+
+def _masked(masker: Any, value: Any) -> Any:
+    """`value` masked, without walking it when no secret is known (most runs have no vault value)."""
+    try:
+        if not len(masker):
+            return value
+    except TypeError:  # a masker that cannot say how much it knows: mask everything
+        pass
+    return masker.mask(value)
+
+
 class JsonlReporter(Reporter):
     """One JSON object per line for machines (`--output jsonl`)."""
 
     def __init__(self, masker: Any, stream: TextIO | None = None):
         self.masker = masker
-        self.stream = stream or sys.stdout
-        self.lock = threading.Lock()  # progress events come from the steps' worker threads
+        self.stream = stream if stream is not None else sys.stdout
+        self.out = LineBuffer(self.stream)
 
     def _emit(self, event: dict[str, Any]) -> None:
         event["t"] = round(time.time(), 3)
-        line = json.dumps(self.masker.mask(event), default=str) + "\n"
-        with self.lock:  # one whole line at a time
-            self.stream.write(line)
-            self.stream.flush()
+        self.out.add(json.dumps(_masked(self.masker, event), default=str) + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
 
     def run_started(self, plan: Plan, run_id: str) -> None:
+        self.out.batch(True)
         self._emit({"event": "run_started", "run_id": run_id, "playbook": plan.playbook.path,
                     "estate": plan.inventory.name, "steps": len(plan.steps())})
 
@@ -64,6 +119,7 @@ class JsonlReporter(Reporter):
 
     def message(self, text: str) -> None:
         self._emit({"event": "message", "text": text})
+        self.out.flush()
 
     def epilogue(self, lines: list[str]) -> None:
         """Nothing: `run_ended` stays the stream's last event; machines read the findings and the
@@ -72,6 +128,7 @@ class JsonlReporter(Reporter):
     def run_ended(self, summary: RunSummary) -> None:
         self._emit({"event": "run_ended", "run_id": summary.run_id, "status": summary.status,
                     "counts": summary.counts, "not_run": summary.not_run, "reason": summary.reason})
+        self.out.batch(False)
 
 
 class ConsoleReporter(Reporter):
@@ -79,15 +136,15 @@ class ConsoleReporter(Reporter):
 
     def __init__(self, masker: Any, verbosity: int = 0, stream: TextIO | None = None, live: bool | None = None,
                  show_diff: bool = False):
-        from rich.console import Console
-
         self.masker = masker
         self.verbosity = verbosity
         self.show_diff = show_diff
-        stream = stream or sys.stdout
-        self.console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
-                               soft_wrap=True)
-        self.live_enabled = self.console.is_terminal if live is None else live
+        self.stream = stream if stream is not None else sys.stdout
+        self.out = LineBuffer(self.stream)  # plain lines, written in bursts
+        self._console: Any = None
+        #: styled output through rich (imported only then: ~25 ms of a run's start-up), else plain lines
+        self.styled = is_terminal(self.stream)
+        self.live_enabled = self.styled if live is None else live
         #: running steps by node id: host, label, when it started (monotonic), its last progress line
         self.running: dict[str, list[Any]] = {}
         self.lock = threading.Lock()  # progress lines come from the steps' worker threads
@@ -97,6 +154,34 @@ class ConsoleReporter(Reporter):
         self.live: Any = None
         self.simulated = False
 
+    @property
+    def console(self) -> Any:
+        """rich's Console on this stream, made on first use (a terminal, or a live display asked for)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, no_color=bool(os.environ.get("NO_COLOR")), highlight=False,
+                                    soft_wrap=True)
+        return self._console
+
+    @console.setter
+    def console(self, console: Any) -> None:
+        """A Console of the caller's (tests, embedders): styled exactly when it is a terminal."""
+        self._console = console
+        self.styled = console.is_terminal
+        self.stream = console.file
+        self.out = LineBuffer(self.stream)
+
+    def _print(self, text: str, style: str = "") -> None:
+        """A line of text, masked: in `style` on a terminal, written as is elsewhere."""
+        if not self.styled:
+            self.out.add(self.masker.mask_text(text) + "\n")
+            self.out.flush()
+        elif style:
+            self.console.print(f"[{style}]{self._t(text)}[/]")
+        else:
+            self.console.print(self._t(text))
+
     def _t(self, text: Any) -> str:
         from rich.markup import escape
 
@@ -105,9 +190,16 @@ class ConsoleReporter(Reporter):
     def run_started(self, plan: Plan, run_id: str) -> None:
         self.total = len(plan.steps())
         self.simulated = plan.simulated
-        sim = " [magenta](SIMULATION: sim hosts are models, not machines)[/]" if self.simulated else ""
-        self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
-                           f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")
+        sim = " (SIMULATION: sim hosts are models, not machines)" if self.simulated else ""
+        m = self.masker.mask_text
+        plain = f"cutover run {run_id}: {m(str(plan.playbook.path))} on {m(str(plan.inventory.name))} ({self.total} steps)"
+        if self.styled:
+            sim = f" [magenta]{sim.strip()}[/]" if sim else ""
+            self.console.print(f"[bold]cutover[/] run {run_id}: {self._t(plan.playbook.path)} on "
+                               f"{self._t(plan.inventory.name)} ({self.total} steps){sim}")
+        else:
+            self.out.add(plain + sim + "\n")
+            self.out.batch(True)
         if self.live_enabled:
             from rich.live import Live
 
@@ -179,37 +271,75 @@ class ConsoleReporter(Reporter):
     def _write(self, pieces: list[tuple[str, str]]) -> None:
         """Styled on a terminal; a plain write elsewhere (rich's rendering is most of a step's cost
         on the controller, and a log file or a pipe has no use for it)."""
-        if self.console.is_terminal:
+        if self.styled:
             from rich.text import Text
 
             self.console.print(Text.assemble(*pieces))
         else:
-            self.console.file.write("".join(text for text, _style in pieces) + "\n")
+            self.out.add("".join(text for text, _style in pieces) + "\n")
 
     def message(self, text: str) -> None:
-        self.console.print(f"[bold yellow]{self._t(text)}[/]")
+        self._print(str(text), "bold yellow")
 
     def run_ended(self, summary: RunSummary) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        from rich.table import Table
-
-        table = Table(title=f"run {summary.run_id}: {summary.status}", box=None)
+        title = f"run {summary.run_id}: {summary.status}"
         shown = [s for s in SUMMARY_COLUMNS if summary.counts.get(s)]
-        for status in shown:
-            table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
-        table.add_row(*[str(summary.counts[s]) for s in shown])
-        self.console.print(table)
+        if self.styled:
+            from rich.table import Table
+
+            table = Table(title=title, box=None)
+            for status in shown:
+                table.add_column(status, style=STATUS_STYLE.get(status, ""), justify="right")
+            table.add_row(*[str(summary.counts[s]) for s in shown])
+            self.console.print(table)
+        else:
+            self.out.add("\n".join(plain_table(title, shown, [str(summary.counts[s]) for s in shown])) + "\n")
         if summary.not_run:
-            self.console.print(f"{summary.not_run} step(s) not run")
+            self._print(f"{summary.not_run} step(s) not run")
         if summary.reason:
-            self.console.print(f"reason: {self._t(summary.reason)}")
+            self._print(f"reason: {summary.reason}")
+        self.out.batch(False)
 
     def epilogue(self, lines: list[str]) -> None:
         """The end-of-run findings and, after a failure, the estate's state and the commands to
         resume or roll back (engine/pipeline/run_end.py): plain text an operator can copy."""
         for line in lines:
-            self.console.file.write(self.masker.mask_text(line) + "\n")
-        self.console.file.flush()
+            self.out.add(self.masker.mask_text(line) + "\n")
+        self.out.flush()
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether rich would style this stream, decided as rich's `Console.is_terminal` does (its
+    environment variables first, then `isatty`) without importing rich."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color != ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:
+        return False
+
+
+def plain_table(title: str, headers: list[str], row: list[str]) -> list[str]:
+    """The run summary as rich draws it off a terminal with `soft_wrap` (`box=None`, right-justified
+    columns padded by one space each side, the title as is; a table without columns is one empty
+    line), without rich."""
+    if not headers:
+        return [""]
+    widths = [max(len(h), len(v)) for h, v in zip(headers, row, strict=True)]
+    return [
+        title,
+        "".join(f" {h.rjust(w)} " for h, w in zip(headers, widths, strict=True)),
+        "".join(f" {v.rjust(w)} " for v, w in zip(row, widths, strict=True)),
+    ]
 

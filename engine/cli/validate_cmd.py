@@ -39,8 +39,10 @@ def execute(args: argparse.Namespace) -> int:
     steps = plan.steps()
     hosts = {h for n in steps for h in (n.shared_with or (n.host,))}
     print(f"ok: {args.playbook} with {args.inventory}: {len(steps)} steps on {len(hosts)} hosts")
+    from engine.plan.render import note_line
+
     for note in plan.notes:
-        print(f"note: {note}")
+        print(note_line(note))
     print("\n".join(gate_lines(planned_gates(plan), plan.inventory.timezone)))
     if from_run:
         from engine.pipeline.rollback_preview import preview_lines

@@ -140,6 +140,7 @@ class SSHConnection(HelperConnection):
     """One `ssh` subprocess per host for the whole run; the posix helper answers at the far end."""
 
     label = "ssh"
+    compressed_helper = True  # `remote_command` reads it so: 76 KB on the wire instead of 179 KB
 
     def __init__(self, host: Host, **_options: Any):
         super().__init__(host)

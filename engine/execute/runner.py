@@ -212,8 +212,9 @@ class NodeRunner:
         retries = int(templar.render(task.retries) or 0)
         delay = float(templar.render(task.delay) or 0)
         timeout = templar.render(task.timeout)
-        args = _drop_omitted(templar.render(task.args)) if has_templates(task.args) else task.args
-        if has_templates(task.args):
+        templated = has_templates(task.args)
+        args = _drop_omitted(templar.render(task.args)) if templated else task.args
+        if templated:
             problems = validate(args, module.schema, task.location)
             if problems:
                 raise UserError.many(

@@ -17,7 +17,6 @@ import datetime as dt
 import queue
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ from engine.execute.hoststate import HostState
 from engine.execute.outcome import NodeOutcome
 from engine.execute.runner import NodeRunner
 from engine.execute.timewindow import late_text, window_problem
+from engine.execute.workers import WorkerPool
 from engine.journal.store import Journal
 from engine.plan.graph import Node, Plan
 
@@ -45,6 +45,9 @@ class Reporter:
     def node_ended(self, node: Node, outcome: NodeOutcome) -> None: ...
     def message(self, text: str) -> None: ...
     def run_ended(self, summary: RunSummary) -> None: ...
+
+    def flush(self) -> None:
+        """Write out what was batched: called before the scheduler waits for a step to end."""
 
     def may_start(self, node: Node) -> bool:
         """False stops the run before `node` starts, as an interrupt does (`--step` asks here)."""
@@ -102,6 +105,9 @@ class Scheduler:
         self.rescuing: dict[str, set[str]] = {h: set() for h in self.states}
         self.block_has_rescue = self._blocks_with_rescue()
         self.failed_hosts: dict[int, set[str]] = {}
+        #: reporter calls held until the journal has committed the ends they tell of (`_say`)
+        self._deferring = False
+        self._told: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
 
     def _blocks_with_rescue(self) -> set[tuple[int, str]]:
         out: set[tuple[int, str]] = set()
@@ -135,7 +141,11 @@ class Scheduler:
             node = self.plan.nodes[node_id]
             if row is None or not node.is_step:
                 continue
-            if row["status"] == "skipped" and row.get("msg") == AFTER_A_FAILURE and not _in_rescued(node, started):
+            if (
+                row["status"] == "skipped"
+                and row.get("msg") == AFTER_A_FAILURE
+                and not _in_rescued(node, started)
+            ):
                 continue
             self.status[node_id] = row["status"]
             facts = row.get("facts") or {}
@@ -179,16 +189,15 @@ class Scheduler:
         completions: queue.Queue[tuple[str, NodeOutcome]] = queue.Queue()
         running: set[str] = set()
         held: list[str] = []  # ready but not started because the run is stopping
+        #: ended and applied in memory, not yet in the journal: committed with the next starts
+        ended: list[tuple[Node, NodeOutcome]] = []
         self.reporter.run_started(self.plan, self.run_id)
         if self.opening:
             self.reporter.message(self.opening)
+        to_run = sum(1 for n in nodes.values() if n.is_step and n.id not in self.status)
 
-        def submit(pool: ThreadPoolExecutor, node: Node) -> None:
-            future = pool.submit(self.runner.run, node)
-            future.add_done_callback(lambda f, nid=node.id: completions.put((nid, _result_of(f))))
-
-        with ThreadPoolExecutor(max_workers=self.forks, thread_name_prefix="node") as pool:
-            while ready or running:
+        with WorkerPool(min(self.forks, max(1, to_run)), self.runner.run, completions) as pool:
+            while ready or running or ended:
                 to_start: list[Node] = []
                 resolved: list[tuple[Node, NodeOutcome]] = []
                 while ready:
@@ -210,18 +219,23 @@ class Scheduler:
                                 ),
                             )
                         )
-                if to_start:
-                    now = utcnow()
-                    with self.journal.transaction() as db:
-                        for node in to_start:
-                            self.journal.node_started(db, self.run_id, node, now)
+                if ended or to_start:
+                    # One transaction: the ends of the last wake-up, then the starts they released.
+                    # A dependent starts only once its predecessors' ends are committed.
+                    self._record(ended, to_start)
+                    self._say_deferred()
+                    ended = []
                     for node in to_start:
                         running.add(node.id)
                         self.reporter.node_started(node)
-                        submit(pool, node)
+                        pool.submit(node.id, node)
                 finished = resolved
                 if not finished and running:
-                    node_id, outcome = completions.get()
+                    try:
+                        node_id, outcome = completions.get_nowait()
+                    except queue.Empty:
+                        self._flush_reporter()  # the operator sees everything before the wait
+                        node_id, outcome = completions.get()
                     finished = [(nodes[node_id], outcome)]
                     running.discard(node_id)
                     while True:  # take every end that is already there: one commit for all
@@ -233,13 +247,17 @@ class Scheduler:
                         running.discard(node_id)
                 if not finished:
                     continue
-                self._record(finished)
+                self._deferring = True
                 for node, outcome in finished:
                     self._apply(node, outcome)
                     for succ in graph.successors(node.id):
                         pending[succ] -= 1
                         if pending[succ] == 0 and succ not in self.status:  # done in an earlier attempt
                             ready.append(succ)
+                ended = finished
+        self._deferring = False
+        self._say_deferred()
+        self._flush_reporter()
         self.summary.not_run = sum(1 for n in nodes.values() if n.is_step and n.id not in self.status)
         return self._finish()
 
@@ -272,7 +290,7 @@ class Scheduler:
             if problem:
                 self.stopping = self.stopping or f"{node.label} on {node.host}: {problem}"
                 self.summary.reason = self.stopping
-                self.reporter.message(f"stopping: {self.stopping}")
+                self._say(self.reporter.message, f"stopping: {self.stopping}")
                 return "hold", None
         if not self.reporter.may_start(node):
             self.interrupt()
@@ -328,14 +346,13 @@ class Scheduler:
             if section == "always":
                 return "run", None
             return "blocked", "an earlier step on this host failed"
-        return (
-            ("skipped", AFTER_A_FAILURE)
-            if scope
-            else ("blocked", "an earlier step on this host failed")
-        )
+        return ("skipped", AFTER_A_FAILURE) if scope else ("blocked", "an earlier step on this host failed")
 
     # --- after a node ends -------------------------------------------------------------------
-    def _record(self, finished: list[tuple[Node, NodeOutcome]]) -> None:
+    def _record(
+        self, finished: list[tuple[Node, NodeOutcome]], started: tuple[Node, ...] | list[Node] = ()
+    ) -> None:
+        """The ends of `finished` and the starts of `started`, in one transaction."""
         with self.journal.transaction() as db:
             for node, outcome in finished:
                 if not node.is_step:
@@ -347,6 +364,29 @@ class Scheduler:
                     self.journal.node_ended(db, self.run_id, node, shown)
                 else:
                     self.journal.node_ended(db, self.run_id, node, outcome)
+            if started:
+                now = utcnow()
+                for node in started:
+                    self.journal.node_started(db, self.run_id, node, now)
+
+    def _say(self, call: Callable[..., None], *args: Any) -> None:
+        """Tell the reporter now, or once the journal holds what it is told (ends not yet committed)."""
+        if self._deferring:
+            self._told.append((call, args))
+        else:
+            call(*args)
+
+    def _say_deferred(self) -> None:
+        self._deferring = False
+        told, self._told = self._told, []
+        for call, args in told:
+            call(*args)
+
+    def _flush_reporter(self) -> None:
+        """A reporter that batches its writes (engine/cli/console.py) writes them out now."""
+        flush = getattr(self.reporter, "flush", None)
+        if flush is not None:
+            flush()
 
     def _apply(self, node: Node, outcome: NodeOutcome) -> None:
         self.status[node.id] = outcome.status
@@ -365,7 +405,7 @@ class Scheduler:
                 state.notified.update(node.task.notify)
         for art in outcome.artifacts:
             self.runner.run_ctx.artifacts.setdefault(art.resource, []).append(art)
-        self.reporter.node_ended(node, outcome)
+        self._say(self.reporter.node_ended, node, outcome)
         if failed:
             for host in hosts:
                 self.states[host].failure = node.scope
@@ -399,7 +439,7 @@ class Scheduler:
                 )
         if reason and not self.stopping:
             self.stopping = reason
-            self.reporter.message(f"stopping: {reason}; running steps finish, no new step starts")
+            self._say(self.reporter.message, f"stopping: {reason}; running steps finish, no new step starts")
 
     def interrupt(self) -> None:
         self.stopping = "interrupted by the operator"
@@ -419,11 +459,6 @@ class Scheduler:
 def _in_rescued(node: Node, started: set[tuple[str, str]]) -> bool:
     """Whether `node` is in the `block:` section of a block whose rescue has started on its host."""
     hosts = node.shared_with or (node.host,)
-    return any((host, block) in started for host in hosts for block, section in node.scope if section == "block")
-
-
-def _result_of(future: Any) -> NodeOutcome:
-    try:
-        return future.result()
-    except BaseException as err:  # noqa: BLE001 - the runner already catches; this is the last net
-        return NodeOutcome("failed", error=f"internal error: {type(err).__name__}: {err}")
+    return any(
+        (host, block) in started for host in hosts for block, section in node.scope if section == "block"
+    )

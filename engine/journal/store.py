@@ -38,6 +38,11 @@ def run_in_this_process(estate: str) -> str | None:
     return _RUNNING_HERE.get(estate)
 
 
+def _as_is(value: Any) -> Any:
+    """No masking: what `Journal._mask` does when no secret is known, without asking again."""
+    return value
+
+
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
@@ -157,7 +162,9 @@ class Journal:
 
     def node_ended(self, db: Cursor, run_id: str, node: Any, outcome: Any) -> None:
         """Record a node's end with its result, artifacts, findings and gate answer."""
-        result = self._mask(outcome.registered)
+        # one look at the masker per node, not one per field (most runs know no secret)
+        mask = self._mask if self.masker is not None and len(self.masker) else _as_is
+        result = mask(outcome.registered)
         db.execute(
             "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, ended,"
             " duration, attempts, result, facts, diff, error, msg) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -178,15 +185,15 @@ class Journal:
                 outcome.duration,
                 outcome.attempts,
                 _dumps(result),
-                _dumps(self._mask(outcome.facts)),
-                _dumps(self._mask(outcome.diff)),
-                self._mask(outcome.error),
-                self._mask(outcome.msg),
+                _dumps(mask(outcome.facts)),
+                _dumps(mask(outcome.diff)),
+                mask(outcome.error),
+                mask(outcome.msg),
             ),
         )
         db.execute(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-            (run_id, node.id, outcome.ended, outcome.status, self._mask(outcome.error)),
+            (run_id, node.id, outcome.ended, outcome.status, mask(outcome.error)),
         )
         for art in outcome.artifacts:
             db.execute(

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import Any
 
 from engine.core.errors import Problem
+from engine.plan.digraph import CycleError, DiGraph
 from engine.plan.state import BuildState
 
 
-def topological_order(graph: nx.DiGraph) -> list[str] | None:
-    """A topological order of the graph, or None when it has a cycle (linear either way)."""
+def topological_order(graph: Any) -> list[str] | None:
+    """A topological order of the graph (the plan's `DiGraph` or a networkx one), or None when it
+    has a cycle (linear either way)."""
+    if not isinstance(graph, DiGraph):
+        graph = _plain(graph)
     try:
-        return list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
+        return graph.topological_order()
+    except CycleError:
         return None
 
 
-def find_cycle(graph: nx.DiGraph) -> list[str] | None:
+def _plain(graph: Any) -> DiGraph:
+    """A copy of a networkx graph (tests build those) in the plan's own class, same order."""
+    plain = DiGraph()
+    plain.add_nodes_from(graph)
+    plain.add_edges_from(graph.edges)
+    return plain
+
+
+def find_cycle(graph: Any) -> list[str] | None:
     """The nodes of one cycle, or None. Linear when there is none (networkx's `find_cycle` over a
     whole 100,000-node plan is not): a topological sort decides, and only a strongly connected
-    component that holds a cycle is searched for it."""
+    component that holds a cycle is searched for it, with networkx (imported only then: a plan
+    with a cycle is refused, so its cost is paid only on that error path)."""
     if topological_order(graph) is not None:
         return None
+    import networkx as nx
+
+    if isinstance(graph, DiGraph):
+        graph = graph.to_networkx()
     for component in nx.strongly_connected_components(graph):
         if len(component) > 1 or any(graph.has_edge(n, n) for n in component):
             # search from, and start the report at, the node planned first: the same answer every time

@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
-
 from engine.core.errors import Location, Problem, UserError
 from engine.core.model import Play, Task
 from engine.load.templating import Scope, Templar, has_templates
+from engine.plan.digraph import DiGraph
 from engine.plan.graph import Node
 from engine.plan.patterns import match_hosts
 from engine.plan.state import BuildState, PlanOptions, value_location
@@ -249,7 +248,7 @@ def _expand_one(
             _chain(state.graph, tail, host, node_id, batch_heads)
 
 
-def _chain(graph: nx.DiGraph, tail: dict[str, str | None], host: str, node_id: str, heads: list[str]) -> None:
+def _chain(graph: DiGraph, tail: dict[str, str | None], host: str, node_id: str, heads: list[str]) -> None:
     previous = tail[host]
     if previous is None:
         heads.append(node_id)

@@ -1,4 +1,4 @@
-"""The plan: nodes (task x host) in a networkx DiGraph, with waves and a critical path.
+"""The plan: nodes (task x host) in a directed graph (engine/plan/digraph.py), with waves and a critical path.
 
 Barrier nodes (`kind == "barrier"`) stand for "everything before has ended" (a play boundary,
 a `needs:` target, a `serial` batch): one node with N in-edges and M out-edges instead of N x M
@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from engine.connect import host_kind
 from engine.core.model import Host, Inventory, Play, Playbook, Task
+from engine.plan.digraph import DiGraph
 from engine.plan.variables import EstateVariables
 
 
@@ -53,7 +52,7 @@ class Plan:
 
     playbook: Playbook
     inventory: Inventory
-    graph: nx.DiGraph
+    graph: DiGraph
     nodes: dict[str, Node]
     play_hosts: dict[int, list[str]] = field(default_factory=dict)
     extra_vars: dict[str, Any] = field(default_factory=dict)
@@ -109,7 +108,7 @@ class Plan:
     def order(self) -> list[str]:
         """A topological order (cached; the graph does not change after planning)."""
         if self._order is None:
-            self._order = list(nx.topological_sort(self.graph))
+            self._order = self.graph.topological_order()
         return self._order
 
     def steps(self) -> list[Node]:

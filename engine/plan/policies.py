@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import networkx as nx
-
 from engine.api.plugins import PLUGINS
 from engine.api.policies import Policy, PolicyContext, covers, overrides, resources_of
 from engine.core.errors import Problem
 from engine.core.model import Inventory
+from engine.plan.digraph import DiGraph
 from engine.plan.graph import Node, Plan
 
 __all__ = [
@@ -118,7 +117,7 @@ def destructive_needs_backup(plan: Plan, ctx: PolicyContext) -> list[Problem]:
     return problems
 
 
-def _upstream(graph: nx.DiGraph, node: str, candidates: set[str]) -> bool:
+def _upstream(graph: DiGraph, node: str, candidates: set[str]) -> bool:
     """Whether one of `candidates` runs before `node`: a walk up the graph that stops at the first
     one found (the backup is usually a few steps up the same host's chain, so this is quick)."""
     seen = {node}

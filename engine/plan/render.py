@@ -81,9 +81,13 @@ def render_text(plan: Plan) -> str:
             lines.append(f"  {node.host or '':<{width}}  {node.label}{extra}  [{_short(node.location)}]")
     chain = " -> ".join(f"{n.host}: {n.label}" for n in path)
     lines.append(f"critical path ({len(path)} steps, estimate {total:g}s): {chain}")
-    for note in plan.notes:
-        lines.append(f"note: {note}")
+    lines.extend(note_line(note) for note in plan.notes)
     return "\n".join(lines) + "\n"
+
+
+def note_line(note: str) -> str:
+    """A plan note as printed: `note: ...`, or a warning as the warning it is (`warning: ...`)."""
+    return note if note.startswith("warning:") else f"note: {note}"
 
 
 def render_json(plan: Plan) -> str:

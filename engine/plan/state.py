@@ -10,12 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from engine.api.registry import ModuleRegistry
 from engine.core.errors import Location, Problem
 from engine.core.model import Inventory, Playbook
 from engine.load.yaml_marks import LDict
+from engine.plan.digraph import DiGraph
 from engine.plan.graph import Node, Plan
 
 
@@ -38,7 +37,7 @@ class BuildState:
     inventory: Inventory
     options: PlanOptions
     registry: ModuleRegistry
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    graph: DiGraph = field(default_factory=DiGraph)
     nodes: dict[str, Node] = field(default_factory=dict)
     play_hosts: dict[int, list[str]] = field(default_factory=dict)
     #: per play: head and tail nodes of each host's chain

@@ -21,12 +21,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.hmac import HMAC
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
 from engine.core.errors import Location, UserError
 
 MAGIC = "$ANSIBLE_VAULT"
@@ -82,6 +76,10 @@ def parse(text: str, location: Location | None = None) -> AnsibleSealed:
 @functools.lru_cache(maxsize=256)
 def derive(password: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
     """(AES key, HMAC key, counter block) for a password and salt; cached, as ansible-core caches them."""
+    # cryptography is imported where a vault is opened, not by every run (~8 ms of start-up)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=2 * KEY_BYTES + IV_BYTES, salt=salt, iterations=ITERATIONS)
     material = kdf.derive(password)
     return material[:KEY_BYTES], material[KEY_BYTES : 2 * KEY_BYTES], material[2 * KEY_BYTES :]
@@ -89,6 +87,10 @@ def derive(password: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
 
 def encrypt(plaintext: str, password: str, vault_id: str = DEFAULT_ID, *, salt: bytes | None = None) -> str:
     """The ansible-vault text of `plaintext` (1.1 for the default id, 1.2 naming any other)."""
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.hmac import HMAC
+
     salt = salt if salt is not None else os.urandom(SALT_BYTES)
     aes_key, hmac_key, iv = derive(password.encode("utf-8"), salt)
     padder = padding.PKCS7(algorithms.AES.block_size).padder()
@@ -105,6 +107,11 @@ def encrypt(plaintext: str, password: str, vault_id: str = DEFAULT_ID, *, salt: 
 
 def _open(sealed: AnsibleSealed, password: str) -> bytes | None:
     """The plaintext bytes, or None when the HMAC says this is not the password (or the data was altered)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.hmac import HMAC
+
     aes_key, hmac_key, iv = derive(password.encode("utf-8"), sealed.salt)
     mac = HMAC(hmac_key, hashes.SHA256())
     mac.update(sealed.ciphertext)

@@ -26,10 +26,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from engine.core.errors import Location, UserError
 from engine.core.secrets import Masker
 from engine.load.vault import ansible as ansible_vault
@@ -71,6 +67,9 @@ MALFORMED_HINT = "a vault value must be the block `cutover vault` wrote, unchang
 
 def derive_key(password: str, salt: bytes) -> bytes:
     """The AES key for `password` and `salt` (scrypt: memory-hard, so guessing costs GPUs dearly)."""
+    # cryptography is imported where a vault is used, not by every run (~8 ms of start-up)
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     kdf = Scrypt(salt=salt, length=KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
     return kdf.derive(password.encode("utf-8"))
 
@@ -161,6 +160,8 @@ class VaultEncrypter:
         self.vault_id = check_vault_id(vault_id)
         self.salt = salt if salt is not None else os.urandom(SALT_BYTES)
         self.key = derive_key(password, self.salt)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(self.key)
         self._header = header_for(self.vault_id)
 
@@ -308,6 +309,9 @@ class VaultKeyring:
             plaintext = ansible_vault.decrypt(self, text, location)
             self.masker.add(plaintext)
             return plaintext
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         sealed = parse_vault_text(text, location)
         key = self._key(sealed.vault_id, sealed.salt, location)
         try:
