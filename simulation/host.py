@@ -39,6 +39,7 @@ from simulation import dlls as sim_dlls  # noqa: F401 - registers its operations
 from simulation import faults as sim_faults
 from simulation import files as sim_files
 from simulation import iis as sim_iis
+from simulation import locks as sim_locks  # noqa: F401 - registers its operations
 from simulation import presets as sim_presets
 from simulation import programs as sim_programs
 from simulation import registry as sim_registry  # noqa: F401 - registers its operations

@@ -90,6 +90,9 @@ class Plugin:
     #: `(Inventory, saved probe) -> list[Problem]`: `cutover validate --probe FILE` holds the inventory
     #: to what a probe found (install names, services on the servers the inventory says)
     probe_checks: tuple[Ref, ...] = ()
+    #: `(engine.api.estate_locks.EstateLockRequest) -> HeldLock | None`: the product's own lock on the
+    #: estate (Sage CRM: an application lock in its database), taken after the host markers
+    estate_locks: tuple[Ref, ...] = ()
 
     @property
     def is_product(self) -> bool:
@@ -110,6 +113,9 @@ class Plugin:
 
     def host_probes(self) -> list[Callable[..., Mapping[str, Any]]]:
         return [resolve(ref) for ref in self.probes]
+
+    def estate_lockers(self) -> list[Callable[..., Any]]:
+        return [resolve(ref) for ref in self.estate_locks]
 
     def saved_probe_checks(self) -> list[Callable[..., list[Problem]]]:
         return [resolve(ref) for ref in self.probe_checks]

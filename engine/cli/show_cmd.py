@@ -38,6 +38,8 @@ def execute(args: argparse.Namespace) -> int:
           f"duration {duration_text(run_duration(row))}")
     if row.get("parent_run"):
         print(f"from run {row['parent_run']}")
+    for note in row.get("notes") or []:  # what the run recorded (an unlock: whose markers, where)
+        print(f"note: {note}")
     for n in nodes:
         print(f"  {n['status']:>12}  {duration_text(n.get('duration')):>10}  {n['host']:<16} {n['task']}"
               + (f"  -- {n['error']}" if n["error"] else ""))

@@ -5,6 +5,10 @@ the holding process dies, and the file records who held it (run id, operator, co
 since). A second run is refused with the holder named (exit 3). A lock whose holder is gone is
 reported as stale; `cutover unlock ESTATE` removes the record (and refuses while a live process
 still holds it).
+
+This lock sees only the runs of one state directory. The lock that sees every run of the estate,
+wherever it is started from, is the marker on each of its hosts (engine/execute/estate_markers.py);
+a run holds both.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.api.module import Gatekeeper, RunContext, utcnow
 from engine.core.errors import CutoverError, RefusedError, UserError
+from engine.execute.estate_markers import EstateMarkers, gone_here
 from engine.execute.hosts import HostConnections
 from engine.execute.hoststate import HostState
 from engine.execute.lock import EstateLock
@@ -138,6 +139,18 @@ def execute_run(request: RunRequest) -> RunSummary:
         lock.release()
         raise
     decrypt = _decrypt_with(request.keyring, masker)
+    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
+                                  add_secret=masker.add)
+    markers = EstateMarkers(plan.inventory, connections, run_id, operator, say=_teller(request.reporter),
+                            gone=gone_here(lambda other: other != run_id and journal.run(other) is not None),
+                            databases=resolved_databases(plan, decrypt) if not request.check_mode else {})
+    if not request.check_mode:  # a check run writes nothing on the hosts, a marker neither
+        try:
+            markers.take()
+        except BaseException:
+            connections.close_all()
+            lock.release()
+            raise
     prior: dict[str, list[Any]] = {}
     if request.from_run:
         for art in journal.artifacts(request.from_run):
@@ -152,13 +165,16 @@ def execute_run(request: RunRequest) -> RunSummary:
         try:
             checked = _backups_checked(request.from_run, prior, plan, state_dir, decrypt, masker)
         except BaseException:
+            markers.release()
+            connections.close_all()
             lock.release()
             journal.close()
             raise
     progress = getattr(request.reporter, "node_progress", None)
     if progress is not None:
         run_ctx.on_progress = lambda node_id, message: progress(node_id, masker.mask_text(str(message)))
-    notes = list(plan.notes) + list(request.notes)
+    notes = list(plan.notes) + list(request.notes) + markers.notes
+    noted = len(markers.notes)
     from engine.connect.winrm_settings import insecure_notes
 
     planned = sorted({h for hosts in plan.play_hosts.values() for h in hosts if h in plan.inventory.hosts})
@@ -203,8 +219,6 @@ def execute_run(request: RunRequest) -> RunSummary:
     attempt_started(journal, run_id, operator=operator, controller=socket.gethostname(), pid=os.getpid(),
                     resumed=bool(request.resume_of))
     states = {name: HostState() for name in plan.inventory.hosts}
-    connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
-                                  add_secret=masker.add)
     runner = NodeRunner(plan, run_ctx, connections, ModuleRegistry([Path(plan.playbook.path).parent / "library"]),
                         states, decrypt, masker)
     reporter = PipeSafeReporter(request.reporter) if request.reporter is not None else None
@@ -247,21 +261,36 @@ def execute_run(request: RunRequest) -> RunSummary:
     try:
         summary = scheduler.run()
     except BaseException as err:  # recorded, never left `running`: resume takes it up
+        markers.release()
         with contextlib.suppress(CutoverError):  # a journal that cannot be written (full disk) says so itself
             journal.update_run(run_id, status="interrupted", ended=utcnow(),
-                               notes=notes + stopped + [f"stopped: {type(err).__name__}: {err}"])
+                               notes=notes + stopped + markers.notes[noted:]
+                               + [f"stopped: {type(err).__name__}: {err}"])
         journal.close()
         raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        markers.release()
         connections.close_all()
         lock.release()
+    lost = markers.notes[noted:]  # markers removed under the run, or left behind by its end
     journal.update_run(run_id, status=summary.status, ended=utcnow(),
-                       notes=notes + stopped + ([f"stopped: {summary.reason}"] if summary.reason else []))
+                       notes=notes + stopped + lost + ([f"stopped: {summary.reason}"] if summary.reason else []))
     attempt_ended(journal, run_id, status=summary.status, reason=summary.reason)
     journal.close()
     return summary
+
+
+def _teller(reporter: Reporter | None) -> Any:
+    """`reporter.message`, minus a closed output (the heartbeat thread must not die of it)."""
+
+    def say(text: str) -> None:
+        if reporter is not None:
+            with contextlib.suppress(OSError):
+                reporter.message(text)
+
+    return say
 
 
 def _started_day(row: dict[str, Any] | None, tz: dt.tzinfo) -> dt.date | None:
@@ -295,7 +324,7 @@ def interrupted_run_under(journal: Journal, estate: str, request: RunRequest) ->
     interrupted one with `--from-run` (its rollback) is what the operator needs: both may start.
     """
     runs = journal.runs(limit=200)
-    last = next((r for r in runs if r.get("estate") == estate and r.get("kind") != "check"), None)
+    last = next((r for r in runs if r.get("estate") == estate and r.get("kind") not in ("check", "unlock")), None)
     if last is None or last.get("status") not in UNFINISHED:
         return None
     if request.check_mode or request.from_run == last["id"]:

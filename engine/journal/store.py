@@ -122,7 +122,8 @@ class Journal:
     def find_run(self, prefix: str) -> dict[str, Any] | None:
         """A run by id or unique id prefix, or `last`."""
         if prefix == "last":
-            row = self._one("SELECT id FROM runs ORDER BY started DESC, rowid DESC LIMIT 1", ())
+            row = self._one("SELECT id FROM runs WHERE COALESCE(kind, '') != 'unlock'"
+                            " ORDER BY started DESC, rowid DESC LIMIT 1", ())  # an unlock is no run to resume
         else:
             rows = self._all("SELECT id FROM runs WHERE id LIKE ? ORDER BY started", (prefix + "%",))
             row = rows[0] if len(rows) == 1 else None

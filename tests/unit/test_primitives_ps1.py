@@ -36,6 +36,7 @@ GROUP_FILES = {
     "registry": "registry.ps1",
     "iis": "iis.ps1",
     "dll": "dll.ps1",
+    "lock": "lock.ps1",
 }
 
 #: Cmdlets the script may call: all ship with Windows PowerShell 5.1. A new one is added here on

@@ -1042,6 +1042,25 @@ def test_the_documented_installer_plugin_works(crm: SimHost) -> None:
         assert unregister_program("setup.exe")
 
 
+def test_lock_markers_answer_as_lock_ps1_does(crm: SimHost) -> None:
+    """Estate lock markers (engine/connect/remote/powershell/lock.ps1): one holder per path, compared
+    as Windows compares paths; another run's marker is neither taken, beaten nor released."""
+    path = "C:\\ProgramData\\cutover\\locks\\crm.lock"
+    mine = {"run_id": "r1", "operator": "op", "heartbeat": "t0"}
+    assert ok(crm, "lock.inspect", path=path) == {"exists": False, "holder": None}
+    assert ok(crm, "lock.take", path=path, holder=mine) == {"taken": True, "again": False, "holder": mine, "path": path}
+    other = ok(crm, "lock.take", path=path.upper(), holder={"run_id": "r2"})
+    assert (other["taken"], other["holder"]) == (False, mine)
+    assert ok(crm, "lock.take", path=path, holder=mine)["again"] is True
+    assert ok(crm, "lock.beat", path=path, run_id="r2", heartbeat="t1")["beat"] is False
+    assert ok(crm, "lock.beat", path=path, run_id="r1", heartbeat="t1")["holder"]["heartbeat"] == "t1"
+    assert "held by run r1, not r2" in fails(crm, "lock.release", "exists", path=path, run_id="r2")
+    assert ok(crm, "lock.release", path=path, run_id="r2", force=True)["changed"] is True
+    assert ok(crm, "lock.release", path=path, run_id="r1") == {"changed": False, "holder": None}
+    fails(crm, "lock.take", "not_found", path="Q:\\locks\\crm.lock", holder=mine)
+    fails(crm, "lock.take", "invalid", path=path, holder={"operator": "no run id"})
+
+
 def test_this_file_exercises_every_sim_primitive() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     missing = [name for name in OPS if f'"{name}"' not in source]

@@ -1968,6 +1968,105 @@ def service_set(
     return {"changed": bool(actions), "before": before, "after": _service_state(systemctl, name)}
 
 
+# --------------------------------------------------------------------------- estate lock markers
+# One marker file per estate (engine/execute/estate_markers.py says where): its content is the
+# holder's JSON. It is created complete under a temporary name and hard-linked into place: link(2)
+# fails with EEXIST when the marker exists, atomically, so of two concurrent takes exactly one wins
+# and no reader ever sees a half-written marker (O_EXCL would show an empty file for a moment).
+
+
+def _marker_path(path: object) -> str:
+    """The marker's absolute path; `~` is the helper's account's home (a marker of an account that
+    may not write the shared folder)."""
+    return os.path.abspath(os.path.expanduser(_path(path)))
+
+
+def _marker_holder(path: str) -> dict[str, Any] | None:
+    """The marker's holder; None when there is no marker, {unreadable: true} when it is not JSON."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(65536)
+    except FileNotFoundError:
+        return None
+    try:
+        holder = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return {"unreadable": True}
+    return holder if isinstance(holder, dict) else {"unreadable": True}
+
+
+def _marker_temp(path: str, holder: dict[str, Any]) -> str:
+    """The holder written and synced under a temporary name beside `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(json.dumps(holder, sort_keys=True).encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
+    return tmp
+
+
+@op("lock.take", "path", "holder")
+def lock_take(path: str, holder: Any) -> dict[str, Any]:
+    path = _marker_path(path)
+    holder = _need(holder, dict, "holder", "an object")
+    run_id = _need(holder.get("run_id"), str, "holder.run_id", "a string")
+    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+    tmp = _marker_temp(path, holder)
+    try:
+        try:
+            os.link(tmp, path)
+            again = False
+        except FileExistsError:
+            found = _marker_holder(path)
+            if found is not None and found.get("run_id") != run_id:
+                return {"taken": False, "again": False, "holder": found, "path": path}
+            os.replace(tmp, path)  # our own marker (a resume), or one removed in between
+            tmp = None
+            again = found is not None
+        _fsync_dir(os.path.dirname(path))
+        return {"taken": True, "again": again, "holder": holder, "path": path}
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+@op("lock.beat", "path", "run_id", "heartbeat")
+def lock_beat(path: str, run_id: str, heartbeat: str) -> dict[str, Any]:
+    path = _marker_path(path)
+    found = _marker_holder(path)
+    if found is None or found.get("run_id") != run_id:
+        return {"beat": False, "holder": found}
+    found["heartbeat"] = _need(heartbeat, str, "heartbeat", "a string")
+    os.replace(_marker_temp(path, found), path)
+    return {"beat": True, "holder": found}
+
+
+@op("lock.inspect", "path")
+def lock_inspect(path: str) -> dict[str, Any]:
+    found = _marker_holder(_marker_path(path))
+    return {"exists": found is not None, "holder": found}
+
+
+@op("lock.release", "path", "run_id", force=False)
+def lock_release(path: str, run_id: str, force: bool) -> dict[str, Any]:
+    path = _marker_path(path)
+    found = _marker_holder(path)
+    if found is None:
+        return {"changed": False, "holder": None}
+    if found.get("run_id") != run_id and not _flag(force, "force"):
+        raise Fail("exists", "{} is held by run {}, not {}".format(path, found.get("run_id"), run_id))
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return {"changed": False, "holder": found}
+    return {"changed": True, "holder": found}
+
+
 # --------------------------------------------------------------------------- the frame loop
 
 

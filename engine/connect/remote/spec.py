@@ -127,6 +127,19 @@ _SPECS = [
                   "regsvr32 /s [/u] path -> {changed, rc, registered_path}"),
     PrimitiveSpec("dll.registered", ("clsid_name",), (), WINDOWS,
                   "which file a COM class (e.g. eWare.eWare) resolves to -> {registered, path}"),
+    # --- estate lock markers (engine/execute/estate_markers.py): one file per estate on each host, its
+    # content the JSON holder {run_id, operator, controller, pid, since, heartbeat, estate}
+    PrimitiveSpec("lock.take", ("path", "holder"), (), ALL,
+                  "create the marker atomically (parent folders too) -> {taken, again, holder, path}; a marker of "
+                  "the same holder.run_id is rewritten (a resume: again=true); another run's: taken=false, "
+                  "its holder ({unreadable: true} when it is not JSON)"),
+    PrimitiveSpec("lock.beat", ("path", "run_id", "heartbeat"), (), ALL,
+                  "set the marker's heartbeat when it is run_id's -> {beat, holder}; beat=false (holder null "
+                  "when gone) when the marker was removed or is another run's"),
+    PrimitiveSpec("lock.inspect", ("path",), (), ALL, "-> {exists, holder}"),
+    PrimitiveSpec("lock.release", ("path", "run_id"), ("force",), ALL,
+                  "remove the marker when it is run_id's (any, with force=true) -> {changed, holder}; kind "
+                  "`exists` when another run holds it"),
 ]
 
 PRIMITIVES: dict[str, PrimitiveSpec] = {s.name: s for s in _SPECS}

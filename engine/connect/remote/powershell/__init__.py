@@ -36,6 +36,7 @@ PARTS: tuple[str, ...] = (
     "http.ps1",
     "net.ps1",
     "host.ps1",
+    "lock.ps1",
     "dispatch.ps1",
 )
 

@@ -39,6 +39,10 @@ $CutoverPrimitives = @{
     'iis.reset'         = 'Invoke-CutoverIisReset'
     'dll.register'      = 'Invoke-CutoverDllRegister'
     'dll.registered'    = 'Invoke-CutoverDllRegistered'
+    'lock.take'         = 'Invoke-CutoverLockTake'
+    'lock.beat'         = 'Invoke-CutoverLockBeat'
+    'lock.inspect'      = 'Invoke-CutoverLockInspect'
+    'lock.release'      = 'Invoke-CutoverLockRelease'
 }
 
 function Invoke-CutoverCall($Call) {
