@@ -155,7 +155,9 @@ def remember_valid_in(state_dir: str | Path | None) -> None:
     """Remember valid documents in `state_dir` (the CLI's `--state-dir`), or nowhere (None)."""
     global _VALID_FILE, _valid
     _write_pending()  # what was found valid so far goes with the directory it was found for
-    _VALID_FILE = Path(state_dir) / _VALID_FILE_NAME if state_dir else None
+    # absolute now: written later (at the next command or at exit), when the working directory
+    # may be another estate's, a relative path would put these digests in its state directory
+    _VALID_FILE = Path(state_dir).absolute() / _VALID_FILE_NAME if state_dir else None
     _valid = None
 
 
