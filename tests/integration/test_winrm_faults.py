@@ -82,13 +82,14 @@ def test_a_batch_running_past_the_operation_timeout_is_polled_until_it_answers(
     winrm_endpoint, connect
 ) -> None:
     endpoint = winrm_endpoint("web1", auth="ntlm")
-    conn = connect(endpoint, operation_timeout=1, read_timeout=5)
-    endpoint.sim.add_fault({"op": "host.facts", "latency": 3, "mode": "once"})
+    conn = connect(endpoint, operation_timeout=1, read_timeout=2)
+    # the command runs twice as long as the client's HTTP read timeout: no read timeout may end it
+    endpoint.sim.add_fault({"op": "host.facts", "latency": 4, "mode": "once"})
 
     answer = Remote(conn).call("host.facts")  # no step timeout: it may run as long as it runs
 
     assert answer["os"] == "windows"
-    assert endpoint.stats["receive_timeout"] >= 1  # each was "still running", and polled again
+    assert endpoint.stats["receive_timeout"] >= 3  # each was "still running", and polled again
     assert endpoint.stats["terminate"] == 0 and endpoint.stats["command"] == 1
 
 
