@@ -26,6 +26,7 @@ from engine.plan.builder import PlanOptions
 from engine.plan.graph import Plan
 
 if TYPE_CHECKING:  # the executor is imported only by the commands that run something
+    from engine.execute.hosts import StartedConnections
     from engine.execute.scheduler import Reporter, RunSummary
 
 
@@ -69,6 +70,8 @@ class RunSettings(RunOptions):
     notes: list[str] = field(default_factory=list)
     #: `--rollback-again`: restore from a run an earlier rollback already restored from
     rollback_again: bool = False
+    #: the connections `start_connections` began while the run planned (the run's pool takes them)
+    started: StartedConnections | None = None
 
 
 # --- 1. load -----------------------------------------------------------------------------------
@@ -100,6 +103,49 @@ def load_sources(sources: Sources) -> Loaded:
         raise UserError.many(problems)
     assert playbook is not None and inventory is not None
     return Loaded(sources, playbook, inventory, registry)
+
+
+def start_connections(loaded: Loaded, every_host: bool = False) -> StartedConnections:
+    """Begin connecting to the hosts the run will contact, so that planning, the executor's
+    imports and the journal's set-up run while the SSH handshakes and the helpers' starts do
+    (`HelperConnection.start`).
+
+    Which hosts: with `every_host` (a run that takes the estate's markers, which it does on every
+    host of the inventory: engine/execute/estate_markers.py) all of them, else (a check run) only
+    those a play's pattern (and `--limit`) names plainly; of those, only hosts whose connection
+    can start early (the helper's: `local` and `ssh`) and whose settings need no template or
+    vault value (the pool resolves those first, with the run's extra vars and vault). Anything unclear here (a templated pattern, a bad setting, a
+    missing `ssh`) starts nothing: the planner and the pool report it in their usual words. The
+    caller closes what no step takes (`StartedConnections.close_all`).
+    """
+    from engine.connect import connection_class
+    from engine.execute.hosts import StartedConnections
+    from engine.load.host_settings import settings_resolver
+    from engine.plan.patterns import match_hosts
+
+    started = StartedConnections()
+    inventory = loaded.inventory
+    try:
+        names: set[str] = set(inventory.hosts) if every_host else set()
+        for play in [] if every_host else loaded.playbook.plays:
+            if "{{" not in str(play.hosts) and "{%" not in str(play.hosts):
+                names.update(match_hosts(play.hosts, inventory))
+        if loaded.sources.options.limit is not None and not every_host:
+            names &= set(match_hosts(loaded.sources.options.limit, inventory))
+    except UserError:
+        return started
+    plain = settings_resolver({}, None)
+    for name in [n for n in inventory.hosts if n in names]:  # inventory order
+        host = inventory.hosts[name]
+        try:
+            if plain(host) is not host or not hasattr(connection_class(host), "start"):
+                continue
+            conn = connection_class(host)(host)
+            conn.start()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the pool opens it later and says what is wrong
+            continue
+        started.add(name, conn)
+    return started
 
 
 # --- 2. plan -----------------------------------------------------------------------------------
@@ -147,10 +193,13 @@ def execute_plan(
         if isinstance(password, str) and password:
             masker.add(password)
     reporter = settings.new_reporter() if settings.new_reporter is not None else None
+    if settings.write_report:
+        _load_report_renderers()
     summary = execute_run(
         RunRequest(
             plan=plan, **settings.run_options(), reporter=reporter, keyring=keyring, masker=masker,
             args=settings.recorded_args, resume_of=resume_of, kind=settings.kind, notes=list(settings.notes),
+            started=settings.started,
         )
     )
     if settings.write_report:
@@ -159,6 +208,26 @@ def execute_plan(
         reporter.run_ended(summary)
         tell_run_end(summary, settings, reporter, masker)
     return summary
+
+
+def _load_report_renderers() -> None:
+    """Import the report's renderers (jinja2 with the HTML template's module, ~0.05-0.1 s) in a
+    thread while the run goes: the run's main thread spends that time waiting for its hosts, and
+    the reports at the end then only render. The import system's module locks make the report
+    stage wait for an import still under way; an import that fails here fails there again, where
+    the report stage says so."""
+    import threading
+
+    def load() -> None:
+        import importlib
+
+        for name in ("engine.report.html_render", "engine.report.junit", "engine.report.document"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - write_reports imports it again and tells why it cannot
+                return
+
+    threading.Thread(target=load, name="report-imports", daemon=True).start()
 
 
 def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter, masker: Any) -> None:
