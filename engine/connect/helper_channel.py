@@ -101,9 +101,9 @@ class _BootstrapSender:
     (the connection then reads its stderr to say why), `_Expired` at the deadline.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], compressed: bool, timeout: float):
+    def __init__(self, proc: subprocess.Popen[bytes], data: bytes, timeout: float):
         self._fd = proc.stdin.fileno()
-        self._compressed = compressed
+        self._data = data
         self._until = time.monotonic() + timeout
         self._stopping = threading.Event()
         self._error: BaseException | None = None
@@ -112,7 +112,7 @@ class _BootstrapSender:
 
     def _run(self) -> None:
         try:
-            view = memoryview(helper_source(self._compressed))
+            view = memoryview(self._data)
             while view and not self._stopping.is_set():
                 if time.monotonic() > self._until:
                     raise _Expired()
@@ -205,7 +205,8 @@ class HelperConnection(Connection):
             return
         self._launch()
         assert self._proc is not None
-        self._sender = _BootstrapSender(self._proc, self.compressed_helper, self.open_timeout)
+        # made here, once per process (cached), not by each host's thread at the same time
+        self._sender = _BootstrapSender(self._proc, helper_source(self.compressed_helper), self.open_timeout)
 
     def open(self) -> None:
         """Start the child (unless `start()` did), send the helper's source and wait for its hello."""

@@ -134,11 +134,11 @@ def start_connections(loaded: Loaded, every_host: bool = False) -> StartedConnec
             names &= set(match_hosts(loaded.sources.options.limit, inventory))
     except UserError:
         return started
-    plain = settings_resolver({}, None)
+    plain = settings_resolver({}, None)  # renders what needs no value; raises (no vault) on the rest
     for name in [n for n in inventory.hosts if n in names]:  # inventory order
         host = inventory.hosts[name]
         try:
-            if plain(host) is not host or not hasattr(connection_class(host), "start"):
+            if plain(host) != host or not hasattr(connection_class(host), "start"):
                 continue
             conn = connection_class(host)(host)
             conn.start()  # type: ignore[attr-defined]

@@ -176,3 +176,27 @@ def test_a_started_connection_the_run_never_uses_is_closed_when_the_run_is_refus
     assert [what for what, _host, _pid in recorded] == ["start", "start", "planned"]  # never opened
     children = [pid for what, _host, pid in recorded if what == "start"]
     assert None not in children and not any(_alive(pid) for pid in children if pid is not None)
+
+
+def test_an_ssh_run_uses_the_connections_it_started_before_its_plan_was_made(
+    tmp_path: Path, recorded: list[tuple[str, str, int | None]], sshd_server: SSHD
+) -> None:
+    # hosts with an `ssh:` section of plain values (the usual inventory) start early too
+    (tmp_path / "inventory.yml").write_text(
+        "estate: early\ndefaults:\n  connection: ssh\n"
+        f"  ssh: {{config_file: '{sshd_server.config_path}'}}\n"
+        "hosts:\n  used: {address: h1}\n  unused: {address: h2}\n"
+    )
+
+    summary = flows.run(
+        _sources(tmp_path), RunSettings(state_dir=str(tmp_path / "state"), write_report=False)
+    )
+
+    assert summary.status == "succeeded"
+    assert [(what, host) for what, host, _pid in recorded[:3]] == [
+        ("start", "used"),
+        ("start", "unused"),
+        ("planned", ""),
+    ]
+    started = {host: pid for what, host, pid in recorded if what == "start"}
+    assert {(host, pid) for what, host, pid in recorded if what == "open"} == set(started.items())
