@@ -179,12 +179,13 @@ def test_a_started_connection_the_run_never_uses_is_closed_when_the_run_is_refus
 
 
 def test_an_ssh_run_uses_the_connections_it_started_before_its_plan_was_made(
-    tmp_path: Path, recorded: list[tuple[str, str, int | None]], sshd_server: SSHD
+    tmp_path: Path, recorded: list[tuple[str, str, int | None]], request: pytest.FixtureRequest
 ) -> None:
     # hosts with an `ssh:` section of plain values (the usual inventory) start early too
+    server: SSHD = request.getfixturevalue("sshd_server")
     (tmp_path / "inventory.yml").write_text(
         "estate: early\ndefaults:\n  connection: ssh\n"
-        f"  ssh: {{config_file: '{sshd_server.config_path}'}}\n"
+        f"  ssh: {{config_file: '{server.config_path}'}}\n"
         "hosts:\n  used: {address: h1}\n  unused: {address: h2}\n"
     )
 
