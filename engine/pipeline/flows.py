@@ -19,6 +19,7 @@ from engine.pipeline.stages import (
     execute_plan,
     load_sources,
     make_plan,
+    play_hosts,
     start_connections,
     validate_plan,
 )
@@ -85,16 +86,25 @@ def run(sources: Sources, settings: RunSettings) -> RunSummary:
         started.close_all()
 
 
-def plan_connecting(sources: Sources, state_dir: str | None = None,
-                    every_host: bool = False) -> tuple[Plan, StartedConnections]:
-    """`plan`, with the run's hosts connected to while it plans (stages.py `start_connections`;
-    `every_host` for a run that takes the estate's markers on all of them): the ssh handshakes
-    and the helpers' starts run in other processes meanwhile. The caller hands
-    the started connections to the run (`RunSettings.started`) and closes them when it ends; a
-    plan that fails closes them here."""
-    loaded = load_sources(sources)
-    started = start_connections(loaded, every_host)
+def plan_connecting(
+    sources: Sources, state_dir: str | None = None, every_host: bool = False
+) -> tuple[Plan, StartedConnections]:
+    """`plan`, with the run's hosts connected to while it loads and plans (stages.py
+    `start_connections`): the ssh handshakes and the helpers' starts run in other processes
+    meanwhile. With `every_host` (a run that takes the estate's markers on all of them) they
+    start as soon as the inventory is read, before the playbook is loaded; else (a check run)
+    those the plays name start once the playbook is. The caller hands the started connections
+    to the run (`RunSettings.started`) and closes them when it ends; a load or a plan that fails
+    closes them here."""
+    from engine.execute.hosts import StartedConnections
+
+    started = StartedConnections()
     try:
+        if every_host:
+            loaded = load_sources(sources, lambda inventory: start_connections(inventory, inventory.hosts, started))
+        else:
+            loaded = load_sources(sources)
+            start_connections(loaded.inventory, play_hosts(loaded), started)
         return _planned(loaded, state_dir), started
     except BaseException:
         started.close_all()

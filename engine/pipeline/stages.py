@@ -14,6 +14,7 @@ Every stage raises one UserError listing every problem it found, or hands its re
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,8 +78,9 @@ class RunSettings(RunOptions):
 # --- 1. load -----------------------------------------------------------------------------------
 
 
-def load_sources(sources: Sources) -> Loaded:
-    """The playbook and the inventory; the problems of both at once."""
+def load_sources(sources: Sources, on_inventory: Callable[[Inventory], None] | None = None) -> Loaded:
+    """The playbook and the inventory; the problems of both at once. `on_inventory` is told the
+    inventory as soon as it is loaded, before the playbook is (a run starts its connections)."""
     from engine.load.inventory import load_inventory
     from engine.load.playbook import load_playbook
 
@@ -91,6 +93,8 @@ def load_sources(sources: Sources) -> Loaded:
         inventory = load_inventory(sources.inventory, sources.keyring, playbook_dir=Path(sources.playbook).parent)
     except UserError as err:
         problems.extend(err.problems)
+    if inventory is not None and on_inventory is not None:
+        on_inventory(inventory)
     try:
         playbook = load_playbook(sources.playbook, registry, keyring=sources.keyring)
         if sources.start_at_task:
@@ -105,37 +109,41 @@ def load_sources(sources: Sources) -> Loaded:
     return Loaded(sources, playbook, inventory, registry)
 
 
-def start_connections(loaded: Loaded, every_host: bool = False) -> StartedConnections:
-    """Begin connecting to the hosts the run will contact, so that planning, the executor's
-    imports and the journal's set-up run while the SSH handshakes and the helpers' starts do
-    (`HelperConnection.start`).
-
-    Which hosts: with `every_host` (a run that takes the estate's markers, which it does on every
-    host of the inventory: engine/execute/estate_markers.py) all of them, else (a check run) only
-    those a play's pattern (and `--limit`) names plainly; of those, only hosts whose connection
-    can start early (the helper's: `local` and `ssh`) and whose settings need no template or
-    vault value (the pool resolves those first, with the run's extra vars and vault). Anything unclear here (a templated pattern, a bad setting, a
-    missing `ssh`) starts nothing: the planner and the pool report it in their usual words. The
-    caller closes what no step takes (`StartedConnections.close_all`).
-    """
-    from engine.connect import connection_class
-    from engine.execute.hosts import StartedConnections
-    from engine.load.host_settings import settings_resolver
+def play_hosts(loaded: Loaded) -> set[str]:
+    """The hosts the plays' patterns (and `--limit`) name plainly; none when a pattern is unclear
+    here (a template, a typo): the planner reports those in its own words."""
     from engine.plan.patterns import match_hosts
 
-    started = StartedConnections()
     inventory = loaded.inventory
     try:
-        names: set[str] = set(inventory.hosts) if every_host else set()
-        for play in [] if every_host else loaded.playbook.plays:
+        names: set[str] = set()
+        for play in loaded.playbook.plays:
             if "{{" not in str(play.hosts) and "{%" not in str(play.hosts):
                 names.update(match_hosts(play.hosts, inventory))
-        if loaded.sources.options.limit is not None and not every_host:
+        if loaded.sources.options.limit is not None:
             names &= set(match_hosts(loaded.sources.options.limit, inventory))
     except UserError:
-        return started
+        return set()
+    return names
+
+
+def start_connections(inventory: Inventory, names: Iterable[str], started: StartedConnections) -> None:
+    """Begin connecting to these hosts of the inventory (`HelperConnection.start`), so that the
+    run's loading, planning, the executor's imports and the journal's set-up go on while the
+    SSH handshakes and the helpers' starts do; each is added to `started`, which the run's pool
+    takes them from and whose `close_all` releases those no step took.
+
+    Only hosts whose connection can start early (the helper's: `local` and `ssh`) and whose
+    settings need no template or vault value (the pool resolves those first, with the run's
+    extra vars and vault). A host whose settings or connection are wrong is left alone: the pool
+    opens it later and says what is wrong in its usual words.
+    """
+    from engine.connect import connection_class
+    from engine.load.host_settings import settings_resolver
+
     plain = settings_resolver({}, None)  # renders what needs no value; raises (no vault) on the rest
-    for name in [n for n in inventory.hosts if n in names]:  # inventory order
+    wanted = set(names)
+    for name in [n for n in inventory.hosts if n in wanted]:  # inventory order
         host = inventory.hosts[name]
         try:
             if plain(host) != host or not hasattr(connection_class(host), "start"):
@@ -145,7 +153,6 @@ def start_connections(loaded: Loaded, every_host: bool = False) -> StartedConnec
         except Exception:  # noqa: BLE001 - the pool opens it later and says what is wrong
             continue
         started.add(name, conn)
-    return started
 
 
 # --- 2. plan -----------------------------------------------------------------------------------

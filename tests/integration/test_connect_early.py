@@ -3,8 +3,9 @@
 Over the real OpenSSH client against the tests' sshd and over a local helper process: a started
 connection answers like one opened at once, starting twice starts one child, and a started
 connection that is never used leaves no process behind when it is closed. And a real run starts
-the connections of the hosts its plays name before it has made its plan, uses the child it
-started, starts none for a host no play names, and leaves none behind however it ends.
+every host's connection once the inventory is read, before the playbook is loaded (its estate
+markers go on every host), a check run those its plays name before it has made its plan; the run
+uses the child it started and leaves none behind however it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from engine.connect.ssh import SSHConnection
 from engine.core.errors import RefusedError
 from engine.core.model import Host
 from engine.execute.lock import EstateLock
+from engine.load import playbook as playbook_loader
 from engine.pipeline import flows
 from engine.pipeline.stages import RunSettings, Sources
 from tests.support.sshd import SSHD, sshd_server  # noqa: F401 - fixture
@@ -98,6 +100,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str,
     is called, in order: a record of what happened when, not a replacement of any of them."""
     events: list[tuple[str, str, int | None]] = []
     start, open_, make_plan = HelperConnection.start, HelperConnection.open, flows.make_plan
+    load_playbook = playbook_loader.load_playbook
 
     def noting_start(self: HelperConnection) -> None:
         start(self)
@@ -112,9 +115,14 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str,
         events.append(("planned", "", None))
         return planned
 
+    def noting_playbook(*args: Any, **kwargs: Any) -> Any:
+        events.append(("playbook", "", None))
+        return load_playbook(*args, **kwargs)
+
     monkeypatch.setattr(HelperConnection, "start", noting_start)
     monkeypatch.setattr(HelperConnection, "open", noting_open)
     monkeypatch.setattr(flows, "make_plan", noting_plan)
+    monkeypatch.setattr(playbook_loader, "load_playbook", noting_playbook)
     (tmp_path / "inventory.yml").write_text(ESTATE)
     (tmp_path / "playbook.yml").write_text(PLAYBOOK)
     return events
@@ -132,8 +140,8 @@ def test_a_check_run_starts_the_connection_of_the_host_it_uses_before_its_plan_i
     summary = flows.run(_sources(tmp_path), settings)
 
     assert summary.status == "succeeded"
-    assert [what for what, _host, _pid in recorded[:2]] == ["start", "planned"]
-    child = recorded[0][2]
+    assert [what for what, _host, _pid in recorded[:3]] == ["playbook", "start", "planned"]
+    child = recorded[1][2]
     assert [(what, host) for what, host, _pid in recorded if what == "start"] == [("start", "used")]
     assert {(host, pid) for what, host, pid in recorded if what == "open"} == {("used", child)}  # that child
     assert child is not None and not _alive(child)  # released at the end
@@ -149,11 +157,12 @@ def test_a_run_starts_every_host_it_takes_the_estate_marker_on_before_its_plan_i
     )
 
     assert summary.status == "succeeded"
-    assert [(what, host) for what, host, _pid in recorded[:3]] == [
+    assert [(what, host) for what, host, _pid in recorded[:4]] == [
         ("start", "used"),
-        ("start", "unused"),
+        ("start", "unused"),  # the markers go on every host: all start once the inventory is read
+        ("playbook", ""),
         ("planned", ""),
-    ]  # the markers go on every host
+    ]
     started = {host: pid for what, host, pid in recorded if what == "start"}
     assert {(host, pid) for what, host, pid in recorded if what == "open"} == set(started.items())
     assert not list((tmp_path / "locks").iterdir())  # the markers were taken and released
@@ -173,7 +182,12 @@ def test_a_started_connection_the_run_never_uses_is_closed_when_the_run_is_refus
     finally:
         holder.release()
 
-    assert [what for what, _host, _pid in recorded] == ["start", "start", "planned"]  # never opened
+    assert [what for what, _host, _pid in recorded] == [
+        "start",
+        "start",
+        "playbook",
+        "planned",
+    ]  # never opened
     children = [pid for what, _host, pid in recorded if what == "start"]
     assert None not in children and not any(_alive(pid) for pid in children if pid is not None)
 
@@ -194,9 +208,10 @@ def test_an_ssh_run_uses_the_connections_it_started_before_its_plan_was_made(
     )
 
     assert summary.status == "succeeded"
-    assert [(what, host) for what, host, _pid in recorded[:3]] == [
+    assert [(what, host) for what, host, _pid in recorded[:4]] == [
         ("start", "used"),
         ("start", "unused"),
+        ("playbook", ""),
         ("planned", ""),
     ]
     started = {host: pid for what, host, pid in recorded if what == "start"}
