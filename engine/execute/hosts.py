@@ -34,11 +34,6 @@ class StartedConnections:
         self._conns: dict[str, Connection] = {}
         self._guard = threading.Lock()
 
-    def names(self) -> list[str]:
-        """The hosts with a started connection not taken yet."""
-        with self._guard:
-            return list(self._conns)
-
     def add(self, name: str, conn: Connection) -> None:
         with self._guard:
             self._conns[name] = conn
@@ -47,7 +42,7 @@ class StartedConnections:
         """The connection started for `host` (now the caller's to open and close), else None."""
         with self._guard:
             conn = self._conns.pop(name, None)
-        if conn is None or (conn.host == host and conn.host.settings == host.settings):
+        if conn is None or conn.host == host:  # the same host, settings and all
             return conn
         _close(conn)
         return None
