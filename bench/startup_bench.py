@@ -1,17 +1,23 @@
 """Start-up: `cutover run` of 1 local host x 1 `true` task, and where its imports spend the time.
 
-    python bench/startup_bench.py [--runs 11] [--top 25]
+    python bench/startup_bench.py [--runs 11] [--top 25] [--compare OTHER_TREE]
 
 The wall time is the median of `--runs` runs of the real command (console, journal and the
 HTML/JSON/JUnit reports included, as an operator runs it), after one untimed run that warms the
 bytecode caches. Then one more run under `python -X importtime`: its imports grouped by the
 package that was imported first at the top level (third-party libraries by name, the engine by
 its stage), cumulative microseconds as Python measures them (self time of every module below).
+
+`--compare TREE` runs another checkout of cutover (say main's, for a before/after) alternately
+with this one, run by run in the same folder layout, and prints both medians and their CPU
+time (user + system of the command and its children: the helper), which moves less with the
+machine's load than the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -23,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._env import child_env  # noqa: E402
+from bench._env import REPO, child_env  # noqa: E402
 
 INVENTORY = "estate: startup\ndefaults: {connection: local}\nhosts:\n  l1: {}\n"
 PLAYBOOK = '- hosts: all\n  tasks:\n    - name: t\n      command: "true"\n'
@@ -35,14 +41,32 @@ def command(python: str) -> list[str]:
 
 
 def timed_runs(folder: Path, runs: int) -> list[float]:
+    return [wall for wall, _cpu in alternating({str(REPO): folder}, runs)[str(REPO)]]
+
+
+def alternating(folders: dict[str, Path], runs: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of `runs` runs per tree (key: the checkout, put on PYTHONPATH), the
+    trees taking turns run by run, after one untimed run each (bytecode caches, validation)."""
     argv = command(sys.executable)
-    subprocess.run(argv, cwd=folder, env=child_env(), capture_output=True, check=True)
-    times = []
+    env = {tree: child_env(PYTHONPATH=tree) for tree in folders}
+    for tree, folder in folders.items():
+        subprocess.run(argv, cwd=folder, env=env[tree], capture_output=True, check=True)
+    measured: dict[str, list[tuple[float, float]]] = {tree: [] for tree in folders}
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=folder, env=child_env(), capture_output=True, check=True)
-        times.append(time.perf_counter() - start)
-    return times
+        for tree, folder in folders.items():
+            before, start = os.times(), time.perf_counter()
+            subprocess.run(argv, cwd=folder, env=env[tree], capture_output=True, check=True)
+            wall, after = time.perf_counter() - start, os.times()
+            cpu = after.children_user + after.children_system - before.children_user - before.children_system
+            measured[tree].append((wall, cpu))
+    return measured
+
+
+def estate(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "inventory.yml").write_text(INVENTORY)
+    (folder / "playbook.yml").write_text(PLAYBOOK)
+    return folder
 
 
 def import_breakdown(folder: Path) -> tuple[float, list[tuple[str, float]]]:
@@ -87,11 +111,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--compare", metavar="TREE", help="another checkout, run alternately with this one")
     options = parser.parse_args()
+    if options.compare:
+        compare(options.compare, options.runs)
+        return
     with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
-        folder = Path(tmp)
-        (folder / "inventory.yml").write_text(INVENTORY)
-        (folder / "playbook.yml").write_text(PLAYBOOK)
+        folder = estate(Path(tmp))
         times = timed_runs(folder, options.runs)
         total, groups = import_breakdown(folder)
     median = statistics.median(times)
@@ -103,6 +129,23 @@ def main() -> None:
     print("|---|---|")
     for name, seconds in groups[: options.top]:
         print(f"| {name} | {seconds * 1000:.1f} |")
+
+
+def compare(other: str, runs: int) -> None:
+    """This tree and `other`, alternating: median and best wall time, median CPU, of each."""
+    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+        folders = {
+            str(Path(other).resolve()): estate(Path(tmp) / "other"),
+            str(REPO): estate(Path(tmp) / "this"),
+        }
+        measured = alternating(folders, runs)
+    print(f"local 1 host x 1 task, {runs} runs each, alternating (load {os.getloadavg()[0]:.1f} at the end)")
+    print("| tree | median wall | best | median CPU |")
+    print("|---|---|---|---|")
+    for tree, values in measured.items():
+        walls, cpus = [w for w, _ in values], [c for _, c in values]
+        print(f"| {tree} | {statistics.median(walls) * 1000:.0f} ms | {min(walls) * 1000:.0f} ms | "
+              f"{statistics.median(cpus) * 1000:.0f} ms |")  # fmt: skip
 
 
 if __name__ == "__main__":

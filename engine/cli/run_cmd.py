@@ -9,7 +9,6 @@ from typing import Any
 
 from engine.cli.common import add_plan_args, keyring_from, sources_from
 from engine.cli.plan_flags import add_run_flags, answer_listing, refusals_recorded
-from engine.cli.step import step_reporter
 from engine.cli.validate_cmd import execute as validate_execute
 
 
@@ -52,16 +51,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run_settings(cli: argparse.Namespace, **settings: Any) -> Any:
-    """The pipeline's RunSettings from the execution flags: who runs, how gates are answered, what prints."""
-    from engine.cli.console import ConsoleReporter, JsonlReporter
+    """The pipeline's RunSettings from the execution flags: who runs, how gates are answered, what prints.
+
+    The console (and the executor it imports) is imported when the run makes its reporter, after
+    the run has started connecting to its hosts (engine/pipeline/flows.py `plan_connecting`):
+    those imports then run while the hosts' helpers start."""
     from engine.cli.gates import CliGatekeeper
-    from engine.execute.session import operator_name
+    from engine.execute.operator import operator_name
     from engine.pipeline import RunSettings
 
     masker = keyring_from(cli).masker
     show_diff = bool(getattr(cli, "diff", False))
 
     def new_reporter() -> Any:
+        from engine.cli.console import ConsoleReporter, JsonlReporter
+        from engine.cli.step import step_reporter
+
         if cli.output == "jsonl":
             return step_reporter(cli, JsonlReporter(masker))
         return step_reporter(cli, ConsoleReporter(masker, cli.verbose, show_diff=show_diff))
@@ -106,22 +111,30 @@ def execute(args: argparse.Namespace) -> int:
         settings.recorded_args["plan_file"] = {"path": args.playbook_file, "plan_sha256": plan_file["plan_sha256"]}
     sources, settings = flows.with_from_run(sources_from(args), settings)
     with refusals_recorded(args):
-        planned = flows.plan(sources, args.state_dir)
-    if plan_file is not None:
-        from engine.pipeline.plan_file import check_unchanged
+        if args.list_hosts or args.list_tasks or args.list_tags:  # a listing contacts no host
+            planned, started = flows.plan(sources, args.state_dir), None
+        else:  # the hosts are connected to while the run plans; what no step takes is closed below
+            planned, started = flows.plan_connecting(sources, args.state_dir, every_host=not args.check)
+    settings = replace(settings, started=started)
+    try:
+        if plan_file is not None:
+            from engine.pipeline.plan_file import check_unchanged
 
-        check_unchanged(plan_file, planned, args.playbook_file)
-    if (listed := answer_listing(args, planned)) is not None:
-        return listed
-    from engine.pipeline.gates_listing import check_approvals
+            check_unchanged(plan_file, planned, args.playbook_file)
+        if (listed := answer_listing(args, planned)) is not None:
+            return listed
+        from engine.pipeline.gates_listing import check_approvals
 
-    check_approvals(planned, args.approve)
-    if getattr(args, "gate_wait", None):
-        from engine.journal.gates import JournalGatekeeper
+        check_approvals(planned, args.approve)
+        if getattr(args, "gate_wait", None):
+            from engine.journal.gates import JournalGatekeeper
 
-        settings = replace(settings, gatekeeper=JournalGatekeeper(
-            args.state_dir, planned.inventory.name, settings.gatekeeper, args.gate_wait))
-    summary = flows.run_planned(planned, sources, settings)
+            settings = replace(settings, gatekeeper=JournalGatekeeper(
+                args.state_dir, planned.inventory.name, settings.gatekeeper, args.gate_wait))
+        summary = flows.run_planned(planned, sources, settings)
+    finally:
+        if started is not None:  # started while planning, taken by no step (the run closed the rest)
+            started.close_all()
     if args.fail_on_findings and summary.exit_code == 0:
         return findings_exit(args.state_dir, summary.run_id)
     return summary.exit_code

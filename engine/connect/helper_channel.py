@@ -92,6 +92,52 @@ class _Expired(Exception):
     """The deadline passed before the answer came."""
 
 
+class _BootstrapSender:
+    """Writes the helper's bootstrap to a just-started child from a thread (`HelperConnection.start`).
+
+    It only writes stdin, in slices of whatever the pipe takes, and looks at a stop flag between
+    slices, so `stop()` returns within a tenth of a second and the pipes can then be closed with
+    no other thread on them. `finish()` waits for it: `_Dead` if the child went away meanwhile
+    (the connection then reads its stderr to say why), `_Expired` at the deadline.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], data: bytes, timeout: float):
+        self._fd = proc.stdin.fileno()
+        self._data = data
+        self._until = time.monotonic() + timeout
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="helper-bootstrap", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            view = memoryview(self._data)
+            while view and not self._stopping.is_set():
+                if time.monotonic() > self._until:
+                    raise _Expired()
+                try:
+                    view = view[os.write(self._fd, view) :]
+                except BlockingIOError:
+                    select.select([], [self._fd], [], 0.1)
+                except (BrokenPipeError, ValueError, OSError):
+                    raise _Dead() from None
+        except BaseException as err:  # noqa: BLE001 - handed to finish(), in the caller's thread
+            self._error = err
+
+    def finish(self, deadline: float) -> None:
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self.stop()
+            raise _Expired()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
 class HelperConnection(Connection):
     """Runs the posix helper behind a child process and answers batches of primitive calls."""
 
@@ -107,6 +153,8 @@ class HelperConnection(Connection):
         self._interrupted = threading.Event()
         #: the helper said hello: batches can go (False while only `start()` ran)
         self._ready = False
+        #: `start()`'s thread writing the helper's bootstrap (None once `open()` has joined it)
+        self._sender: _BootstrapSender | None = None
         #: called with the values of each progress frame a long call sends before its answer
         #: (bytes, bytes_total, files, files_total, op); set it around the call to watch
         self.on_progress: Callable[[dict[str, Any]], None] | None = None
@@ -145,15 +193,20 @@ class HelperConnection(Connection):
     def start(self) -> None:
         """Begin connecting and return at once: `open()` (or the first call) finishes the job.
 
-        Only the child is started: over SSH that is the key exchange, the authentication and
-        the remote interpreter's start, all in other processes and on the far side. A run that
-        knows its hosts early can start them all and do its own work (imports, planning,
-        journal) meanwhile. Safe to call twice, and a started connection that is never opened
-        is released by `close()` like an open one.
+        The child is started (over SSH that is the key exchange, the authentication and the
+        remote interpreter's start, all in other processes and on the far side) and a thread
+        writes the helper's bootstrap to it as soon as the pipe takes it, so that the helper is
+        compiled and says hello meanwhile: `open()` then mostly reads a hello already there. A
+        run that knows its hosts early can start them all and do its own work (imports,
+        planning, journal) meanwhile. Safe to call twice, and a started connection that is never
+        opened is released by `close()` like an open one.
         """
         if self._proc is not None and self._proc.poll() is None:
             return
         self._launch()
+        assert self._proc is not None
+        # made here, once per process (cached), not by each host's thread at the same time
+        self._sender = _BootstrapSender(self._proc, helper_source(self.compressed_helper), self.open_timeout)
 
     def open(self) -> None:
         """Start the child (unless `start()` did), send the helper's source and wait for its hello."""
@@ -162,8 +215,12 @@ class HelperConnection(Connection):
         if self._proc is None or self._proc.poll() is not None:
             self._launch()
         deadline = time.monotonic() + self.open_timeout
+        sender, self._sender = self._sender, None
         try:
-            self._send(helper_source(self.compressed_helper), deadline)
+            if sender is None:
+                self._send(helper_source(self.compressed_helper), deadline)
+            else:
+                sender.finish(deadline)
             mark = self._read_until(lambda: self._buf.find(MARK), deadline)
             del self._buf[: mark + len(MARK)]
             hello = self._receive(deadline)
@@ -281,6 +338,9 @@ class HelperConnection(Connection):
 
     def _discard(self) -> None:
         """Stop and reap the child; after this the next call starts a fresh helper."""
+        sender, self._sender = self._sender, None
+        if sender is not None:  # no thread may still write to the pipes about to be closed
+            sender.stop()
         proc, self._proc = self._proc, None
         self._ready = False
         self._buf.clear()

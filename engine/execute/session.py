@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import os
 import secrets as _random
 import signal
@@ -23,9 +22,10 @@ from typing import Any
 from engine.api.module import Gatekeeper, RunContext, utcnow
 from engine.core.errors import CutoverError, RefusedError, UserError
 from engine.execute.estate_markers import EstateMarkers, gone_here
-from engine.execute.hosts import HostConnections
+from engine.execute.hosts import HostConnections, StartedConnections
 from engine.execute.hoststate import HostState
 from engine.execute.lock import EstateLock
+from engine.execute.operator import operator_name
 from engine.execute.options import RunOptions
 from engine.execute.runner import NodeRunner
 from engine.execute.scheduler import Reporter, RunSummary, Scheduler
@@ -42,10 +42,6 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + _random.token_hex(3)
 
 
-def operator_name(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("CUTOVER_OPERATOR") or getpass.getuser()
-
-
 @dataclass(kw_only=True)
 class RunRequest(RunOptions):
     """One run of one plan."""
@@ -58,6 +54,8 @@ class RunRequest(RunOptions):
     resume_of: str | None = None
     #: what the journal calls the run; None: `check` or `run` (the pipeline says `rollback`)
     kind: str | None = None
+    #: connections begun while the run planned (engine/pipeline/stages.py `start_connections`)
+    started: StartedConnections | None = None
     #: notes besides the plan's, recorded with the run
     notes: list[str] = field(default_factory=list)
 
@@ -140,7 +138,7 @@ def execute_run(request: RunRequest) -> RunSummary:
         raise
     decrypt = _decrypt_with(request.keyring, masker)
     connections = HostConnections(dict(plan.inventory.hosts), state_dir, resolve=_settings_resolver(plan, decrypt),
-                                  add_secret=masker.add)
+                                  add_secret=masker.add, started=request.started)
     markers = EstateMarkers(plan.inventory, connections, run_id, operator, say=_teller(request.reporter),
                             gone=gone_here(lambda other: other != run_id and journal.run(other) is not None),
                             databases=resolved_databases(plan, decrypt) if not request.check_mode else {})

@@ -19,12 +19,15 @@ from engine.pipeline.stages import (
     execute_plan,
     load_sources,
     make_plan,
+    play_hosts,
+    start_connections,
     validate_plan,
 )
 from engine.plan.builder import PlanOptions
 from engine.plan.graph import Plan
 
 if TYPE_CHECKING:  # the executor is imported only by the commands that run something
+    from engine.execute.hosts import StartedConnections
     from engine.execute.scheduler import RunSummary
 
 
@@ -70,9 +73,42 @@ def _planned(loaded: Loaded, state_dir: str | None) -> Plan:
 
 
 def run(sources: Sources, settings: RunSettings) -> RunSummary:
-    """`cutover run`: load, plan, execute (journaled), report; then roll back if asked and needed."""
+    """`cutover run`: load, plan, execute (journaled), report; then roll back if asked and needed.
+
+    The plays' hosts are connected to as soon as the files are loaded, while the run plans
+    (`start_connections`); whatever no step took is closed when the run ends, however it ends.
+    """
     sources, settings = with_from_run(sources, settings)
-    return run_planned(plan(sources), sources, settings)
+    planned, started = plan_connecting(sources, every_host=not settings.check_mode)
+    try:
+        return run_planned(planned, sources, replace(settings, started=started))
+    finally:
+        started.close_all()
+
+
+def plan_connecting(
+    sources: Sources, state_dir: str | None = None, every_host: bool = False
+) -> tuple[Plan, StartedConnections]:
+    """`plan`, with the run's hosts connected to while it loads and plans (stages.py
+    `start_connections`): the ssh handshakes and the helpers' starts run in other processes
+    meanwhile. With `every_host` (a run that takes the estate's markers on all of them) they
+    start as soon as the inventory is read, before the playbook is loaded; else (a check run)
+    those the plays name start once the playbook is. The caller hands the started connections
+    to the run (`RunSettings.started`) and closes them when it ends; a load or a plan that fails
+    closes them here."""
+    from engine.execute.hosts import StartedConnections
+
+    started = StartedConnections()
+    try:
+        if every_host:
+            loaded = load_sources(sources, lambda inventory: start_connections(inventory, inventory.hosts, started))
+        else:
+            loaded = load_sources(sources)
+            start_connections(loaded.inventory, play_hosts(loaded), started)
+        return _planned(loaded, state_dir), started
+    except BaseException:
+        started.close_all()
+        raise
 
 
 def with_from_run(sources: Sources, settings: RunSettings) -> tuple[Sources, RunSettings]:
@@ -112,6 +148,8 @@ def _estate_of(sources: Sources) -> str:
 def run_planned(planned: Plan, sources: Sources, settings: RunSettings) -> RunSummary:
     """Execute a plan made by `plan(sources)`; then roll back if asked and needed."""
     summary = execute_plan(planned, as_rollback(planned, settings), sources.keyring)
+    if settings.started is not None:  # the rollback below opens its own
+        settings.started.close_all()
     if summary.status == "failed" and settings.on_failure == "rollback" and not settings.check_mode:
         roll_back(sources, settings, summary.run_id)
     return summary

@@ -14,6 +14,7 @@ Every stage raises one UserError listing every problem it found, or hands its re
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from engine.plan.builder import PlanOptions
 from engine.plan.graph import Plan
 
 if TYPE_CHECKING:  # the executor is imported only by the commands that run something
+    from engine.execute.hosts import StartedConnections
     from engine.execute.scheduler import Reporter, RunSummary
 
 
@@ -69,13 +71,16 @@ class RunSettings(RunOptions):
     notes: list[str] = field(default_factory=list)
     #: `--rollback-again`: restore from a run an earlier rollback already restored from
     rollback_again: bool = False
+    #: the connections `start_connections` began while the run planned (the run's pool takes them)
+    started: StartedConnections | None = None
 
 
 # --- 1. load -----------------------------------------------------------------------------------
 
 
-def load_sources(sources: Sources) -> Loaded:
-    """The playbook and the inventory; the problems of both at once."""
+def load_sources(sources: Sources, on_inventory: Callable[[Inventory], None] | None = None) -> Loaded:
+    """The playbook and the inventory; the problems of both at once. `on_inventory` is told the
+    inventory as soon as it is loaded, before the playbook is (a run starts its connections)."""
     from engine.load.inventory import load_inventory
     from engine.load.playbook import load_playbook
 
@@ -88,6 +93,8 @@ def load_sources(sources: Sources) -> Loaded:
         inventory = load_inventory(sources.inventory, sources.keyring, playbook_dir=Path(sources.playbook).parent)
     except UserError as err:
         problems.extend(err.problems)
+    if inventory is not None and on_inventory is not None:
+        on_inventory(inventory)
     try:
         playbook = load_playbook(sources.playbook, registry, keyring=sources.keyring)
         if sources.start_at_task:
@@ -100,6 +107,52 @@ def load_sources(sources: Sources) -> Loaded:
         raise UserError.many(problems)
     assert playbook is not None and inventory is not None
     return Loaded(sources, playbook, inventory, registry)
+
+
+def play_hosts(loaded: Loaded) -> set[str]:
+    """The hosts the plays' patterns (and `--limit`) name plainly; none when a pattern is unclear
+    here (a template, a typo): the planner reports those in its own words."""
+    from engine.plan.patterns import match_hosts
+
+    inventory = loaded.inventory
+    try:
+        names: set[str] = set()
+        for play in loaded.playbook.plays:
+            if "{{" not in str(play.hosts) and "{%" not in str(play.hosts):
+                names.update(match_hosts(play.hosts, inventory))
+        if loaded.sources.options.limit is not None:
+            names &= set(match_hosts(loaded.sources.options.limit, inventory))
+    except UserError:
+        return set()
+    return names
+
+
+def start_connections(inventory: Inventory, names: Iterable[str], started: StartedConnections) -> None:
+    """Begin connecting to these hosts of the inventory (`HelperConnection.start`), so that the
+    run's loading, planning, the executor's imports and the journal's set-up go on while the
+    SSH handshakes and the helpers' starts do; each is added to `started`, which the run's pool
+    takes them from and whose `close_all` releases those no step took.
+
+    Only hosts whose connection can start early (the helper's: `local` and `ssh`) and whose
+    settings need no template or vault value (the pool resolves those first, with the run's
+    extra vars and vault). A host whose settings or connection are wrong is left alone: the pool
+    opens it later and says what is wrong in its usual words.
+    """
+    from engine.connect import connection_class
+    from engine.load.host_settings import settings_resolver
+
+    plain = settings_resolver({}, None)  # renders what needs no value; raises (no vault) on the rest
+    wanted = set(names)
+    for name in [n for n in inventory.hosts if n in wanted]:  # inventory order
+        host = inventory.hosts[name]
+        try:
+            if plain(host) != host or not hasattr(connection_class(host), "start"):
+                continue
+            conn = connection_class(host)(host)
+            conn.start()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the pool opens it later and says what is wrong
+            continue
+        started.add(name, conn)
 
 
 # --- 2. plan -----------------------------------------------------------------------------------
@@ -147,10 +200,13 @@ def execute_plan(
         if isinstance(password, str) and password:
             masker.add(password)
     reporter = settings.new_reporter() if settings.new_reporter is not None else None
+    if settings.write_report:
+        _load_report_renderers()
     summary = execute_run(
         RunRequest(
             plan=plan, **settings.run_options(), reporter=reporter, keyring=keyring, masker=masker,
             args=settings.recorded_args, resume_of=resume_of, kind=settings.kind, notes=list(settings.notes),
+            started=settings.started,
         )
     )
     if settings.write_report:
@@ -159,6 +215,26 @@ def execute_plan(
         reporter.run_ended(summary)
         tell_run_end(summary, settings, reporter, masker)
     return summary
+
+
+def _load_report_renderers() -> None:
+    """Import the report's renderers (jinja2 with the HTML template's module, ~0.05-0.1 s) in a
+    thread while the run goes: the run's main thread spends that time waiting for its hosts, and
+    the reports at the end then only render. The import system's module locks make the report
+    stage wait for an import still under way; an import that fails here fails there again, where
+    the report stage says so."""
+    import threading
+
+    def load() -> None:
+        import importlib
+
+        for name in ("engine.report.html_render", "engine.report.junit", "engine.report.document"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - write_reports imports it again and tells why it cannot
+                return
+
+    threading.Thread(target=load, name="report-imports", daemon=True).start()
 
 
 def tell_run_end(summary: RunSummary, settings: RunSettings, reporter: Reporter, masker: Any) -> None:
