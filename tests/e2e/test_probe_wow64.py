@@ -110,7 +110,7 @@ def dm_server_services(name: str, account: str) -> dict[str, Any]:
     return {
         "servicename": name, "startup_type": 2, "startup_type_desc": "Automatic", "status": 4,
         "status_desc": "Running", "process_id": 2412,
-        "last_startup_time": datetime.datetime(2026, 11, 2, 6, 0, tzinfo=datetime.timezone.utc),
+        "last_startup_time": datetime.datetime(2026, 11, 2, 6, 0, tzinfo=datetime.UTC),
         "service_account": account, "filename": '"C:\\Program Files\\Microsoft SQL Server\\MSSQL15.MSSQLSERVER'
         '\\MSSQL\\Binn\\sqlservr.exe" -sMSSQLSERVER', "is_clustered": "N", "cluster_nodename": None,
         "instant_file_initialization_enabled": "N",
@@ -189,7 +189,9 @@ def backup_check(report: dict[str, Any]) -> dict[str, Any]:
     return report["hosts"]["crm"]["sagecrm"]["database"]["backup_directory_writable"]
 
 
-def test_a_folder_the_service_sid_may_modify_is_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_the_service_sid_may_modify_is_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     estate = sql_server_estate(tmp_path, monkeypatch, [allow("BUILTIN\\Administrators", "FullControl"),
                                                         allow("NT SERVICE\\MSSQLSERVER", "Modify, Synchronize")])  # fmt: skip
     before = estate.host("crm").snapshot()
@@ -203,7 +205,9 @@ def test_a_folder_the_service_sid_may_modify_is_writable(tmp_path: Path, monkeyp
     assert estate.host("crm").snapshot() == before
 
 
-def test_a_folder_only_readable_by_users_is_not_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_only_readable_by_users_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     estate = sql_server_estate(tmp_path, monkeypatch, [allow("NT AUTHORITY\\SYSTEM", "FullControl"),
                                                         allow("BUILTIN\\Users", "ReadAndExecute")],
                                account="NT AUTHORITY\\NETWORK SERVICE")  # fmt: skip

@@ -134,7 +134,11 @@ def test_the_demo_crm_pool_is_32bit_and_serves_eware(tmp_path: Path) -> None:
     finally:
         conn.close()
 
-    assert state["pools_32bit"] == {"DefaultAppPool": False, "CRM App Pool": True, "CRMRewriter App Pool": False}
+    assert state["pools_32bit"] == {
+        "DefaultAppPool": False,
+        "CRM App Pool": True,
+        "CRMRewriter App Pool": False,
+    }
     assert page["status"] == 200
 
 
@@ -172,7 +176,13 @@ def test_file_acl_answers_the_modelled_rules_and_changes_nothing(tmp_path: Path)
 # --- write access decided from an ACL ---------------------------------------------------------------
 def rule(identity: str, rights: str | int, kind: str = "allow", inherit_only: bool = False) -> dict[str, Any]:
     value = rights if isinstance(rights, int) else RIGHTS[rights]
-    return {"identity": identity, "rights": value, "type": kind, "inherited": True, "inherit_only": inherit_only}
+    return {
+        "identity": identity,
+        "rights": value,
+        "type": kind,
+        "inherited": True,
+        "inherit_only": inherit_only,
+    }
 
 
 ACCOUNT = "NT Service\\MSSQLSERVER"
