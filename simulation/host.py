@@ -34,6 +34,7 @@ from typing import Any
 
 from engine.connect.remote.spec import PRIMITIVES, check_call
 from engine.core.errors import ConnectionFailed, TaskTimeout, UserError
+from simulation import acl as sim_acl  # noqa: F401 - registers its operations
 from simulation import archive as sim_archive  # noqa: F401 - registers its operations
 from simulation import dlls as sim_dlls  # noqa: F401 - registers its operations
 from simulation import faults as sim_faults

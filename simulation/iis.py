@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from simulation.core import HostState, arg_choice, arg_str, find_key, op
+from simulation.dlls import dll_machine, os_architecture
 from simulation.errors import SimError
 from simulation.paths import parse_path
 from simulation.services import find_service, start_service, stop_service
@@ -72,7 +73,28 @@ def iis_state(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
             k: {"physical_path": v["physical_path"], "pool": v["pool"]}
             for k, v in iis.get("apps", {}).items()
         },
+        "pools_32bit": {name: pool_is_32bit(iis, name) for name in iis.get("pools", {})},
     }
+
+
+def pool_is_32bit(iis: dict[str, Any], pool: str) -> bool:
+    """A pool's enable32BitAppOnWin64 (IIS's default: false)."""
+    return bool((iis.get("pools_32bit") or {}).get(pool, False))
+
+
+#: What IIS answers when the pool's w3wp.exe cannot load the application's ISAPI DLL because their
+#: bitness differs (ERROR_BAD_EXE_FORMAT, 0x800700c1): "HTTP Error 500.0 - Internal Server Error"
+#: with "%1 is not a valid Win32 application" (Microsoft KB 895976,
+#: https://support.microsoft.com/en-us/help/895976).
+BAD_IMAGE = (
+    "<html><body>HTTP Error 500.0 - Internal Server Error. Module: IsapiModule. Handler: {dll}. "
+    "Error Code: 0x800700c1. %1 is not a valid Win32 application.</body></html>"
+)
+
+
+def _worker_bitness(host: HostState, iis: dict[str, Any], pool: str) -> str:
+    """x86 when the pool's w3wp.exe is a 32-bit process (32-bit Windows, or enable32BitAppOnWin64)."""
+    return "x86" if os_architecture(host) == "x86" or pool_is_32bit(iis, pool) else "x64"
 
 
 @op("iis.set_state")
@@ -262,6 +284,8 @@ def _static_or_isapi(host: HostState, app: dict[str, Any], rest: str) -> tuple[i
         real = host.fs.locate(parse_path(dll))
         if not real.is_file():
             return 500, html, "<html><body>500 - The ISAPI extension could not be loaded.</body></html>"
+        if dll_machine(host, dll) != _worker_bitness(host, host.state["iis"], app["pool"]):
+            return 500, html, BAD_IMAGE.format(dll=dll)
         first = real.read_bytes()[:200].decode("utf-8", "replace").splitlines()
         banner = first[0] if first else ""
         return (

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from engine.core.errors import UserError, closest, key_location
+from simulation.acl import normalize_acls
 from simulation.errors import SimError
 from simulation.paths import WinPath, parse_path
 from simulation.registry import coerce, infer_type, parse_key
@@ -29,7 +30,7 @@ from simulation.windows import windows_section
 GIB = 1 << 30
 SECTIONS = (
     "hostname", "user", "files", "directories", "services", "registry", "iis", "com", "disks",
-    "programs", "products", "ports", "http", "faults", "plugins", "windows",
+    "programs", "products", "ports", "http", "faults", "plugins", "windows", "acls",
 )  # fmt: skip
 SERVICE_STATES = ("running", "stopped", "paused")
 START_MODES = ("auto", "manual", "disabled")
@@ -184,6 +185,12 @@ def _normalize(name: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tup
         "servers": {k: list(v) for k, v in _mapping(com.get("servers"), "com.servers").items()},
         "classes": {k: str(parse_path(v)) for k, v in _mapping(com.get("classes"), "com.classes").items()},
     }
+    machines = _mapping(com.get("machines"), "com.machines")  # a DLL's PE machine: x86 | x64
+    for name, machine in machines.items():
+        if machine not in ("x86", "x64"):
+            raise SimError("invalid", f"com.machines.{name}: x86 or x64, not {machine!r}")
+    if machines:
+        state["com"]["machines"] = dict(machines)
     state["programs"] = {
         k: dict(_mapping(v, f"programs.{k}")) for k, v in _mapping(raw.get("programs"), "programs").items()
     }
@@ -193,6 +200,9 @@ def _normalize(name: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tup
     state["ports"] = {str(int(k)): v for k, v in _mapping(raw.get("ports"), "ports").items()}
     state["http"] = {k: dict(_mapping(v, f"http.{k}")) for k, v in _mapping(raw.get("http"), "http").items()}
     state["windows"] = windows_section(raw.get("windows"))
+    acls = normalize_acls(raw.get("acls"))
+    if acls:
+        state["acls"] = acls
     faults = raw.get("faults") or []
     plugins = raw.get("plugins") or []
     if not isinstance(faults, list) or not isinstance(plugins, list):
@@ -286,6 +296,16 @@ def _iis(raw: Any, services: dict[str, Any]) -> dict[str, Any] | None:
         "pools": {k: v for k, v in _mapping(raw.get("pools"), "iis.pools").items()},
         "apps": {},
     }
+    # each pool's enable32BitAppOnWin64 (IIS's default: false,
+    # https://learn.microsoft.com/en-us/previous-versions/iis/settings-schema/aa347554(v=vs.90))
+    wide = _mapping(raw.get("pools_32bit"), "iis.pools_32bit")
+    for name, value in wide.items():
+        if name not in iis["pools"] or not isinstance(value, bool):
+            raise SimError(
+                "invalid", f"iis.pools_32bit.{name}: a listed pool and true or false, not {value!r}"
+            )
+    if wide:
+        iis["pools_32bit"] = dict(wide)
     if raw.get("certificate"):  # the name the HTTPS binding's certificate is issued to
         iis["certificate"] = str(raw["certificate"])
     for table in ("sites", "pools"):

@@ -24,7 +24,7 @@ READ_ONLY = frozenset(
     {
         "host.facts", "file.stat", "file.hash", "file.read", "file.list", "file.tree_hash",
         "archive.verify", "archive.list", "service.get", "registry.get", "iis.state", "iis.get_path",
-        "dll.registered", "disk.free", "http.get", "net.port",
+        "dll.registered", "disk.free", "file.acl", "http.get", "net.port",
     }
 )  # fmt: skip
 

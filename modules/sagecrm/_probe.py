@@ -2,10 +2,11 @@
 
 Per server: the install (which registry view holds the eWare keys, the installs the server has,
 Version, RootPath and the database it points at), the registered eware.dll, IIS (sites, the CRM
-application's physical path and pool, the pools' states), the CRM services and Tomcat with their
+application's physical path and pool, the pools' states, the CRM pool's enable32BitAppOnWin64), the CRM services and Tomcat with their
 state, start mode and account, the free space of the drives the backups and program files use;
 on the database server, the database: reachable, version, edition (whether backups may be
 compressed), max connections, the default backup directory and the account that writes backups,
+whether that account may write the backup folder (from the folder's ACL: true, false or unknown),
 and the CRM version in custom_sysparams. A finding is written wherever the host and the
 inventory disagree (an install name that is not there, a service missing on the server the
 inventory puts it on, a registry view the inventory names that does not hold the keys).
@@ -27,8 +28,10 @@ from engine.core.errors import Problem
 from engine.core.model import Inventory
 from engine.db import DbError, connect, mssql, target_from
 from modules._common import call_many
+from modules.sagecrm._app_pool import crm_pool, pool_problem
 from modules.sagecrm.product.estate import CONFIG_ROOT, Estate, estate_of
 from modules.sagecrm.product.patches import PATCH_VALUE, patch_report, patch_warning
+from modules.windows._acl import write_access
 
 VIEWS = ("64", "32")
 
@@ -44,7 +47,7 @@ def probe_host(ctx: ProbeContext) -> dict[str, Any]:
         out["install"] = _install(ctx, est, findings)
         out["services"] = _services(ctx, est, findings)
         if "web" in est.roles.get(name, ()):
-            out["iis"] = _iis(ctx, est, findings)
+            out["iis"] = _iis(ctx, est, findings, out["install"].get("registry_view"))
     if est.upgrades_database(name):
         install = out.get("install") or {}
         out["patch_level"] = patch_report(est, install.get("Version"), install.get(PATCH_VALUE))
@@ -116,7 +119,9 @@ def _services(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) ->
     return out
 
 
-def _iis(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:
+def _iis(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]], view: str | None) -> dict[str, Any]:
+    """Sites, the CRM application and its pools; the CRM pool's enable32BitAppOnWin64 against the
+    install's bitness (a 32-bit Sage CRM in a 64-bit pool answers HTTP 500.0)."""
     [(state, failed)] = call_many(ctx.remote, [("iis.state", {})])  # type: ignore[arg-type]
     if failed is not None:
         findings.append(finding("error", f"IIS: {failed.get('error')}"))
@@ -126,11 +131,16 @@ def _iis(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict
     if app is None:
         findings.append(finding("error", f"IIS has no application {est.iis_app}"))
     pools = {p: (state.get("pools") or {}).get(p) for p in est.iis_pools}
+    pool = crm_pool(state, est)
+    problem = pool_problem(pool, est, view)
+    if problem is not None:
+        findings.append(finding("error", problem))
     return {
         "service": state.get("service"),
         "sites": state.get("sites"),
         "application": {"name": est.iis_app, **(app or {})},
         "pools": pools,
+        "crm_pool": pool,
     }
 
 
@@ -156,9 +166,7 @@ def _database(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) ->
             facts: dict[str, Any] = {"reachable": True, "dialect": target.dialect}
             if target.dialect == "mssql":
                 facts.update(mssql.server_facts(db))
-                facts["backup_directory_writable"] = (
-                    "not checked: a probe writes nothing (a backup step checks it)"
-                )
+                facts["backup_directory_writable"] = _backup_writable(ctx, est, target, facts, findings)
                 if not facts.get("compression"):
                     findings.append(finding("info", f"{facts.get('edition')}: backups cannot be compressed"))
             facts["crm_version"] = _crm_version(db.rows("SELECT Parm_Value FROM custom_sysparams WHERE Parm_Name = ?",
@@ -168,6 +176,30 @@ def _database(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) ->
         return {"reachable": False, "error": str(exc)}
     _compare_versions(est, facts.get("crm_version"), findings)
     return facts
+
+
+def _backup_writable(
+    ctx: ProbeContext, est: Estate, target: Any, facts: Mapping[str, Any], findings: list[dict[str, str]]
+) -> dict[str, Any]:
+    """Whether SQL Server's service account may create the backup files, from the folder's ACL (read
+    with `file.acl` on the database server, nothing written): writable true, false or None (unknown)."""
+    folder = str(target.backup_dir or est.backup_root)
+    account = facts.get("service_account")
+    [(acl, failed)] = call_many(ctx.remote, [("file.acl", {"path": folder})])  # type: ignore[arg-type]
+    if failed is not None:
+        verdict: dict[str, Any] = {
+            "writable": None,
+            "reason": f"the folder's ACL cannot be read: {failed.get('error')}",
+        }
+    else:
+        verdict = write_access(account, acl)
+    if verdict["writable"] is False:
+        findings.append(finding("error", f"SQL Server's service account {account} cannot write the backup folder "
+                                         f"{folder}: {verdict['reason']}; grant it Modify there"))  # fmt: skip
+    elif verdict["writable"] is None:
+        findings.append(finding("warning", f"whether {account or 'the SQL Server service account'} can write "
+                                           f"the backup folder {folder} is unknown: {verdict['reason']}"))  # fmt: skip
+    return {"folder": folder, "account": account, **verdict}
 
 
 def _sqlite(path: str) -> dict[str, Any]:

@@ -15,10 +15,13 @@ On the database server, in addition:
   (SQL Server) in views and procedures (category `solo_reference`);
 - customised standard views, which the upgrade keeps and shadows with `_New` ones
   (category `customised_view`).
-On web servers, ASP and script files under `WWWRoot\\CustomPages` that mention Solo tables.
+On web servers, ASP and script files under `WWWRoot\\CustomPages` that mention Solo tables, and the
+CRM application pool's `enable32BitAppOnWin64`: off for a 32-bit Sage CRM on 64-bit Windows is
+blocking (eware.dll cannot load; IIS answers HTTP Error 500.0, 0x800700c1).
 
 Blocking (the task fails, after reporting everything): no licence key, missing installer or
-response file, not enough disk, a version that is neither current nor target, no upgrade path.
+response file, not enough disk, a version that is neither current nor target, no upgrade path, a
+64-bit CRM pool for a 32-bit Sage CRM.
 Read-only: it runs in check mode too.
 """
 
@@ -34,6 +37,7 @@ from engine.api.module import Finding, Module, Result, TaskContext
 from engine.db.catalog import list_columns, list_tables
 from modules._common import call, call_optional, object_schema, read_bytes
 from modules.sagecrm import _sagecrm as crm
+from modules.sagecrm._app_pool import crm_pool, pool_problem
 from modules.sagecrm.crm_dta_cleanup import dta_objects
 from modules.sagecrm.product import sql as sql
 from modules.sagecrm.product.estate import Estate, version_tuple
@@ -112,6 +116,7 @@ class _Checks:
         if crm.is_db_server(est, ctx.host.name):
             facts.update(self._database(ctx, est))
         if "web" in est.roles.get(ctx.host.name, ()):
+            facts["crm_pool"] = self._app_pool(ctx, est)
             self._custom_pages(ctx, est)
         return facts
 
@@ -301,6 +306,17 @@ class _Checks:
                         object=name,
                         kind=kind,
                     )
+
+    def _app_pool(self, ctx: TaskContext, est: Estate) -> dict[str, Any] | None:
+        """The CRM pool runs 32-bit worker processes when Sage CRM is 32-bit (else every page is a 500)."""
+        state = call_optional(ctx.require_remote(), "iis.state")
+        if state is None:  # no IIS here: the install's own checks say what is missing
+            return None
+        pool = crm_pool(state, est)
+        problem = pool_problem(pool, est, crm.eware_view(ctx, est))
+        if problem is not None:
+            self.add(ctx, "preflight", "error", f"{ctx.host.name}: {problem}", **pool)
+        return pool
 
     def _custom_pages(self, ctx: TaskContext, est: Estate) -> None:
         remote = ctx.require_remote()

@@ -101,6 +101,9 @@ class Regsvr32(WindowsStateModule):
                 "changed": True,
                 "registered_path": now,
                 "before": {"registered_path": old},
+                # which regsvr32.exe ran, chosen by the DLL's PE machine (SysWOW64's for an x86 DLL)
+                "machine": answer.get("machine"),
+                "regsvr32": answer.get("regsvr32"),
             },
             diff={"path": clsid, "before": change["before"], "after": {"registered_path": now}}
             if ctx.diff_mode

@@ -115,12 +115,14 @@ def _lay(host: SimHost, built: dict[str, Any]) -> None:
     state = host.state
     iis = state["iis"]
     iis["pools"].update(built["iis"]["pools"])
+    iis.setdefault("pools_32bit", {}).update(built["iis"].get("pools_32bit", {}))
     for key, app in built["iis"]["apps"].items():
         entry = {k: (str(parse_path(v)) if k in ("physical_path", "isapi") else v) for k, v in app.items()}
         iis["apps"][key] = entry
     com = state.setdefault("com", {"servers": {}, "classes": {}})
     com["servers"].update(built["com"]["servers"])
     com["classes"].update({k: str(parse_path(v)) for k, v in built["com"]["classes"].items()})
+    com.setdefault("machines", {}).update(built["com"].get("machines", {}))
     state.setdefault("programs", {}).update(built["programs"])
     state.setdefault("products", {}).update(built["products"])
     state.setdefault("ports", {}).update(built["ports"])

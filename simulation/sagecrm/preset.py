@@ -145,7 +145,12 @@ def build(name: str, options: dict[str, Any]) -> dict[str, Any]:
             },
             f"{eware}\\Mappings": {f"/{install_name}": install_name},
         },
-        "com": {"servers": {"eware.dll": ["eWare.eWare", "eWare.eWareSelfService"]}, "classes": {}},
+        # eware.dll is a 32-bit COM/ISAPI DLL, whatever the Windows (PE machine x86)
+        "com": {
+            "servers": {"eware.dll": ["eWare.eWare", "eWare.eWareSelfService"]},
+            "classes": {},
+            "machines": {"eware.dll": "x86"},
+        },
         "disks": {"C": {"total": 120 * GIB, "free": 40 * GIB}},
         "windows": {"architecture": architecture},
         "ports": {},
@@ -222,6 +227,9 @@ def _web_role(state: dict[str, Any], sage: str, install: str, install_name: str)
     state["iis"] = {
         "sites": {"Default Web Site": "started"},
         "pools": {"DefaultAppPool": "started", "CRM App Pool": "started", "CRMRewriter App Pool": "started"},
+        # the installer turns "Enable 32-Bit Applications" on for the pool that loads the 32-bit
+        # eware.dll; the others keep IIS's default (false)
+        "pools_32bit": {"DefaultAppPool": False, "CRM App Pool": True, "CRMRewriter App Pool": False},
         "apps": {
             f"Default Web Site/{install_name}": {
                 "physical_path": f"{install}\\WWWRoot",

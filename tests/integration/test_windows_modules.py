@@ -410,6 +410,8 @@ def test_regsvr32_registers_the_backup_dll_and_undo_reregisters_the_old_one(conn
     check_mode_changes_nothing("regsvr32", args, conn)
     first, _ = twice("regsvr32", args, conn)
     assert sim(conn).state["com"]["classes"]["eWare.eWare"] == f"{BACKUP}\\eware.dll"
+    # the 32-bit eware.dll on 64-bit Windows: SysWOW64's regsvr32 (tests/unit/test_win32_on_wow64.py)
+    assert (first.output["machine"], first.output["regsvr32"]) == ("x86", "C:\\Windows\\SysWOW64\\regsvr32.exe")
     [art] = first.artifacts
     assert (art.kind, art.resource, art.location) == (
         "old_setting",

@@ -576,13 +576,23 @@ def test_canned_http_answers(tmp_path: Path) -> None:
     assert "could not be resolved" in fails(host, "http.get", "failed", url="https://licence.example/other")
 
 
+def test_file_acl_reads_a_folders_rules(crm: SimHost) -> None:
+    # a folder whose ACL the preset does not model answers the restrictive default (simulation/acl.py)
+    acl = ok(crm, "file.acl", path=CRM)
+    assert acl["exists"] is True and acl["owner"] == "BUILTIN\\Administrators"
+    assert [(r["identity"], r["type"]) for r in acl["rules"]] == [
+        ("BUILTIN\\Administrators", "allow"), ("NT AUTHORITY\\SYSTEM", "allow"), ("BUILTIN\\Users", "allow")]  # fmt: skip
+    assert ok(crm, "file.acl", path=CRM + "\\nothing") == {"exists": False, "owner": None, "rules": []}
+
+
 def test_dll_register_unregister_and_lookup(crm: SimHost) -> None:
     dll = CRM + "\\eware.dll"
     assert ok(crm, "dll.registered", clsid_name="eWare.eWare") == {"registered": True, "path": dll}
     ok(crm, "file.copy", src=CRM, dest=CRM + "_backup")
     old = CRM + "_backup\\EWARE.DLL"
     result = ok(crm, "dll.register", path=old)
-    assert result == {"changed": True, "rc": 0, "registered_path": CRM + "_backup\\eware.dll"}
+    assert result == {"changed": True, "rc": 0, "registered_path": CRM + "_backup\\eware.dll", "machine": "x86",
+                      "regsvr32": "C:\\Windows\\SysWOW64\\regsvr32.exe"}  # fmt: skip
     assert ok(crm, "dll.registered", clsid_name="EWARE.EWARE")["path"] == CRM + "_backup\\eware.dll"
     assert ok(crm, "dll.register", path=old)["changed"] is False
     assert ok(crm, "dll.register", path=old, unregister=True)["changed"] is True

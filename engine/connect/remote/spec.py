@@ -85,6 +85,9 @@ _SPECS = [
                   "progress_log: a log file the program writes, whose last line is sent as a progress frame "
                   "{op, line} every few seconds while it runs and answered as progress_last"),
     PrimitiveSpec("disk.free", ("path",), (), ALL, "-> {free, total} in bytes"),
+    PrimitiveSpec("file.acl", ("path",), (), WINDOWS,
+                  "a folder's or file's access rules, read only -> {exists, owner, rules: [{identity, rights "
+                  "(FileSystemRights as int), type: allow|deny, inherited, inherit_only}]}"),
     PrimitiveSpec("http.get", ("url",), ("timeout", "headers", "max_bytes", "validate_certs"), ALL,
                   "-> {status, headers, body, elapsed}"),
     PrimitiveSpec("net.port", ("port",), ("address", "timeout"), ALL, "-> {open}"),
@@ -114,7 +117,7 @@ _SPECS = [
     # --- IIS
     PrimitiveSpec("iis.state", (), (), WINDOWS,
                   "-> {service: running|stopped, sites: {name: state}, pools: {name: state}, "
-                  "apps: {'site/app': {physical_path, pool}}}"),
+                  "apps: {'site/app': {physical_path, pool}}, pools_32bit: {name: enable32BitAppOnWin64}}"),
     PrimitiveSpec("iis.set_state", ("kind", "name", "state"), ("timeout",), WINDOWS,
                   "kind: site|pool; state: started|stopped; a stopped pool is waited for until its w3wp.exe "
                   "processes have exited (within `timeout` s, default 120) -> {changed, before, workers_exited}"),
@@ -124,7 +127,8 @@ _SPECS = [
     PrimitiveSpec("iis.reset", ("action",), (), WINDOWS, "action: stop|start|restart -> {changed, before}"),
     # --- COM registration
     PrimitiveSpec("dll.register", ("path",), ("unregister",), WINDOWS,
-                  "regsvr32 /s [/u] path -> {changed, rc, registered_path}"),
+                  "regsvr32 /s [/u] path, with the regsvr32.exe of the DLL's PE machine (SysWOW64 for x86 on "
+                  "64-bit Windows) -> {changed, rc, registered_path, machine: x86|x64|unknown, regsvr32}"),
     PrimitiveSpec("dll.registered", ("clsid_name",), (), WINDOWS,
                   "which file a COM class (e.g. eWare.eWare) resolves to -> {registered, path}"),
     # --- estate lock markers (engine/execute/estate_markers.py): one file per estate on each host, its

@@ -21,6 +21,7 @@ $CutoverPrimitives = @{
     'archive.extract'   = 'Invoke-CutoverArchiveExtract'
     'process.run'       = 'Invoke-CutoverProcessRun'
     'disk.free'         = 'Invoke-CutoverDiskFree'
+    'file.acl'          = 'Invoke-CutoverFileAcl'
     'http.get'          = 'Invoke-CutoverHttpGet'
     'net.port'          = 'Invoke-CutoverNetPort'
     'service.get'       = 'Invoke-CutoverServiceGet'

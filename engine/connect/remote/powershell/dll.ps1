@@ -19,7 +19,38 @@ function Test-CutoverComServer([string]$DllPath) {
     return $false
 }
 
-# dll.register: regsvr32 a DLL (or unregister it).
+function Get-CutoverPeMachine([string]$Path) {
+    # The Machine field of a DLL's COFF header, read only: 0x014c x86, 0x8664 x64, 0 when the file
+    # is no PE image (IMAGE_FILE_HEADER, https://learn.microsoft.com/en-us/windows/win32/api/winnt/ns-winnt-image_file_header;
+    # the PE signature's offset is the DWORD at 0x3C).
+    $stream = New-Object IO.FileStream($Path, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::ReadWrite)
+    try {
+        $reader = New-Object IO.BinaryReader($stream)
+        if ($stream.Length -lt 64 -or $reader.ReadUInt16() -ne 0x5A4D) { return 0 }  # 'MZ'
+        [void]$stream.Seek(0x3C, [IO.SeekOrigin]::Begin)
+        $offset = [long]$reader.ReadUInt32()
+        if ($offset + 6 -gt $stream.Length) { return 0 }
+        [void]$stream.Seek($offset, [IO.SeekOrigin]::Begin)
+        if ($reader.ReadUInt32() -ne 0x00004550) { return 0 }  # 'PE\0\0'
+        return [int]$reader.ReadUInt16()
+    }
+    finally { $stream.Close() }
+}
+
+function Get-CutoverRegsvr32([int]$Machine) {
+    # The regsvr32.exe of the DLL's bitness: on 64-bit Windows the 32-bit one is
+    # %windir%\SysWOW64\regsvr32.exe and a 64-bit process cannot load a 32-bit DLL
+    # (https://learn.microsoft.com/en-us/windows/win32/winprog64/running-32-bit-applications); a 32-bit
+    # helper reaches the 64-bit System32 through Sysnative (File System Redirector,
+    # https://learn.microsoft.com/en-us/windows/win32/winprog64/file-system-redirector).
+    $root = $env:SystemRoot
+    if (-not [Environment]::Is64BitOperatingSystem) { return "$root\System32\regsvr32.exe" }
+    if ($Machine -eq 0x014c) { return "$root\SysWOW64\regsvr32.exe" }
+    if ([Environment]::Is64BitProcess) { return "$root\System32\regsvr32.exe" }
+    return "$root\Sysnative\regsvr32.exe"
+}
+
+# dll.register: regsvr32 a DLL (or unregister it), with the regsvr32.exe of the DLL's bitness.
 function Invoke-CutoverDllRegister {
     param($a)
     $unregister = Get-CutoverFlag $a.unregister $false 'unregister'
@@ -29,13 +60,16 @@ function Invoke-CutoverDllRegister {
     }
     $before = Test-CutoverComServer $path
     $flags = if ($unregister) { @('/s', '/u', $path) } else { @('/s', $path) }
-    $rc = Invoke-CutoverProgram "$env:SystemRoot\System32\regsvr32.exe" $flags
+    $machine = Get-CutoverPeMachine $path
+    $regsvr32 = Get-CutoverRegsvr32 $machine
+    $rc = Invoke-CutoverProgram $regsvr32 $flags
     if ($rc -ne 0) {
         $kind = if ($rc -eq 3) { 'not_found' } else { 'failed' }
-        Stop-CutoverCall $kind "regsvr32 exited with $rc for $path"
+        Stop-CutoverCall $kind "$regsvr32 exited with $rc for $path"
     }
     $registered = if ($unregister) { $null } else { $path }
-    return [ordered]@{ changed = ($before -eq $unregister); rc = $rc; registered_path = $registered }
+    $arch = if ($machine -eq 0x014c) { 'x86' } elseif ($machine -eq 0x8664) { 'x64' } else { 'unknown' }
+    return [ordered]@{ changed = ($before -eq $unregister); rc = $rc; registered_path = $registered; machine = $arch; regsvr32 = $regsvr32 }
 }
 
 # dll.registered: whether a COM class is registered and which DLL serves it.

@@ -467,3 +467,28 @@ function Receive-CutoverStream([string]$Json) {
     }
     return (ConvertTo-Json -InputObject @([ordered]@{ ok = $true; value = $value }) -Depth 5 -Compress)
 }
+
+# file.acl: the access rules of a folder or file, read only (Directory/File.GetAccessControl of .NET
+# Framework, https://learn.microsoft.com/en-us/dotnet/api/system.io.directory.getaccesscontrol): who may
+# write there is decided by the engine from them (the backup folder against SQL Server's account).
+function Invoke-CutoverFileAcl {
+    param($a)
+    $path = Resolve-CutoverPath $a.path 'path'
+    $isDir = [IO.Directory]::Exists($path)
+    if (-not $isDir -and -not [IO.File]::Exists($path)) { return [ordered]@{ exists = $false; owner = $null; rules = [object[]]@() } }
+    try {
+        if ($isDir) { $acl = [IO.Directory]::GetAccessControl($path) } else { $acl = [IO.File]::GetAccessControl($path) }
+    }
+    catch [UnauthorizedAccessException] { Stop-CutoverCall 'denied' (Get-CutoverDeniedMessage $path) }
+    $rules = @()
+    foreach ($rule in $acl.GetAccessRules($true, $true, [Security.Principal.SecurityIdentifier])) {
+        # an account name where the SID still maps to one (a deleted account stays a SID)
+        $identity = [string]$rule.IdentityReference
+        try { $identity = [string]$rule.IdentityReference.Translate([Security.Principal.NTAccount]) } catch { }
+        $type = if ([string]$rule.AccessControlType -eq 'Deny') { 'deny' } else { 'allow' }
+        $inheritOnly = ([int]$rule.PropagationFlags -band [int][Security.AccessControl.PropagationFlags]::InheritOnly) -ne 0
+        $rules += [ordered]@{ identity = $identity; rights = [long][int]$rule.FileSystemRights; type = $type
+            inherited = [bool]$rule.IsInherited; inherit_only = $inheritOnly }
+    }
+    return [ordered]@{ exists = $true; owner = [string]$acl.GetOwner([Security.Principal.NTAccount]); rules = [object[]]$rules }
+}

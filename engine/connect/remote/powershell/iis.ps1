@@ -35,7 +35,8 @@ function Find-CutoverIisApp($Manager, $Site, $App) {
     return $root
 }
 
-# iis.state: every site, pool and application with its state, pool and physical path.
+# iis.state: every site, pool and application with its state, pool and physical path, and each
+# pool's enable32BitAppOnWin64.
 function Invoke-CutoverIisState {
     param($a)
     $manager = Get-CutoverServerManager
@@ -50,8 +51,14 @@ function Invoke-CutoverIisState {
             $apps[$site.Name + '/' + $app.Path.Trim('/')] = [ordered]@{ physical_path = $physical; pool = [string]$app.ApplicationPoolName }
         }
     }
-    foreach ($pool in $manager.ApplicationPools) { $pools[$pool.Name] = Get-CutoverObjectState $pool }
-    return [ordered]@{ service = Get-CutoverIisService; sites = $sites; pools = $pools; apps = $apps }
+    $pools32 = [ordered]@{}
+    foreach ($pool in $manager.ApplicationPools) {
+        $pools[$pool.Name] = Get-CutoverObjectState $pool
+        # enable32BitAppOnWin64: whether the pool's w3wp.exe is a 32-bit process, the only kind that
+        # loads a 32-bit ISAPI DLL such as eware.dll (https://learn.microsoft.com/en-us/previous-versions/iis/settings-schema/aa347554(v=vs.90))
+        $pools32[$pool.Name] = [bool]$pool.Enable32BitAppOnWin64
+    }
+    return [ordered]@{ service = Get-CutoverIisService; sites = $sites; pools = $pools; apps = $apps; pools_32bit = $pools32 }
 }
 
 function Wait-CutoverPoolStopped($Pool, [int[]]$Workers, [DateTime]$Deadline) {
