@@ -3,9 +3,12 @@
 Each destructive step of the plan is matched with the verified artifact of the earlier run that
 covers what it overwrites (location, size, sha256, when it was taken), so an operator (and the
 client who signs the window off) sees what comes back from where. For each database the preview
-also estimates what the restore loses: the earlier run's own steps that changed something after
-the backup was taken (started after it), and the time since then, during which users and
-services may have written to it. No host is touched: it is read from the plan and the journal only.
+also says what the restore loses: the rows written to it since the backup, as the product that
+owns the database counts them (a `Plugin.data_written` hook, engine/api/data_written.py: Sage CRM's
+`*_UpdatedDate`, 1CRM's `date_modified`), read-only from the controller; when no product counts
+it, or the database cannot be reached from here, the line says so and gives no number. It adds
+the earlier run's own steps that changed something after the backup and the time since. No host
+is touched: the database is the only thing read besides the plan and the journal.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.api.data_written import Written, WrittenRequest
 from engine.api.module import Artifact
+from engine.api.plugins import PLUGINS
 from engine.api.policies import PolicyContext, covers, resources_of
 from engine.api.registry import ModuleRegistry
+from engine.core.errors import CutoverError
+from engine.core.secrets import Masker
 from engine.journal.store import Journal
 
 
@@ -48,7 +55,9 @@ def restore_steps(plan: Any, journal: Journal, from_run: str) -> list[RestoreSte
         for resource in resources_of(plan, node, ctx, "destroys"):
             # the first backup: the one taken before anything changed, as the restores pick it
             found = sorted((a for a in artifacts if covers(a.resource, resource)), key=lambda a: a.taken_at)
-            steps.append(RestoreStep(node.label, str(node.host), resource, found[0] if found else None, gates))
+            steps.append(
+                RestoreStep(node.label, str(node.host), resource, found[0] if found else None, gates)
+            )
     return steps
 
 
@@ -61,48 +70,109 @@ def _gates_of(plan: Any, node: Any, module: Any, args: Any) -> tuple[str, ...]:
 
 
 def data_loss(journal: Journal, from_run: str, artifact: Artifact, now: dt.datetime | None = None) -> str:
-    """What restoring a database backup loses: the run's later changes, and the time since."""
-    later = [n for n in journal.nodes(from_run)
-             if n.get("status") == "changed" and str(n.get("started") or "") > artifact.taken_at]
+    """What restoring a database backup loses besides its rows: the run's later changes, and the time since."""
+    later = [
+        n
+        for n in journal.nodes(from_run)
+        if n.get("status") == "changed" and str(n.get("started") or "") > artifact.taken_at
+    ]
     text = f"{len(later)} changed step(s) of run {from_run} after the backup"
     if later:
         names = sorted({str(n["task"]) for n in later})
         text += " (" + "; ".join(names[:3]) + ("; ..." if len(names) > 3 else "") + ")"
     age = _age(artifact.taken_at, now)
     if age:
-        text += f", and whatever users and services wrote in the {age} since"
+        text += f", {age} since it was taken"
+    return text
+
+
+def rows_written(plan: Any, database: str, artifact: Artifact, targets: Any) -> str:
+    """The rows written to `database` since `artifact` was taken, as its product counts them.
+
+    `targets` gives the inventory's database targets rendered (called once, on first need). Never a
+    guess: a database no product counts, or one the controller cannot reach, is said to be so.
+    """
+    taken = _moment(artifact.taken_at)
+    if taken is None:
+        return f"rows written to {database} since the backup: not counted (the backup's time {artifact.taken_at!r} is unreadable)"
+    counters = [
+        count for product in PLUGINS.products_of(plan.inventory) for count in product.written_counters()
+    ]
+    masker = Masker()
+    try:
+        target = targets(masker).get(database)
+        if target is None:
+            return f"rows written to {database} since the backup: not counted ({database} is no target of the inventory)"
+        request = WrittenRequest(plan.inventory, database, target, taken)
+        found = next((w for w in (count(request) for count in counters) if w is not None), None)
+    except CutoverError as exc:  # the driver's (password masked) or a vault value without its password
+        why = masker.mask_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return f"rows written to {database} since the backup: UNKNOWN, the database was not reached from the controller: {why}"
+    if found is None:
+        return f"rows written to {database} since the backup: not counted (no product of this estate reads {database})"
+    return _written_text(database, found)
+
+
+def _written_text(database: str, found: Written) -> str:
+    """`N row(s) written to crm since the backup (<column> after it: Company 2, Person 0)`."""
+    tables = ", ".join(f"{table} {rows}" for table, rows in found.rows.items()) or "no table has it"
+    text = f"{found.total} row(s) written to {database} since the backup ({found.column} after it: {tables})"
+    if found.missing:
+        text += f"; not in this database: {', '.join(found.missing)}"
     return text
 
 
 def preview_lines(plan: Any, state_dir: str, from_run: str) -> list[str]:
     """The preview as the console prints it."""
     journal = Journal(Path(state_dir) / "runs.db")
+    resolved: dict[str, Any] = {}
+
+    def targets(masker: Masker) -> dict[str, Any]:
+        """The database targets, rendered; a vault value needs the password `plan` does not take."""
+        if not resolved:
+            from engine.execute.session import databases_of, decrypt_with
+
+            resolved.update(databases_of(plan.inventory, plan.extra_vars, decrypt_with(None, masker)))
+        return resolved
+
     try:
         steps = restore_steps(plan, journal, from_run)
         lines = [f"rollback from run {from_run}: {len(steps)} restore(s)"]
         for step in steps:
             art = step.artifact
             if art is None:
-                lines.append(f"  {step.label} on {step.host}: {step.resource}: NO verified artifact of run {from_run}")
+                lines.append(
+                    f"  {step.label} on {step.host}: {step.resource}: NO verified artifact of run {from_run}"
+                )
                 continue
             size = f"{art.size} bytes" if art.size is not None else "size unknown"
-            lines.append(f"  {step.label} on {step.host}: {step.resource} from {art.location} "
-                         f"({size}, sha256 {art.sha256 or '-'}, taken {art.taken_at})")
+            lines.append(
+                f"  {step.label} on {step.host}: {step.resource} from {art.location} "
+                f"({size}, sha256 {art.sha256 or '-'}, taken {art.taken_at})"
+            )
             if step.resource.startswith("db:"):
-                lines.append(f"    data loss: {data_loss(journal, from_run, art)}")
+                database = step.resource.removeprefix("db:")
+                lines.append(f"    data loss: {rows_written(plan, database, art, targets)}")
+                lines.append(f"      and {data_loss(journal, from_run, art)}")
             lines.extend(f"    gate before it: {gate}" for gate in step.gates)
         return lines
     finally:
         journal.close()
 
 
-def _age(taken_at: str, now: dt.datetime | None) -> str:
+def _moment(taken_at: str) -> dt.datetime | None:
+    """An artifact's `taken_at` as an aware moment (UTC when it names no offset); None if unreadable."""
     try:
         taken = dt.datetime.fromisoformat(taken_at.replace("Z", "+00:00"))
     except ValueError:
+        return None
+    return taken if taken.tzinfo else taken.replace(tzinfo=dt.UTC)
+
+
+def _age(taken_at: str, now: dt.datetime | None) -> str:
+    taken = _moment(taken_at)
+    if taken is None:
         return ""
-    if taken.tzinfo is None:
-        taken = taken.replace(tzinfo=dt.UTC)
     seconds = max(0, int(((now or dt.datetime.now(dt.UTC)) - taken).total_seconds()))
     hours, rest = divmod(seconds, 3600)
     return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
