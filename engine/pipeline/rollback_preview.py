@@ -86,11 +86,12 @@ def data_loss(journal: Journal, from_run: str, artifact: Artifact, now: dt.datet
     return text
 
 
-def rows_written(plan: Any, database: str, artifact: Artifact, targets: Any) -> str:
+def rows_written(plan: Any, database: str, artifact: Artifact, targets: Any, masker: Masker) -> str:
     """The rows written to `database` since `artifact` was taken, as its product counts them.
 
-    `targets` gives the inventory's database targets rendered (called once, on first need). Never a
-    guess: a database no product counts, or one the controller cannot reach, is said to be so.
+    `targets()` gives the inventory's database targets rendered, vault values decrypted (each told
+    to `masker`, which masks any error shown). Never a guess: a database no product counts, or one
+    the controller cannot reach, is said to be so.
     """
     taken = _moment(artifact.taken_at)
     if taken is None:
@@ -98,9 +99,8 @@ def rows_written(plan: Any, database: str, artifact: Artifact, targets: Any) -> 
     counters = [
         count for product in PLUGINS.products_of(plan.inventory) for count in product.written_counters()
     ]
-    masker = Masker()
     try:
-        target = targets(masker).get(database)
+        target = targets().get(database)
         if target is None:
             return f"rows written to {database} since the backup: not counted ({database} is no target of the inventory)"
         request = WrittenRequest(plan.inventory, database, target, taken)
@@ -122,17 +122,18 @@ def _written_text(database: str, found: Written) -> str:
     return text
 
 
-def preview_lines(plan: Any, state_dir: str, from_run: str) -> list[str]:
-    """The preview as the console prints it."""
+def preview_lines(plan: Any, state_dir: str, from_run: str, keyring: Any = None) -> list[str]:
+    """The preview as the console prints it; `keyring` (the command's `--vault-id`) opens the vault
+    values of the database targets, which the data-loss count needs to connect."""
     journal = Journal(Path(state_dir) / "runs.db")
+    masker: Masker = keyring.masker if keyring is not None else Masker()
     resolved: dict[str, Any] = {}
 
-    def targets(masker: Masker) -> dict[str, Any]:
-        """The database targets, rendered; a vault value needs the password `plan` does not take."""
+    def targets() -> dict[str, Any]:
         if not resolved:
             from engine.execute.session import databases_of, decrypt_with
 
-            resolved.update(databases_of(plan.inventory, plan.extra_vars, decrypt_with(None, masker)))
+            resolved.update(databases_of(plan.inventory, plan.extra_vars, decrypt_with(keyring, masker)))
         return resolved
 
     try:
@@ -152,7 +153,7 @@ def preview_lines(plan: Any, state_dir: str, from_run: str) -> list[str]:
             )
             if step.resource.startswith("db:"):
                 database = step.resource.removeprefix("db:")
-                lines.append(f"    data loss: {rows_written(plan, database, art, targets)}")
+                lines.append(f"    data loss: {rows_written(plan, database, art, targets, masker)}")
                 lines.append(f"      and {data_loss(journal, from_run, art)}")
             lines.extend(f"    gate before it: {gate}" for gate in step.gates)
         return lines
