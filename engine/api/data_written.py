@@ -14,11 +14,12 @@ preview then says the database was not reached, and never guesses a number.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.core.errors import CutoverError
 from engine.core.model import Inventory
 
 
@@ -45,6 +46,15 @@ class Written:
     @property
     def total(self) -> int:
         return sum(self.rows.values())
+
+
+def moment_of(taken_at: str) -> dt.datetime | None:
+    """An artifact's `taken_at` as an aware moment (UTC when it names no offset); None if unreadable."""
+    try:
+        taken = dt.datetime.fromisoformat(taken_at.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return taken if taken.tzinfo else taken.replace(tzinfo=dt.UTC)
 
 
 def stored_time(moment: dt.datetime, zone: str) -> dt.datetime:
@@ -91,3 +101,41 @@ def count_written(db: Any, columns: Iterable[tuple[Any, str]], since: dt.datetim
         sql = f"SELECT COUNT(*) FROM {table.sql(db)} WHERE {db.dialect.quote_ident(column)} >= ?"
         counts[table.display] = int(db.value(sql, (second,)) or 0)
     return counts
+
+
+def loss_line(
+    inventory: Any,
+    database: str,
+    target: Callable[[], Mapping[str, Any] | None],
+    since: dt.datetime,
+    mask: Callable[[str], str] = str,
+) -> str:
+    """The one line saying what a restore of `database` to `since` loses, as its product counts it.
+
+    Said alike by the rollback preview and by the production database's gate before a restore.
+    `target()` gives the database's target (rendered, vault values open; None: the inventory has
+    none); `mask` masks what an error shows. Never a guess: a database no product counts, or one
+    the controller cannot reach, is said to be so, with no number.
+    """
+    from engine.api.plugins import PLUGINS
+
+    head = f"rows written to {database} since the backup"
+    try:
+        given = target()
+        if given is None:
+            return f"{head}: not counted ({database} is no target of the inventory)"
+        request = WrittenRequest(inventory, database, given, since)
+        counters = [
+            count for product in PLUGINS.products_of(inventory) for count in product.written_counters()
+        ]
+        found = next((w for w in (count(request) for count in counters) if w is not None), None)
+    except CutoverError as exc:  # the driver's error (password masked), a vault value without its password
+        why = mask(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return f"{head}: UNKNOWN, the database was not reached from the controller: {why}"
+    if found is None:
+        return f"{head}: not counted (no product of this estate reads {database})"
+    tables = ", ".join(f"{table} {rows}" for table, rows in found.rows.items()) or "no table has it"
+    text = f"{found.total} row(s) written to {database} since the backup ({found.column} after it: {tables})"
+    if found.missing:
+        text += f"; not in this database: {', '.join(found.missing)}"
+    return text

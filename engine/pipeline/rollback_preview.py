@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.api.data_written import Written, WrittenRequest
+from engine.api.data_written import loss_line, moment_of
 from engine.api.module import Artifact
-from engine.api.plugins import PLUGINS
 from engine.api.policies import PolicyContext, covers, resources_of
 from engine.api.registry import ModuleRegistry
-from engine.core.errors import CutoverError
 from engine.core.secrets import Masker
 from engine.journal.store import Journal
 
@@ -87,39 +85,15 @@ def data_loss(journal: Journal, from_run: str, artifact: Artifact, now: dt.datet
 
 
 def rows_written(plan: Any, database: str, artifact: Artifact, targets: Any, masker: Masker) -> str:
-    """The rows written to `database` since `artifact` was taken, as its product counts them.
+    """The rows written to `database` since `artifact` was taken (engine/api/data_written.py).
 
     `targets()` gives the inventory's database targets rendered, vault values decrypted (each told
-    to `masker`, which masks any error shown). Never a guess: a database no product counts, or one
-    the controller cannot reach, is said to be so.
+    to `masker`, which masks any error shown).
     """
-    taken = _moment(artifact.taken_at)
+    taken = moment_of(artifact.taken_at)
     if taken is None:
-        return f"rows written to {database} since the backup: not counted (the backup's time {artifact.taken_at!r} is unreadable)"
-    counters = [
-        count for product in PLUGINS.products_of(plan.inventory) for count in product.written_counters()
-    ]
-    try:
-        target = targets().get(database)
-        if target is None:
-            return f"rows written to {database} since the backup: not counted ({database} is no target of the inventory)"
-        request = WrittenRequest(plan.inventory, database, target, taken)
-        found = next((w for w in (count(request) for count in counters) if w is not None), None)
-    except CutoverError as exc:  # the driver's (password masked) or a vault value without its password
-        why = masker.mask_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return f"rows written to {database} since the backup: UNKNOWN, the database was not reached from the controller: {why}"
-    if found is None:
-        return f"rows written to {database} since the backup: not counted (no product of this estate reads {database})"
-    return _written_text(database, found)
-
-
-def _written_text(database: str, found: Written) -> str:
-    """`N row(s) written to crm since the backup (<column> after it: Company 2, Person 0)`."""
-    tables = ", ".join(f"{table} {rows}" for table, rows in found.rows.items()) or "no table has it"
-    text = f"{found.total} row(s) written to {database} since the backup ({found.column} after it: {tables})"
-    if found.missing:
-        text += f"; not in this database: {', '.join(found.missing)}"
-    return text
+        return f"rows written to {database} since the backup: not counted (its time {artifact.taken_at!r} is unreadable)"
+    return loss_line(plan.inventory, database, lambda: targets().get(database), taken, masker.mask_text)
 
 
 def preview_lines(plan: Any, state_dir: str, from_run: str, keyring: Any = None) -> list[str]:
@@ -161,17 +135,8 @@ def preview_lines(plan: Any, state_dir: str, from_run: str, keyring: Any = None)
         journal.close()
 
 
-def _moment(taken_at: str) -> dt.datetime | None:
-    """An artifact's `taken_at` as an aware moment (UTC when it names no offset); None if unreadable."""
-    try:
-        taken = dt.datetime.fromisoformat(taken_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return taken if taken.tzinfo else taken.replace(tzinfo=dt.UTC)
-
-
 def _age(taken_at: str, now: dt.datetime | None) -> str:
-    taken = _moment(taken_at)
+    taken = moment_of(taken_at)
     if taken is None:
         return ""
     seconds = max(0, int(((now or dt.datetime.now(dt.UTC)) - taken).total_seconds()))
