@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.api.data_written import loss_line, moment_of
 from engine.api.module import ModuleFailed, TaskContext
 
 GATE_PREFIX = "restore-production-"
@@ -42,9 +43,11 @@ def is_production(inventory: Any, target: str) -> bool:
     return bool(source.get("production")) if isinstance(source, Mapping) else False
 
 
-def prompt(target: str) -> str:
+def prompt(target: str, loss: str = "") -> str:
+    """The gate's question; `loss`: what the restore loses, as the rollback preview counts it."""
+    lost = f" ({loss})" if loss else ""
     return (
-        f"Restore the PRODUCTION database {target}: what users wrote since the backup is lost. "
+        f"Restore the PRODUCTION database {target}: what users wrote since the backup is lost{lost}. "
         f"Approve only by naming this gate: --approve {gate_id(target)}"
     )
 
@@ -63,12 +66,21 @@ def maybe_declared(targets: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def require_approval(ctx: TaskContext, target: str) -> dict[str, Any] | None:
+def require_approval(ctx: TaskContext, target: str, taken_at: str | None = None) -> dict[str, Any] | None:
     """Before restoring `target`: None when it is not production, else the gate's record once its
-    own id approved it; ModuleFailed (nothing restored) otherwise. Check mode asks nobody."""
+    own id approved it; ModuleFailed (nothing restored) otherwise. Check mode asks nobody. With
+    the backup's `taken_at` the question says how many rows the restore loses (its product counts
+    them, engine/api/data_written.py), or that the database could not be asked."""
     if not is_production(ctx.run.inventory, target) or ctx.check_mode:
         return None
-    return ask_named(ctx, gate_id(target), prompt(target), f"{target} is production; it was not restored")
+    since = moment_of(taken_at) if taken_at else None
+    loss = (
+        ""
+        if since is None
+        else loss_line(ctx.run.inventory, target, lambda: ctx.run.databases.get(target), since)
+    )
+    question = prompt(target, loss)
+    return ask_named(ctx, gate_id(target), question, f"{target} is production; it was not restored")
 
 
 def ask_named(

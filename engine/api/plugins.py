@@ -93,6 +93,9 @@ class Plugin:
     #: `(engine.api.estate_locks.EstateLockRequest) -> HeldLock | None`: the product's own lock on the
     #: estate (Sage CRM: an application lock in its database), taken after the host markers
     estate_locks: tuple[Ref, ...] = ()
+    #: `(engine.api.data_written.WrittenRequest) -> Written | None`: what was written to one of the
+    #: estate's databases since its backup (read-only), for the rollback preview's data-loss estimate
+    data_written: tuple[Ref, ...] = ()
 
     @property
     def is_product(self) -> bool:
@@ -116,6 +119,9 @@ class Plugin:
 
     def estate_lockers(self) -> list[Callable[..., Any]]:
         return [resolve(ref) for ref in self.estate_locks]
+
+    def written_counters(self) -> list[Callable[..., Any]]:
+        return [resolve(ref) for ref in self.data_written]
 
     def saved_probe_checks(self) -> list[Callable[..., list[Problem]]]:
         return [resolve(ref) for ref in self.probe_checks]

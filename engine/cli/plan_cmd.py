@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.common import add_from_run_args, add_plan_args, preview_sources
+from engine.cli.common import add_from_run_args, add_plan_args, keyring_from, preview_sources
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def execute(args: argparse.Namespace) -> int:
         if from_run:
             from engine.pipeline.rollback_preview import preview_lines
 
-            text += "\n".join(preview_lines(plan, args.state_dir, from_run)) + "\n"
+            text += "\n".join(preview_lines(plan, args.state_dir, from_run, keyring_from(args))) + "\n"
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)

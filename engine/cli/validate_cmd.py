@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.common import add_from_run_args, add_plan_args, preview_sources
+from engine.cli.common import add_from_run_args, add_plan_args, keyring_from, preview_sources
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
     if from_run:
         from engine.pipeline.rollback_preview import preview_lines
 
-        print("\n".join(preview_lines(plan, args.state_dir, from_run)))
+        print("\n".join(preview_lines(plan, args.state_dir, from_run, keyring_from(args))))
     if getattr(args, "probe", None):  # `run --syntax-check` comes here without it
         print(f"ok: the inventory agrees with the probe {args.probe}")
     return 0

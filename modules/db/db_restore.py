@@ -120,7 +120,8 @@ class DbRestore(Module):
         if ctx.check_mode:
             message = f"would restore {target.name} from {location}"
             return Result(changed=True, msg=message, output=output, findings=findings)
-        approval = production.require_approval(ctx, target.name)  # production: its own gate first
+        taken_at = chosen.taken_at if chosen else None
+        approval = production.require_approval(ctx, target.name, taken_at)  # production: its own gate first
         if approval is not None:
             output["gate"] = approval
         zipped = chosen is not None and bool(chosen.meta.get("zipped"))

@@ -15,4 +15,5 @@ PLUGIN = Plugin(
     estate_rules=("modules.onecrm.product.rules:check_onecrm",),
     policies=("modules.onecrm.product.policies:onecrm_procedure",),
     probes=("modules.onecrm._probe:probe_host",),
+    data_written=("modules.onecrm.product.data_written:written_since_backup",),
 )

@@ -110,7 +110,8 @@ class OnecrmRestore(Module):
             return Result(
                 changed=True, output=output, msg=f"would restore {st.database} from {chosen.location}"
             )
-        approval = production.require_approval(ctx, st.database)  # the backup is sound: now ask
+        # the backup is sound: now ask
+        approval = production.require_approval(ctx, st.database, chosen.taken_at)
         if approval is not None:
             output["gate"] = approval
         with db_failures():

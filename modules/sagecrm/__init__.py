@@ -20,4 +20,5 @@ PLUGIN = Plugin(
     probes=("modules.sagecrm._probe:probe_host",),
     probe_checks=("modules.sagecrm._probe:check_inventory",),
     estate_locks=("modules.sagecrm.product.estate_lock:take_application_lock",),
+    data_written=("modules.sagecrm.product.data_written:written_since_backup",),
 )

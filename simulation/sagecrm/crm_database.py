@@ -51,6 +51,9 @@ _COMPANIES = [
     ("Menuiserie Roux", "Prospect", "Active", None),
     ("Pharmacie Fournier", "Customer", "Active", "https://fournier.example"),
 ]
+#: when the demo's rows were written (Sage CRM stamps `<prefix>_CreatedDate`/`_UpdatedDate` on each
+#: row, in the server's local time): fixed, so the database stays deterministic
+ROWS_WRITTEN = "2026-01-05 09:00:00"
 _FIRST = ("Claire", "Julien", "Sophie", "Marc", "Élodie", "Thomas", "Camille", "Nicolas")
 _LAST = ("Martin", "Lefèvre", "Durand", "Moreau", "Petit", "Bernard", "Roux", "Fournier")
 
@@ -112,9 +115,10 @@ def _build(
                                 User_LastName TEXT, User_Administration TEXT);
             CREATE TABLE Company (Comp_CompanyId INTEGER PRIMARY KEY, Comp_Name TEXT NOT NULL, Comp_Type TEXT,
                                   Comp_Status TEXT, Comp_WebSite TEXT, Comp_PrimaryPersonId INTEGER,
-                                  Comp_Deleted INTEGER);
+                                  Comp_Deleted INTEGER, Comp_CreatedDate TEXT, Comp_UpdatedDate TEXT);
             CREATE TABLE Person (Pers_PersonId INTEGER PRIMARY KEY, Pers_CompanyId INTEGER, Pers_FirstName TEXT,
-                                 Pers_LastName TEXT, Pers_EmailAddress TEXT, Pers_Deleted INTEGER);
+                                 Pers_LastName TEXT, Pers_EmailAddress TEXT, Pers_Deleted INTEGER,
+                                 Pers_CreatedDate TEXT, Pers_UpdatedDate TEXT);
             CREATE TABLE Custom_Views (CuVi_ViewId INTEGER PRIMARY KEY, CuVi_Entity TEXT, CuVi_ViewName TEXT,
                                        CuVi_ViewScript TEXT, CuVi_SystemView TEXT);
             CREATE TABLE Custom_Edits (ColP_ColPropsId INTEGER PRIMARY KEY, ColP_Entity TEXT, ColP_ColName TEXT,
@@ -137,14 +141,14 @@ def _build(
         )
         for i, (name, kind, status, site) in enumerate(_COMPANIES, start=1):
             db.execute(
-                "INSERT INTO Company (Comp_Name, Comp_Type, Comp_Status, Comp_WebSite, Comp_PrimaryPersonId)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (name, kind, status, site, i),
+                "INSERT INTO Company (Comp_Name, Comp_Type, Comp_Status, Comp_WebSite, Comp_PrimaryPersonId,"
+                " Comp_CreatedDate, Comp_UpdatedDate) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, kind, status, site, i, ROWS_WRITTEN, ROWS_WRITTEN),
             )
             db.execute(
-                "INSERT INTO Person (Pers_CompanyId, Pers_FirstName, Pers_LastName, Pers_EmailAddress) "
-                "VALUES (?, ?, ?, ?)",
-                (i, _FIRST[i - 1], _LAST[i - 1], f"contact{i}@example.test"),
+                "INSERT INTO Person (Pers_CompanyId, Pers_FirstName, Pers_LastName, Pers_EmailAddress, "
+                "Pers_CreatedDate, Pers_UpdatedDate) VALUES (?, ?, ?, ?, ?, ?)",
+                (i, _FIRST[i - 1], _LAST[i - 1], f"contact{i}@example.test", ROWS_WRITTEN, ROWS_WRITTEN),
             )
         for name, select in views.items():
             actual = (

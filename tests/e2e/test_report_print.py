@@ -164,3 +164,57 @@ def test_report_files_are_readable_by_the_group_and_the_mode_is_configurable(dem
     target = root / "shared-reports" / html.parent.name / "report.html"
     assert again.out.strip() == str(target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def pdf_text_pages(pdf: Path) -> list[str]:
+    """The text of every page (pdftotext -layout; pages are separated by a form feed)."""
+    text = subprocess.run([_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
+                          check=True, capture_output=True, text=True).stdout
+    return text.split("\f")
+
+
+@pytest.mark.parametrize("kind", ["upgrade", "rollback"])
+def test_printed_the_glance_gives_the_duration_and_one_page_holds_the_whole_signature_block(
+        demo_reports, kind, tmp_path):
+    import json
+
+    from engine.report.html_render import duration
+
+    data = json.loads(demo_reports[kind].with_name("report.json").read_text(encoding="utf-8"))
+    pages = pdf_text_pages(print_to_pdf(demo_reports[kind], tmp_path))
+
+    assert re.search(rf"Duration\s+{re.escape(duration(data['glance']['duration']))}", pages[0]), pages[0]
+    anchor = f"We have read this report of run {data['run']['id']}"
+    holding = [page for page in pages if anchor in page]
+    assert len(holding) == 1, "the sign-off sentence is missing or split"
+    block = holding[0].split(anchor, 1)[1]  # the section is the last one: the rest of its page
+    for word in ("Name", "Role", "Date", "Signature"):
+        assert len(re.findall(rf"\b{word}\b", block)) == 2, (word, block)  # client's and operator's
+    assert re.search(r"\bClient\b", block) and re.search(r"\bOperator\b", block)
+    assert data["run"]["operator"] in block
+
+
+SIGNATURE_LINES = """
+return [...document.querySelectorAll("#signatures .signature dd")].map(dd => {
+  const style = getComputedStyle(dd);
+  return [dd.closest(".signature").id, dd.previousElementSibling.textContent,
+          style.borderBottomStyle, parseFloat(style.borderBottomWidth), dd.getBoundingClientRect().width];
+});
+"""
+
+
+def test_printed_each_signature_field_has_a_line_to_write_on(browser, demo_reports):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": A4_TEXT_WIDTH_PX, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        browser.get(demo_reports["upgrade"].as_uri())
+        fields = browser.execute_script(SIGNATURE_LINES)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert [(who, label) for who, label, *_ in fields] == [
+        (f"signature-{who}", label) for who in ("client", "operator") for label in ("Name", "Role", "Date", "Signature")
+    ]
+    # a pen needs room: a solid rule under each field, at least a third of the half-page block wide
+    assert all(style == "solid" and width >= 1 and box >= A4_TEXT_WIDTH_PX / 6 for *_, style, width, box in fields)
