@@ -120,8 +120,7 @@ class SimHost(HostState):
         with self._rlock:
             outermost = self._depth == 0
             if outermost:
-                self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-                self._lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                self._lock_fd = self._open_lock()
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 self._load()
             self._depth += 1
@@ -138,7 +137,21 @@ class SimHost(HostState):
                         if fd is not None:
                             os.close(fd)
 
+    def _open_lock(self) -> int:
+        """The lock file, opened; its folder is made only when missing (not a `mkdir` per call)."""
+        try:
+            return os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+
     def _load(self) -> None:
+        """Read the state file unless it is the one this object last read or saved.
+
+        The signature (mtime, size, inode) changes whenever any process saves (`_save` replaces
+        the file, so the inode is new): an unchanged signature means nobody wrote since, and the
+        state in memory is the state on disk. So a call costs one `stat`, not a JSON parse.
+        """
         try:
             st = os.stat(self.state_file)
         except FileNotFoundError:
@@ -248,6 +261,9 @@ class SimHost(HostState):
                 fired = sim_faults.fire(self.state.get("faults", []), op, args)
                 restarting = bool(self.state.pop("restarting", False))
                 self.dirty = self.dirty or bool(fired) or restarting
+                if not fired and not restarting:  # the usual case: answered under the same lock
+                    answers.append(self._run_op(op, args))
+                    continue
             if restarting:
                 raise ConnectionFailed(
                     f"{self.name} is restarting: the connection was closed (simulation)",
