@@ -14,6 +14,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat as stat_module
 import time
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -48,7 +49,7 @@ def target(host: HostState, args: dict[str, Any], name: str = "path") -> tuple[W
     path = parse_path(args.get(name))
     host.require_drive(path)
     check_length(path, long_paths(host))
-    return host.fs.display(path), host.fs.locate(path)
+    return host.fs.resolve(path)  # one walk of the folders gives both
 
 
 def long_paths(host: HostState) -> bool:
@@ -225,10 +226,11 @@ def _backup_name(host: HostState, path: WinPath) -> WinPath:
 @op("file.stat")
 def file_stat(host: HostState, args: dict[str, Any]) -> dict[str, Any]:
     path, real = target(host, args)
-    if not real.exists():
+    try:
+        st = real.stat()  # one stat answers exists, type and size (Path.exists/is_dir were two more)
+    except (FileNotFoundError, NotADirectoryError):
         return {"exists": False}
-    is_dir = real.is_dir()
-    st = real.stat()
+    is_dir = stat_module.S_ISDIR(st.st_mode)
     attrs = attrs_of(host, path, is_dir)
     return {
         "exists": True,

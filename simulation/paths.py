@@ -126,28 +126,39 @@ class SimFS:
 
     def __init__(self, root: Path):
         self.root = root
+        #: drive root (`C:`, `\\\\server\\share`) -> its folder: a pure function of the root, kept
+        self._drives: dict[str, Path] = {}
 
     def drive_dir(self, path: WinPath) -> Path:
-        if len(path.root) == 2:
-            return self.root / path.root[0].upper()
-        server, share = path.root[2:].split("\\", 1)
-        return self.root / "UNC" / server.lower() / share.lower()
+        found = self._drives.get(path.root)
+        if found is None:
+            if len(path.root) == 2:
+                found = self.root / path.root[0].upper()
+            else:
+                server, share = path.root[2:].split("\\", 1)
+                found = self.root / "UNC" / server.lower() / share.lower()
+            self._drives[path.root] = found
+        return found
 
     def locate(self, path: WinPath) -> Path:
         """The real path of `path`: existing names matched without case, new names kept as given."""
+        return self.resolve(path)[1]
+
+    def resolve(self, path: WinPath) -> tuple[WinPath, Path]:
+        """(`path` with the case found on the host, its real path) from one walk of the folders."""
         current = self.drive_dir(path)
         for index, part in enumerate(path.parts):
             found = _match_entry(current, part)
             if found is None:
-                return current.joinpath(part, *path.parts[index + 1 :])
+                current = current.joinpath(part, *path.parts[index + 1 :])
+                break
             current = current / found
-        return current
+        shown = current.parts[len(current.parts) - len(path.parts) :] if path.parts else ()
+        return WinPath(path.root, tuple(shown), path.extended), current
 
     def display(self, path: WinPath) -> WinPath:
         """`path` with the case of the names that exist on the host."""
-        real = self.locate(path)
-        base = self.drive_dir(path)
-        return WinPath(path.root, real.relative_to(base).parts, path.extended)
+        return self.resolve(path)[0]
 
     def winpath_of(self, real: Path, like: WinPath) -> WinPath:
         """The Windows path of a real file below the drive of `like`."""
@@ -156,6 +167,8 @@ class SimFS:
 
 def _match_entry(folder: Path, name: str) -> str | None:
     """The entry of `folder` named `name` ignoring case, or None."""
+    if os.path.lexists(os.path.join(folder, name)):  # the exact name: one lstat, no listing
+        return name
     entries = _listdir(folder)
     if name in entries:
         return name

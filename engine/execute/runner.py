@@ -79,6 +79,9 @@ class NodeRunner:
         #: resolved once per run: Path.resolve on every step was a measurable share of a step's cost
         self.playbook_dir = str(_dir_of(plan.playbook.path))
         self._block_vars = self._index_blocks()
+        #: id(task) -> (task, retries, delay, timeout, args hold templates): decided once for a task
+        #: whose retries/delay/timeout are plain values, not once for each of its steps
+        self._fixed: dict[int, tuple[Task, int, float, Any, bool]] = {}
 
     def _index_blocks(self) -> dict[tuple[int, str], Mapping[str, Any]]:
         out: dict[tuple[int, str], Mapping[str, Any]] = {}
@@ -209,10 +212,7 @@ class NodeRunner:
     ) -> NodeOutcome:
         task = node.task
         templar = Templar(scope, task.location)
-        retries = int(templar.render(task.retries) or 0)
-        delay = float(templar.render(task.delay) or 0)
-        timeout = templar.render(task.timeout)
-        templated = has_templates(task.args)
+        retries, delay, timeout, templated = self._task_fields(task, templar)
         args = _drop_omitted(templar.render(task.args)) if templated else task.args
         if templated:
             problems = validate(args, module.schema, task.location)
@@ -246,6 +246,23 @@ class NodeRunner:
         if task.register and item_layer is None:
             outcome.facts[task.register] = outcome.registered
         return outcome
+
+    def _task_fields(self, task: Task, templar: Templar) -> tuple[int, float, Any, bool]:
+        """(retries, delay, timeout, whether the args hold templates) of a step of `task`.
+
+        Rendered with the step's variables when one of the three is a template; otherwise the
+        same for every host, so kept after the first step (the args' templates are the task's).
+        """
+        found = self._fixed.get(id(task))
+        if found is not None and found[0] is task:
+            return found[1], found[2], found[3], found[4]
+        retries = int(templar.render(task.retries) or 0)
+        delay = float(templar.render(task.delay) or 0)
+        timeout = templar.render(task.timeout)
+        templated = has_templates(task.args)
+        if not has_templates([task.retries, task.delay, task.timeout]):
+            self._fixed[id(task)] = (task, retries, delay, timeout, templated)
+        return retries, delay, timeout, templated
 
     def _call(
         self, node: Node, module: Any, args: Any, timeout: Any, scope: Scope

@@ -353,21 +353,22 @@ class Scheduler:
         self, finished: list[tuple[Node, NodeOutcome]], started: tuple[Node, ...] | list[Node] = ()
     ) -> None:
         """The ends of `finished` and the starts of `started`, in one transaction."""
+        rows: list[tuple[Node, NodeOutcome]] = []
+        for node, outcome in finished:
+            if not node.is_step:
+                continue
+            if node.task is not None and node.task.no_log and outcome.registered is not None:
+                shown = NodeOutcome(**{f: getattr(outcome, f) for f in outcome.__slots__})
+                shown.registered = {"censored": "output hidden by no_log"}
+                shown.diff = None
+                rows.append((node, shown))
+            else:
+                rows.append((node, outcome))
         with self.journal.transaction() as db:
-            for node, outcome in finished:
-                if not node.is_step:
-                    continue
-                if node.task is not None and node.task.no_log and outcome.registered is not None:
-                    shown = NodeOutcome(**{f: getattr(outcome, f) for f in outcome.__slots__})
-                    shown.registered = {"censored": "output hidden by no_log"}
-                    shown.diff = None
-                    self.journal.node_ended(db, self.run_id, node, shown)
-                else:
-                    self.journal.node_ended(db, self.run_id, node, outcome)
+            if rows:
+                self.journal.nodes_ended(db, self.run_id, rows)
             if started:
-                now = utcnow()
-                for node in started:
-                    self.journal.node_started(db, self.run_id, node, now)
+                self.journal.nodes_started(db, self.run_id, list(started), utcnow())
 
     def _say(self, call: Callable[..., None], *args: Any) -> None:
         """Tell the reporter now, or once the journal holds what it is told (ends not yet committed)."""

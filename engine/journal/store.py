@@ -43,10 +43,43 @@ def _as_is(value: Any) -> Any:
     return value
 
 
+#: one encoder for every row: `json.dumps` with options builds a new JSONEncoder per call, and a
+#: step writes up to three JSON fields
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, default=str, ensure_ascii=False)
+    if type(value) is dict and not value:  # a step without facts: most of them
+        return "{}"
+    return _encode(value)
+
+
+def _run_many(db: Cursor, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """One statement for many rows: `executemany` where the cursor has it (SQLite), else a loop."""
+    many = getattr(db, "executemany", None)
+    if many is not None:
+        many(sql, rows)
+    else:
+        for row in rows:
+            db.execute(sql, row)
+
+
+_NODE_STARTED = (
+    "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, attempts)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, 1)"
+    " ON CONFLICT (run_id, node_id) DO UPDATE SET status='running', started=excluded.started,"
+    " attempts = nodes.attempts + 1, error = NULL"
+)
+_NODE_ENDED = (
+    "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, ended,"
+    " duration, attempts, result, facts, diff, error, msg) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (run_id, node_id) DO UPDATE SET status=excluded.status, ended=excluded.ended,"
+    " duration=excluded.duration, attempts=excluded.attempts, result=excluded.result,"
+    " facts=excluded.facts, diff=excluded.diff, error=excluded.error, msg=excluded.msg"
+)
+_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?, ?)"
 
 
 def _loads(text: str | None) -> Any:
@@ -111,12 +144,17 @@ class Journal:
             if row and row["estate"]:
                 _RUNNING_HERE[str(row["estate"])] = run_id
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str, with_plan: bool = True) -> dict[str, Any] | None:
+        """The run's row; `with_plan=False` leaves out its plan, whose JSON holds every node (at
+        1,000 hosts x 50 steps, decoding it took longer than the rest of the run's end)."""
         row = self._one("SELECT * FROM runs WHERE id = ?", (run_id,))
         if row:
             row["args"] = _loads(row["args"])
             row["notes"] = _loads(row["notes"]) or []
-            row["plan"] = _loads(row.get("plan"))
+            if with_plan:
+                row["plan"] = _loads(row.get("plan"))
+            else:
+                row.pop("plan", None)
         return row
 
     def find_run(self, prefix: str) -> dict[str, Any] | None:
@@ -141,60 +179,62 @@ class Journal:
 
     # --- nodes ---------------------------------------------------------------------------------
     def node_started(self, db: Cursor, run_id: str, node: Any, at: str) -> None:
-        task = node.task
-        db.execute(
-            "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, attempts)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, 1)"
-            " ON CONFLICT (run_id, node_id) DO UPDATE SET status='running', started=excluded.started,"
-            " attempts = nodes.attempts + 1, error = NULL",
-            (
-                run_id,
-                node.id,
-                node.host,
-                node.label,
-                task.module if task else None,
-                node.location,
-                node.play,
-                at,
-            ),
+        self.nodes_started(db, run_id, [node], at)
+
+    def nodes_started(self, db: Cursor, run_id: str, nodes: list[Any], at: str) -> None:
+        """The starts of `nodes` at `at`: two statements for all of them (`executemany`)."""
+        _run_many(
+            db,
+            _NODE_STARTED,
+            [
+                (run_id, n.id, n.host, n.label, n.task.module if n.task else None, n.location, n.play, at)
+                for n in nodes
+            ],
         )
-        db.execute("INSERT INTO events VALUES (?, ?, ?, 'running', NULL)", (run_id, node.id, at))
+        _run_many(db, _EVENT, [(run_id, n.id, at, "running", None) for n in nodes])
 
     def node_ended(self, db: Cursor, run_id: str, node: Any, outcome: Any) -> None:
         """Record a node's end with its result, artifacts, findings and gate answer."""
-        # one look at the masker per node, not one per field (most runs know no secret)
+        self.nodes_ended(db, run_id, [(node, outcome)])
+
+    def nodes_ended(self, db: Cursor, run_id: str, ended: list[tuple[Any, Any]]) -> None:
+        """The ends of several nodes in the caller's transaction: their rows and events sent with
+        one statement each (`executemany`), then each one's artifacts, findings and gate."""
+        # one look at the masker per wake-up, not one per field (most runs know no secret)
         mask = self._mask if self.masker is not None and len(self.masker) else _as_is
-        result = mask(outcome.registered)
-        db.execute(
-            "INSERT INTO nodes (run_id, node_id, host, task, module, location, play, status, started, ended,"
-            " duration, attempts, result, facts, diff, error, msg) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (run_id, node_id) DO UPDATE SET status=excluded.status, ended=excluded.ended,"
-            " duration=excluded.duration, attempts=excluded.attempts, result=excluded.result,"
-            " facts=excluded.facts, diff=excluded.diff, error=excluded.error, msg=excluded.msg",
-            (
-                run_id,
-                node.id,
-                node.host,
-                node.label,
-                node.task.module if node.task else None,
-                node.location,
-                node.play,
-                outcome.status,
-                outcome.started,
-                outcome.ended,
-                outcome.duration,
-                outcome.attempts,
-                _dumps(result),
-                _dumps(mask(outcome.facts)),
-                _dumps(mask(outcome.diff)),
-                mask(outcome.error),
-                mask(outcome.msg),
-            ),
-        )
-        db.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-            (run_id, node.id, outcome.ended, outcome.status, mask(outcome.error)),
-        )
+        rows, events = [], []
+        for node, outcome in ended:
+            error = mask(outcome.error)
+            rows.append(
+                (
+                    run_id,
+                    node.id,
+                    node.host,
+                    node.label,
+                    node.task.module if node.task else None,
+                    node.location,
+                    node.play,
+                    outcome.status,
+                    outcome.started,
+                    outcome.ended,
+                    outcome.duration,
+                    outcome.attempts,
+                    _dumps(mask(outcome.registered)),
+                    _dumps(mask(outcome.facts)),
+                    _dumps(mask(outcome.diff)),
+                    error,
+                    mask(outcome.msg),
+                )
+            )
+            events.append((run_id, node.id, outcome.ended, outcome.status, error))
+        _run_many(db, _NODE_ENDED, rows)
+        _run_many(db, _EVENT, events)
+        for node, outcome in ended:
+            if outcome.artifacts or outcome.findings or outcome.gate is not None:
+                self._node_extras(db, run_id, node, outcome)
+
+    def _node_extras(self, db: Cursor, run_id: str, node: Any, outcome: Any) -> None:
+        """A node's artifacts, findings and gate answer (few nodes have any)."""
         for art in outcome.artifacts:
             db.execute(
                 "INSERT INTO artifacts VALUES (?,?,?,?,?,?,?,?,?,?,?)",

@@ -106,7 +106,7 @@ def run_end(state_dir: str, run_id: str, status: str, report: Path | None, maske
 
     journal = Journal(Path(state_dir) / "runs.db", masker)
     try:
-        run = journal.run(run_id) or {"id": run_id}
+        run = journal.run(run_id, with_plan=False) or {"id": run_id}
         findings = actionable_findings(journal, run_id)
         lines = findings_lines(findings, report)
         if status != "succeeded" and not run.get("check_mode"):

@@ -1096,3 +1096,26 @@ def test_registry_import_replace_removes_values_added_since_the_export(tmp_path)
     [after] = host.call([{"op": "registry.get", "args": {"key": key}}])
     assert set(after["value"]["values"]) == {"Version"}
     assert after["value"]["values"]["Version"]["data"] == "7.2"
+
+
+def test_two_simhosts_on_one_state_dir_see_each_other_through_the_caches(tmp_path: Path) -> None:
+    """What one process keeps between calls (the state read last, the drive folders, a name found
+    by one lstat) is checked again on every call, so a second `SimHost` of the host (a `resume`,
+    the WinRM test endpoint) and the first see each other's changes; a read-only call writes nothing."""
+    first, second = SimHost.open(tmp_path, "h1"), SimHost.open(tmp_path, "h1")
+    state = first.state_file
+    written_before = (state.stat().st_ino, state.stat().st_mtime_ns)
+    assert ok(first, "file.stat", path="C:\\Data\\Report.TXT") == {"exists": False}
+    assert (state.stat().st_ino, state.stat().st_mtime_ns) == written_before  # nothing changed, nothing saved
+
+    ok(second, "file.mkdir", path="C:\\DATA")
+    ok(second, "file.write", path="C:\\DATA\\Report.TXT", content_b64=b64(b"hello"))
+    seen = ok(first, "file.stat", path="c:\\data\\report.txt")
+    assert (seen["exists"], seen["type"], seen["size"]) == (True, "file", 5)
+    assert ok(first, "file.stat", path="C:\\DATA\\Report.TXT")["mtime"] == seen["mtime"]
+
+    first.install_service("CutoverProbe", "C:\\probe.exe")
+    assert second.service("cutoverprobe") is not None  # the state the first one saved is read again
+    ok(first, "file.remove", path="C:\\data", recursive=True)
+    assert ok(second, "file.stat", path="C:\\DATA\\Report.TXT") == {"exists": False}
+    assert ok(second, "file.stat", path="C:\\DATA") == {"exists": False}
