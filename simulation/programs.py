@@ -37,6 +37,7 @@ from simulation.iis import iis_reset, iis_service_state
 from simulation.paths import parse_path
 from simulation.services import find_service, install_service, restart
 from simulation.services import uninstall_service as remove_service
+from simulation.windows import WINDOWS_DEFAULTS
 
 #: `handler(host, argv, stdin)`: `host` is the SimHost serving the call (typed Any: this module is
 #: below simulation.host, which imports it).
@@ -117,8 +118,20 @@ def _basename(program: str) -> str:
     return program.replace("/", "\\").rsplit("\\", 1)[-1]
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+def oem_codepage(host: HostState) -> int:
+    """The host's OEM code page (`windows: {oem_codepage: N}`: 850 on a French or German server,
+    437 on a US one): what a console program started without a console window writes in, and what
+    process.run decodes its output with (engine/connect/remote/powershell/processes.ps1)."""
+    return int(host.state.get("windows", {}).get("oem_codepage", WINDOWS_DEFAULTS["oem_codepage"]))
+
+
+def _text(host: HostState, value: str | bytes) -> str:
+    """A handler's output as the helper reads it: bytes are what the program wrote to its
+    console, decoded with the host's OEM code page as Windows' StandardOutputEncoding would;
+    a str is text already decoded."""
+    if not isinstance(value, bytes):
+        return str(value)
+    return value.decode(f"cp{oem_codepage(host)}", "replace")
 
 
 def _not_recognized(program: str) -> Outcome:
@@ -140,7 +153,7 @@ def run_program(
         subject = str(parse_path(program)) if "\\" in pattern and _is_path(program) else name
         if fnmatchcase(subject.casefold(), pattern.casefold()):
             rc, out, err = handler(host, list(argv), stdin)
-            return int(rc), _text(out), _text(err)
+            return int(rc), _text(host, out), _text(host, err)
     stem = name.casefold().removesuffix(".exe")
     builtin = _BUILTINS.get(stem)
     if builtin is not None:

@@ -6,6 +6,7 @@ simulation/services.py, simulation/iis.py and simulation/dlls.py.
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
 
@@ -26,6 +27,8 @@ WINDOWS_DEFAULTS: dict[str, Any] = {
     #: LongPathsEnabled with a long-path-aware host process: paths of 260+ characters open
     #: (simulation/paths.py check_length); off, as for Windows PowerShell 5.1 on a real server
     "long_paths": False,
+    #: the system's OEM code page (437 US; 850 French, German): what a console program writes in
+    "oem_codepage": 437,
 }
 ARCHITECTURES = ("x64", "x86")
 _LOCAL = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -47,9 +50,22 @@ def windows_section(raw: Any) -> dict[str, Any]:
         raise SimError("invalid", "windows.dotnet_release must be a whole number (the NDP\\v4\\Full Release)")
     if not isinstance(section["long_paths"], bool):
         raise SimError("invalid", "windows.long_paths must be true or false")
+    if not isinstance(section["oem_codepage"], int) or not _known_codepage(section["oem_codepage"]):
+        raise SimError(
+            "invalid",
+            f"windows.oem_codepage must be a code page number (850, 437), not {section['oem_codepage']!r}",
+        )
     for key in ("caption", "version", "powershell"):
         section[key] = str(section[key])
     return section
+
+
+def _known_codepage(page: int) -> bool:
+    try:
+        codecs.lookup(f"cp{page}")
+    except LookupError:
+        return False
+    return True
 
 
 # --- host, disks, network -----------------------------------------------------------------------

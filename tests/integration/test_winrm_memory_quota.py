@@ -44,11 +44,15 @@ def test_a_helper_past_max_memory_per_shell_names_the_quota_and_the_command_that
     assert remote.call("file.stat", path="C:\\big.bin")["exists"] is False  # nothing half-done
 
 
-def test_after_a_helper_died_of_memory_the_next_small_batch_runs_in_a_new_helper(winrm_endpoint, connect) -> None:
+def test_after_a_helper_died_of_memory_the_next_small_batch_runs_in_a_new_helper(
+    winrm_endpoint, connect
+) -> None:
     endpoint = winrm_endpoint("web1", auth="basic", max_memory_per_shell_mb=HELPER_COMMIT_MB + 1)
     remote = Remote(connect(endpoint))
     with pytest.raises(RemoteError):
-        remote.call("file.write", path="C:\\big.bin", content_b64=base64.b64encode(b"x" * (400 << 10)).decode())
+        remote.call(
+            "file.write", path="C:\\big.bin", content_b64=base64.b64encode(b"x" * (400 << 10)).decode()
+        )
 
     remote.call("file.write", path="C:\\small.txt", content_b64=base64.b64encode(b"ok").decode())
 
