@@ -37,7 +37,7 @@ from simulation.iis import iis_reset, iis_service_state
 from simulation.paths import parse_path
 from simulation.services import find_service, install_service, restart
 from simulation.services import uninstall_service as remove_service
-from simulation.windows import WINDOWS_DEFAULTS
+from simulation.windows import WINDOWS_DEFAULTS, WINRS_DEFAULTS
 
 #: `handler(host, argv, stdin)`: `host` is the SimHost serving the call (typed Any: this module is
 #: below simulation.host, which imports it).
@@ -286,7 +286,24 @@ def _shutdown(host: HostState, args: list[str], stdin: bytes, timeout: float | N
     return 0, "", ""
 
 
+def _winrm(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    """`winrm get winrm/config/winrs -format:xml`, the only use the simulation has for winrm.cmd:
+    the host's winrs settings in the config schema's XML, as winrm.vbs prints them."""
+    if [a.casefold() for a in args] != ["get", "winrm/config/winrs", "-format:xml"]:
+        return 1, "", "The simulated winrm answers only `winrm get winrm/config/winrs -format:xml`.\r\n"
+    values = {**WINRS_DEFAULTS, **host.state.get("windows", {}).get("winrs", {})}
+    fields = "".join(
+        f"<cfg:{name}>{str(value).lower() if isinstance(value, bool) else value}</cfg:{name}>"
+        for name, value in values.items()
+    )
+    return 0, f'<cfg:Winrs xmlns:cfg="{WINRS_NAMESPACE}">{fields}</cfg:Winrs>\r\n', ""
+
+
+#: The namespace of winrm/config/winrs (MS-WSMV 2.2.4.42).
+WINRS_NAMESPACE = "http://schemas.microsoft.com/wbem/wsman/1/config/winrs"
+
 _BUILTINS: dict[str, Callable[[HostState, list[str], bytes, float | None], Outcome]] = {
+    "winrm.cmd": _winrm,
     "regsvr32": _regsvr32,
     "iisreset": _iisreset,
     "cmd": _cmd,

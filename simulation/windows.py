@@ -29,6 +29,19 @@ WINDOWS_DEFAULTS: dict[str, Any] = {
     "long_paths": False,
     #: the system's OEM code page (437 US; 850 French, German): what a console program writes in
     "oem_codepage": 437,
+    #: winrm/config/winrs settings that differ from WINRS_DEFAULTS (`winrm get winrm/config/winrs`)
+    "winrs": {},
+}
+#: winrm/config/winrs as MS-WSMV 2.2.4.42 WinrsType gives its defaults
+#: (https://learn.microsoft.com/openspecs/windows_protocols/ms-wsmv/7ffb4acd-cf01-4fbe-9e48-7746f5001957).
+WINRS_DEFAULTS: dict[str, Any] = {
+    "AllowRemoteShellAccess": True,
+    "IdleTimeout": 180000,
+    "MaxConcurrentUsers": 10,
+    "MaxShellRunTime": 28800000,
+    "MaxProcessesPerShell": 25,
+    "MaxMemoryPerShellMB": 1024,
+    "MaxShellsPerUser": 30,
 }
 ARCHITECTURES = ("x64", "x86")
 _LOCAL = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -55,6 +68,9 @@ def windows_section(raw: Any) -> dict[str, Any]:
             "invalid",
             f"windows.oem_codepage must be a code page number (850, 437), not {section['oem_codepage']!r}",
         )
+    winrs = section["winrs"]
+    if not isinstance(winrs, dict) or set(winrs) - set(WINRS_DEFAULTS):
+        raise SimError("invalid", f"windows.winrs takes {', '.join(WINRS_DEFAULTS)}")
     for key in ("caption", "version", "powershell"):
         section[key] = str(section[key])
     return section

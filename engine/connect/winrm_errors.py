@@ -109,12 +109,13 @@ def is_envelope_limit(exc: BaseException) -> bool:
 def out_of_memory_reason(what: str, detail: str, url: str) -> str | None:
     """The operator's line when `detail` (a helper's stderr or failure frame) says an allocation
     was refused; None otherwise. Windows puts no value in the error, so the line says where the
-    value in force is shown and what the default is."""
+    value in force is shown (`cutover probe` reports it: modules/sagecrm/_probe.py) and the default."""
     if not any(mark.lower() in detail.lower() for mark in OUT_OF_MEMORY_MARKS):
         return None
     return (
         f"WinRM quota {MEMORY_QUOTA.name} reached at {url}: {what} ran out of memory ({detail}); "
-        "Windows does not say the value in force ('winrm get winrm/config/winrs' on the server shows it); "
+        "Windows does not say the value in force ('winrm get winrm/config/winrs' on the server, or "
+        "`cutover probe`, shows it); "
         f"the default is {MEMORY_QUOTA.default}; an administrator raises it on the server with: "
         f"{MEMORY_QUOTA.command('4096')}"
     )

@@ -37,7 +37,7 @@ def test_a_helper_past_max_memory_per_shell_names_the_quota_and_the_command_that
     assert message.startswith("web1: WinRM quota MaxMemoryPerShellMB reached at http://127.0.0.1:")
     assert "the PowerShell helper (rc 1) ran out of memory" in message
     assert "System.OutOfMemoryException" in message
-    assert "'winrm get winrm/config/winrs' on the server shows it" in message
+    assert "'winrm get winrm/config/winrs' on the server, or `cutover probe`, shows it" in message
     assert "the default is 1024 MB" in message
     assert 'winrm set winrm/config/winrs @{MaxMemoryPerShellMB="4096"}' in message
     assert endpoint.password not in message

@@ -135,6 +135,8 @@ class WinRMEndpoint:
         self.stats: Counter[str] = Counter()
         #: how many times each primitive reached the host
         self.ops: Counter[str] = Counter()
+        #: the args of every process.run that reached the host, in order
+        self.programs: list[dict[str, Any]] = []
         self.shells: dict[str, Shell] = {}
         self._lock = threading.RLock()
         self._dispatch_lock = threading.Lock()
@@ -437,6 +439,9 @@ class WinRMEndpoint:
             size = len(json.dumps(calls))
             self.stats["largest_batch"] = max(self.stats["largest_batch"], size)
             self.ops.update(str(call.get("op")) for call in calls)
+            self.programs.extend(
+                dict(call.get("args") or {}) for call in calls if call.get("op") == "process.run"
+            )
             with self._dispatch_lock:
                 if self._dispatch is not None:
                     return self._dispatch(host, calls)
