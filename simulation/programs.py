@@ -6,14 +6,15 @@
    path (`C:\\Install\\SageCRM*\\setup.exe`), both without case;
 2. built-ins: `regsvr32 [/s] [/u] path`, `iisreset [/stop|/start|/restart|/status]`,
    `cmd /c <command>` (`exit N`, `echo`, or another program), `shutdown /r` (a restart, see
-   `windows.restart`); `powershell` is refused, never interpreted;
+   `windows.restart`), `winrm.cmd get winrm/config/winrs -format:xml`; `powershell` is refused,
+   never interpreted;
 3. the host's `programs` table: a service executable (`{"service": "eWareEmailManager"}`)
    installs its service with `/i` and removes it with `/u`; any other entry answers its canned
    `rc`/`stdout`/`stderr`. When argv[0] is a path, that file must exist on the host;
 4. anything else: rc 9009 and cmd's "is not recognized" message.
 
-A handler is `handler(host, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)` (str or
-bytes), where `host` is the `simulation.host.SimHost` serving the call. It runs under the host's
+A handler is `handler(host, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)` (str, or
+bytes as the program writes them to its console: decoded with the host's OEM code page), where `host` is the `simulation.host.SimHost` serving the call. It runs under the host's
 lock and may change the host through SimHost's helper methods (`write_bytes`,
 `set_registry_value`, `install_service`, `set_product`, ...) or `host.state`; the change is saved
 when the call ends. `host.process` holds its `cwd` and `env`.
