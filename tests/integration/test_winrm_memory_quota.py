@@ -67,3 +67,25 @@ def test_a_helper_within_max_memory_per_shell_is_not_stopped(winrm_endpoint, con
     remote.call("file.write", path="C:\\big.bin", content_b64=base64.b64encode(b"x" * (400 << 10)).decode())
 
     assert remote.call("file.stat", path="C:\\big.bin")["size"] == 400 << 10
+
+
+def test_an_out_of_memory_the_helper_caught_is_reported_as_the_memory_quota(winrm_endpoint, connect) -> None:
+    """An allocation refused inside Invoke-CutoverBatch (a large answer's ConvertTo-Json) is caught
+    by the bootstrap's try, which answers `the batch failed: <the exception>` as an error frame."""
+
+    def dispatch(host: str, calls: list[dict]) -> list[dict]:
+        raise RuntimeError(
+            'Exception calling "ToString" with "0" argument(s): "Exception of type '
+            "'System.OutOfMemoryException' was thrown.\""
+        )
+
+    endpoint = winrm_endpoint("web1", auth="basic", dispatch=dispatch)
+    remote = Remote(connect(endpoint))
+
+    with pytest.raises(RemoteError) as caught:
+        remote.call("file.list", path="C:\\Program Files (x86)\\Sage\\CRM")
+
+    message = str(caught.value)
+    assert message.startswith("web1: WinRM quota MaxMemoryPerShellMB reached at http://127.0.0.1:")
+    assert "the PowerShell helper ran out of memory (the batch failed: Exception calling" in message
+    assert 'winrm set winrm/config/winrs @{MaxMemoryPerShellMB="4096"}' in message
