@@ -42,6 +42,7 @@ def open_remote(winrm_endpoint, connect, oem: int = 850) -> tuple[WinRMEndpoint,
         "install_name": INSTALL,
         "windows": {"oem_codepage": oem},
         "services": {"Indexation Société": {"display_name": "Indexation des documents — Société"}},
+        "iis": {"sites": {"Extranet Société": "started"}},
     }
     endpoint = winrm_endpoint("web1", auth="ntlm", initial=initial)
     return endpoint, Remote(connect(endpoint))
@@ -124,7 +125,9 @@ def test_accented_member_names_survive_zip_list_and_extract(winrm_endpoint, conn
     assert base64.b64decode(read["content_b64"]).decode("utf-8") == TEXT
 
 
-def test_the_accented_install_name_is_the_iis_application_and_its_path(winrm_endpoint, connect) -> None:
+def test_the_accented_install_name_is_the_iis_application_and_its_path_and_a_site_name_survives(
+    winrm_endpoint, connect
+) -> None:
     _endpoint, remote = open_remote(winrm_endpoint, connect)
 
     state = remote.call("iis.state")
@@ -134,6 +137,10 @@ def test_the_accented_install_name_is_the_iis_application_and_its_path(winrm_end
     remote.call("iis.set_path", site="Default Web Site", app=INSTALL, path=f"C:\\Nouveau-{INSTALL}\\WWWRoot")
     after = remote.call("iis.get_path", site="Default Web Site", app=INSTALL)["physical_path"]
 
+    remote.call("iis.set_state", kind="site", name="Extranet Société", state="stopped")
+    sites = remote.call("iis.state")["sites"]
+
     assert app in state["apps"]
     assert path.endswith(f"\\{INSTALL}\\WWWRoot")
     assert after == f"C:\\Nouveau-{INSTALL}\\WWWRoot"
+    assert (state["sites"]["Extranet Société"], sites["Extranet Société"]) == ("started", "stopped")
