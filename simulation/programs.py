@@ -6,14 +6,15 @@
    path (`C:\\Install\\SageCRM*\\setup.exe`), both without case;
 2. built-ins: `regsvr32 [/s] [/u] path`, `iisreset [/stop|/start|/restart|/status]`,
    `cmd /c <command>` (`exit N`, `echo`, or another program), `shutdown /r` (a restart, see
-   `windows.restart`); `powershell` is refused, never interpreted;
+   `windows.restart`), `winrm.cmd get winrm/config/winrs -format:xml`; `powershell` is refused,
+   never interpreted;
 3. the host's `programs` table: a service executable (`{"service": "eWareEmailManager"}`)
    installs its service with `/i` and removes it with `/u`; any other entry answers its canned
    `rc`/`stdout`/`stderr`. When argv[0] is a path, that file must exist on the host;
 4. anything else: rc 9009 and cmd's "is not recognized" message.
 
-A handler is `handler(host, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)` (str or
-bytes), where `host` is the `simulation.host.SimHost` serving the call. It runs under the host's
+A handler is `handler(host, argv: list[str], stdin: bytes) -> (rc, stdout, stderr)` (str, or
+bytes as the program writes them to its console: decoded with the host's OEM code page), where `host` is the `simulation.host.SimHost` serving the call. It runs under the host's
 lock and may change the host through SimHost's helper methods (`write_bytes`,
 `set_registry_value`, `install_service`, `set_product`, ...) or `host.state`; the change is saved
 when the call ends. `host.process` holds its `cwd` and `env`.
@@ -37,6 +38,7 @@ from simulation.iis import iis_reset, iis_service_state
 from simulation.paths import parse_path
 from simulation.services import find_service, install_service, restart
 from simulation.services import uninstall_service as remove_service
+from simulation.windows import WINDOWS_DEFAULTS, WINRS_DEFAULTS
 
 #: `handler(host, argv, stdin)`: `host` is the SimHost serving the call (typed Any: this module is
 #: below simulation.host, which imports it).
@@ -117,8 +119,20 @@ def _basename(program: str) -> str:
     return program.replace("/", "\\").rsplit("\\", 1)[-1]
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+def oem_codepage(host: HostState) -> int:
+    """The host's OEM code page (`windows: {oem_codepage: N}`: 850 on a French or German server,
+    437 on a US one): what a console program started without a console window writes in, and what
+    process.run decodes its output with (engine/connect/remote/powershell/processes.ps1)."""
+    return int(host.state.get("windows", {}).get("oem_codepage", WINDOWS_DEFAULTS["oem_codepage"]))
+
+
+def _text(host: HostState, value: str | bytes) -> str:
+    """A handler's output as the helper reads it: bytes are what the program wrote to its
+    console, decoded with the host's OEM code page as Windows' StandardOutputEncoding would;
+    a str is text already decoded."""
+    if not isinstance(value, bytes):
+        return str(value)
+    return value.decode(f"cp{oem_codepage(host)}", "replace")
 
 
 def _not_recognized(program: str) -> Outcome:
@@ -140,7 +154,7 @@ def run_program(
         subject = str(parse_path(program)) if "\\" in pattern and _is_path(program) else name
         if fnmatchcase(subject.casefold(), pattern.casefold()):
             rc, out, err = handler(host, list(argv), stdin)
-            return int(rc), _text(out), _text(err)
+            return int(rc), _text(host, out), _text(host, err)
     stem = name.casefold().removesuffix(".exe")
     builtin = _BUILTINS.get(stem)
     if builtin is not None:
@@ -273,7 +287,24 @@ def _shutdown(host: HostState, args: list[str], stdin: bytes, timeout: float | N
     return 0, "", ""
 
 
+def _winrm(host: HostState, args: list[str], stdin: bytes, timeout: float | None) -> Outcome:
+    """`winrm get winrm/config/winrs -format:xml`, the only use the simulation has for winrm.cmd:
+    the host's winrs settings in the config schema's XML, as winrm.vbs prints them."""
+    if [a.casefold() for a in args] != ["get", "winrm/config/winrs", "-format:xml"]:
+        return 1, "", "The simulated winrm answers only `winrm get winrm/config/winrs -format:xml`.\r\n"
+    values = {**WINRS_DEFAULTS, **host.state.get("windows", {}).get("winrs", {})}
+    fields = "".join(
+        f"<cfg:{name}>{str(value).lower() if isinstance(value, bool) else value}</cfg:{name}>"
+        for name, value in values.items()
+    )
+    return 0, f'<cfg:Winrs xmlns:cfg="{WINRS_NAMESPACE}">{fields}</cfg:Winrs>\r\n', ""
+
+
+#: The namespace of winrm/config/winrs (MS-WSMV 2.2.4.42).
+WINRS_NAMESPACE = "http://schemas.microsoft.com/wbem/wsman/1/config/winrs"
+
 _BUILTINS: dict[str, Callable[[HostState, list[str], bytes, float | None], Outcome]] = {
+    "winrm.cmd": _winrm,
     "regsvr32": _regsvr32,
     "iisreset": _iisreset,
     "cmd": _cmd,

@@ -6,6 +6,7 @@ simulation/services.py, simulation/iis.py and simulation/dlls.py.
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
 
@@ -26,6 +27,21 @@ WINDOWS_DEFAULTS: dict[str, Any] = {
     #: LongPathsEnabled with a long-path-aware host process: paths of 260+ characters open
     #: (simulation/paths.py check_length); off, as for Windows PowerShell 5.1 on a real server
     "long_paths": False,
+    #: the system's OEM code page (437 US; 850 French, German): what a console program writes in
+    "oem_codepage": 437,
+    #: winrm/config/winrs settings that differ from WINRS_DEFAULTS (`winrm get winrm/config/winrs`)
+    "winrs": {},
+}
+#: winrm/config/winrs as MS-WSMV 2.2.4.42 WinrsType gives its defaults
+#: (https://learn.microsoft.com/openspecs/windows_protocols/ms-wsmv/7ffb4acd-cf01-4fbe-9e48-7746f5001957).
+WINRS_DEFAULTS: dict[str, Any] = {
+    "AllowRemoteShellAccess": True,
+    "IdleTimeout": 180000,
+    "MaxConcurrentUsers": 10,
+    "MaxShellRunTime": 28800000,
+    "MaxProcessesPerShell": 25,
+    "MaxMemoryPerShellMB": 1024,
+    "MaxShellsPerUser": 30,
 }
 ARCHITECTURES = ("x64", "x86")
 _LOCAL = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -47,9 +63,25 @@ def windows_section(raw: Any) -> dict[str, Any]:
         raise SimError("invalid", "windows.dotnet_release must be a whole number (the NDP\\v4\\Full Release)")
     if not isinstance(section["long_paths"], bool):
         raise SimError("invalid", "windows.long_paths must be true or false")
+    if not isinstance(section["oem_codepage"], int) or not _known_codepage(section["oem_codepage"]):
+        raise SimError(
+            "invalid",
+            f"windows.oem_codepage must be a code page number (850, 437), not {section['oem_codepage']!r}",
+        )
+    winrs = section["winrs"]
+    if not isinstance(winrs, dict) or set(winrs) - set(WINRS_DEFAULTS):
+        raise SimError("invalid", f"windows.winrs takes {', '.join(WINRS_DEFAULTS)}")
     for key in ("caption", "version", "powershell"):
         section[key] = str(section[key])
     return section
+
+
+def _known_codepage(page: int) -> bool:
+    try:
+        codecs.lookup(f"cp{page}")
+    except LookupError:
+        return False
+    return True
 
 
 # --- host, disks, network -----------------------------------------------------------------------

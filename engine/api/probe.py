@@ -33,7 +33,8 @@ READ_ONLY = frozenset(
 #: (no shell, stdin, environment or working folder): each only prints what it is. `crontab -l -u`
 #: takes one more word, the user whose crontab is listed.
 READ_ONLY_COMMANDS = frozenset({("php", "-v"), ("nginx", "-v"), ("apache2", "-v"), ("httpd", "-v"),
-                                ("crontab", "-l")})  # fmt: skip
+                                ("crontab", "-l"),
+                                ("winrm.cmd", "get", "winrm/config/winrs", "-format:xml")})  # fmt: skip
 
 
 #: A POSIX user name (useradd's rule), the one free word of `crontab -l -u <user>`.

@@ -55,6 +55,7 @@ from engine.connect.winrm_errors import (
     is_pipe_ended,
     is_shell_gone,
     is_transport_failure,
+    out_of_memory_reason,
     translate,
 )
 from engine.connect.winrm_framing import (
@@ -415,9 +416,9 @@ class WinRMConnection(Connection):
                 self._kill()
                 if frame.refused:  # too old a PowerShell or .NET: no point in another helper
                     raise ConnectionFailed(refusal_message(frame.data), self.host.name)
-                raise RemoteError(
-                    f"PowerShell helper: {frame.data.decode('utf-8', 'replace')}", self.host.name
-                )
+                text = frame.data.decode("utf-8", "replace")
+                quota = out_of_memory_reason("the PowerShell helper", text, self.settings.endpoint)
+                raise RemoteError(quota or f"PowerShell helper: {text}", self.host.name)
             if done:
                 notice = self._death_notice(code)
                 self._kill()
@@ -493,7 +494,8 @@ class WinRMConnection(Connection):
         stderr = _clean_stderr(bytes(self._stderr))
         noise = " | ".join(self._reader.noise)
         detail = stderr or noise or "no output"
-        return f"the PowerShell helper exited (rc {code}) without answering: {detail}"
+        quota = out_of_memory_reason(f"the PowerShell helper (rc {code})", detail, self.settings.endpoint)
+        return quota or f"the PowerShell helper exited (rc {code}) without answering: {detail}"
 
     # --- error handling ----------------------------------------------------------------------
 

@@ -57,6 +57,26 @@ QUOTAS = {
     ),
 }
 
+#: winrs MaxMemoryPerShellMB: memory of a shell and every process it starts. Windows sends no
+#: WS-Man fault for it: "the remote operation is terminated when a new allocation exceeds the
+#: specified quota" (Group Policy "Specify maximum amount of memory in MB per Shell",
+#: WindowsRemoteShell.admx); the allocation fails inside the process, which sees an
+#: OutOfMemoryException (.NET, so the helper) or a Win32 error (native programs), as
+#: https://github.com/ansible/ansible/issues/39327 shows. 1024 is the default of
+#: https://learn.microsoft.com/windows/win32/winrm/quotas and MS-WSMV 2.2.4.42 WinrsType.
+MEMORY_QUOTA = Quota(
+    "MaxMemoryPerShellMB",
+    "1024 MB (Windows Server 2012 and later show 2048; WinRM 2.0 used 150)",
+    "winrm/config/winrs",
+)
+#: Texts that say an allocation was refused: .NET's exception, ERROR_COMMITMENT_LIMIT (1455) and
+#: ERROR_NOT_ENOUGH_QUOTA (1816, 0x80070718), as Windows words them.
+OUT_OF_MEMORY_MARKS = (
+    "OutOfMemoryException",
+    "The paging file is too small for this operation to complete",
+    "Not enough quota is available to process this command",
+)
+
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>: ")
 
@@ -83,6 +103,21 @@ def is_envelope_limit(exc: BaseException) -> bool:
         return False
     return exc.wsman_fault_code == FAULT_ENVELOPE_TOO_LARGE or bool(
         exc.fault_subcode and exc.fault_subcode.endswith("EncodingLimit")
+    )
+
+
+def out_of_memory_reason(what: str, detail: str, url: str) -> str | None:
+    """The operator's line when `detail` (a helper's stderr or failure frame) says an allocation
+    was refused; None otherwise. Windows puts no value in the error, so the line says where the
+    value in force is shown (`cutover probe` reports it: modules/sagecrm/_probe.py) and the default."""
+    if not any(mark.lower() in detail.lower() for mark in OUT_OF_MEMORY_MARKS):
+        return None
+    return (
+        f"WinRM quota {MEMORY_QUOTA.name} reached at {url}: {what} ran out of memory ({detail}); "
+        "Windows does not say the value in force ('winrm get winrm/config/winrs' on the server, or "
+        "`cutover probe`, shows it); "
+        f"the default is {MEMORY_QUOTA.default}; an administrator raises it on the server with: "
+        f"{MEMORY_QUOTA.command('4096')}"
     )
 
 

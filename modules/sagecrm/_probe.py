@@ -20,6 +20,7 @@ from __future__ import annotations
 import ntpath
 import os
 import sqlite3
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,6 +56,7 @@ def probe_host(ctx: ProbeContext) -> dict[str, Any]:
         if warning is not None and est.setting("latest_patch"):  # undeclared: the preflight says so
             findings.append(finding("warning", warning))
     out["disks"] = _disks(ctx, est)
+    out["winrm_quotas"] = winrm_quotas(ctx, findings)
     if est.db_server == name:
         out["database"] = _database(ctx, est, findings)
     out["findings"] = findings
@@ -151,6 +153,46 @@ def _disks(ctx: ProbeContext, est: Estate) -> dict[str, Any]:
         r: value if failed is None else {"error": failed.get("error")}
         for r, (value, failed) in zip(roots, answers, strict=True)
     }
+
+
+# --- WinRM quotas (winrm/config/winrs) ----------------------------------------------------------
+
+#: `winrm get winrm/config/winrs -format:xml`: the winrs settings in force (a `winrm set` or a
+#: Group Policy value), read-only (engine/api/probe.py READ_ONLY_COMMANDS).
+WINRM_GET_WINRS = ["winrm.cmd", "get", "winrm/config/winrs", "-format:xml"]
+#: "The behavior is unsupported if the MaxMemoryPerShellMB is set to a value that is less than the
+#: default" (https://learn.microsoft.com/windows/win32/winrm/quotas).
+MEMORY_DEFAULT_MB = 1024
+
+
+def winrm_quotas(ctx: ProbeContext, findings: list[dict[str, str]]) -> dict[str, Any]:
+    """The server's winrs quotas by name (MaxMemoryPerShellMB, MaxShellsPerUser, IdleTimeout...),
+    as text; {"error": ...} when winrm cannot tell. A MaxMemoryPerShellMB below Microsoft's
+    default is a finding: a zip or an installer in the helper may then run out of memory."""
+    answer = call_many(ctx.remote, [("process.run", {"argv": WINRM_GET_WINRS, "timeout": 60})])  # type: ignore[arg-type]
+    value, failed = answer[0]
+    if failed is not None or value.get("rc") != 0:
+        why = (
+            failed.get("error")
+            if failed is not None
+            else (value.get("stderr") or value.get("stdout") or "").strip()
+        )
+        return {"error": f"winrm get winrm/config/winrs: {why or 'failed'}"}
+    try:
+        root = ET.fromstring(str(value.get("stdout", "")).strip())
+    except ET.ParseError as exc:
+        return {"error": f"winrm get winrm/config/winrs printed no config XML ({exc})"}
+    quotas = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in root}
+    memory = quotas.get("MaxMemoryPerShellMB", "")
+    if memory.isdigit() and 0 < int(memory) < MEMORY_DEFAULT_MB:
+        findings.append(
+            finding(
+                "warning",
+                f"WinRM MaxMemoryPerShellMB is {memory} MB, below Microsoft's default of {MEMORY_DEFAULT_MB} "
+                'MB; raise it with: winrm set winrm/config/winrs @{MaxMemoryPerShellMB="4096"}',
+            )
+        )
+    return quotas
 
 
 def _database(ctx: ProbeContext, est: Estate, findings: list[dict[str, str]]) -> dict[str, Any]:

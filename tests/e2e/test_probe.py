@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.api.primitives import PrimitiveFailed
-from engine.api.probe import READ_ONLY, ReadOnlyRemote
+from engine.api.probe import READ_ONLY, ReadOnlyRemote, read_only_command
 from engine.connect.sim import SimConnection
 from engine.core.model import Host
 from tests.support.runs import run_cli, write_yaml
@@ -133,7 +133,9 @@ def test_over_winrm_only_primitives_that_read_reach_the_servers(
     assert all(entry["reachable"] and not entry["simulated"] for entry in report["hosts"].values())
     assert report["hosts"]["crm1"]["sagecrm"]["install"]["registry_view"] == "32"
     seen = set().union(*(ep.ops for ep in endpoints.values()))
-    assert seen <= READ_ONLY, seen - READ_ONLY
+    assert seen - {"process.run"} <= READ_ONLY, seen - READ_ONLY
+    assert all(read_only_command(args) for ep in endpoints.values() for args in ep.programs)
+    assert report["hosts"]["crm1"]["sagecrm"]["winrm_quotas"]["MaxMemoryPerShellMB"] == "1024"
     assert {"host.facts", "registry.get", "service.get", "iis.state", "disk.free"} <= seen
     assert {name: ep.sim.snapshot() for name, ep in endpoints.items()} == before
 
@@ -192,3 +194,27 @@ def test_validate_says_when_the_file_is_not_a_probe(estate: SimEstate) -> None:
     assert other.rc == broken.rc == 2
     assert "notes.json: not a probe of this cutover" in other.err
     assert "broken.json:1:" in broken.err and "not a probe (invalid JSON" in broken.err
+
+
+def test_the_probe_reports_the_winrm_quotas_and_a_memory_quota_below_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    initial = {**sim_initial(), "windows": {"winrs": {"MaxMemoryPerShellMB": 150, "IdleTimeout": 7200000}}}
+    doc = inventory_doc("single")
+    doc["defaults"]["sim"]["initial"] = initial
+    estate = SimEstate(tmp_path, "single", doc=doc)
+
+    rc, report = probe(estate)
+
+    quotas = report["hosts"]["crm"]["sagecrm"]["winrm_quotas"]
+    assert (quotas["MaxMemoryPerShellMB"], quotas["IdleTimeout"], quotas["MaxShellsPerUser"]) == (
+        "150",
+        "7200000",
+        "30",
+    )
+    assert any(
+        "WinRM MaxMemoryPerShellMB is 150 MB, below Microsoft's default of 1024 MB" in f["message"]
+        and 'winrm set winrm/config/winrs @{MaxMemoryPerShellMB="4096"}' in f["message"]
+        for f in report["findings"]
+    ), report["findings"]

@@ -11,6 +11,8 @@ and Windows' faults, with the codes and texts Windows sends (winrm_soap.py):
   for the specified amount of time since the last received message from the client before
   terminating the open shell"): the shell is gone, w:InvalidSelectors 2150858843;
 - Send to a command whose process has exited: "The pipe has been ended." (ERROR_BROKEN_PIPE);
+- `max_memory_per_shell_mb`: a helper whose batch takes it past winrs MaxMemoryPerShellMB dies
+  of an OutOfMemoryException (no WS-Man fault: Windows refuses the allocation; winrm_shells.py);
 - a Send waits while its process has STDIN_BUFFER bytes of stdin it has not read, as a writer to
   a full pipe does, so a client streaming a file faster than it is written never grows the
   endpoint's memory;
@@ -111,6 +113,7 @@ class WinRMEndpoint:
         runtime: HostRuntime | None = None,
         locate: Locate | None = None,
         tls: bool = False,
+        max_memory_per_shell_mb: int | None = None,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -122,6 +125,9 @@ class WinRMEndpoint:
         self.max_commands_per_shell = max_commands_per_shell
         self.max_shells_per_user = max_shells_per_user
         self.idle_timeout = idle_timeout
+        #: winrs MaxMemoryPerShellMB (None: not enforced): a helper whose batch line takes it past
+        #: the limit dies of an OutOfMemoryException, as on Windows (winrm_shells.over_memory_quota).
+        self.max_memory_per_shell_mb = max_memory_per_shell_mb
         self.allow_unencrypted = auth == "basic" if allow_unencrypted is None else allow_unencrypted
         self._clock_offset = 0.0
         #: The Windows PowerShell and .NET Framework the host's bootstrap finds.
@@ -129,6 +135,8 @@ class WinRMEndpoint:
         self.stats: Counter[str] = Counter()
         #: how many times each primitive reached the host
         self.ops: Counter[str] = Counter()
+        #: the args of every process.run that reached the host, in order
+        self.programs: list[dict[str, Any]] = []
         self.shells: dict[str, Shell] = {}
         self._lock = threading.RLock()
         self._dispatch_lock = threading.Lock()
@@ -359,6 +367,7 @@ class WinRMEndpoint:
             self._runner(),
             self.runtime,
             self.receiver,
+            self.max_memory_per_shell_mb,
         )
         return 200, soap.command_response(request.message_id, process.id)
 
@@ -430,6 +439,9 @@ class WinRMEndpoint:
             size = len(json.dumps(calls))
             self.stats["largest_batch"] = max(self.stats["largest_batch"], size)
             self.ops.update(str(call.get("op")) for call in calls)
+            self.programs.extend(
+                dict(call.get("args") or {}) for call in calls if call.get("op") == "process.run"
+            )
             with self._dispatch_lock:
                 if self._dispatch is not None:
                     return self._dispatch(host, calls)

@@ -228,13 +228,15 @@ def start_process(
     run: Runner,
     runtime: HostRuntime | None = None,
     receive: Receiver | None = None,
+    memory_mb: int | None = None,
 ) -> Process:
-    """Create the process a Command asks for and start its runner thread."""
+    """Create the process a Command asks for and start its runner thread; `memory_mb` is the
+    shell's MaxMemoryPerShellMB (None: not enforced)."""
     process = Process(f"{command} {arguments}".strip(), options)
     script = _encoded_script(process.command_line)
     target: Callable[[], None]
     if script == BOOTSTRAP_SCRIPT:
-        target = partial(_run_helper, process, host, run, runtime or HostRuntime(), receive)
+        target = partial(_run_helper, process, host, run, runtime or HostRuntime(), receive, memory_mb)
     elif script is not None and script.strip().lower() in TRIVIAL_SCRIPTS:
         target = partial(_run_trivial, process, TRIVIAL_SCRIPTS[script.strip().lower()])
     else:
@@ -265,7 +267,12 @@ def _frame(prefix: bytes, text: str) -> bytes:
 
 
 def _run_helper(
-    process: Process, host: str, run: Runner, runtime: HostRuntime, receive: Receiver | None = None
+    process: Process,
+    host: str,
+    run: Runner,
+    runtime: HostRuntime,
+    receive: Receiver | None = None,
+    memory_mb: int | None = None,
 ) -> None:
     """The cutover helper: script line first, then one framed answer per batch or transfer line."""
     first = process.read_line()
@@ -295,6 +302,9 @@ def _run_helper(
         line = process.read_line()
         if not line:
             process.exit(0)
+            return
+        if over_memory_quota(line, memory_mb):
+            _die_out_of_memory(process)
             return
         if line.startswith(RECEIVE_PREFIX):
             if not _run_receive(process, line, receive):
@@ -353,3 +363,40 @@ def _run_unknown(process: Process, what: str) -> None:
         f"{what} is not recognized by the WinRM test endpoint (it runs no PowerShell)\r\n".encode(), "stderr"
     )
     process.exit(1)
+
+
+# --- MaxMemoryPerShellMB ---------------------------------------------------------------------------
+
+#: What the helper has committed before a batch: powershell.exe with the primitives dot-sourced
+#: (a modelled figure, of the order Windows PowerShell 5.1 shows in Task Manager).
+HELPER_COMMIT_MB = 60
+#: Bytes committed per byte of a batch line while the bootstrap reads it: its MemoryStream (whose
+#: capacity doubles: up to 2x) and the string ASCII.GetString makes of it (UTF-16: 2x).
+LINE_COMMIT_FACTOR = 4
+#: What Windows PowerShell 5.1 writes to stderr, and its exit code, when the bootstrap's read of a
+#: line (outside its try) meets an allocation the shell's job refuses: the OutOfMemoryException
+#: is a terminating error, so powershell.exe -EncodedCommand ends with exit code 1
+#: (about_PowerShell_exe). "the remote operation is terminated when a new allocation exceeds the
+#: specified quota": Group Policy "Specify maximum amount of memory in MB per Shell".
+OUT_OF_MEMORY_STDERR = (
+    'Exception calling "Write" with "3" argument(s): "Exception of type '
+    "'System.OutOfMemoryException' was thrown.\"\r\n"
+    "At line:24 char:13\r\n"
+    "+             $line.Write($this.Buffer, $this.At, $this.End - $this.At)\r\n"
+    "+             ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\r\n"
+    "    + CategoryInfo          : NotSpecified: (:) [], MethodInvocationException\r\n"
+    "    + FullyQualifiedErrorId : OutOfMemoryException\r\n"
+)
+OUT_OF_MEMORY_EXIT = 1
+
+
+def over_memory_quota(line: bytes, memory_mb: int | None) -> bool:
+    """Whether reading `line` takes the helper past the shell's MaxMemoryPerShellMB (0: unlimited)."""
+    if not memory_mb:
+        return False
+    return HELPER_COMMIT_MB * (1 << 20) + LINE_COMMIT_FACTOR * len(line) > memory_mb * (1 << 20)
+
+
+def _die_out_of_memory(process: Process) -> None:
+    process.write(OUT_OF_MEMORY_STDERR.encode("utf-8"), "stderr")
+    process.die(OUT_OF_MEMORY_EXIT)

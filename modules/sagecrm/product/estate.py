@@ -62,7 +62,9 @@ SECTION_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["database", "current_version", "target_version"],
     "properties": {
-        "install_name": {**_STR, "pattern": "^[A-Za-z0-9_.-]+$"},
+        # letters of any script (a French estate's "CRM_Société"), digits, _ . -: a folder, a
+        # registry key and an IIS application name, never a path or a space
+        "install_name": {**_STR, "pattern": "^[\\w.-]+$"},
         "program_files": _STR,
         "database": _STR,
         "current_version": _VERSION,

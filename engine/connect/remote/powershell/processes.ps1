@@ -47,6 +47,24 @@ function Invoke-CutoverProgram([string]$FilePath, $Arguments) {
     return [int]$process.ExitCode
 }
 
+function Get-CutoverConsoleEncoding {
+    # What a program started here writes to its redirected stdout/stderr: CreateNoWindow gives it a
+    # console of its own, not the helper's (whose code page is the shell's 65001), and a new console
+    # starts in the system's OEM code page (850 on a French or German server, 437 on a US one), the
+    # code page console programs use (https://learn.microsoft.com/windows/console/console-code-pages,
+    # https://devblogs.microsoft.com/oldnewthing/20050308-00/?p=36253). The system's, set with the
+    # system locale: the OEMCP value under HKLM\SYSTEM\CurrentControlSet\Control\Nls\CodePage, what
+    # GetOEMCP returns; not the account's culture (CurrentCulture.TextInfo.OEMCodePage), which a
+    # French administrator on a US-locale server would set to 850 while programs write 437.
+    $oem = $null
+    try { $oem = [Microsoft.Win32.Registry]::GetValue('HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Nls\CodePage', 'OEMCP', $null) } catch { }
+    $page = 0
+    if ($null -eq $oem -or -not [int]::TryParse([string]$oem, [ref]$page) -or $page -le 0) {
+        $page = [Globalization.CultureInfo]::CurrentCulture.TextInfo.OEMCodePage
+    }
+    return [Text.Encoding]::GetEncoding($page)
+}
+
 function Get-CutoverLogTail([string]$Path) {
     # The last non-empty line of a log a running program writes ('' while there is none). Opened
     # with FileShare ReadWrite and Delete so the writer is never disturbed; only its end is read.
@@ -152,7 +170,7 @@ function Invoke-CutoverProcessRun {
         $info.EnvironmentVariables[$name] = $environment[$name]
     }
     $stdin = if ($null -ne $a.stdin_b64) { ConvertFrom-CutoverBase64 $a.stdin_b64 'stdin_b64' } else { New-Object byte[] 0 }
-    $encoding = [Text.Encoding]::GetEncoding([Globalization.CultureInfo]::CurrentCulture.TextInfo.OEMCodePage)
+    $encoding = Get-CutoverConsoleEncoding
     $info.UseShellExecute = $false
     $info.CreateNoWindow = $true
     $info.RedirectStandardInput = $true
