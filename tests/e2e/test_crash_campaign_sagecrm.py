@@ -36,7 +36,15 @@ from typing import Any
 import pytest
 
 from engine.journal.store import DONE, Journal
-from tests.support.runs import REPO, journal_of, run_cli, spawn_cli, wait_for_done_nodes
+from tests.support.runs import (
+    REPO,
+    first_to_end,
+    journal_of,
+    run_cli,
+    spawn_cli,
+    wait_for_done_nodes,
+    write_yaml,
+)
 
 EXPLICIT_ROUNDS = os.environ.get("CUTOVER_CRASH_ROUNDS")
 ROUNDS = int(EXPLICIT_ROUNDS or 50)
@@ -173,14 +181,27 @@ def _shared_estate_inventory(work: Path) -> str:
     return str(shared.relative_to(work))
 
 
-def _first_to_end(procs: list[Any], timeout: float = 300.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                return proc
-        time.sleep(0.05)
-    raise AssertionError("no run ended")
+#: the file the held upgrade waits for on crm1, written once one of the two runs has ended
+GO = "C:\\cutover-test\\go.txt"
+
+
+def _held_upgrade(work: Path) -> str:
+    """The upgrade behind one first step that waits for GO on crm1: the run that took the estate
+    lock holds it until the test has seen the other run end (the demo upgrade alone takes under
+    a second, less than a busy machine may need to start the second process)."""
+    wait = {
+        "name": "wait for go",
+        "wait_for": {"path": GO, "state": "present", "timeout": 300, "sleep": 0.05},
+    }
+    held = work / "playbooks" / "sagecrm" / "held-upgrade.yml"
+    write_yaml(held, [{"name": "held", "hosts": "crm1", "tasks": [wait]}, {"import_playbook": "upgrade.yml"}])
+    return str(held.relative_to(work))
+
+
+def _go(work: Path) -> None:
+    from simulation.host import SimHost
+
+    SimHost.open(work / ".cutover", "crm1").write_bytes(GO, b"go")
 
 
 @pytest.mark.parametrize("state_dirs", ["one", "two"])
@@ -196,17 +217,21 @@ def test_two_upgrades_of_the_estate_started_together_one_runs_the_other_is_refus
         work = demo_copy(tmp_path / f"round{round_}")
         inventory = _shared_estate_inventory(work) if state_dirs == "two" else INVENTORY
         folders = [".cutover", ".cutover"] if state_dirs == "one" else ["alice", "bob"]
-        args = ["run", PLAYBOOK, "-i", inventory, "--approve-all", *REPAIRED, "--no-report", "--forks", "4"]
+        playbook = _held_upgrade(work)
+        args = ["run", playbook, "-i", inventory, "--approve-all", *REPAIRED, "--no-report", "--forks", "4"]
         both = [spawn_cli([*args, "--state-dir", folder], work) for folder in folders]
-        first = _first_to_end(both)
-        outputs = [proc.communicate(timeout=300) for proc in both]
+        try:
+            first = first_to_end(both)  # both running, none ended: the lock let both through
+        finally:
+            _go(work)
+            outputs = [proc.communicate(timeout=300) for proc in both]
         said = [out + err for out, err in outputs]
         where = f"round {round_} ({state_dirs} state dir(s))"
         assert "Traceback" not in "".join(said), f"{where}: {said}"
         codes = [proc.returncode for proc in both]
         assert sorted(codes) == [0, 3], f"{where}: {codes} {said}"
         loser, winner = codes.index(3), codes.index(0)
-        assert both[loser] is first, f"{where}: the refused run ends first, the other runs on"
+        assert both[loser] is first, f"{where}: the refused run ends first, the other waits for GO"
         assert upgraded_versions(work) == dict.fromkeys(HOSTS, "7.3"), where
         journal = journal_of(work) if state_dirs == "one" else Journal(work / folders[winner] / "runs.db")
         try:

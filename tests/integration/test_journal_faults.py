@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from engine.core.errors import RefusedError, UserError
 from engine.journal.faults import answer, translated
 from engine.journal.store import Journal
-from tests.support.runs import local_inventory, run_cli, spawn_cli, write_yaml
+from tests.support.runs import first_to_end, local_inventory, run_cli, spawn_cli, write_yaml
 
 
 def estate(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -343,7 +342,7 @@ def test_two_real_starts_together_on_a_fresh_state_directory_one_runs_the_other_
         args = ["run", "steps.yml", "-i", "inventory.yml", "--no-report"]
         both = [spawn_cli(args, work), spawn_cli(args, work)]
         try:
-            refused = _first_to_end(both)
+            refused = first_to_end(both)
         finally:
             go.write_text("go")
             outputs = [proc.communicate(timeout=120) for proc in both]
@@ -359,14 +358,3 @@ def test_two_real_starts_together_on_a_fresh_state_directory_one_runs_the_other_
             assert [r["status"] for r in journal.runs()] == ["succeeded"]
         finally:
             journal.close()
-
-
-def _first_to_end(procs: list[subprocess.Popen[str]], timeout: float = 120.0) -> subprocess.Popen[str]:
-    """The first of `procs` to exit (the refused one: the other waits for `go`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                return proc
-        time.sleep(0.05)
-    raise AssertionError("neither run ended: both are running")
