@@ -8,13 +8,17 @@ record) gets more chances to show up. Each failing round names the seed that rep
 Then, unless `--kills-only`, the rest of the campaign, each case asserting the estate's final
 state and the journal's word on it:
 
+- concurrent starts: two upgrades of the estate started together, from one state directory and
+  from two (one runs to 7.3, the other is refused naming the holder; `--concurrent N` rounds
+  each, 2 in CI), and two runs on a fresh state directory (tests/integration/test_journal_faults.py);
 - a hang-up and a closed output pipe mid-run (interrupted, recorded, resumed);
 - a fresh run over an interrupted or killed one (refused; --start-anew recorded);
 - a kill inside the simulated installer, retried by resume;
-- journal faults (full, read-only, locked, not a database, bad page, truncated, a file as state dir);
+- journal faults (a full disk before and during a run, a read-only or missing state directory on
+  real file systems, locked, not a database, bad page, truncated, a file as state dir);
 - tampered, shortened and missing backups (the rollback refused before its first step).
 
-    python bench/crash_campaign.py [--rounds 500] [--seed 1] [--kills-only]
+    python bench/crash_campaign.py [--rounds 500] [--seed 1] [--concurrent 20] [--kills-only]
 """
 
 from __future__ import annotations
@@ -40,12 +44,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=500, help="SIGKILLs to make (default 500)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the test's)")
+    parser.add_argument(
+        "--concurrent", type=int, default=20, help="rounds of each concurrent start (default 20)"
+    )
     parser.add_argument("--kills-only", action="store_true", help="only the SIGKILL rounds")
     args = parser.parse_args()
-    env = dict(os.environ, CUTOVER_CRASH_ROUNDS=str(args.rounds))
+    env = dict(
+        os.environ, CUTOVER_CRASH_ROUNDS=str(args.rounds), CUTOVER_CONCURRENT_ROUNDS=str(args.concurrent)
+    )
     if args.seed is not None:
         env["CUTOVER_CRASH_SEED"] = str(args.seed)
     command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", TEST]
+    if args.kills_only:
+        command += ["-k", "sigkill"]
     killed = subprocess.run(command, cwd=REPO, env=env, check=False).returncode
     if args.kills_only:
         return killed

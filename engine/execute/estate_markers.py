@@ -255,7 +255,14 @@ class EstateMarkers:
                 f"{stale_note(holder, self.settings, self.inventory)}"
             )
 
-        each_host(sorted(self.inventory.hosts), one)
+        names = sorted(self.inventory.hosts)
+        # One winner when two runs start together: the first host that answers is taken alone,
+        # before the others; a run refused there asks no other host. (All at once, each run
+        # could take some hosts first and both be refused, naming each other.)
+        while names and not self.held and not refusals:
+            one(names.pop(0))
+        if not refusals:
+            each_host(names, one)
         if refusals:
             self.release()
             raise RefusedError(

@@ -91,6 +91,8 @@ class Journal:
 
     def __init__(self, path: str | Path, masker: Any = None, url: str | None = None):
         self.path = Path(path)
+        #: the run this journal records now (started or resumed here): a fault's hint names its resume
+        self.recording: str | None = None
         with translated(self.path):  # a journal fault is an answer (engine/journal/faults.py)
             self.backend: Backend = open_backend(self.path, url)
         self.masker = masker
@@ -120,7 +122,7 @@ class Journal:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """Several writes committed together (the ends of nodes that finished at once)."""
-        with translated(self.path), self.backend.transaction() as db:
+        with translated(self.path, self.recording), self.backend.transaction() as db:
             yield db
 
     # --- runs ----------------------------------------------------------------------------------
@@ -130,6 +132,7 @@ class Journal:
         values = [run_id, "running", utcnow(), *fields.values()]
         with self.transaction() as db:
             db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+        self.recording = run_id
         if fields.get("estate"):
             _RUNNING_HERE[str(fields["estate"])] = run_id
 
@@ -140,6 +143,7 @@ class Journal:
         with self.transaction() as db:
             db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*fields.values(), run_id])
         if fields.get("status") == "running":  # resumed by this process
+            self.recording = run_id
             row = self._one("SELECT estate FROM runs WHERE id = ?", (run_id,))
             if row and row["estate"]:
                 _RUNNING_HERE[str(row["estate"])] = run_id
@@ -333,18 +337,19 @@ class Journal:
     # --- queries for the other tables of the journal's database (gates, campaigns) --------------
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts; SQL with `?` placeholders (translated for PostgreSQL)."""
-        return self.backend.query(sql, params)
+        return self._all(sql, params)
 
     def query_one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         return self._one(sql, params)
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own transaction; the number of rows it changed."""
-        return self.backend.execute(sql, params)
+        with translated(self.path, self.recording):
+            return self.backend.execute(sql, params)
 
     # --- helpers -------------------------------------------------------------------------------
     def _all(self, sql: str, params: Iterable[Any]) -> list[dict[str, Any]]:
-        with translated(self.path):
+        with translated(self.path, self.recording):
             return self.backend.query(sql, params)
 
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:

@@ -92,3 +92,16 @@ def wait_for_done_nodes(cwd: Path, count: int, timeout: float = 30.0) -> None:
                 pass
         time.sleep(0.02)
     raise AssertionError(f"no {count} nodes done within {timeout}s")
+
+
+def first_to_end(procs: list[subprocess.Popen[str]], timeout: float = 300.0) -> subprocess.Popen[str]:
+    """The first of `procs` to exit (of two runs started together: the refused one)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                return proc
+        time.sleep(0.05)
+    raise AssertionError(f"none of {len(procs)} processes ended within {timeout:g}s")
