@@ -123,8 +123,9 @@ def _attempt(
         written = offset
         pending = 0
         value: dict[str, Any] = {}
+        buffer = memoryview(bytearray(SEGMENT))  # one buffer for every segment: no fresh pages each time
         while True:
-            data = source.read(SEGMENT)
+            data = _fill(source, buffer)
             final = len(data) < SEGMENT or (end is not None and written + len(data) >= end)
             local.update(data)
             line = encode_receive(path, written, len(data), final, span)
@@ -153,7 +154,26 @@ def _start(span: tuple[int, int] | None) -> int:
     return 0 if span is None else span[0]
 
 
-def _send_segment(conn: WinRMConnection, line: bytes, data: bytes, deadline: float | None) -> None:
+def _fill(source: BinaryIO, buffer: memoryview) -> memoryview:
+    """The next bytes of the source in `buffer`, as many as fit unless the source ends first."""
+    readinto = getattr(source, "readinto", None)
+    filled = 0
+    while filled < len(buffer):
+        if readinto is not None:
+            count = readinto(buffer[filled:])
+        else:
+            piece = source.read(len(buffer) - filled)
+            count = len(piece)
+            buffer[filled : filled + count] = piece
+        if not count:
+            break
+        filled += count
+    return buffer[:filled]
+
+
+def _send_segment(
+    conn: WinRMConnection, line: bytes, data: bytes | memoryview, deadline: float | None
+) -> None:
     """A segment's line and bytes on the helper's stdin; its answer is read later (`_answers`)."""
     timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
     with conn._wire:
@@ -272,6 +292,11 @@ class _Window:
         data = self.handle.read(min(n, self.left)) if self.left > 0 else b""
         self.left -= len(data)
         return data
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.handle.readinto(buffer[: max(0, min(len(buffer), self.left))]) if self.left > 0 else 0
+        self.left -= count
+        return count
 
     def __enter__(self) -> _Window:
         return self
