@@ -370,3 +370,31 @@ def test_ctrl_c_stops_both_ranges(winrm_endpoint, connect, tmp_path: Path) -> No
     assert len(outcome) == 1 and isinstance(outcome[0], TaskTimeout)
     assert endpoint.stats["terminate"] >= 2  # both helpers stopped
     assert endpoint.receiver.written < src.stat().st_size
+
+
+def test_a_tree_zip_stores_what_does_not_deflate_and_deflates_the_rest(tmp_path: Path) -> None:
+    """Deflating random bytes (a zip, a packed binary) costs the controller CPU for nothing: such
+    a member is stored; text is deflated; both unpack to the same bytes, and a second build of
+    the stream (what a resumed transfer re-hashes) has the same bytes."""
+    import io
+    import zipfile
+
+    root = tmp_path / "tree"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "packed.dll").write_bytes(os.urandom(300_000))
+    (root / "page.asp").write_bytes(b"<% Response.Write('page') %>\n" * 10_000)
+    (root / "empty.txt").write_bytes(b"")
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+
+    with _transfer.ZipStream(root, files).open() as stream:
+        built = stream.read()
+    with _transfer.ZipStream(root, files).open() as stream:
+        assert stream.read() == built
+
+    with zipfile.ZipFile(io.BytesIO(built)) as archive:
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+        assert {name: archive.read(name) for name in kinds} == {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in files
+        }
+    assert kinds["bin/packed.dll"] == zipfile.ZIP_STORED
+    assert kinds["page.asp"] == zipfile.ZIP_DEFLATED
