@@ -18,7 +18,8 @@ windows_protocols/ms-wsmv/2629bd02-7269-4d7a-9c6c-a0e5e8ade2bc) is the only enco
 - A dropped connection (the transport failed mid-segment) loses nothing written: the old helper is
   terminated (so it lets go of the file), a new one is asked the size of the partial file, and
   the transfer continues from there, hashing the part already sent again on both ends (local
-  reads; no bytes resent). The same holds across runs when the caller passes `resume`.
+  reads; no bytes resent). The same holds across runs when the caller passes `resume`. A range
+  of a file sent as two at once (`send_ranges`) continues where its checkpoint on the host says.
 """
 
 from __future__ import annotations
