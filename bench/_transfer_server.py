@@ -5,7 +5,7 @@ The endpoint (tests/support/winrm_endpoint.py) speaks real WS-Management (HTTP k
 Basic over HTTPS, or NTLM with message encryption over HTTP) and runs no PowerShell: it
 recognises the scripts it is sent. cutover's own helper answers its batches here through
 `dispatch` (the primitives a transfer uses: `file.stat`, `file.move`, `file.remove`,
-`file.mkdir`, `archive.extract`) and writes its raw-stdin transfers with the endpoint's own
+`file.mkdir`, `file.read`, `archive.extract`) and writes its raw-stdin transfers with the endpoint's own
 receiver (tests/support/winrm_receive.py) into the folder. The endpoint is also taught what the
 other methods' scripts do, each re-implemented from the method's own source and doing the same
 work per byte as the real script:
@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
+from engine.connect import b64
 from tests.support import winrm_endpoint, winrm_shells
 from tests.support.winrm_endpoint import WinRMEndpoint
 from tests.support.winrm_shells import Process, Shell
@@ -76,7 +77,7 @@ def _ansible_put(process: Process, disk: Disk) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
         while (line := process.read_line()) is not None:
-            data = base64.b64decode(line)
+            data = b64.decode(line)  # [Convert]::FromBase64String: native, as the endpoint's own
             sha1.update(data)
             out.write(data)
     _finish(process, json.dumps({"sha1": sha1.hexdigest()}))
@@ -107,7 +108,7 @@ def _psrp_copy(process: Process, disk: Disk) -> None:
         while (line := process.read_line()) is not None:
             xml = line[PSRP_HEADER:].decode("utf-8")
             strings = [s.split("</S>")[0] for s in xml.split("<S>")[1:]]
-            data = base64.b64decode(strings[0])
+            data = b64.decode(strings[0])
             sha1.update(data)
             out.write(data)
             if len(strings) > 1:
@@ -185,6 +186,11 @@ def dispatcher(disk: Disk) -> Any:
         if op == "file.write":
             disk.write(args["path"], base64.b64decode(args["content_b64"]))
             return {"ok": True, "value": {"changed": True}}
+        if op == "file.read":  # a range's checkpoint (a few bytes) when a transfer resumes
+            if not real.is_file():
+                return {"ok": False, "error": f"{args['path']} does not exist", "kind": "not_found"}
+            data = real.read_bytes()[: int(args.get("max_bytes") or 1 << 20)]
+            return {"ok": True, "value": {"content_b64": base64.b64encode(data).decode("ascii")}}
         if op == "file.mkdir":
             disk.real(args["path"]).mkdir(parents=True, exist_ok=True)
             return {"ok": True, "value": {"changed": True}}

@@ -9,8 +9,10 @@ encryption over HTTP) by:
 
 - cutover: its WinRMConnection and `modules/windows/_transfer.py` as `win_copy` uses them: the
   file streamed on the helper's raw stdin (base64 once, Sends filled to just under the
-  server's 500 KB MaxEnvelopeSize, written with a running sha256, resumable); a tree as one zip
-  stream (deflate level 1) built while it is sent, then `archive.extract`;
+  server's 500 KB MaxEnvelopeSize, written with a running sha256, resumable; from 32 MiB two
+  ranges at once, each written at its offset of the one file); a tree as one zip stream
+  (deflate level 1, members whose first 4 KiB do not deflate stored) built while it is sent,
+  then `archive.extract`;
 - ansible: the message pattern of ansible-core's WinRM `put_file` (one command, stdin lines of
   base64 250,000-byte chunks, one Send each) through pywinrm, as ansible does; a tree the way
   ansible.windows' `win_copy` action does it (local SHA-1 of every file, a zip with base64
@@ -22,6 +24,11 @@ encryption over HTTP) by:
   is one copy per file, as pypsrp has no folder copy. The endpoint cannot speak PSRP: these are
   faithful re-implementations of each method's messages (sizes, counts, encodings), not the
   libraries' own wire code.
+
+The endpoint decodes every Send's stdin with engine/connect/b64.py (SIMD pybase64 when
+installed), whichever client sent it, and the re-implemented scripts decode their own base64
+lines with it too (.NET's `[Convert]::FromBase64String` is native code); the report says which
+codec ran.
 
 Each measurement runs in its own process (peak memory is the client's own) against its own
 endpoint process (peak memory reported too). Every file that arrives is checked (sha256)
@@ -335,7 +342,10 @@ def main() -> None:
 
 def report(rows: list[dict[str, Any]], package_bytes: int, files: int) -> str:
     label = {"basic": "Basic over HTTPS", "ntlm": "NTLM + encryption"}
-    lines = [f"package {package_bytes / 1e6:.0f} MB; tree {files:,} files", "",
+    from engine.connect import b64
+
+    codec = "pybase64 (SIMD)" if b64.FAST else "the stdlib's binascii"
+    lines = [f"package {package_bytes / 1e6:.0f} MB; tree {files:,} files; base64 by {codec}", "",
              "| payload | auth | method | seconds | MB/s | vs best other | CPU s client + endpoint | CPU vs best other "
              "| client peak RSS | endpoint peak RSS | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

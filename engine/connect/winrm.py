@@ -247,12 +247,14 @@ class WinRMConnection(Connection):
             self._kill()  # the one-shot helper has exited; Signal releases it on the server
         return data
 
-    def _transfer_send(self, line: bytes, data: bytes, deadline: float | None, timeout: float | None) -> None:
+    def _transfer_send(
+        self, line: bytes, data: bytes | memoryview, deadline: float | None, timeout: float | None
+    ) -> None:
         """One transfer segment's line and raw bytes, in envelopes as full as the server accepts."""
         self._deliver(None, deadline, timeout)
         self._busy = True  # Ctrl-C stops the transfer between two Sends
         try:
-            self._send(line + data, end=False, deadline=deadline, timeout=timeout, raw=True)
+            self._send(data, end=False, deadline=deadline, timeout=timeout, raw=True, head=line)
         finally:
             self._busy = False
 
@@ -341,12 +343,20 @@ class WinRMConnection(Connection):
         self._send(script, end=False, deadline=None, timeout=None)
 
     def _send(
-        self, data: bytes, *, end: bool, deadline: float | None, timeout: float | None, raw: bool = False
+        self,
+        data: bytes | memoryview,
+        *,
+        end: bool,
+        deadline: float | None,
+        timeout: float | None,
+        raw: bool = False,
+        head: bytes = b"",
     ) -> None:
         """stdin in pieces the server accepts; a refused piece is retried smaller.
 
         `raw` (a transfer): pieces as large as the envelope the server accepts, else at most
-        `MAX_SEND_CHUNK` (a batch line).
+        `MAX_SEND_CHUNK` (a batch line). `head` goes first, in the first piece: a transfer's line
+        before its segment's bytes, without copying the segment to put them together.
         """
         assert self._io is not None
         view = memoryview(data)
@@ -354,8 +364,9 @@ class WinRMConnection(Connection):
         while True:
             self._check_stop(deadline, timeout)
             size = self._io.piece_for(self._envelope) if raw else self._chunk
-            piece = view[offset : offset + size]
-            last = offset + len(piece) >= len(data)
+            taken = view[offset : offset + max(size - len(head), 1)]
+            piece = head + taken if head else taken
+            last = offset + len(taken) >= len(view)
             try:
                 self._io.send(piece, end and last, self.settings.operation_timeout)
             except WSManFaultError as exc:
@@ -366,7 +377,8 @@ class WinRMConnection(Connection):
                 if is_pipe_ended(exc):
                     raise _HelperGone from exc
                 raise
-            offset += len(piece)
+            offset += len(taken)
+            head = b""
             if last:
                 return
 

@@ -14,9 +14,12 @@ stdin (controller -> helper), one line per message, lines end with LF:
      `{"ok", "value": {size, sha256 (final only)}}`. The raw bytes are the only encoding the file's
      content gets besides the base64 WS-Management puts around every stdin piece (MS-WSMV
      3.1.4.1.31.1 I/O Streams: "Each MUST be encoded by using base64binary"), so a transfer
-     costs 4/3 of its size on the wire, not the (4/3)^3 of a `file.write` batch. With `append`
-     (the path of a file on the host: the second range of a transfer sent through a second
-     shell), that file's bytes are then added through the same hash and the file removed;
+     costs 4/3 of its size on the wire, not the (4/3)^3 of a `file.write` batch. With `start`
+     (a range of a file sent as several ranges at once, each by its own helper): the file is
+     shared with the other helpers, cut to `total` bytes when longer, the segment is written at
+     `offset` without truncating, the hash covers the range from `start`, and after each segment the helper writes the range's
+     end reached so far (ASCII decimal) to the checkpoint file `path`.r`start` (removed with the
+     final segment), which a later attempt reads to resume the range (`range_checkpoint`);
   4. an empty line, or the end of stdin: the helper exits.
 stdout (helper -> controller), one line per batch, CRLF or LF:
   `@@CUTOVER@@` + base64(UTF-8 JSON answers)      the batch's answers, one per call, in order;
@@ -189,13 +192,21 @@ def encode_line(data: bytes) -> bytes:
     return base64.b64encode(data) + b"\n"
 
 
-def encode_receive(path: str, offset: int, length: int, final: bool, append: str | None = None) -> bytes:
-    """The transfer line announcing `length` raw stdin bytes for `path` at `offset` (message 3)."""
+def encode_receive(
+    path: str, offset: int, length: int, final: bool, span: tuple[int, int] | None = None
+) -> bytes:
+    """The transfer line announcing `length` raw stdin bytes for `path` at `offset` (message 3);
+    `span` (start, total): the range from `start` of a `total`-byte file sent as several ranges."""
     segment: dict[str, Any] = {"path": path, "offset": offset, "length": length, "final": final}
-    if append is not None:
-        segment["append"] = append
+    if span is not None:
+        segment["start"], segment["total"] = span
     text = json.dumps(segment, ensure_ascii=False)
     return RECEIVE_PREFIX + base64.b64encode(text.encode("utf-8")) + b"\n"
+
+
+def range_checkpoint(path: str, start: int) -> str:
+    """The host file in which the helper receiving the range of `path` from `start` notes its end."""
+    return f"{path}.r{start}"
 
 
 def encode_batch(calls: list[dict[str, Any]], host: str | None = None) -> bytes:

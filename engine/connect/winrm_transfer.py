@@ -18,19 +18,22 @@ windows_protocols/ms-wsmv/2629bd02-7269-4d7a-9c6c-a0e5e8ade2bc) is the only enco
 - A dropped connection (the transport failed mid-segment) loses nothing written: the old helper is
   terminated (so it lets go of the file), a new one is asked the size of the partial file, and
   the transfer continues from there, hashing the part already sent again on both ends (local
-  reads; no bytes resent). The same holds across runs when the caller passes `resume`.
+  reads; no bytes resent). The same holds across runs when the caller passes `resume`. A range
+  of a file sent as two at once (`send_ranges`) continues where its checkpoint on the host says.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from engine.connect.winrm_framing import decode_answers, encode_receive
+from engine.connect.winrm_framing import decode_answers, encode_receive, range_checkpoint
 from engine.core.errors import ConnectionFailed, RemoteError
 
 if TYPE_CHECKING:
@@ -61,12 +64,14 @@ def send_stream(
     progress: Progress | None = None,
     timeout: float | None = None,
     sha256: str | None = None,
-    final: bool = True,
+    span: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Stream the source into `path` on the host -> {size, sha256} of what is there now.
 
-    `final` false: the helper keeps the file open with its running hash (a first range, which
-    `send_ranges` completes with the second one); the answer then has the size only.
+    `span` (start, total): the source is the range of a `total`-byte file from `start`, written
+    at its place in `path`, which other helpers fill at the same time with the other ranges
+    (`send_ranges`); the digest is the range's, and a resume starts where the range's
+    checkpoint on the host says (`range_checkpoint`). `size` is then the range's length.
 
     `sha256`: the source's digest when the caller has it already (win_copy compares it with the
     host's file first); the host's digest must then equal it, and the source is not hashed again.
@@ -78,12 +83,12 @@ def send_stream(
     done = -1
     with conn.lock:
         for attempt in range(1, ATTEMPTS + 1):
-            offset = _partial_size(conn, path) if resume or attempt > 1 else 0
+            offset = _partial_size(conn, path, span) if resume or attempt > 1 else _start(span)
             command = conn._command_id
             try:
-                return _attempt(conn, path, open_source, offset, size, progress, deadline, sha256, final)
+                return _attempt(conn, path, open_source, offset, size, progress, deadline, sha256, span)
             except ConnectionFailed as exc:
-                reached = _reached(conn, path)
+                reached = _reached(conn, path, span)
                 if attempt == ATTEMPTS or reached <= done or reached < 0:
                     raise
                 done = reached
@@ -103,23 +108,29 @@ def _attempt(
     progress: Progress | None,
     deadline: float | None,
     sha256: str | None = None,
-    last: bool = True,
+    span: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """One pass from `offset` to the end; ConnectionFailed when the connection drops."""
     local: Any = hashlib.sha256() if sha256 is None else _Known(sha256)
+    start = _start(span)
+    end = None if size is None else start + size
     with open_source() as source:
-        if _skip(source, offset, local) < offset:  # a partial file longer than the source: start over
+        if _skip(source, offset - start, local) < offset - start:  # a partial file longer than the source
             return (
-                _attempt(conn, path, open_source, 0, size, progress, deadline, sha256, last) if offset else {}
+                _attempt(conn, path, open_source, start, size, progress, deadline, sha256, span)
+                if offset > start
+                else {}
             )
         written = offset
         pending = 0
         value: dict[str, Any] = {}
+        buffer = memoryview(bytearray(SEGMENT))  # one buffer for every segment: no fresh pages each time
         while True:
-            data = source.read(SEGMENT)
-            final = len(data) < SEGMENT or (size is not None and written + len(data) >= size)
+            data = _fill(source, buffer)
+            final = len(data) < SEGMENT or (end is not None and written + len(data) >= end)
             local.update(data)
-            _send_segment(conn, encode_receive(path, written, len(data), final and last), data, deadline)
+            line = encode_receive(path, written, len(data), final, span)
+            _send_segment(conn, line, data, deadline)
             written += len(data)
             pending += 1
             if pending > 1 or final:  # the answers due, but not the one of the segment just sent
@@ -127,19 +138,43 @@ def _attempt(
                 value = _answers(conn, path, due, deadline)
                 pending -= due
                 if progress is not None:
-                    progress(int(value["size"]), size)
+                    progress(int(value["size"]) - start, size)
             if final:
                 break
-    if int(value["size"]) != written or (last and value.get("sha256") != local.hexdigest()):
+    if int(value["size"]) != written or value.get("sha256") != local.hexdigest():
         raise RemoteError(
             f"{path}: the host has {value.get('size')} bytes with sha256 {value.get('sha256')}, the source "
-            f"{written} bytes with sha256 {local.hexdigest()}",
+            f"{written} bytes with sha256 {local.hexdigest()}"
+            + ("" if span is None else f" (the range from byte {start})"),
             conn.host.name,
         )
-    return {"size": written, "sha256": local.hexdigest()}
+    return {"size": written - start, "sha256": local.hexdigest()}
 
 
-def _send_segment(conn: WinRMConnection, line: bytes, data: bytes, deadline: float | None) -> None:
+def _start(span: tuple[int, int] | None) -> int:
+    return 0 if span is None else span[0]
+
+
+def _fill(source: BinaryIO, buffer: memoryview) -> memoryview:
+    """The next bytes of the source in `buffer`, as many as fit unless the source ends first."""
+    readinto = getattr(source, "readinto", None)
+    filled = 0
+    while filled < len(buffer):
+        if readinto is not None:
+            count = readinto(buffer[filled:])
+        else:
+            piece = source.read(len(buffer) - filled)
+            count = len(piece)
+            buffer[filled : filled + count] = piece
+        if not count:
+            break
+        filled += count
+    return buffer[:filled]
+
+
+def _send_segment(
+    conn: WinRMConnection, line: bytes, data: bytes | memoryview, deadline: float | None
+) -> None:
     """A segment's line and bytes on the helper's stdin; its answer is read later (`_answers`)."""
     timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
     with conn._wire:
@@ -189,9 +224,10 @@ def _skip(source: BinaryIO, count: int, local: Any) -> int:
     return count - left
 
 
-def _partial_size(conn: WinRMConnection, path: str) -> int:
-    """Size of the partial file on the host (0 when there is none)."""
-    size = _reached(conn, path)
+def _partial_size(conn: WinRMConnection, path: str, span: tuple[int, int] | None = None) -> int:
+    """Where the transfer continues: the size of the partial file on the host (0 when there is
+    none), or for a range the end its checkpoint notes (its start when there is none)."""
+    size = _reached(conn, path, span)
     if size < 0:
         raise ConnectionFailed(
             f"cannot ask {conn.settings.endpoint} how much of {path} arrived", conn.host.name
@@ -199,8 +235,11 @@ def _partial_size(conn: WinRMConnection, path: str) -> int:
     return size
 
 
-def _reached(conn: WinRMConnection, path: str) -> int:
-    """Bytes of `path` on the host, 0 when absent, -1 when the host cannot be asked."""
+def _reached(conn: WinRMConnection, path: str, span: tuple[int, int] | None = None) -> int:
+    """Bytes of `path` on the host (0 when absent), or the end of the range `span` reached (its
+    checkpoint; its start when there is none); -1 when the host cannot be asked."""
+    if span is not None:
+        return _checkpoint(conn, path, span)
     try:
         answer = conn.call([{"op": "file.stat", "args": {"path": path}}])[0]
     except (ConnectionFailed, RemoteError) as exc:
@@ -208,6 +247,23 @@ def _reached(conn: WinRMConnection, path: str) -> int:
         return -1
     value = answer.get("value") or {}
     return int(value.get("size") or 0) if answer.get("ok") and value.get("exists") else 0
+
+
+def _checkpoint(conn: WinRMConnection, path: str, span: tuple[int, int]) -> int:
+    """The end of the range noted on the host, within the range and the file; -1 when the
+    host cannot be asked."""
+    start, total = span
+    calls = [{"op": "file.stat", "args": {"path": path}},
+             {"op": "file.read", "args": {"path": range_checkpoint(path, start), "max_bytes": 64}}]  # fmt: skip
+    try:
+        stat, note = conn.call(calls)
+    except (ConnectionFailed, RemoteError) as exc:
+        log.info("%s: asking for the checkpoint of %s failed: %s", conn.host.name, path, exc)
+        return -1
+    have = int((stat.get("value") or {}).get("size") or 0) if stat.get("ok") else 0
+    text = base64.b64decode((note.get("value") or {}).get("content_b64") or "") if note.get("ok") else b""
+    end = int(text) if text.strip().isdigit() else start
+    return end if start <= end <= min(have, total) else start
 
 
 def _release(conn: WinRMConnection, command: str | None) -> None:
@@ -238,6 +294,11 @@ class _Window:
         self.left -= len(data)
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.handle.readinto(buffer[: max(0, min(len(buffer), self.left))]) if self.left > 0 else 0
+        self.left -= count
+        return count
+
     def __enter__(self) -> _Window:
         return self
 
@@ -256,19 +317,22 @@ def send_ranges(
     progress: Progress | None = None,
     timeout: float | None = None,
 ) -> dict[str, Any]:
-    """A controller file in two ranges at once, the second through a second shell and helper.
+    """A controller file in two ranges at once into `path`, the second through a second shell
+    and helper.
 
     Why: in one stream the client and the server take turns (each Send waits for its answer);
-    two streams keep both busy. The first half goes to `path` and stays open in its helper with
-    its running hash; the second half goes to `path`.b through the other connection, verified
-    by its own sha256; then the first helper appends `path`.b through its hash (a local copy on
-    the host) and the whole file's digest must be `sha256`. Each range resumes on its own after
-    a dropped connection. A second shell the server refuses (MaxShellsPerUser) means one stream.
+    two streams keep both busy. Each helper writes its range at its place in the one file (no
+    second file to append afterwards: that copy was the host's last 100 MB of a 200 MB package,
+    with nothing else in flight) and answers the range's sha256, compared with the range read
+    here; `sha256` is the caller's digest of the file, which must not change meanwhile (its size
+    and modification time are compared before and after). Each range resumes on its own after a
+    dropped connection or in a later run (its checkpoint on the host). A second shell the server
+    refuses (MaxShellsPerUser) means one stream.
     """
     from engine.connect.winrm import WinRMConnection
 
     mid = (size // 2) // SEGMENT * SEGMENT
-    second = f"{path}.b"
+    before = _stamp(local)
     sibling = WinRMConnection(conn.host, script_path=conn._script_path, persistent=True)
     try:
         sibling.open()
@@ -290,8 +354,8 @@ def send_ranges(
 
     def run_second() -> None:
         try:
-            send_stream(sibling, second, lambda: _Window(local, mid, size - mid), size=size - mid,
-                        resume=resume, progress=report(1), timeout=timeout)  # fmt: skip
+            send_stream(sibling, path, lambda: _Window(local, mid, size - mid), size=size - mid,
+                        resume=resume, progress=report(1), timeout=timeout, span=(mid, size))  # fmt: skip
         except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
             outcome.append(exc)
             conn.interrupt()  # the first range stops too; this failure is the one reported
@@ -300,7 +364,7 @@ def send_ranges(
     worker.start()
     try:
         send_stream(conn, path, lambda: _Window(local, 0, mid), size=mid, resume=resume,
-                    progress=report(0), timeout=timeout, final=False)  # fmt: skip
+                    progress=report(0), timeout=timeout, span=(0, size))  # fmt: skip
     except BaseException:
         while worker.is_alive():  # Ctrl-C or a failure of the first range stops the second too
             sibling.interrupt()
@@ -313,14 +377,13 @@ def send_ranges(
         sibling.close()
     if outcome:
         raise outcome[0]
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with conn.lock:
-        _send_segment(conn, encode_receive(path, mid, 0, True, append=second), b"", deadline)
-        value = _answers(conn, path, 1, deadline)
-    if int(value.get("size") or 0) != size or value.get("sha256") != sha256:
-        raise RemoteError(
-            f"{path}: the host has {value.get('size')} bytes with sha256 {value.get('sha256')}, the source "
-            f"{size} bytes with sha256 {sha256}",
-            conn.host.name,
-        )
+    if _stamp(local) != before:
+        raise RemoteError(f"{path}: the source {local} changed while it was sent", conn.host.name)
     return {"size": size, "sha256": sha256}
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    """Size and modification time of a controller file: the same before and after the ranges
+    were read means they are the bytes whose sha256 the caller computed before."""
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns

@@ -10,13 +10,14 @@ go through `Protocol.send_message`, which turns them into pywinrm's exceptions.
 
 from __future__ import annotations
 
-import base64
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import xmltodict
 from winrm.protocol import Protocol
+
+from engine.connect import b64
 
 RESOURCE_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 SHELL_NS = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
@@ -70,7 +71,7 @@ class HelperWire:
     def send(self, data: bytes | memoryview, end: bool, wait: int) -> None:
         """Send stdin bytes (End closes stdin); raises what `Protocol.send_message` raises."""
         envelope = self._fill(self._send, wait).replace(_END, "true" if end else "false", 1)
-        self.protocol.send_message(envelope.replace(_DATA, base64.b64encode(data).decode("ascii"), 1))
+        self.protocol.send_message(envelope.replace(_DATA, b64.encode(data).decode("ascii"), 1))
 
     def receive(self, wait: int) -> tuple[bytes, bytes, int, bool]:
         """One Receive with a server-side wait of `wait` s: (stdout, stderr, exit code, done).
@@ -91,7 +92,7 @@ def parse_receive(answer: bytes) -> tuple[bytes, bytes, int, bool]:
     for node in root.iter():
         tag = node.tag.rsplit("}", 1)[-1]
         if tag == "Stream" and node.text:
-            (out if node.get("Name") == "stdout" else err).append(base64.b64decode(node.text))
+            (out if node.get("Name") == "stdout" else err).append(b64.decode(node.text))
         elif tag == "CommandState" and node.get("State", "").endswith("CommandState/Done"):
             done = True
         elif tag == "ExitCode" and node.text:

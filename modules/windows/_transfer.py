@@ -12,7 +12,8 @@ From the controller (`upload_file`, `upload_tree`), a WinRM connection streams t
 helper's raw stdin (`send_file`: base64 once, Sends as full as MaxEnvelopeSize allows, resumed
 after a dropped connection); the temporary file is named after the content's sha256, so a run
 cut short is continued by the next one. A folder travels as ONE zip stream built while it is sent
-(deflate level 1: the install trees are mostly text) and is unpacked by `archive.extract`, which
+(deflate level 1, the install trees being mostly text; a file whose first bytes do not deflate
+is stored) and is unpacked by `archive.extract`, which
 checks every member before it writes; 10,000 small files cost one transfer, not 10,000 calls.
 Other connections get the same pieces through `file.write append`.
 """
@@ -26,6 +27,7 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -185,12 +187,34 @@ class ZipStream:
         try:
             with os.fdopen(fd, "wb", buffering=1 << 20) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:  # fmt: skip
                 for count, path in enumerate(self.files, 1):
-                    archive.write(path, path.relative_to(self.root).as_posix())
-                    done += path.stat().st_size
+                    done += _add_member(archive, path, path.relative_to(self.root).as_posix())
                     if self.meter is not None:  # the pipe is small: what is zipped is about what is sent
                         self.meter(done, None, files=count)
         except (BrokenPipeError, ValueError, OSError):
             pass  # the reader went away (a cut transfer): the next open() builds it again
+
+
+#: Bytes of a file deflated to decide how to store it, and the ratio above which it is stored.
+SAMPLE, STORE_ABOVE = 4096, 0.9
+#: Bytes per read while a member is added.
+MEMBER_READ = 1 << 20
+
+
+def _add_member(archive: zipfile.ZipFile, path: Path, name: str) -> int:
+    """Add one file -> its size. Stored as it is when its first SAMPLE bytes do not deflate (a zip,
+    a compressed DLL section, media: deflate would only cost the controller's CPU), else
+    deflated; the choice depends on the content only, so every build has the same bytes."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    with open(path, "rb") as source:
+        head = source.read(SAMPLE)
+        packed = len(zlib.compress(head, 1)) if head else 0
+        info.compress_type = zipfile.ZIP_STORED if packed > STORE_ABOVE * len(head) else zipfile.ZIP_DEFLATED
+        info._compresslevel = 1  # noqa: SLF001 - ZipFile.write's compresslevel; ZipInfo has no public one before 3.13
+        with archive.open(info, "w") as member:
+            member.write(head)
+            while piece := source.read(MEMBER_READ):
+                member.write(piece)
+    return info.file_size
 
 
 class Meter:

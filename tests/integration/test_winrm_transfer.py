@@ -267,13 +267,68 @@ def test_a_large_file_goes_as_two_ranges_through_two_shells(
     conn = connect(endpoint)
     src = _source(tmp_path, winrm_transfer.RANGES_FROM + 5 * MB + 7)
 
+    endpoint.sim.path(r"C:\pkg.zip").write_bytes(os.urandom(src.stat().st_size + 3 * MB))  # stale, longer
+
     result = _send_in_ranges(conn, src, r"C:\pkg.zip")
 
     assert result == {"size": src.stat().st_size, "sha256": _sha(src)}
     assert _sha(endpoint.sim.path(r"C:\pkg.zip")) == _sha(src)
     assert endpoint.stats["create"] == 2 and endpoint.stats["command"] == 2  # a second shell and helper
-    assert not endpoint.sim.path(r"C:\pkg.zip.b").exists()  # the second range appended, then removed
     assert _stdin_sent(endpoint) == src.stat().st_size  # each byte sent once
+
+
+def test_both_ranges_are_written_into_the_one_file_with_no_copy_after(
+    winrm_endpoint, connect, tmp_path: Path
+) -> None:
+    """Each helper writes its range at its offset of the same file (files.ps1 Open-CutoverRange:
+    FileStream Seek + Write); no second file is appended afterwards, no checkpoint is left."""
+    endpoint = winrm_endpoint("web1", auth="basic")
+    conn = connect(endpoint)
+    src = _source(tmp_path, winrm_transfer.RANGES_FROM + 3 * MB + 1)
+
+    result = _send_in_ranges(conn, src, r"C:\pkg.zip")
+
+    assert result["sha256"] == _sha(src) == _sha(endpoint.sim.path(r"C:\pkg.zip"))
+    assert endpoint.receiver.opened == {endpoint.sim.path(r"C:\pkg.zip")}
+    assert sorted(p.name for p in endpoint.sim.path("C:\\").iterdir() if p.name.startswith("pkg")) == [
+        "pkg.zip"
+    ]
+
+
+def test_two_ranges_resume_in_a_later_run_from_their_checkpoints(
+    winrm_endpoint, connect, tmp_path: Path
+) -> None:
+    """A run stopped mid-transfer leaves each range's end on the host (path.r<start>); the next
+    run with `resume` continues both ranges there, and the file is byte-identical."""
+    endpoint = winrm_endpoint("web1", auth="basic")
+    conn = connect(endpoint)
+    src = _source(tmp_path, 2 * winrm_transfer.RANGES_FROM)
+    size, mid = src.stat().st_size, winrm_transfer.RANGES_FROM
+    worker, outcome = in_background(lambda: _send_in_ranges(conn, src, r"C:\pkg.zip"))
+    while worker.is_alive() and not all(
+        endpoint.sim.path(rf"C:\pkg.zip.r{start}").exists() for start in (0, mid)
+    ):
+        worker.join(0.01)
+    while worker.is_alive():
+        conn.interrupt()
+        worker.join(0.05)
+    assert len(outcome) == 1 and isinstance(outcome[0], TaskTimeout)
+    noted = [int(endpoint.sim.path(rf"C:\pkg.zip.r{start}").read_text()) for start in (0, mid)]
+    assert 0 < noted[0] <= mid < noted[1] < size
+    sent_before = _stdin_sent(endpoint)
+
+    again = connect(endpoint)
+    result = again.send_file(r"C:\pkg.zip", lambda: open(src, "rb"), size=size, sha256=_sha(src),
+                             local=str(src), resume=True)  # fmt: skip
+
+    assert result == {"size": size, "sha256": _sha(src)} and _sha(endpoint.sim.path(r"C:\pkg.zip")) == _sha(
+        src
+    )
+    assert _stdin_sent(endpoint) - sent_before <= size - (noted[0] + noted[1] - mid)  # the rest only
+    assert (
+        not endpoint.sim.path(r"C:\pkg.zip.r0").exists()
+        and not endpoint.sim.path(rf"C:\pkg.zip.r{mid}").exists()
+    )
 
 
 def test_two_ranges_resume_after_a_dropped_connection(winrm_endpoint, connect, tmp_path: Path) -> None:
@@ -315,3 +370,31 @@ def test_ctrl_c_stops_both_ranges(winrm_endpoint, connect, tmp_path: Path) -> No
     assert len(outcome) == 1 and isinstance(outcome[0], TaskTimeout)
     assert endpoint.stats["terminate"] >= 2  # both helpers stopped
     assert endpoint.receiver.written < src.stat().st_size
+
+
+def test_a_tree_zip_stores_what_does_not_deflate_and_deflates_the_rest(tmp_path: Path) -> None:
+    """Deflating random bytes (a zip, a packed binary) costs the controller CPU for nothing: such
+    a member is stored; text is deflated; both unpack to the same bytes, and a second build of
+    the stream (what a resumed transfer re-hashes) has the same bytes."""
+    import io
+    import zipfile
+
+    root = tmp_path / "tree"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "packed.dll").write_bytes(os.urandom(300_000))
+    (root / "page.asp").write_bytes(b"<% Response.Write('page') %>\n" * 10_000)
+    (root / "empty.txt").write_bytes(b"")
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+
+    with _transfer.ZipStream(root, files).open() as stream:
+        built = stream.read()
+    with _transfer.ZipStream(root, files).open() as stream:
+        assert stream.read() == built
+
+    with zipfile.ZipFile(io.BytesIO(built)) as archive:
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+        assert {name: archive.read(name) for name in kinds} == {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in files
+        }
+    assert kinds["bin/packed.dll"] == zipfile.ZIP_STORED
+    assert kinds["page.asp"] == zipfile.ZIP_DEFLATED

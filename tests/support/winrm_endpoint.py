@@ -40,7 +40,6 @@ Use it from pytest through the `winrm_endpoint` fixture (a factory; import
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 import ssl
@@ -56,6 +55,7 @@ from typing import Any
 
 import pytest
 
+from engine.connect import b64
 from engine.core.errors import ConnectionFailed
 from engine.core.model import Host
 from tests.support import winrm_soap as soap
@@ -386,7 +386,7 @@ class WinRMEndpoint:
         if process.ended:
             self.stats["pipe_ended"] += 1
             return self._fault(request, soap.pipe_ended_fault())
-        data = base64.b64decode(stream.text or "")
+        data = request.stream_data if request.stream_data is not None else b64.decode(stream.text or "")
         process.feed(data, stream.get("End", "false").lower() == "true", wait=request.operation_timeout)
         with self._lock:
             if self._drop_in is not None:
@@ -413,8 +413,8 @@ class WinRMEndpoint:
         return 200, soap.receive_response(
             request.message_id,
             process.id,
-            base64.b64encode(out).decode("ascii"),
-            base64.b64encode(err).decode("ascii"),
+            b64.encode(out).decode("ascii"),
+            b64.encode(err).decode("ascii"),
             code,
         )
 

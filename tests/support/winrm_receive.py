@@ -12,8 +12,10 @@ follows them, so neither end holds more than a piece. What the PowerShell does i
   with Windows' sharing-violation text;
 - the segment's bytes are always read to the end, also after a failure, so the next stdin line
   is found where the client put it; the failure is then the segment's answer;
-- `append`: the file a second helper received (the second range) is added through the hash
-  and removed.
+- `start` (one of several ranges of a file at once, each by its own helper): the file is shared
+  (FileShare.ReadWrite: no waiting for the other helpers), cut to `total` when longer, written at
+  `offset` without truncating, hashed from `start`; after each segment the range's end is noted
+  in the checkpoint file `path`.r`start` (removed with the final segment).
 """
 
 from __future__ import annotations
@@ -50,26 +52,36 @@ class DiskReceiver:
 
     def __init__(self, locate: Locate) -> None:
         self.locate = locate
-        self._open: dict[Path, _Open] = {}
+        #: (file, range start or None) -> the open file of the helper receiving it
+        self._open: dict[tuple[Path, int | None], _Open] = {}
         self._lock = threading.Condition()
         #: bytes written by every segment (what a test compares with the file's size)
         self.written = 0
+        #: the host files any segment was written to (what a test checks)
+        self.opened: set[Path] = set()
 
     def __call__(self, args: dict[str, Any], process: Process) -> dict[str, Any]:
         length, offset = int(args["length"]), int(args["offset"])
+        start = None if args.get("start") is None else int(args["start"])
         failure: Exception | None = None
         state: _Open | None = None
+        key: tuple[Path, int | None] | None = None
         try:
             real = self.locate(str(args["path"]))
-            state = self._take(real, offset, process)
+            key = (real, start)
+            self.opened.add(real)
+            if start is None:
+                state = self._take(real, offset, process)
+            else:
+                state = self._take_range(real, start, offset, int(args.get("total") or 0), process)
         except (OSError, ValueError) as exc:
             failure = exc
         left = length
         while left > 0:
             data = process.read(min(left, PIECE))
             if not data:
-                if state is not None:
-                    self._close(real)
+                if state is not None and key is not None:
+                    self._close(key)
                 raise RuntimeError(f"stdin ended {left} bytes before the end of the segment")
             if failure is None and state is not None:
                 try:
@@ -79,41 +91,75 @@ class DiskReceiver:
                 except OSError as exc:
                     failure = exc
             left -= len(data)
-        if failure is not None or state is None:
-            if state is not None:
-                self._close(real)
+        if failure is None and state is not None and start is not None:
+            failure = self._checkpoint(real, start, state.size + length, bool(args.get("final")), state)
+        if failure is not None or state is None or key is None:
+            if state is not None and key is not None:
+                self._close(key)
             kind = "not_found" if isinstance(failure, FileNotFoundError) else "failed"
             return {"ok": False, "error": str(failure), "kind": kind}
         state.size += length
-        if args.get("append") is not None:  # the second range, received by another helper
-            try:
-                more = self.locate(str(args["append"]))
-                with open(more, "rb") as source:
-                    while piece := source.read(PIECE):
-                        state.handle.write(piece)
-                        state.sha.update(piece)
-                        state.size += len(piece)
-                more.unlink()
-            except OSError as exc:
-                self._close(real)
-                kind = "not_found" if isinstance(exc, FileNotFoundError) else "failed"
-                return {"ok": False, "error": str(exc), "kind": kind}
         value: dict[str, Any] = {"size": state.size}
         if args.get("final"):
             value["sha256"] = state.sha.hexdigest()
-            self._close(real)
+            self._close(key)
         return {"ok": True, "value": value}
+
+    @staticmethod
+    def _checkpoint(real: Path, start: int, end: int, final: bool, state: _Open) -> OSError | None:
+        """Note the range's end in path.r<start> (files.ps1 does it after each segment)."""
+        checkpoint = real.with_name(f"{real.name}.r{start}")
+        try:
+            state.handle.flush()
+            if final:
+                checkpoint.unlink(missing_ok=True)
+            else:
+                checkpoint.write_text(str(end), encoding="ascii")
+        except OSError as exc:
+            return exc
+        return None
+
+    def _take_range(self, real: Path, start: int, offset: int, total: int, process: Process) -> _Open:
+        """The process's open range of a shared file at `offset`, opened (its part before `offset`
+        hashed from `start`) when it is not: Open-CutoverRange."""
+        key = (real, start)
+        with self._lock:
+            state = self._open.get(key)
+            if state is not None and state.process is process and state.size == offset:
+                return state
+            if state is not None:
+                self._close(key)
+            if not real.parent.is_dir():
+                raise FileNotFoundError(f"Could not find a part of the path: {real.parent} does not exist")
+            handle = open(real, "r+b" if real.exists() else "w+b")  # noqa: SIM115 - kept open across segments
+            have = handle.seek(0, 2)
+            if offset > start and have < offset:  # the range's first part must be there
+                handle.close()
+                raise ValueError(
+                    f"the partial file {real.name} has {have} bytes, fewer than the offset {offset}"
+                )
+            if have > total:
+                handle.truncate(total)
+            sha = hashlib.sha256()
+            handle.seek(start)
+            left = offset - start
+            while left > 0 and (piece := handle.read(min(PIECE, left))):
+                sha.update(piece)
+                left -= len(piece)
+            handle.seek(offset)
+            state = self._open[key] = _Open(process, handle, sha, offset)
+            return state
 
     def _take(self, real: Path, offset: int, process: Process) -> _Open:
         """The process's open file at `offset`, opened (and its prefix hashed) when it is not."""
         with self._lock:
-            state = self._open.get(real)
+            state = self._open.get((real, None))
             if state is not None and state.process is process and state.size == offset:
                 return state
             if state is not None and state.process is process:
-                self._close(real)
+                self._close((real, None))
             deadline = time.monotonic() + SHARE_WAIT
-            while (held := self._open.get(real)) is not None and not held.process.ended:
+            while (held := self._open.get((real, None))) is not None and not held.process.ended:
                 self._lock.wait(timeout=0.1)
                 if time.monotonic() >= deadline:
                     raise OSError(
@@ -121,7 +167,7 @@ class DiskReceiver:
                         "another process."
                     )
             if held is not None:  # its helper has ended: Windows closed its handles
-                self._close(real)
+                self._close((real, None))
             if not real.parent.is_dir():
                 raise FileNotFoundError(f"Could not find a part of the path: {real.parent} does not exist")
             handle = open(real, "r+b" if real.exists() else "w+b")  # noqa: SIM115 - kept open across segments
@@ -138,12 +184,12 @@ class DiskReceiver:
             while offset - handle.tell() > 0 and (piece := handle.read(min(PIECE, offset - handle.tell()))):
                 sha.update(piece)
             handle.seek(offset)
-            state = self._open[real] = _Open(process, handle, sha, offset)
+            state = self._open[(real, None)] = _Open(process, handle, sha, offset)
             return state
 
-    def _close(self, real: Path) -> None:
+    def _close(self, key: tuple[Path, int | None]) -> None:
         with self._lock:
-            state = self._open.pop(real, None)
+            state = self._open.pop(key, None)
             if state is not None:
                 state.handle.close()
             self._lock.notify_all()

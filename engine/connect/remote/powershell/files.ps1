@@ -397,6 +397,37 @@ function Open-CutoverReceive([string]$Path, [long]$Offset) {
     return $state
 }
 
+function Open-CutoverRange([string]$Path, [string]$Key, [long]$Start, [long]$Offset, [long]$Total) {
+    # One range of a file sent as several at once, each by its own helper: the file is shared
+    # with them (each writes only its own bytes), cut to $Total when longer, positioned at
+    # $Offset, with the sha256 of the range's bytes before it [$Start, $Offset).
+    $state = $CutoverReceiving[$Key]
+    if ($null -ne $state -and $state.size -eq $Offset) { return $state }
+    if ($null -ne $state) { Close-CutoverReceive $Key }
+    Assert-CutoverParent $Path
+    Assert-CutoverPathLength $Path
+    $stream = [IO.File]::Open($Path, [IO.FileMode]::OpenOrCreate, [IO.FileAccess]::ReadWrite, [IO.FileShare]::ReadWrite)
+    if ($Offset -gt $Start -and $stream.Length -lt $Offset) {
+        $have = $stream.Length
+        $stream.Dispose()
+        Stop-CutoverCall 'invalid' "the partial file $Path has $have bytes, fewer than the offset $Offset"
+    }
+    if ($stream.Length -gt $Total) { $stream.SetLength($Total) }
+    $sha = [Security.Cryptography.SHA256]::Create()
+    $stream.Position = $Start
+    $left = $Offset - $Start
+    while ($left -gt 0) {
+        $n = $stream.Read($CutoverReceiveBuffer, 0, [int][Math]::Min($left, [long]$CutoverReceiveBuffer.Length))
+        if ($n -le 0) { break }
+        [void]$sha.TransformBlock($CutoverReceiveBuffer, 0, $n, $null, 0)
+        $left -= $n
+    }
+    $stream.Position = $Offset
+    $state = @{ stream = $stream; sha = $sha; size = [long]$Offset }
+    $CutoverReceiving[$Key] = $state
+    return $state
+}
+
 function Close-CutoverReceive([string]$Path) {
     $state = $CutoverReceiving[$Path]
     if ($null -eq $state) { return }
@@ -409,14 +440,25 @@ function Receive-CutoverStream([string]$Json) {
     # One segment: `length` raw stdin bytes written at `offset` of `path` -> the JSON list of one
     # answer {size, sha256 when final}. The bytes are always read, also after a failure, so the
     # next stdin line is found where the controller put it.
+    # With `start` (one of several ranges at once): Open-CutoverRange, and the range's end so far
+    # noted in the checkpoint file path.r<start> after each segment, for a later resume.
     $segment = ConvertFrom-Json -InputObject $Json
     $left = [long]$segment.length
     $failure = $null
     $state = $null
     $path = [string]$segment.path
+    $ranged = $null -ne $segment.start
+    $key = $path
     try {
         $path = Resolve-CutoverPath $segment.path 'path'
-        $state = Open-CutoverReceive $path ([long]$segment.offset)
+        if ($ranged) {
+            $key = $path + '|' + [long]$segment.start
+            $state = Open-CutoverRange $path $key ([long]$segment.start) ([long]$segment.offset) ([long]$segment.total)
+        }
+        else {
+            $key = $path
+            $state = Open-CutoverReceive $path ([long]$segment.offset)
+        }
     }
     catch { $failure = $_ }
     while ($left -gt 0) {
@@ -432,28 +474,20 @@ function Receive-CutoverStream([string]$Json) {
         $left -= $n
     }
     if ($null -ne $failure) {
-        if ($null -ne $state) { Close-CutoverReceive $path }
+        if ($null -ne $state) { Close-CutoverReceive $key }
         $answer = [ordered]@{ ok = $false; error = $failure.Exception.Message; kind = (Get-CutoverErrorKind $failure.Exception) }
         return (ConvertTo-Json -InputObject @($answer) -Depth 5 -Compress)
     }
     $state.size += [long]$segment.length
-    if ($null -ne $segment.append) {
-        # The second range, received by another helper: its bytes go on through this hash.
+    if ($ranged) {
+        $checkpoint = $path + '.r' + [long]$segment.start
         try {
-            $more = Resolve-CutoverPath $segment.append 'append'
-            $source = [IO.File]::Open($more, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::None)
-            try {
-                while (($n = $source.Read($CutoverReceiveBuffer, 0, $CutoverReceiveBuffer.Length)) -gt 0) {
-                    $state.stream.Write($CutoverReceiveBuffer, 0, $n)
-                    [void]$state.sha.TransformBlock($CutoverReceiveBuffer, 0, $n, $null, 0)
-                    $state.size += $n
-                }
-            }
-            finally { $source.Dispose() }
-            [IO.File]::Delete($more)
+            $state.stream.Flush()
+            if ($segment.final) { [IO.File]::Delete($checkpoint) }
+            else { [IO.File]::WriteAllText($checkpoint, [string]$state.size) }
         }
         catch {
-            Close-CutoverReceive $path
+            Close-CutoverReceive $key
             $answer = [ordered]@{ ok = $false; error = $_.Exception.Message; kind = (Get-CutoverErrorKind $_.Exception) }
             return (ConvertTo-Json -InputObject @($answer) -Depth 5 -Compress)
         }
@@ -463,7 +497,7 @@ function Receive-CutoverStream([string]$Json) {
         [void]$state.sha.TransformFinalBlock($CutoverReceiveBuffer, 0, 0)
         $value['sha256'] = ConvertTo-CutoverHex $state.sha.Hash
         $state.stream.Flush()
-        Close-CutoverReceive $path
+        Close-CutoverReceive $key
     }
     return (ConvertTo-Json -InputObject @([ordered]@{ ok = $true; value = $value }) -Depth 5 -Compress)
 }
