@@ -196,3 +196,17 @@ def cast_type(node: Node) -> str | None:
     literal = current.children[0]
     spec = next((c for c in literal.children if c.type == "type_spec"), None)
     return text(spec).lower() if spec is not None else None
+
+
+@lru_cache(maxsize=1)
+def script_functions() -> dict[str, Node]:
+    """Every function of the assembled primitives script by name, parsed once per test process
+    (the tests that hold one function to Windows semantics look it up here)."""
+    from engine.connect.remote import powershell
+
+    found: dict[str, Node] = {}
+    for node in walk(parse(powershell.script())):
+        if node.type == "function_statement":
+            name = next(c for c in node.children if c.type == "function_name")
+            found[text(name)] = node
+    return found

@@ -27,17 +27,12 @@ from tree_sitter import Node
 
 from engine.connect.remote import posix_helper, powershell
 from modules.files import unarchive
-from tests.support.powershell_tree import commands, method_calls, parse, text, walk
+from tests.support.powershell_tree import commands, method_calls, script_functions, text
 
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Node]:
-    found: dict[str, Node] = {}
-    for node in walk(parse(powershell.script())):
-        if node.type == "function_statement":
-            name = next(c for c in node.children if c.type == "function_name")
-            found[text(name)] = node
-    return found
+    return script_functions()
 
 
 def ps_number(name: str) -> int:

@@ -23,17 +23,12 @@ import pytest
 from tree_sitter import Node
 
 from engine.connect.remote import powershell
-from tests.support.powershell_tree import commands, method_calls, parse, text, walk
+from tests.support.powershell_tree import commands, method_calls, script_functions, text
 
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Node]:
-    found: dict[str, Node] = {}
-    for node in walk(parse(powershell.script())):
-        if node.type == "function_statement":
-            name = next(c for c in node.children if c.type == "function_name")
-            found[text(name)] = node
-    return found
+    return script_functions()
 
 
 def calls_in(node: Node) -> set[str]:

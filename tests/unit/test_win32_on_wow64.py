@@ -24,11 +24,10 @@ from typing import Any
 import pytest
 from tree_sitter import Node
 
-from engine.connect.remote import powershell
 from modules.windows._acl import write_access
 from simulation.acl import RIGHTS
 from simulation.dlls import SYSTEM32, SYSWOW64, regsvr32
-from tests.support.powershell_tree import commands, method_calls, parse, text, walk
+from tests.support.powershell_tree import commands, method_calls, script_functions, text
 from tests.support.sim_hosts import sagecrm_server
 
 EWARE = "C:\\Program Files (x86)\\Sage\\CRM\\CRM\\eware.dll"
@@ -37,12 +36,7 @@ LOGIN = "http://localhost/CRM/eware.dll"
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Node]:
-    found: dict[str, Node] = {}
-    for node in walk(parse(powershell.script())):
-        if node.type == "function_statement":
-            name = next(c for c in node.children if c.type == "function_name")
-            found[text(name)] = node
-    return found
+    return script_functions()
 
 
 def call(conn: Any, op: str, **args: Any) -> dict[str, Any]:
