@@ -7,7 +7,7 @@ A program's own output is in the code page of its console: the helper starts it 
 window, so it gets a console of its own in the system's OEM code page (850 on French and German
 servers, 437 on US ones: https://learn.microsoft.com/windows/console/console-code-pages, "console
 programs usually use the OEM code page": https://devblogs.microsoft.com/oldnewthing/20050308-00/?p=36253),
-and process.run decodes it with that code page (processes.ps1 `Get-CutoverConsoleEncoding`, the
+and process.run decodes it with that code page (processes.ps1 `Get-CutoverOemEncoding`, the
 OEMCP of HKLM\\SYSTEM\\CurrentControlSet\\Control\\Nls\\CodePage); the simulated host does the same
 with its `windows: {oem_codepage: N}`.
 """

@@ -113,3 +113,21 @@ def test_extract_checks_every_path_length_before_writing(functions: dict[str, No
     body = text(functions["Invoke-CutoverArchiveExtract"])
 
     assert body.index("Assert-CutoverPathLength") < body.index("New-CutoverDirectory")
+
+
+def test_zips_are_read_with_the_oem_code_page_for_names_without_the_utf8_flag(functions: dict[str, Node]) -> None:
+    """`ZipFile.OpenRead` decodes entry names that lack the zip's UTF-8 flag with the ANSI code page;
+    the zips Windows' own tools write use the OEM one. `ZipFile.Open(path, Read, encoding)` takes it
+    (https://learn.microsoft.com/dotnet/api/system.io.compression.zipfile.open, .NET Framework 4.5+)."""
+    opening = [
+        m
+        for name, node in functions.items()
+        for m in method_calls(node)
+        if m.type_name and m.type_name.endswith("ZipFile") and m.method in ("Open", "OpenRead")
+    ]
+    assert opening and all(m.method == "Open" for m in opening), [text(m.node) for m in opening]
+    for call in opening:
+        assert len(call.arguments) == 3 and "ZipArchiveMode]::Read" in text(call.arguments[1])
+        assert text(call.arguments[2]) == "(Get-CutoverOemEncoding)"
+    readers = {name for name, node in functions.items() if "Open-CutoverZipRead" in calls_in(node)}
+    assert {"Open-CutoverZip", "Invoke-CutoverArchiveVerify"} <= readers

@@ -46,9 +46,18 @@ function Get-CutoverEntryCrc($Entry) {
     return -1
 }
 
+function Open-CutoverZipRead([string]$Path) {
+    # Entry names with the zip's UTF-8 flag are read as UTF-8; the others in the system's OEM code
+    # page, as the tools that write them (Explorer's "Send to compressed folder") do. OpenRead would
+    # use the ANSI code page for those, so an accented name from such a zip came out wrong
+    # (ZipFile.Open(String, ZipArchiveMode, Encoding), .NET Framework 4.5+:
+    # https://learn.microsoft.com/dotnet/api/system.io.compression.zipfile.open).
+    return [IO.Compression.ZipFile]::Open($Path, [IO.Compression.ZipArchiveMode]::Read, (Get-CutoverOemEncoding))
+}
+
 function Open-CutoverZip([string]$Path) {
     Assert-CutoverFile $Path
-    try { return [IO.Compression.ZipFile]::OpenRead($Path) }
+    try { return Open-CutoverZipRead $Path }
     catch { Stop-CutoverCall 'invalid' "not a readable zip archive: $Path" }
 }
 
@@ -106,7 +115,7 @@ function Invoke-CutoverArchiveVerify {
     Assert-CutoverFile $path
     $answer = [ordered]@{ ok = $true; entries = 0; sha256 = (Get-CutoverFileSha256 $path); size = [long](Get-Item -LiteralPath $path -Force).Length }
     try {
-        $zip = [IO.Compression.ZipFile]::OpenRead($path)
+        $zip = Open-CutoverZipRead $path
         try {
             $answer.entries = $zip.Entries.Count
             foreach ($entry in $zip.Entries) {

@@ -47,7 +47,9 @@ function Invoke-CutoverProgram([string]$FilePath, $Arguments) {
     return [int]$process.ExitCode
 }
 
-function Get-CutoverConsoleEncoding {
+function Get-CutoverOemEncoding {
+    # The system's OEM code page as an encoding: what console programs write (below) and what zip
+    # tools that do not set the UTF-8 flag write entry names in (Explorer's zips; archives.ps1).
     # What a program started here writes to its redirected stdout/stderr: CreateNoWindow gives it a
     # console of its own, not the helper's (whose code page is the shell's 65001), and a new console
     # starts in the system's OEM code page (850 on a French or German server, 437 on a US one), the
@@ -170,7 +172,7 @@ function Invoke-CutoverProcessRun {
         $info.EnvironmentVariables[$name] = $environment[$name]
     }
     $stdin = if ($null -ne $a.stdin_b64) { ConvertFrom-CutoverBase64 $a.stdin_b64 'stdin_b64' } else { New-Object byte[] 0 }
-    $encoding = Get-CutoverConsoleEncoding
+    $encoding = Get-CutoverOemEncoding
     $info.UseShellExecute = $false
     $info.CreateNoWindow = $true
     $info.RedirectStandardInput = $true
