@@ -26,16 +26,28 @@ variable functions (and the section's schema) are written as `"package.module:na
 given as objects) and imported when an inventory with the section loads; modules when a playbook calls them. The
 entry-point scan runs once per process. During development the source tree's own
 `pyproject.toml` is read for this project's entries, so a checkout works before `pip install`.
+
+Why a cache of the scan (`remember_plugins_in`, set by the CLI with the state directory):
+`importlib.metadata` and the `email` parser it pulls in cost ~16 ms of every start, more than
+the scan's answer is worth when nothing was installed since the last run. The answer is kept in
+`<state-dir>/plugins.json` with what it was read from: `sys.path`, the name and mtime of each
+`*.dist-info`/`*.egg-info` in its folders (an install, an uninstall or a reinstall changes one;
+not the folders' own mtimes: `python -m` puts the working directory on the path, and a run
+writing its state directory there would make every other run scan), and the mtime and size of
+this tree's `pyproject.toml`. Any difference and the
+scan runs again (and rewrites the file); an unreadable file is a scan, never an error.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
-import tomllib
+import json
+import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import metadata
+from functools import cache, reduce
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +159,7 @@ class PluginRegister:
     """Plug-ins by name, in the order they were declared; each loaded on first use and kept."""
 
     group: str = ENTRY_POINT_GROUP
-    _declared: dict[str, metadata.EntryPoint | Plugin] | None = None
+    _declared: dict[str, Entry | Plugin] | None = None
     _loaded: dict[str, Plugin] = field(default_factory=dict)
     #: bumped on every change, so what is derived from the plug-ins (schemas) knows to rebuild
     version: int = 0
@@ -224,7 +236,22 @@ class PluginRegister:
         return found
 
 
-def _load(entry: metadata.EntryPoint) -> Plugin:
+@dataclass(frozen=True)
+class Entry:
+    """One declared entry point (`name = "package.module:attribute"`), as the cache keeps it:
+    the same fields and `load` as `importlib.metadata.EntryPoint`, without importing it."""
+
+    name: str
+    value: str
+    group: str
+
+    def load(self) -> Any:
+        module_name, _, attribute = self.value.partition(":")
+        found = importlib.import_module(module_name.strip())
+        return reduce(getattr, attribute.strip().split("."), found) if attribute.strip() else found
+
+
+def _load(entry: Entry) -> Plugin:
     try:
         plugin = entry.load()
     except Exception as exc:  # a broken plug-in is the operator's to fix: no traceback
@@ -239,21 +266,51 @@ def _load(entry: metadata.EntryPoint) -> Plugin:
     return plugin
 
 
+#: where the scan's answer is kept (None: nowhere, every process scans)
+_CACHE_FILE: Path | None = None
+_CACHE_NAME = "plugins.json"
+#: (file, its JSON) written when the process ends, if the state directory exists by then
+_pending_cache: dict[Path, dict[str, Any]] = {}
+
+
+def remember_plugins_in(state_dir: str | Path | None) -> None:
+    """Keep the entry-point scan in `state_dir` (the CLI's `--state-dir`), or nowhere (None)."""
+    global _CACHE_FILE
+    # absolute now: written at exit, when the working directory may be another one
+    _CACHE_FILE = Path(state_dir).absolute() / _CACHE_NAME if state_dir else None
+
+
 @cache
-def _declared_entry_points(group: str) -> tuple[tuple[str, metadata.EntryPoint], ...]:
+def _declared_entry_points(group: str) -> tuple[tuple[str, Entry], ...]:
     """(name, entry point) of the group, in declaration order; this source tree's entries win."""
+    key = _installed_key() if _CACHE_FILE is not None else None
+    cached = _read_cache(_CACHE_FILE, key, group) if key is not None else None
+    if cached is not None:
+        return cached
+    found = _scan(group)
+    if key is not None and _CACHE_FILE is not None:
+        _keep(_CACHE_FILE, key, group, found)
+    return found
+
+
+def _scan(group: str) -> tuple[tuple[str, Entry], ...]:
+    """The installed metadata's entries of the group (and this source tree's, which win)."""
+    from importlib import metadata  # ~16 ms with the email parser: only when the cache misses
+
     own = _source_tree_entries(group)
-    found: dict[str, metadata.EntryPoint] = dict(own or {})
+    found: dict[str, Entry] = dict(own or {})
     for entry in metadata.entry_points(group=group):
         dist = getattr(entry, "dist", None)
         if own is not None and dist is not None and dist.metadata["Name"] == DISTRIBUTION:
             continue  # the installed copy of this project's metadata may be older than the tree
-        found.setdefault(entry.name, entry)  # on a clash of names the first declared wins
+        found.setdefault(entry.name, Entry(entry.name, entry.value, group))  # on a clash the first wins
     return tuple(found.items())
 
 
-def _source_tree_entries(group: str) -> dict[str, metadata.EntryPoint] | None:
+def _source_tree_entries(group: str) -> dict[str, Entry] | None:
     """This project's entries from its `pyproject.toml` when the engine runs from a checkout."""
+    import tomllib
+
     pyproject = SOURCE_ROOT / "pyproject.toml"
     if not pyproject.is_file():
         return None
@@ -261,7 +318,66 @@ def _source_tree_entries(group: str) -> dict[str, metadata.EntryPoint] | None:
     if project.get("name") != DISTRIBUTION:
         return None
     entries = project.get("entry-points", {}).get(group, {})
-    return {name: metadata.EntryPoint(name, value, group) for name, value in entries.items()}
+    return {name: Entry(name, value, group) for name, value in entries.items()}
+
+
+def _installed_key() -> list[Any]:
+    """What the scan's answer depends on: the search path, its distributions' metadata folders
+    and their mtimes, this tree's pyproject (see the module's docstring)."""
+    folders: list[Any] = []
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as listing:
+                metas = sorted(
+                    [item.name, item.stat().st_mtime_ns]  # lists: the key is compared with its JSON
+                    for item in listing
+                    if item.name.endswith((".dist-info", ".egg-info"))
+                )
+            folders.append([entry, metas])
+        except OSError:  # not a folder (a zip, a missing path): keyed by its name only
+            folders.append([entry, None])
+    try:
+        own = os.stat(SOURCE_ROOT / "pyproject.toml")
+        pyproject: list[int] | None = [own.st_mtime_ns, own.st_size]
+    except OSError:
+        pyproject = None
+    return [sys.version, str(SOURCE_ROOT), pyproject, folders]
+
+
+def _read_cache(path: Path, key: list[Any], group: str) -> tuple[tuple[str, Entry], ...] | None:
+    """The kept answer for `group` if it was read from what is installed now; else None."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept.get("key") != key:
+            return None
+        entries = kept["groups"][group]
+        return tuple((name, Entry(name, value, group)) for name, value in entries)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _keep(path: Path, key: list[Any], group: str, found: tuple[tuple[str, Entry], ...]) -> None:
+    """Kept for the next process: written at exit (a refused command may leave no state directory)."""
+    if not _pending_cache:
+        atexit.register(_write_cache)
+    kept = _pending_cache.setdefault(path, {"key": key, "groups": {}})
+    if kept["key"] != key:
+        kept.update(key=key, groups={})
+    kept["groups"][group] = [[name, entry.value] for name, entry in found]
+
+
+def _write_cache() -> None:
+    """Best effort: a state directory that cannot be written only costs the next run a scan."""
+    for path, kept in list(_pending_cache.items()):
+        if not path.parent.is_dir():
+            continue
+        try:
+            scratch = path.with_name(f".{path.name}.{os.getpid()}")
+            scratch.write_text(json.dumps(kept), encoding="utf-8")
+            os.replace(scratch, path)
+        except OSError:
+            pass
+    _pending_cache.clear()
 
 
 #: the process's register: every stage asks this one

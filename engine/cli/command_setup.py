@@ -73,9 +73,11 @@ def after_parse(args: argparse.Namespace) -> None:
     if "inventory" in vars(args) and not args.inventory and not _names_a_plan_file(args):
         raise UserError("no inventory: pass -i INVENTORY", hint="or set `inventory = \"...\"` in cutover.toml")
     if getattr(args, "state_dir", None):  # valid documents are not validated again (engine/load/schema.py)
+        from engine.api.plugins import remember_plugins_in
         from engine.load.schema import remember_valid_in
 
         remember_valid_in(args.state_dir)
+        remember_plugins_in(args.state_dir)  # nor the plug-ins' entry points scanned again
     level = int(getattr(args, "verbose", 0) or 0)
     settings = getattr(args, "_settings", {}) or {}
     if level >= 1 and settings:

@@ -21,7 +21,6 @@ The sandbox's own `range()` limit (100,000 items, jinja2.sandbox.MAX_RANGE) stay
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import operator
 import os
 import threading
@@ -173,6 +172,8 @@ class _Watchdog:
                 self._deadlines.pop(tid, None)
                 if tid in self._fired:  # fired as the render ended: take back what was not delivered
                     self._fired.discard(tid)
+                    import ctypes  # ~2 ms at start-up: only when a render overran its limit
+
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)
 
     def _run(self) -> None:
@@ -184,6 +185,8 @@ class _Watchdog:
                 now = time.monotonic()
                 for tid, deadline in list(self._deadlines.items()):
                     if now >= deadline and tid not in self._fired:
+                        import ctypes  # ~2 ms at start-up: only when a render overruns its limit
+
                         self._fired.add(tid)
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
                             ctypes.c_ulong(tid), ctypes.py_object(TemplateLimit)

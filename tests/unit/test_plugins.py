@@ -229,3 +229,62 @@ def test_a_plugin_registered_in_code_is_used_and_can_be_removed():
     assert "debug" in ModuleRegistry(plugins=register).names()
     register.deregister("flow")
     assert ModuleRegistry(plugins=register).names() == []
+
+
+METADATA_PROBE = (
+    "import runpy, sys\n"
+    "sys.argv = ['cutover', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('engine', run_name='__main__')\n"
+    "except SystemExit as done:\n"
+    "    code = done.code\n"
+    "print('METADATA=' + str('importlib.metadata' in sys.modules), file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def _probed(args: list[str], cwd: Path, *paths: Path) -> tuple[int, bool, str]:
+    """(exit code, whether `importlib.metadata` was imported, stderr) of one real command."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (REPO, *paths)), NO_COLOR="1")
+    done = subprocess.run([sys.executable, "-c", METADATA_PROBE, *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=120)  # fmt: skip
+    flag = [line for line in done.stderr.splitlines() if line.startswith("METADATA=")]
+    assert flag, done.stderr
+    return done.returncode, flag[-1] == "METADATA=True", done.stderr
+
+
+def test_a_warm_run_takes_the_plugins_from_the_state_directory_without_importlib_metadata(tmp_path):
+    """The entry-point scan is kept in the state directory (engine/api/plugins.py): the second run of
+    an unchanged installation reads it back and never imports `importlib.metadata`."""
+    write_yaml(tmp_path / "inventory.yml", {"estate": "plain", "hosts": {"h1": {"connection": "local"}}})
+    (tmp_path / "site.yml").write_text("- hosts: all\n  tasks:\n    - command: echo hi\n")
+    run = ["run", "site.yml", "-i", "inventory.yml", "--no-report", "--output", "jsonl"]
+    code, scanned, err = _probed(run, tmp_path)
+    assert code == 0, err
+    assert scanned  # the first run scans the metadata
+    kept = json.loads((tmp_path / ".cutover" / "plugins.json").read_text())
+    assert [name for name, _ in kept["groups"]["cutover.plugins"]] == PluginRegister().names()
+    code, scanned, err = _probed(run, tmp_path)
+    assert code == 0, err
+    assert not scanned
+
+
+def test_a_plugin_installed_after_the_scan_was_kept_is_found(tmp_path, third):
+    """Installing a distribution (a new `*.dist-info` on the path) changes what the kept scan was
+    read from: the next command scans again and knows the new product's section."""
+    site = tmp_path / "later"
+    site.mkdir()
+    work = estate(tmp_path / "work")
+    plain = work / "plain.yml"
+    write_yaml(plain, {"estate": "plain", "hosts": {"h1": {"connection": "local"}}})
+    run = ["run", "site.yml", "-i", "plain.yml", "--no-report", "--output", "jsonl"]
+    (work / "site.yml").write_text("- hosts: all\n  tasks:\n    - command: echo hi\n")
+    assert _probed(run, work, site)[0] == 0
+    assert _probed(run, work, site)[1] is False  # kept: not scanned
+    refused = _probed(["validate", "site.yml", "-i", "inventory.yml"], work, site)
+    assert refused[0] == 2 and "unknown key 'thirdcrm'" in refused[2]
+    write(site, THIRD)  # `pip install thirdcrm` into a folder already on the path
+    (work / "site.yml").write_text(PLAYBOOK)
+    code, scanned, err = _probed(["validate", "site.yml", "-i", "inventory.yml"], work, site)
+    assert code == 0, err
+    assert scanned
