@@ -18,6 +18,7 @@ import json
 import os
 import re
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class EstateLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read(fd)
+            holder = _holder_of(fd)
             os.close(fd)
             raise RefusedError(
                 f"estate {self.estate!r} is locked by {describe(holder) if holder else 'another run'}; "
@@ -81,6 +82,21 @@ class EstateLock:
         finally:
             os.close(self.fd)
             self.fd = None
+
+
+#: how long a refused start waits for the holder's record: the holder writes it just after it
+#: takes the lock, so two runs started at the same instant would otherwise say only "another run"
+HOLDER_WAIT = 2.0
+
+
+def _holder_of(fd: int) -> dict[str, Any]:
+    """The record of the process holding the lock, waited for briefly when it is not written yet."""
+    deadline = time.monotonic() + HOLDER_WAIT
+    holder = _read(fd)
+    while not holder and time.monotonic() < deadline:
+        time.sleep(0.02)
+        holder = _read(fd)
+    return holder
 
 
 def _read(fd: int) -> dict[str, Any]:
