@@ -221,6 +221,39 @@ class WinRMConnection(Connection):
             self, path, open_source, size=size, resume=resume, progress=progress, timeout=timeout, sha256=sha256
         )
 
+    # --- what a file transfer needs of its connection (engine/connect/winrm_transfer.py) -------
+
+    @property
+    def command_id(self) -> str | None:
+        """The helper command in use (a transfer cut by a dropped connection ends the old one)."""
+        return self._command_id
+
+    def send_segment(self, line: bytes, data: bytes | memoryview, deadline: float | None) -> None:
+        """A segment's line and bytes on the helper's stdin; its answer is read later."""
+        timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
+        with self._wire:
+            self._running = "a file transfer"
+            self._guarded(self._transfer_send, line, data, deadline, timeout)
+
+    def segment_answer(self, deadline: float | None) -> bytes:
+        """The frame answering the oldest segment not answered yet."""
+        timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
+        with self._wire:
+            return self._guarded(self._transfer_answer, deadline, timeout)
+
+    def end_command(self, command: str | None) -> None:
+        """Terminate an earlier helper command of this shell (one a dropped connection cut, which
+        may still hold the file); nothing when it is the one in use or the shell is gone."""
+        if command is None or command == self._command_id or self._protocol is None or self._shell_id is None:
+            return
+        with self._wire:
+            self._protocol.cleanup_command(self._shell_id, command)
+
+    def sibling(self) -> WinRMConnection:
+        """A second connection to the same host (its own shell and helper), not yet opened: the
+        second range of a parallel transfer travels on it."""
+        return WinRMConnection(self.host, script_path=self._script_path, persistent=True)
+
     def close(self) -> None:
         with self._wire:
             protocol, self._protocol = self._protocol, None

@@ -31,15 +31,43 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from engine.connect.winrm_framing import decode_answers, encode_receive, range_checkpoint
 from engine.core.errors import ConnectionFailed, RemoteError
 
 if TYPE_CHECKING:
-    from engine.connect.winrm import WinRMConnection
+    from engine.core.model import Host
 
 log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """What a transfer needs of its WinRM connection (engine/connect/winrm.py `WinRMConnection`):
+    named here so this module depends on the connection's face, not the other way round too."""
+
+    host: Host
+    lock: threading.Lock
+    settings: Any
+
+    @property
+    def command_id(self) -> str | None: ...
+
+    def call(self, calls: list[dict[str, Any]], timeout: float | None = None) -> list[dict[str, Any]]: ...
+
+    def interrupt(self) -> None: ...
+
+    def send_segment(self, line: bytes, data: bytes | memoryview, deadline: float | None) -> None: ...
+
+    def segment_answer(self, deadline: float | None) -> bytes: ...
+
+    def end_command(self, command: str | None) -> None: ...
+
+    def sibling(self) -> Channel: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
 
 #: Bytes the controller reads and the helper writes per answered segment: the whole buffer.
 SEGMENT = 8 << 20
@@ -55,7 +83,7 @@ Opener = Callable[[], BinaryIO]
 
 
 def send_stream(
-    conn: WinRMConnection,
+    conn: Channel,
     path: str,
     open_source: Opener,
     *,
@@ -84,7 +112,7 @@ def send_stream(
     with conn.lock:
         for attempt in range(1, ATTEMPTS + 1):
             offset = _partial_size(conn, path, span) if resume or attempt > 1 else _start(span)
-            command = conn._command_id
+            command = conn.command_id
             try:
                 return _attempt(conn, path, open_source, offset, size, progress, deadline, sha256, span)
             except ConnectionFailed as exc:
@@ -100,7 +128,7 @@ def send_stream(
 
 
 def _attempt(
-    conn: WinRMConnection,
+    conn: Channel,
     path: str,
     open_source: Opener,
     offset: int,
@@ -130,7 +158,7 @@ def _attempt(
             final = len(data) < SEGMENT or (end is not None and written + len(data) >= end)
             local.update(data)
             line = encode_receive(path, written, len(data), final, span)
-            _send_segment(conn, line, data, deadline)
+            conn.send_segment(line, data, deadline)
             written += len(data)
             pending += 1
             if pending > 1 or final:  # the answers due, but not the one of the segment just sent
@@ -172,25 +200,13 @@ def _fill(source: BinaryIO, buffer: memoryview) -> memoryview:
     return buffer[:filled]
 
 
-def _send_segment(
-    conn: WinRMConnection, line: bytes, data: bytes | memoryview, deadline: float | None
-) -> None:
-    """A segment's line and bytes on the helper's stdin; its answer is read later (`_answers`)."""
-    timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
-    with conn._wire:
-        conn._running = "a file transfer"
-        conn._guarded(conn._transfer_send, line, data, deadline, timeout)
-
-
-def _answers(conn: WinRMConnection, path: str, count: int, deadline: float | None) -> dict[str, Any]:
+def _answers(conn: Channel, path: str, count: int, deadline: float | None) -> dict[str, Any]:
     """Read the `count` answers due, in order -> the last one's value; the first failure is raised
     once all of them are read, so the helper's stdout holds nothing stale afterwards."""
     failure: RemoteError | None = None
     value: dict[str, Any] = {}
     for _ in range(count):
-        timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
-        with conn._wire:
-            frame = conn._guarded(conn._transfer_answer, deadline, timeout)
+        frame = conn.segment_answer(deadline)
         answer = decode_answers(frame, 1, conn.host.name)[0]
         if answer.get("ok"):
             value = answer["value"]
@@ -224,7 +240,7 @@ def _skip(source: BinaryIO, count: int, local: Any) -> int:
     return count - left
 
 
-def _partial_size(conn: WinRMConnection, path: str, span: tuple[int, int] | None = None) -> int:
+def _partial_size(conn: Channel, path: str, span: tuple[int, int] | None = None) -> int:
     """Where the transfer continues: the size of the partial file on the host (0 when there is
     none), or for a range the end its checkpoint notes (its start when there is none)."""
     size = _reached(conn, path, span)
@@ -235,7 +251,7 @@ def _partial_size(conn: WinRMConnection, path: str, span: tuple[int, int] | None
     return size
 
 
-def _reached(conn: WinRMConnection, path: str, span: tuple[int, int] | None = None) -> int:
+def _reached(conn: Channel, path: str, span: tuple[int, int] | None = None) -> int:
     """Bytes of `path` on the host (0 when absent), or the end of the range `span` reached (its
     checkpoint; its start when there is none); -1 when the host cannot be asked."""
     if span is not None:
@@ -249,7 +265,7 @@ def _reached(conn: WinRMConnection, path: str, span: tuple[int, int] | None = No
     return int(value.get("size") or 0) if answer.get("ok") and value.get("exists") else 0
 
 
-def _checkpoint(conn: WinRMConnection, path: str, span: tuple[int, int]) -> int:
+def _checkpoint(conn: Channel, path: str, span: tuple[int, int]) -> int:
     """The end of the range noted on the host, within the range and the file; -1 when the
     host cannot be asked."""
     start, total = span
@@ -266,13 +282,10 @@ def _checkpoint(conn: WinRMConnection, path: str, span: tuple[int, int]) -> int:
     return end if start <= end <= min(have, total) else start
 
 
-def _release(conn: WinRMConnection, command: str | None) -> None:
+def _release(conn: Channel, command: str | None) -> None:
     """Terminate the helper of the cut attempt (it may still hold the file), on the new session."""
-    if command is None or command == conn._command_id or conn._protocol is None or conn._shell_id is None:
-        return
     try:
-        with conn._wire:
-            conn._protocol.cleanup_command(conn._shell_id, command)
+        conn.end_command(command)
     except Exception as exc:  # noqa: BLE001 - gone already: the shell reaps it
         log.debug("%s: terminating the cut helper failed: %s", conn.host.name, type(exc).__name__)
 
@@ -307,7 +320,7 @@ class _Window:
 
 
 def send_ranges(
-    conn: WinRMConnection,
+    conn: Channel,
     path: str,
     local: str,
     size: int,
@@ -329,11 +342,9 @@ def send_ranges(
     dropped connection or in a later run (its checkpoint on the host). A second shell the server
     refuses (MaxShellsPerUser) means one stream.
     """
-    from engine.connect.winrm import WinRMConnection
-
     mid = (size // 2) // SEGMENT * SEGMENT
     before = _stamp(local)
-    sibling = WinRMConnection(conn.host, script_path=conn._script_path, persistent=True)
+    sibling = conn.sibling()
     try:
         sibling.open()
     except ConnectionFailed as exc:
