@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from simulation.acl import RIGHTS
 from tests.support.modharness import run_module
 from tests.support.runs import run_cli, write_yaml
 from tests.support.sagecrm_estates import BACKUPS, SimEstate, inventory_doc
+from tests.unit.test_db_mssql_golden import RecordingConnection, Script
 
 
 def probe(estate: SimEstate) -> tuple[int, dict[str, Any]]:
@@ -117,50 +117,6 @@ def dm_server_services(name: str, account: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class _Cursor:
-    def __init__(self, answers: dict[str, Any]):
-        self.answers = answers
-        self.rows: list[dict[str, Any]] = []
-        self.description: list[Any] = []
-        self.rowcount = -1
-        self.messages: list[Any] = []
-
-    def execute(self, sql: str, params: Any = ()) -> _Cursor:
-        self.rows = next((r for pattern, r in self.answers.items() if re.search(pattern, sql)), [])
-        first = self.rows[0] if self.rows else {}
-        self.description = [(k, type(v), None, 0, 0, 0, True) for k, v in first.items()]
-        return self
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return [tuple(r.values()) for r in self.rows]
-
-    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
-        return self.fetchall()[:size]
-
-    def nextset(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-class _Connection:
-    def __init__(self, answers: dict[str, Any]):
-        self.answers = answers
-
-    def cursor(self) -> _Cursor:
-        return _Cursor(self.answers)
-
-    def commit(self) -> None:
-        pass
-
-    def rollback(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def sql_server_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]],
                       account: str = "NT Service\\MSSQLSERVER") -> SimEstate:  # fmt: skip
     """The single-server estate whose CRM database is on SQL Server (a fake pyodbc connection)."""
@@ -177,7 +133,17 @@ def sql_server_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: li
                                dm_server_services("SQL Server (MSSQLSERVER)", account)],
         "custom_sysparams": [{"Parm_Value": "7.2"}],
     }  # fmt: skip
-    monkeypatch.setattr(database_module, "odbc_connect", lambda cs, autocommit, timeout: _Connection(answers))
+    script = Script(
+        [
+            (pattern, [[tuple(row.values()) for row in rows]], list(rows[0]))
+            for pattern, rows in answers.items()
+        ]
+    )
+    monkeypatch.setattr(
+        database_module,
+        "odbc_connect",
+        lambda cs, autocommit, timeout: RecordingConnection(script, cs, autocommit),
+    )
     return estate
 
 
