@@ -40,6 +40,7 @@ from engine.core.errors import CutoverError, RefusedError
 from engine.core.model import Inventory
 from engine.execute.hosts import HostConnections
 from engine.execute.lock import describe
+from engine.report.timeline import parse_time
 
 POSIX_DIR = "/var/lib/cutover/locks"
 WINDOWS_DIR = "C:\\ProgramData\\cutover\\locks"
@@ -91,14 +92,10 @@ def settings_of(inventory: Inventory) -> MarkerSettings:
 
 def age_of(holder: Mapping[str, Any], now: dt.datetime | None = None) -> float | None:
     """Seconds since the holder's last heartbeat (its start when it never beat), None when unknown."""
-    stamp = holder.get("heartbeat") or holder.get("since")
-    try:
-        then = dt.datetime.fromisoformat(str(stamp))
-    except ValueError:
+    then = parse_time(holder.get("heartbeat") or holder.get("since"))
+    if then is None:
         return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=dt.UTC)
-    return max(0.0, ((now or dt.datetime.now(dt.UTC)) - then).total_seconds())
+    return max(0.0, (now or dt.datetime.now(dt.UTC)).timestamp() - then)
 
 
 def holder_text(holder: Mapping[str, Any]) -> str:
