@@ -16,9 +16,7 @@ import textwrap
 from pathlib import Path
 
 from tests.support.runs import REPO, run_cli
-from tests.support.terminal import run_in_terminal
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+from tests.support.terminal import ANSI, run_in_terminal
 
 COPY_MODULE = '''
 """A copy that takes a few seconds and says how far it is (for the live display's test)."""

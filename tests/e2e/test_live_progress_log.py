@@ -15,9 +15,7 @@ import textwrap
 from pathlib import Path
 
 from tests.support.runs import REPO
-from tests.support.terminal import run_in_terminal
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+from tests.support.terminal import ANSI, run_in_terminal
 
 MODULE = '''
 """Runs a program that writes its log as it goes, and tails that log (the live display's test)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import time
@@ -16,6 +17,8 @@ from collections.abc import Mapping, Sequence
 
 #: Guards against a hung child only; tests never assert on how long anything took.
 HANG_GUARD_SECONDS = 120
+#: what a terminal's output holds besides its text: colour/cursor sequences, titles, carriage returns
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 
 def run_in_terminal(
